@@ -1,0 +1,120 @@
+"""Self-describing generator files: safetensors weights + JSON config in the header, loaded strictly.
+
+No pickled code is ever loaded. The header's metadata holds:
+  format = "heirloom.generator", format_version, generator (GeneratorConfig as JSON),
+  render_size (the size it was trained for), info (free JSON: recipe, steps, data).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import CheckpointError, ChecksumMismatch
+from .networks import GeneratorConfig, UNetGenerator
+
+FORMAT = "heirloom.generator"
+FORMAT_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEIGHTS = REPO_ROOT / "weights" / "heirloom-generator.safetensors"
+
+
+@dataclass
+class GeneratorFile:
+    config: GeneratorConfig
+    render_size: int
+    state: dict[str, torch.Tensor]
+    info: dict = field(default_factory=dict)
+
+
+def save_generator(path: str | os.PathLike, model: UNetGenerator, render_size: int,
+                   info: dict | None = None, half: bool = False) -> Path:
+    """Write the generator atomically (temp file + rename); `half` stores float16 (half the bytes)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
+            "generator": json.dumps(asdict(model.cfg)), "render_size": str(render_size),
+            "info": json.dumps(info or {})}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def write_checksum(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    out = checksum_path(path)
+    out.write_text(f"{sha256_of(path)}  {path.name}\n")
+    return out
+
+
+def verify_checksum(path: Path) -> None:
+    """Compare against `<file>.sha256` beside it; raise ChecksumMismatch on any difference."""
+    side = checksum_path(path)
+    if not side.exists():
+        raise ChecksumMismatch(f"{side.name} is missing beside {path}; cannot verify the weights.")
+    expected = side.read_text().split()[0].strip().lower()
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ChecksumMismatch(
+            f"The weights file {path} is damaged or was replaced: its SHA-256 is {actual[:16]}…, "
+            f"expected {expected[:16]}…. Restore it from the repository (git checkout -- {path.name}).")
+
+
+def read_generator(path: str | os.PathLike, verify: bool = False) -> GeneratorFile:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No weights file at {path}.")
+    if verify:
+        verify_checksum(path)
+    try:
+        from safetensors import safe_open
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors weights file ({e}).") from e
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a Heirloom generator (format {meta.get('format')!r}).")
+    if int(meta.get("format_version", -1)) != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {meta.get('format_version')}, "
+                              f"this Heirloom reads version {FORMAT_VERSION}.")
+    try:
+        config = GeneratorConfig(**json.loads(meta["generator"]))
+        render_size = int(meta["render_size"])
+        info = json.loads(meta.get("info", "{}"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} has a broken config header ({e}).") from e
+    return GeneratorFile(config, render_size, state, info)
+
+
+def build_generator(gen: GeneratorFile) -> UNetGenerator:
+    """Instantiate the network and load weights with strict key and shape matching, in float32."""
+    model = UNetGenerator(gen.config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in gen.state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"The weights do not match their own config: {e}") from e
+    return model.eval()

@@ -1,0 +1,33 @@
+"""Typed errors with sentences a person understands; the web layer maps them to 4xx."""
+
+
+class HeirloomError(Exception):
+    """Base class of every error Heirloom raises on purpose."""
+
+
+class UnreadableImage(HeirloomError):
+    """The bytes are not an image we can decode (not an image, truncated, corrupt)."""
+
+
+class UnsupportedImage(HeirloomError):
+    """A valid image in a form we do not colorize (e.g. an animated or multi-layer mode we cannot map)."""
+
+
+class ImageTooLarge(HeirloomError):
+    """More pixels than the configured limit; also raised for decompression bombs."""
+
+
+class CheckpointError(HeirloomError):
+    """A weights file that is missing, corrupt, of another format, or does not match its config."""
+
+
+class ChecksumMismatch(CheckpointError):
+    """The shipped weights do not match the SHA-256 recorded beside them."""
+
+
+class InvalidOption(HeirloomError, ValueError):
+    """An option value (render size, policy, saturation, format) outside what is allowed."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field

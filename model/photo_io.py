@@ -1,0 +1,189 @@
+"""Reading and writing photos: any common format and mode in, plain arrays out, typed errors on bad input.
+
+Pillow decodes 8-bit images (all modes, EXIF orientation); 16-bit PNG/TIFF go through
+OpenCV, which keeps all 16 bits of colour images where Pillow would reduce them to 8.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import cv2
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
+
+DEFAULT_MAX_PIXELS = 100_000_000
+FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
+ImageFile.LOAD_TRUNCATED_IMAGES = False   # a truncated upload is an error, not a gray half-photo
+
+Source = Union[str, os.PathLike, bytes, BinaryIO, Image.Image]
+
+
+@dataclass
+class Photo:
+    """Decoded pixels in display orientation. `pixels` is (H, W) gray or (H, W, 3) RGB, uint8 or uint16."""
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None   # (H, W), same dtype as pixels
+    format: str = "PNG"               # the source's container, used to write the result alike
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def _open(source: Source, max_pixels: int) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            old = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            try:
+                return Image.open(source)
+            finally:
+                Image.MAX_IMAGE_PIXELS = old
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageTooLarge(f"The image has more pixels than the limit of {max_pixels:,}.") from e
+    except FileNotFoundError as e:
+        raise UnreadableImage(f"There is no file at {source}.") from e
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise UnreadableImage("This file is not an image we can read (JPEG, PNG, WebP, TIFF, BMP…).") from e
+
+
+def _is_16bit(im: Image.Image) -> bool:
+    if im.mode.startswith("I;16") or im.mode == "I":
+        return True
+    raw = im.tile[0][3] if im.tile else None
+    raw = raw[0] if isinstance(raw, tuple) else raw
+    return isinstance(raw, str) and ";16" in raw
+
+
+_ORIENT = {  # EXIF orientation -> how to turn the stored pixels upright
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 1)[::-1], 8: lambda a: np.rot90(a, 1),
+}
+
+
+def _decode_16bit(im: Image.Image, data: bytes | None, path: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    buf = np.frombuffer(data, np.uint8) if data is not None else np.fromfile(path, np.uint8)
+    arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise UnreadableImage("This 16-bit image is damaged and cannot be decoded.")
+    if arr.dtype != np.uint16:
+        arr = arr.astype(np.uint16) * 257
+    alpha = None
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        alpha, arr = arr[..., 3], cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB)
+    elif arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    return arr, alpha
+
+
+def _decode_8bit(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("PA", "LA", "La"):
+        im = im.convert("LA")
+    elif mode in ("RGBA", "RGBa"):
+        im = im.convert("RGBA")
+    elif mode in ("1", "L"):
+        im = im.convert("L")
+    elif mode in ("RGB", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        im = im.convert("RGB")
+    elif mode == "F":
+        arr = np.asarray(im, np.float32)
+        top = max(float(arr.max()), 1.0)
+        return (np.clip(arr / top, 0, 1) * 255 + 0.5).astype(np.uint8), None
+    else:
+        raise UnsupportedImage(f"Images in colour mode {mode} are not supported; save it as RGB or grayscale.")
+    arr = np.asarray(im)
+    if im.mode in ("RGBA", "LA"):
+        return np.ascontiguousarray(arr[..., :-1].squeeze(-1) if im.mode == "LA" else arr[..., :3]), arr[..., -1].copy()
+    return arr, None
+
+
+def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """Decode any common image into a `Photo` in display orientation.
+
+    Raises UnreadableImage, UnsupportedImage or ImageTooLarge with a sentence for a person.
+    """
+    data = path = None
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = str(source)
+    elif hasattr(source, "read"):
+        data = source.read()
+    im = _open(data if data is not None else source, max_pixels)
+    w, h = im.size
+    if w * h > max_pixels:
+        raise ImageTooLarge(f"The image is {w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}.")
+    if getattr(im, "n_frames", 1) > 1 and im.format not in ("TIFF", "MPO"):
+        im.seek(0)   # animated GIF/WebP: the first frame is the photo
+    fmt = im.format or "PNG"
+    try:
+        orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
+        if _is_16bit(im) and fmt in ("PNG", "TIFF"):
+            pixels, alpha = _decode_16bit(im, data, path)
+        else:
+            im.load()
+            pixels, alpha = _decode_8bit(im)
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise UnreadableImage("The image is truncated or damaged and cannot be decoded.") from e
+    turn = _ORIENT.get(orientation)
+    if turn is not None:
+        pixels = np.ascontiguousarray(turn(pixels))
+        alpha = None if alpha is None else np.ascontiguousarray(turn(alpha))
+    return Photo(pixels, alpha, fmt)
+
+
+def encode_photo(photo: Photo, fmt: str | None = None, quality: int = 95) -> bytes:
+    """Encode to bytes in `fmt` (default: the photo's own). No EXIF is written, so no GPS leaks."""
+    fmt = (fmt or photo.format).upper()
+    fmt = {"JPG": "JPEG", "TIF": "TIFF"}.get(fmt, fmt)
+    if fmt not in FORMATS:
+        raise UnsupportedImage(f"Cannot write {fmt}; choose one of {', '.join(FORMATS)}.")
+    px, alpha = photo.pixels, photo.alpha
+    if fmt == "JPEG":
+        alpha = None   # JPEG has no transparency
+    if px.dtype == np.uint16:
+        if fmt in ("PNG", "TIFF"):
+            arr = px if px.ndim == 2 else cv2.cvtColor(px, cv2.COLOR_RGB2BGR)
+            if alpha is not None:
+                arr = np.dstack([arr if arr.ndim == 3 else np.dstack([arr] * 3), alpha])
+            ok, buf = cv2.imencode(FORMATS[fmt], arr)
+            if not ok:
+                raise UnsupportedImage(f"Could not encode a 16-bit {fmt}.")
+            return buf.tobytes()
+        px = (px >> 8).astype(np.uint8)
+        alpha = None if alpha is None else (alpha >> 8).astype(np.uint8)
+    if alpha is not None:
+        base = px if px.ndim == 3 else np.dstack([px] * 3)
+        im = Image.fromarray(np.dstack([base, alpha]), "RGBA")
+    else:
+        im = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
+    out = io.BytesIO()
+    kw = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    im.save(out, format=fmt, **kw)
+    return out.getvalue()
+
+
+def save_photo(photo: Photo, path: str | os.PathLike, fmt: str | None = None) -> Path:
+    """Write atomically: temp file then rename, so a crash never leaves half a file."""
+    path = Path(path)
+    data = encode_photo(photo, fmt)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
