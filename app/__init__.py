@@ -1,0 +1,1 @@
+"""Heirloom's web application: pages, REST API and storage around one shared `Colorizer`."""

@@ -1,0 +1,102 @@
+"""Typed errors of the web layer and the one table that maps every error to an HTTP status.
+
+Both the JSON API and the HTML pages answer through `describe`, so a given mistake gets the
+same status and sentence wherever it happens. Nothing here ever shows a stack trace.
+"""
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from model import (CheckpointError, HeirloomError, ImageTooLarge, InvalidOption, UnreadableImage,
+                   UnsupportedImage)
+
+log = logging.getLogger("heirloom.app")
+
+
+class AppError(HeirloomError):
+    """Errors raised by the web layer itself."""
+
+
+class UploadTooLarge(AppError):
+    pass
+
+
+class NotFound(AppError):
+    pass
+
+
+class ModelUnavailable(AppError):
+    pass
+
+
+class QueueFull(AppError):
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# First match wins: subclasses before their bases.
+STATUS: list[tuple[type[Exception], int, str]] = [
+    (QueueFull, 503, "busy"),
+    (ModelUnavailable, 503, "model_unavailable"),
+    (CheckpointError, 503, "model_unavailable"),
+    (UploadTooLarge, 413, "too_large"),
+    (ImageTooLarge, 413, "too_large"),
+    (InvalidOption, 422, "invalid_option"),
+    (UnreadableImage, 415, "unreadable_image"),
+    (UnsupportedImage, 415, "unsupported_image"),
+    (NotFound, 404, "not_found"),
+    (HeirloomError, 400, "bad_request"),
+]
+
+
+def describe(exc: Exception) -> tuple[int, dict, dict]:
+    """-> (status, JSON body, extra headers) for any exception."""
+    if isinstance(exc, RequestValidationError):
+        err = (exc.errors() or [{}])[0]
+        where = err.get("loc") or ()
+        field = str(where[-1]) if where else None
+        missing = err.get("type") == "missing"
+        msg = f"The field {field!r} is required." if missing else f"{field}: {err.get('msg', 'invalid value')}."
+        return 422, {"error": "invalid_option", "message": msg, "field": field}, {}
+    if isinstance(exc, StarletteHTTPException):
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        return exc.status_code, {"error": code.get(exc.status_code, "http_error"),
+                                 "message": str(exc.detail)}, dict(exc.headers or {})
+    for kind, status, code in STATUS:
+        if isinstance(exc, kind):
+            body = {"error": code, "message": str(exc)}
+            headers = {}
+            if isinstance(exc, InvalidOption):
+                body["field"] = exc.field
+            if isinstance(exc, QueueFull):
+                headers["Retry-After"] = str(exc.retry_after)
+            return status, body, headers
+    log.exception("unexpected error", exc_info=exc)
+    return 500, {"error": "internal", "message": "Something went wrong on the server; it was logged."}, {}
+
+
+def wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/colorize", "/healthz", "/docs", "/openapi")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def install(app) -> None:
+    """Register one handler for every error kind; pages get an HTML error page, the API gets JSON."""
+    async def handle(request: Request, exc: Exception):
+        status, body, headers = describe(exc)
+        if wants_html(request):
+            from .templating import render
+            return render(request, "error.html", {"status": status, "message": body["message"]},
+                          status_code=status, headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    for kind in (HeirloomError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(kind, handle)

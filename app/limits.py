@@ -1,0 +1,55 @@
+"""Refuse oversized request bodies before they are parsed or spooled to disk, and add safe headers."""
+from __future__ import annotations
+
+from fastapi import HTTPException
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .settings import human_size
+
+MULTIPART_SLACK = 64 * 1024   # boundaries and the small option fields around the file
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
+                               "script-src 'self'; frame-ancestors 'none'",
+}
+DOCS_CSP = "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline' https:; " \
+           "script-src 'self' 'unsafe-inline' https:"
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.limit = max_bytes + MULTIPART_SLACK
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        message = f"The upload is larger than the limit of {human_size(self.limit - MULTIPART_SLACK)}."
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await JSONResponse({"error": "too_large", "message": message}, 413,
+                                      headers={"Connection": "close"})(scope, receive, send)
+        seen = 0
+
+        async def counted() -> Message:   # chunked uploads carry no length: count as they arrive
+            nonlocal seen
+            msg = await receive()
+            seen += len(msg.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, message)
+            return msg
+
+        async def with_headers(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                headers = MutableHeaders(scope=msg)
+                docs = scope["path"] in ("/docs", "/redoc")
+                for k, v in SECURITY_HEADERS.items():
+                    headers.setdefault(k, DOCS_CSP if docs and k == "Content-Security-Policy" else v)
+            await send(msg)
+
+        await self.app(scope, counted, with_headers)

@@ -1,0 +1,71 @@
+"""The FastAPI application: `create_app(settings)` builds it; `uvicorn app.main:app` serves one
+configured from the environment. The Colorizer is loaded once, at start-up, in the lifespan."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from model import CheckpointError, Colorizer
+
+from . import errors
+from .auth import AccessMiddleware
+from .jobs import WorkerPool
+from .limits import BodyLimitMiddleware
+from .photos import Runtime
+from .routes_api import router as api_router
+from .routes_pages import router as pages_router
+from .settings import Settings
+from .storage import Storage
+from .templating import STATIC
+
+log = logging.getLogger("heirloom.app")
+
+
+def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
+    """A missing or broken weights file leaves the album usable and is reported in /healthz."""
+    if not settings.load_model:
+        return None, "model loading is switched off"
+    try:
+        colorizer = Colorizer.from_checkpoint(settings.weights, settings.device, settings.max_pixels)
+    except CheckpointError as e:
+        log.error("Heirloom cannot colorize: %s", e)
+        return None, str(e)
+    log.info("Heirloom model loaded on %s (render size %d)", colorizer.device, colorizer.default_render_size)
+    return colorizer, None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.torch_threads:
+            import torch
+            torch.set_num_threads(settings.torch_threads)
+        colorizer, problem = load_colorizer(settings)
+        storage = Storage(settings.data_dir)
+        pool = WorkerPool(settings.workers, settings.queue_size)
+        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem)
+        try:
+            yield
+        finally:
+            pool.shutdown()
+            storage.close()
+
+    app = FastAPI(title="Heirloom", version="0.1.0", lifespan=lifespan,
+                  description="Colorize black-and-white family photos. Every route needs the access token "
+                              "(`Authorization: Bearer …`) when the server has one.")
+    errors.install(app)
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    # Outermost first: refuse strangers before reading their bodies.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(AccessMiddleware, settings=settings)
+    return app
+
+
+app = create_app()

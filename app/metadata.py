@@ -1,0 +1,97 @@
+"""Photo records in SQLite (stdlib). The rest of the app sees only `PhotoIndex` and `Record`,
+so another database can replace this module without touching routes or file storage."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    created: float            # Unix time
+    name: str                 # the upload's display name; never used as a path
+    original_file: str        # file names inside the photo's folder, chosen by us
+    original_format: str      # e.g. JPEG, PNG
+    original_bytes: int
+    result_file: str
+    result_format: str
+    width: int
+    height: int
+    render_size: int | None
+    policy: str
+    saturation: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_COLUMNS = [f.name for f in fields(Record)]
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS photos (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, name TEXT NOT NULL,
+    original_file TEXT NOT NULL, original_format TEXT NOT NULL, original_bytes INTEGER NOT NULL,
+    result_file TEXT NOT NULL, result_format TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+    render_size INTEGER, policy TEXT NOT NULL, saturation REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS photos_created ON photos (created DESC);
+"""
+
+
+class PhotoIndex:
+    """One connection shared by threads behind a lock; each write is one transaction."""
+
+    def __init__(self, path: Path):
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")     # readers never wait for a writer
+            self._db.execute("PRAGMA synchronous=FULL")     # a committed record survives power loss
+            self._db.executescript(_SCHEMA)
+
+    def _row(self, row: sqlite3.Row | None) -> Record | None:
+        return None if row is None else Record(**{k: row[k] for k in _COLUMNS})
+
+    def insert(self, rec: Record) -> None:
+        marks = ", ".join("?" for _ in _COLUMNS)
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(f"INSERT INTO photos ({', '.join(_COLUMNS)}) VALUES ({marks})",
+                             [getattr(rec, k) for k in _COLUMNS])
+
+    def update(self, rec: Record) -> None:
+        sets = ", ".join(f"{k} = ?" for k in _COLUMNS if k != "id")
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(f"UPDATE photos SET {sets} WHERE id = ?",
+                             [getattr(rec, k) for k in _COLUMNS if k != "id"] + [rec.id])
+
+    def get(self, photo_id: str) -> Record | None:
+        with self._lock:
+            return self._row(self._db.execute("SELECT * FROM photos WHERE id = ?", (photo_id,)).fetchone())
+
+    def newest_first(self, limit: int = 100, offset: int = 0) -> list[Record]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM photos ORDER BY created DESC, id LIMIT ? OFFSET ?",
+                                    (limit, offset)).fetchall()
+        return [self._row(r) for r in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM photos")}
+
+    def delete(self, photo_id: str) -> bool:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            return self._db.execute("DELETE FROM photos WHERE id = ?", (photo_id,)).rowcount > 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,72 @@
+"""What the routes do with an upload, shared by the JSON API and the HTML pages."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from model import Colorizer
+
+from .errors import ModelUnavailable, UploadTooLarge
+from .jobs import WorkerPool
+from .metadata import Record
+from .processing import Options, Outcome, colorize_bytes
+from .settings import Settings, human_size
+from .storage import Storage
+
+CHUNK = 1 << 20
+
+
+@dataclass
+class Runtime:
+    """Everything built once at start-up and shared by all requests (kept on app.state.runtime)."""
+    settings: Settings
+    storage: Storage
+    pool: WorkerPool
+    colorizer: Colorizer | None
+    model_error: str | None = None
+
+    def require_model(self) -> Colorizer:
+        if self.colorizer is None:
+            raise ModelUnavailable(f"The colorization model is not loaded: {self.model_error}")
+        return self.colorizer
+
+
+async def read_upload(upload: UploadFile, limit: int) -> bytes:
+    """The upload's exact bytes, refusing more than `limit` without reading them all."""
+    parts, size = [], 0
+    while chunk := await upload.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise UploadTooLarge(f"The file is larger than the limit of {human_size(limit)}.")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def colorize_upload(rt: Runtime, upload: UploadFile, opts: Options, with_thumb: bool) -> tuple[bytes, Outcome]:
+    colorizer = rt.require_model()
+    data = await read_upload(upload, rt.settings.max_upload_bytes)
+    return data, await rt.pool.run(colorize_bytes, colorizer, data, opts, with_thumb)
+
+
+async def create_photo(rt: Runtime, upload: UploadFile, opts: Options) -> Record:
+    """Colorize, then store original and result together; a rejected upload stores nothing."""
+    data, out = await colorize_upload(rt, upload, opts, with_thumb=True)
+    return await run_in_threadpool(
+        lambda: rt.storage.add(name=upload.filename or "photo", original=data, original_format=out.source_format,
+                               result=out.data, result_format=out.format, thumb=out.thumb, width=out.width,
+                               height=out.height, render_size=opts.render_size, policy=opts.policy,
+                               saturation=opts.saturation))
+
+
+async def rerun_photo(rt: Runtime, photo_id: str, opts: Options) -> Record:
+    """Colorize the stored original again with other options; the original itself is untouched."""
+    colorizer = rt.require_model()
+    rec = rt.storage.get(photo_id)
+    data = await run_in_threadpool(rt.storage.path(rec, "original").read_bytes)
+    out = await rt.pool.run(colorize_bytes, colorizer, data, opts, True)
+    return await run_in_threadpool(
+        lambda: rt.storage.replace_result(photo_id, result=out.data, result_format=out.format, thumb=out.thumb,
+                                          render_size=opts.render_size, policy=opts.policy,
+                                          saturation=opts.saturation))

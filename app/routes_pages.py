@@ -1,0 +1,110 @@
+"""HTML pages. Each form works without JavaScript (POST, then a redirect); static/app.js adds
+drag & drop, several files at once with progress, and the comparison slider."""
+from __future__ import annotations
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from model import HeirloomError
+from model.geometry import POLICIES
+
+from .auth import COOKIE, safe_next, session_value, token_matches
+from .errors import describe
+from .photos import Runtime, create_photo, rerun_photo
+from .processing import make_options
+from .templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _rt(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _form_defaults(rt: Runtime) -> dict:
+    c = rt.colorizer
+    return {"policies": POLICIES, "default_render_size": c.default_render_size if c else 256,
+            "multiple": c.multiple if c else 32, "max_upload_mb": rt.settings.max_upload_bytes // 2**20}
+
+
+@router.get("/")
+def index(request: Request):
+    return render(request, "index.html", _form_defaults(_rt(request)))
+
+
+@router.post("/photos")
+async def upload(request: Request, file: list[UploadFile] = File(...), render_size: int | None = Form(None),
+                 policy: str | None = Form(None), saturation: float | None = Form(None)):
+    """The no-JavaScript path: one or several files in one form post."""
+    rt = _rt(request)
+    try:
+        opts = make_options(rt.require_model(), render_size, policy, saturation, None)
+        records = [await create_photo(rt, f, opts) for f in file if f.filename]
+    except HeirloomError as e:
+        status, body, headers = describe(e)
+        return render(request, "index.html", {**_form_defaults(rt), "error": body["message"]},
+                      status_code=status, headers=headers)
+    if not records:
+        return render(request, "index.html", {**_form_defaults(rt), "error": "Choose a photo first."}, 422)
+    target = f"/photos/{records[0].id}" if len(records) == 1 else "/album"
+    return RedirectResponse(target, 303)
+
+
+@router.get("/photos/{photo_id}")
+def photo_page(request: Request, photo_id: str):
+    rt = _rt(request)
+    rec = rt.storage.get(photo_id)
+    return render(request, "photo.html", {**_form_defaults(rt), "photo": rec})
+
+
+@router.post("/photos/{photo_id}/rerun")
+async def rerun(request: Request, photo_id: str, render_size: int | None = Form(None),
+                policy: str | None = Form(None), saturation: float | None = Form(None)):
+    rt = _rt(request)
+    try:
+        opts = make_options(rt.require_model(), render_size, policy, saturation, None)
+        await rerun_photo(rt, photo_id, opts)
+    except HeirloomError as e:
+        status, body, headers = describe(e)
+        rec = rt.storage.get(photo_id)
+        return render(request, "photo.html", {**_form_defaults(rt), "photo": rec, "error": body["message"]},
+                      status_code=status, headers=headers)
+    return RedirectResponse(f"/photos/{photo_id}", 303)
+
+
+@router.post("/photos/{photo_id}/delete")
+async def delete(request: Request, photo_id: str):
+    await run_in_threadpool(_rt(request).storage.delete, photo_id)
+    return RedirectResponse("/album", 303)
+
+
+@router.get("/album")
+def album(request: Request):
+    storage = _rt(request).storage
+    return render(request, "album.html", {"photos": storage.newest_first(500), "total": storage.count()})
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/"):
+    return render(request, "login.html", {"next": safe_next(next)})
+
+
+@router.post("/login")
+def login(request: Request, token: str = Form(""), next: str = Form("/")):
+    settings = _rt(request).settings
+    if not settings.token:
+        return RedirectResponse(safe_next(next), 303)
+    if not token_matches(settings, token):
+        return render(request, "login.html", {"next": safe_next(next), "error": "That token is not right."}, 401)
+    response = RedirectResponse(safe_next(next), 303)
+    response.set_cookie(COOKIE, session_value(settings.token), max_age=30 * 86400, httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+def logout():
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(COOKIE)
+    return response

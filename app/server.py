@@ -1,0 +1,65 @@
+"""`heirloom serve`: flags over environment variables over defaults, a safety check on the
+address, then uvicorn with one process (the model is loaded once and shared by threads)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .settings import Settings, is_loopback
+
+
+def parse(argv: list[str] | None) -> tuple[Settings, str]:
+    p = argparse.ArgumentParser(prog="heirloom serve", description="Serve the Heirloom web app and API.")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1, $HEIRLOOM_HOST)")
+    p.add_argument("--port", type=int, help="port (default 8000, $HEIRLOOM_PORT)")
+    p.add_argument("--weights", type=Path, help="generator .safetensors (default $HEIRLOOM_WEIGHTS or weights/)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1… (default: CUDA when present)")
+    p.add_argument("--data-dir", type=Path, help="where originals, results and the album live ($HEIRLOOM_DATA_DIR)")
+    p.add_argument("--workers", type=int, help="model calls at once (default: up to 4, by CPU count)")
+    p.add_argument("--queue", type=int, dest="queue_size", help="calls that may wait; more get 503 (default 32)")
+    p.add_argument("--token", help="access token for every page and API call ($HEIRLOOM_TOKEN)")
+    p.add_argument("--allow-public", action="store_true", default=None,
+                   help="allow a non-loopback address without a token (anyone who reaches it can use it)")
+    p.add_argument("--max-upload-mb", type=float, help="largest upload in MB (default 50)")
+    p.add_argument("--max-pixels", type=int, help="largest image in pixels (default 100,000,000)")
+    p.add_argument("--log-level", default="info")
+    a = p.parse_args(argv)
+    overrides = {k: getattr(a, k) for k in ("host", "port", "weights", "device", "data_dir", "workers",
+                                            "queue_size", "token", "allow_public", "max_pixels")}
+    if a.max_upload_mb is not None:
+        overrides["max_upload_bytes"] = int(a.max_upload_mb * 2**20)
+    settings = Settings.from_env(**overrides)
+    if settings.torch_threads is None:
+        # Workers share the cores: each call gets its slice, so N parallel calls don't fight over them.
+        settings = settings.with_(torch_threads=max(1, (os.cpu_count() or 1) // settings.workers))
+    return settings, a.log_level
+
+
+def serve(argv: list[str] | None = None) -> int:
+    try:
+        settings, log_level = parse(argv)
+    except ValueError as e:
+        print(f"heirloom serve: {e}", file=sys.stderr)
+        return 2
+    if not settings.token and not settings.allow_public and not is_loopback(settings.host):
+        print(f"heirloom serve: refusing to listen on {settings.host} without an access token: anyone who "
+              f"can reach it could use it. Set --token / HEIRLOOM_TOKEN, or pass --allow-public.",
+              file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from .main import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # A missing model is logged in words by the app's start-up and reported by /healthz; the album still works.
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())

@@ -1,0 +1,22 @@
+"""Jinja2 templates from the repository's templates/ folder; plain files, no build step."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+
+templates = Jinja2Templates(directory=str(TEMPLATES))
+templates.env.filters["date"] = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render(request: Request, name: str, context: dict | None = None, status_code: int = 200, headers=None):
+    rt = getattr(request.app.state, "runtime", None)
+    ctx = {"runtime": rt, "token_required": bool(rt and rt.settings.token)}
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)

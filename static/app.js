@@ -1,0 +1,119 @@
+// Heirloom pages: progressive enhancement only. Every form also works without this file.
+"use strict";
+document.documentElement.classList.add("js");
+
+function $(sel, root) { return (root || document).querySelector(sel); }
+
+// --- Upload page: drag & drop, several files, one request each with progress -------------
+function setupUpload() {
+  const form = $("#upload-form");
+  if (!form) return;
+  const input = $("#file"), zone = $("#dropzone"), chosen = $("#chosen");
+  const list = $("#progress"), section = $("#progress-section"), submit = $("#submit");
+
+  function showChosen() {
+    chosen.replaceChildren(...Array.from(input.files).map((f) => {
+      const li = document.createElement("li");
+      li.textContent = `${f.name} (${(f.size / 1048576).toFixed(1)} MB)`;
+      return li;
+    }));
+  }
+  input.addEventListener("change", showChosen);
+  ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("over"); }));
+  ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, () => zone.classList.remove("over")));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; showChosen(); }
+  });
+
+  function row(file) {
+    const li = document.createElement("li");
+    const name = document.createElement("span"); name.textContent = file.name;
+    const state = document.createElement("span"); state.className = "state"; state.textContent = "Waiting";
+    const bar = document.createElement("progress"); bar.max = 100; bar.value = 0;
+    bar.setAttribute("aria-label", `Progress of ${file.name}`);
+    li.append(name, state, bar); list.append(li);
+    return { li, state, bar };
+  }
+
+  function send(file, ui) {
+    return new Promise((resolve) => {
+      const data = new FormData();
+      data.append("file", file);
+      for (const k of ["render_size", "policy", "saturation"]) {
+        const v = form.elements[k].value; if (v !== "") data.append(k, v);
+      }
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/photos");
+      xhr.responseType = "json";
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable) { ui.bar.value = (e.loaded / e.total) * 90; ui.state.textContent = "Uploading"; }
+      };
+      xhr.upload.onload = () => { ui.bar.removeAttribute("value"); ui.state.textContent = "Colorizing…"; };
+      xhr.onload = () => {
+        const body = xhr.response || {};
+        if (xhr.status === 201) {
+          ui.bar.value = 100; ui.state.textContent = "";
+          const a = document.createElement("a"); a.href = body.page_url; a.textContent = "Open";
+          ui.state.append(a); resolve(body);
+        } else {
+          const retry = xhr.getResponseHeader("Retry-After");
+          ui.li.classList.add("failed"); ui.bar.value = 0;
+          ui.state.textContent = (body.message || `Error ${xhr.status}`) + (retry ? ` (retry in ${retry}s)` : "");
+          resolve(null);
+        }
+      };
+      xhr.onerror = () => { ui.li.classList.add("failed"); ui.state.textContent = "Network error"; resolve(null); };
+      xhr.send(data);
+    });
+  }
+
+  form.addEventListener("submit", async (e) => {
+    const files = Array.from(input.files);
+    if (!files.length) return;
+    e.preventDefault();
+    submit.disabled = true; section.hidden = false; list.replaceChildren();
+    const rows = files.map(row);
+    const results = [];
+    let next = 0;
+    // Two uploads at a time keep the server's queue busy without flooding it.
+    async function worker() { while (next < files.length) { const i = next++; results[i] = await send(files[i], rows[i]); } }
+    await Promise.all([worker(), worker()]);
+    submit.disabled = false;
+    const ok = results.filter(Boolean);
+    if (files.length === 1 && ok.length === 1) window.location.assign(ok[0].page_url);
+  });
+}
+
+// --- Photo page: before/after slider (range input + dragging on the picture) ------------
+function setupCompare() {
+  const box = $("#compare"), slider = $("#slider");
+  if (!box || !slider) return;
+  function set(pct) {
+    pct = Math.max(0, Math.min(100, pct));
+    box.style.setProperty("--pos", pct + "%");
+    slider.value = String(Math.round(pct));
+    slider.setAttribute("aria-valuetext", `${Math.round(pct)}% original`);
+  }
+  slider.addEventListener("input", () => set(Number(slider.value)));
+  let dragging = false;
+  const move = (e) => { const r = box.getBoundingClientRect(); set(((e.clientX - r.left) / r.width) * 100); };
+  box.addEventListener("pointerdown", (e) => { dragging = true; box.setPointerCapture(e.pointerId); move(e); });
+  box.addEventListener("pointermove", (e) => { if (dragging) move(e); });
+  box.addEventListener("pointerup", () => { dragging = false; });
+  box.addEventListener("pointercancel", () => { dragging = false; });
+  set(Number(slider.value));
+}
+
+// --- Small things: live saturation value, confirm before delete -------------------------
+function setupMisc() {
+  document.querySelectorAll("input[type=range][name=saturation]").forEach((r) => {
+    const out = document.getElementById("saturation-value");
+    r.addEventListener("input", () => { if (out) out.textContent = Number(r.value).toFixed(2); });
+  });
+  document.querySelectorAll("form[data-confirm]").forEach((f) => {
+    f.addEventListener("submit", (e) => { if (!window.confirm(f.dataset.confirm)) e.preventDefault(); });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupMisc(); });
