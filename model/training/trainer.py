@@ -6,9 +6,7 @@ slice of the same global batch, so ranks stay in lockstep and rank 0 alone write
 from __future__ import annotations
 
 import copy
-import math
 import os
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..checkpoint import save_generator
 from ..color import AB_SCALE, lab_to_rgb_torch, normalize_l
 from ..networks import PatchDiscriminator, UNetGenerator, count_parameters
+from ..progress import Progress
 from .config import TrainConfig
 from .data import PhotoSet, load_photos, make_batch
 from .losses import d_loss, g_loss
@@ -56,28 +55,6 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     if cfg.optim.schedule != "none":
         raise ValueError(f"unknown schedule {cfg.optim.schedule!r} (none, linear)")
     return cfg.optim.lr
-
-
-class Progress:
-    """One-line progress bar on stderr (a plain line per update when not a terminal)."""
-
-    def __init__(self, total: int, start: int):
-        self.total, self.start, self.t0 = total, start, time.time()
-        self.tty = sys.stderr.isatty()
-
-    def update(self, step: int, text: str) -> None:
-        done = step - self.start
-        rate = done / max(time.time() - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("inf")
-        frac = step / self.total
-        bar = "#" * int(frac * 20) + "." * (20 - int(frac * 20))
-        eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if math.isfinite(eta) else "?"
-        line = f"step {step}/{self.total} [{bar}] {frac:5.1%} {text} ETA {eta_s}"
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.tty:
-            print(file=sys.stderr)
 
 
 class Trainer:

