@@ -89,6 +89,8 @@ function setupUpload() {
 function setupCompare() {
   const box = $("#compare"), slider = $("#slider");
   if (!box || !slider) return;
+  const img = box.querySelector("img.after");
+  box.style.maxWidth = slider.style.maxWidth = `calc(80vh * ${img.getAttribute("width")} / ${img.getAttribute("height")})`;
   function set(pct) {
     pct = Math.max(0, Math.min(100, pct));
     box.style.setProperty("--pos", pct + "%");

@@ -1,0 +1,127 @@
+"""A real browser against a real server: headless Debian Chromium driven by Playwright.
+
+Starts `uvicorn app.main:app` on a free loopback port with a tiny generator, uploads a scan on
+`/`, lands on the before/after page, drags the slider and downloads the full-size result.
+Saves docs/upload-page.png and docs/before-after.png. Skips only when /usr/bin/chromium is absent.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest_app import tiny_weights  # noqa: E402,F401
+
+CHROMIUM = "/usr/bin/chromium"
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, tiny_weights):
+    port = free_port()
+    env = {**os.environ, "HEIRLOOM_WEIGHTS": str(tiny_weights), "HEIRLOOM_DATA_DIR": str(tmp_path / "data"),
+           "HEIRLOOM_WORKERS": "1", "HEIRLOOM_DEVICE": "cpu"}
+    env.pop("HEIRLOOM_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+                             "--port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(proc.stdout.read().decode())
+                time.sleep(0.1)
+        else:
+            pytest.fail("server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def make_scan(path: Path, size=(360, 240)) -> Path:
+    """A gray 'photo': sky gradient, hills, a house, film grain."""
+    w, h = size
+    im = Image.linear_gradient("L").resize((w, h)).point(lambda v: 90 + v // 2)
+    d = ImageDraw.Draw(im)
+    d.ellipse((-w // 3, h // 2, w // 2, h * 3 // 2), fill=70)
+    d.ellipse((w // 3, h * 3 // 5, w * 3 // 2, h * 2), fill=95)
+    d.rectangle((w // 2, h // 3, w * 3 // 4, h * 2 // 3), fill=200)
+    d.polygon([(w // 2 - 10, h // 3), (w * 5 // 8, h // 6), (w * 3 // 4 + 10, h // 3)], fill=40)
+    d.ellipse((w * 4 // 5, h // 10, w * 9 // 10, h // 4), fill=245)
+    im = im.filter(ImageFilter.GaussianBlur(1.2))
+    im.save(path, "JPEG", quality=90)
+    return path
+
+
+def test_upload_compare_download(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    scan = make_scan(tmp_path / "grandparents-1952.jpg")
+    DOCS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 760}, accept_downloads=True)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server + "/")
+            assert page.get_by_label("Aspect policy").is_visible()
+            page.set_input_files("#file", str(scan))
+            page.wait_for_selector("#chosen li")
+            page.screenshot(path=str(DOCS / "upload-page.png"), full_page=True)
+
+            page.click("#submit")
+            page.wait_for_url("**/photos/*", timeout=30_000)
+            page.wait_for_function("document.querySelector('img.after').complete && "
+                                   "document.querySelector('img.before').complete")
+            box = page.locator("#compare").bounding_box()
+            y = box["y"] + box["height"] / 2
+            page.mouse.move(box["x"] + box["width"] / 2, y)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.3, y, steps=5)
+            page.mouse.up()
+            value = int(page.input_value("#slider"))
+            assert 25 <= value <= 35, value
+            pos = page.eval_on_selector("#compare", "e => e.style.getPropertyValue('--pos')")
+            assert pos == f"{value}%" or abs(float(pos.rstrip("%")) - value) < 1
+            page.screenshot(path=str(DOCS / "before-after.png"), full_page=True)
+            page.focus("#slider")
+            page.keyboard.press("ArrowRight")              # keyboard users can move it too
+            assert int(page.input_value("#slider")) == value + 1
+
+            with page.expect_download() as info:
+                page.click("#download-result")
+            saved = tmp_path / info.value.suggested_filename
+            info.value.save_as(saved)
+            assert saved.name == "grandparents-1952-color.jpg"
+            with Image.open(saved) as result, Image.open(scan) as original:
+                assert result.size == original.size
+                assert result.mode == "RGB"
+            assert not errors, errors
+        finally:
+            browser.close()
