@@ -116,7 +116,7 @@ def join_l_ab(l: np.ndarray, ab: np.ndarray, dtype: np.dtype, rounds: int = 6) -
     else:
         lab[..., 1:] = ab
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)       # clips to the gamut
-    tol = 1 if eight else 0.5
+    tol = 1 if eight else 0.4   # float: leave room for the final 16-bit rounding
     flat_lab, flat_rgb = lab.reshape(-1, 3), rgb.reshape(-1, 3)
     idx = np.flatnonzero(np.abs(lightness(rgb).astype(np.float32).ravel() - l.ravel()) > tol)
     for r in range(rounds + 1):

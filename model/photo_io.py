@@ -70,7 +70,7 @@ def _is_16bit(im: Image.Image) -> bool:
 _ORIENT = {  # EXIF orientation -> how to turn the stored pixels upright
     2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
     5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.rot90(a, 1)[::-1], 8: lambda a: np.rot90(a, 1),
+    7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1), 8: lambda a: np.rot90(a, 1),
 }
 
 
@@ -133,8 +133,9 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         im.seek(0)   # animated GIF/WebP: the first frame is the photo
     fmt = im.format or "PNG"
     try:
-        orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
-        if _is_16bit(im) and fmt in ("PNG", "TIFF"):
+        sixteen = _is_16bit(im) and fmt in ("PNG", "TIFF")   # before getexif(), which may load and drop tiles
+        orientation = im.getexif().get(0x0112, 1)
+        if sixteen:
             pixels, alpha = _decode_16bit(im, data, path)
         else:
             im.load()

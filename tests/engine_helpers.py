@@ -1,0 +1,48 @@
+"""Tiny networks and generated photos for the engine tests (never ../shared data)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from model.checkpoint import save_generator
+from model.networks import GeneratorConfig, UNetGenerator
+
+TINY_G = GeneratorConfig(depth=3, base_width=8, max_width=32)
+
+
+def tiny_generator(seed: int = 0, bias: float = 0.0) -> UNetGenerator:
+    """A tiny U-Net; `bias` on the last layer makes it predict strong colour (to stress gamut mapping)."""
+    torch.manual_seed(seed)
+    g = UNetGenerator(TINY_G)
+    if bias:
+        with torch.no_grad():
+            g.ups[-1].conv.bias.fill_(bias)
+    return g.eval()
+
+
+def tiny_weights(path: Path, seed: int = 0, bias: float = 0.0, render_size: int = 32) -> Path:
+    return save_generator(path, tiny_generator(seed, bias), render_size=render_size, info={"test": True})
+
+
+def photo_array(h: int, w: int, seed: int = 0, channels: int = 3, dtype=np.uint8) -> np.ndarray:
+    """A smooth colourful test photo (gradients + blocks), not noise: resizes behave like real photos."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([x / max(w - 1, 1), y / max(h - 1, 1), 0.5 + 0.5 * np.sin((x + y) / 7.0)], -1)
+    base = np.clip(base + rng.uniform(-0.1, 0.1, 3), 0, 1)
+    top = 65535 if dtype == np.uint16 else 255
+    arr = (base * top).astype(dtype)
+    return arr[..., 0] if channels == 1 else arr
+
+
+def write_photos(folder: Path, n: int, size=(40, 48)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        p = folder / f"photo{i}.png"
+        Image.fromarray(photo_array(*size, seed=i)).save(p)
+        paths.append(p)
+    return paths
