@@ -44,8 +44,9 @@ def _train(args) -> int:
         return 0
     if args.resume and int(os.environ.get("RANK", "0")) == 0:
         RunFolder(args.resume).config_path.write_text(cfg.to_json())   # e.g. more steps
-    run = train(cfg, resume=args.resume)
-    print(f"done: {run.path}")
+    trainer = train(cfg, resume=args.resume)
+    if trainer.dist.main:
+        print(f"done: {trainer.run.path}")
     return 0
 
 
@@ -57,9 +58,9 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _serve(args) -> int:
-    from app.server import serve
-    return serve(args.rest)
+def _serve(argv: list[str]) -> int:
+    from app.server import serve   # FastAPI is loaded only for this subcommand
+    return serve(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,11 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the web app (see `heirloom serve --help`)", add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)
-    s.set_defaults(func=_serve)
+    s.set_defaults(func=lambda args: _serve(args.rest))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:   # the web app parses its own flags (and its own --help)
+        return _serve(argv[1:])
     args = build_parser().parse_args(argv)
     from .errors import HeirloomError
     try:

@@ -228,7 +228,7 @@ class Trainer:
             progress.close()
 
 
-def train(cfg: TrainConfig, resume: str | None = None, log=print) -> RunFolder:
+def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Trainer:
     """Create (or reopen) the run folder, load the photos and train to cfg.run.steps."""
     dist_info = init_distributed()
     state = None
@@ -253,6 +253,9 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> RunFolder:
             run.truncate_metrics(trainer.step)
             log(f"resumed at step {trainer.step}")
     trainer.fit()
-    if dist_info.world > 1:
+    if dist_info.world > 1:   # BatchNorm statistics are per rank after the last step: adopt rank 0's
+        for module in (trainer.G, trainer.D) + ((trainer.ema,) if trainer.ema is not None else ()):
+            for buf in module.buffers():
+                dist.broadcast(buf, src=0)
         dist.barrier()
-    return run
+    return trainer

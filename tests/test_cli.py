@@ -1,0 +1,63 @@
+"""The `heirloom` command: colorize files and folders, bad files reported and skipped, evaluate."""
+import json
+
+import numpy as np
+from PIL import Image
+
+from model.cli import main
+from model.photo_io import load_photo
+
+from engine_helpers import photo_array, tiny_weights, write_photos
+
+
+def test_colorize_keeps_names_formats_and_sizes(tmp_path, capsys):
+    w = tiny_weights(tmp_path / "g.safetensors")
+    src = tmp_path / "in"
+    write_photos(src / "album", 2, size=(37, 53))
+    Image.fromarray(photo_array(20, 30)[..., 0]).save(src / "gray.jpg", quality=95)
+    single = tmp_path / "single.webp"
+    Image.fromarray(photo_array(25, 25)).save(single, lossless=True)
+    out = tmp_path / "out"
+    assert main(["colorize", str(src), str(single), "-o", str(out), "--weights", str(w)]) == 0
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert names == ["album/photo0.png", "album/photo1.png", "gray.jpg", "single.webp"]
+    assert load_photo(out / "gray.jpg").format == "JPEG"
+    assert load_photo(out / "gray.jpg").pixels.shape == (20, 30, 3)
+    assert load_photo(out / "album" / "photo0.png").pixels.shape == (37, 53, 3)
+    assert "colorized 4 of 4" in capsys.readouterr().err
+
+
+def test_colorize_reports_bad_file_and_fails(tmp_path, capsys):
+    w = tiny_weights(tmp_path / "g.safetensors")
+    src = tmp_path / "in"
+    write_photos(src, 1)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "out"
+    assert main(["colorize", str(src), "-o", str(out), "--weights", str(w), "--format", "jpeg",
+                 "--policy", "stretch", "--saturation", "1.5"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "not an image" in err and "1 failed" in err
+    assert sorted(p.name for p in out.iterdir()) == ["photo0.jpg"]     # nothing written for the bad one
+
+
+def test_colorize_without_weights_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HEIRLOOM_WEIGHTS", str(tmp_path / "missing.safetensors"))
+    assert main(["colorize", str(tmp_path), "-o", str(tmp_path / "o")]) == 2
+    assert "No weights file" in capsys.readouterr().err
+
+
+def test_evaluate_writes_report_and_sheet(tmp_path, capsys):
+    w = tiny_weights(tmp_path / "g.safetensors")
+    write_photos(tmp_path / "val", 4)
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(tmp_path / "val"), "--weights", str(w), "-o", str(out), "--no-fid"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["photos"] == 4
+    assert report["gray"]["colorfulness"] == 0 and report["real"]["colorfulness"] > 10
+    assert report["gray"]["delta_cf"] == -report["real"]["colorfulness"]
+    for k in ("psnr", "ciede2000", "colorfulness", "delta_cf"):
+        assert np.isfinite(report["model"][k])
+    assert "fid" not in report["model"]
+    sheet = Image.open(out / "contact-sheet.png")
+    assert sheet.size[1] > 4 * 160
+    assert "model" in capsys.readouterr().out
