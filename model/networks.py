@@ -17,6 +17,7 @@ class GeneratorConfig:
     upsample: str = "transpose" # transpose (ConvTranspose2d) | bilinear (resize + conv, no checkerboard)
     in_channels: int = 1        # L
     out_channels: int = 2       # ab
+    semantic: str = "none"      # none | alexnet: frozen ImageNet features added to the decoder at 1/16 scale
 
     @property
     def multiple(self) -> int:
@@ -69,6 +70,42 @@ class _Up(nn.Module):
         return self.drop(self.norm(self.conv(x)))
 
 
+class _BlurDown(nn.Module):
+    """Anti-aliased stride-2 downsampling (Zhang 2019): reflect pad 2, [1 2 1]² blur, per channel."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        a = torch.tensor([1.0, 2.0, 1.0])
+        filt = (a[:, None] * a[None, :]) / 16
+        self.register_buffer("filt", filt[None, None].repeat(channels, 1, 1, 1))
+        self.pad = nn.ReflectionPad2d(2)
+
+    def forward(self, x):
+        return nn.functional.conv2d(self.pad(x), self.filt, stride=2, groups=x.shape[1])
+
+
+class SemanticEncoder(nn.Module):
+    """The shift-tolerant AlexNet of ST-LPIPS (ImageNet features), frozen: (B, 1, H, W) L in [-1, 1]
+    -> (B, 256, ~H/8, ~W/8) relu5 features. Tells the decoder which pixels are sky, grass, skin.
+    Layer indices match the published weights; the weights travel inside our own checkpoints."""
+
+    out_channels = 256
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188])[None, :, None, None])
+        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450])[None, :, None, None])
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 11, 1, 2), _BlurDown(64), nn.ReLU(), nn.MaxPool2d(3, 1), _BlurDown(64),
+            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 1), _BlurDown(192),
+            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU())
+        self.requires_grad_(False)
+
+    def forward(self, l: torch.Tensor) -> torch.Tensor:
+        return self.features((l.expand(-1, 3, -1, -1) - self.shift) / self.scale)
+
+
 class UNetGenerator(nn.Module):
     """pix2pix U-Net: encoder of stride-2 convs, decoder mirrored, skip connections by concatenation.
 
@@ -93,18 +130,33 @@ class UNetGenerator(nn.Module):
             self.ups.append(_Up(up_in, up_out, cfg.norm, cfg.upsample, drop, outermost))
         self.act_down = nn.LeakyReLU(0.2)
         self.act_up = nn.ReLU()
+        if cfg.semantic == "alexnet":
+            if cfg.depth < 5:
+                raise ValueError("semantic features join at 1/16 scale: the U-Net needs depth >= 5")
+            self.semantic = SemanticEncoder()
+            self.fuse = nn.Conv2d(SemanticEncoder.out_channels, widths[3], 1)
+            nn.init.zeros_(self.fuse.weight)   # starts as the plain U-Net; learns how much to listen
+            nn.init.zeros_(self.fuse.bias)
+            self.fuse_at = cfg.depth - 5       # index of the up block whose output is at 1/16 scale
+        elif cfg.semantic != "none":
+            raise ValueError(f"unknown semantic encoder {cfg.semantic!r} (none, alexnet)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # AlexNet sees the photo at half size (4x cheaper; colour needs context, not detail)
+        sem = self.semantic(nn.functional.avg_pool2d(x, 2)) if self.cfg.semantic != "none" else None   # (B, 256, ~H/16, ~W/16)
         skips = []
         for i, down in enumerate(self.downs):
-            x = down(x if i == 0 else self.act_down(x))
-            skips.append(x)
-        x = skips.pop()
+            h = down(x if i == 0 else self.act_down(h))
+            skips.append(h)
+        h = skips.pop()
         for j, up in enumerate(self.ups):
             if j > 0:
-                x = torch.cat([x, skips.pop()], dim=1)
-            x = up(self.act_up(x))
-        return torch.tanh(x)
+                h = torch.cat([h, skips.pop()], dim=1)
+            h = up(self.act_up(h))
+            if sem is not None and j == self.fuse_at:
+                sem = nn.functional.interpolate(sem, size=h.shape[-2:], mode="bilinear", align_corners=False)
+                h = h + self.fuse(sem)
+        return torch.tanh(h)
 
 
 class PatchDiscriminator(nn.Module):

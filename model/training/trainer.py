@@ -24,6 +24,7 @@ from ..progress import Progress
 from .config import TrainConfig
 from .data import PhotoSet, load_photos, make_batch
 from .losses import d_loss, g_loss
+from .pretrained import init_pretrained
 from .run_folder import RunFolder
 
 
@@ -72,7 +73,9 @@ class Trainer:
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
         torch.manual_seed(cfg.run.seed)   # same initial weights on every rank
-        self.G = UNetGenerator(cfg.generator).to(self.device)
+        self.G = UNetGenerator(cfg.generator)
+        init_pretrained(self.G)                # ImageNet encoder, if the config asks for one
+        self.G = self.G.to(self.device)
         self.D = PatchDiscriminator(cfg.discriminator).to(self.device)
         cuda = self.device.type == "cuda"
         if cuda:   # channels_last helps tensor cores; on CPU it measured no gain
