@@ -125,3 +125,25 @@ def test_empty_folder_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["train", str(tmp_path / "empty"), "--out", str(tmp_path / "r"), *TINY]) == 2
     assert "no images" in capsys.readouterr().err
+
+
+def test_stop_request_checkpoints_at_a_step_boundary(photos, tmp_path):
+    from model.training.trainer import Trainer
+    cfg = apply_overrides(preset("cpu-small"), [f"data.root={photos}", "data.size=32", "data.cache_dir=",
+                                                "generator.depth=3", "generator.base_width=8",
+                                                "discriminator.base_width=8", "discriminator.downsamples=2",
+                                                "run.batch_size=2", "run.steps=50", f"run.out_dir={tmp_path}"])
+    run = RunFolder.create(cfg)
+    trainer = Trainer(cfg, run, load_photos(cfg.data, workers=1, log=lambda *a: None), log=lambda *a: None)
+    original = trainer.train_step
+
+    def step_then_stop():
+        row = original()
+        if trainer.step == 3:
+            trainer.stop_requested = True   # what Ctrl-C / SIGTERM does
+        return row
+
+    trainer.train_step = step_then_stop
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert run.load_state()["step"] == 3 and run.generator_path.exists()

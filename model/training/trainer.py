@@ -6,6 +6,8 @@ slice of the same global batch, so ranks stay in lockstep and rank 0 alone write
 from __future__ import annotations
 
 import copy
+import signal
+import threading
 import os
 import time
 from contextlib import nullcontext
@@ -87,6 +89,7 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=betas)
         self.step = 0
+        self.stop_requested = False   # set by a signal; honoured between steps
         self.elapsed = 0.0       # wall seconds spent in training steps
         self.cpu_seconds = 0.0   # CPU seconds of this process in them: the fair budget under contention
         self.G_train, self.D_train = self.G, self.D
@@ -200,12 +203,26 @@ class Trainer:
                  f"receptive field {self.D.receptive_field()} px; device {self.device}"
                  f"{', bf16 autocast' if self.amp else ''}; world size {self.dist.world}")
         progress = Progress(cfg.run.steps, self.step) if self.dist.main else None
-        last_ckpt = time.time()
-        t_log, n_log = time.time(), 0
         self.G.train()
         self.D.train()
+        try:
+            self._loop(progress)
+        except KeyboardInterrupt:   # Ctrl-C or SIGTERM: keep every finished step, then stop
+            self.checkpoint()
+            self.log(f"\ninterrupted: checkpoint saved at step {self.step}; continue with --resume {self.run.path}")
+            raise
+        finally:
+            if progress:
+                progress.close()
+
+    def _loop(self, progress: Progress | None) -> None:
+        cfg = self.cfg
         budget = cfg.run.max_minutes * 60 if cfg.run.max_minutes > 0 else float("inf")
+        last_ckpt = time.time()
+        t_log, n_log = time.time(), 0
         while self.step < cfg.run.steps and self.cpu_seconds < budget:
+            if self.stop_requested:
+                raise KeyboardInterrupt
             t0, c0 = time.time(), time.process_time()
             row = self.train_step()
             self.elapsed += time.time() - t0
@@ -227,8 +244,15 @@ class Trainer:
                     or time.time() - last_ckpt > cfg.run.checkpoint_minutes * 60):
                 self.checkpoint()
                 last_ckpt = time.time()
-        if progress:
-            progress.close()
+
+
+def _stop_between_steps(trainer: Trainer) -> None:
+    """Ctrl-C / `kill`: finish the current step, checkpoint, stop (a second Ctrl-C stops at once)."""
+    def request(signum, frame):
+        trainer.stop_requested = True
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+    signal.signal(signal.SIGINT, request)
+    signal.signal(signal.SIGTERM, request)
 
 
 def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Trainer:
@@ -250,6 +274,8 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Trainer:
     if len(photos.train) == 0:
         raise ValueError(f"no usable training photos under {cfg.data.root} ({photos.summary()})")
     trainer = Trainer(cfg, run, photos, dist_info, log=log)
+    if threading.current_thread() is threading.main_thread():
+        _stop_between_steps(trainer)
     if state is not None:
         trainer.load(state)
         if dist_info.main:
