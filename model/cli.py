@@ -13,7 +13,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch: see model/
 def _colorize(args) -> int:
     from .colorize_files import colorize_paths
     return colorize_paths(args.inputs, Path(args.output), weights=args.weights, render_size=args.render_size,
-                          policy=args.policy, saturation=args.saturation, fmt=args.format, device=args.device)
+                          policy=args.policy, saturation=args.saturation, fmt=args.format, device=args.device,
+                          sheet=Path(args.sheet) if args.sheet else None)
 
 
 def _train(args) -> int:
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="output folder")
     c.add_argument("--format", choices=["png", "jpeg", "webp", "tiff", "bmp"], help="output format (default: keep)")
     c.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if present)")
+    c.add_argument("--sheet", metavar="PNG", help="also write a contact sheet: original | colorized")
     inference_options(c)
     c.set_defaults(func=_colorize)
 

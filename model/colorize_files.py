@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from .errors import HeirloomError
-from .photo_io import FORMATS, save_photo
+from .contact_sheet import contact_sheet
+from .photo_io import FORMATS, load_photo, save_photo
 from .pipeline import Colorizer
 from .progress import Progress
 
@@ -31,7 +32,7 @@ def collect(inputs: list[str]) -> list[tuple[Path, Path]]:
 
 def colorize_paths(inputs: list[str], out_dir: Path, weights: str | None = None, render_size: int | None = None,
                    policy: str = "pad-reflect", saturation: float = 1.0, fmt: str | None = None,
-                   device: str | None = None) -> int:
+                   device: str | None = None, sheet: Path | None = None, sheet_limit: int = 40) -> int:
     colorizer = Colorizer.from_checkpoint(weights, device=device)
     colorizer.check_options(render_size, policy, saturation)
     pairs = collect(inputs)
@@ -40,10 +41,14 @@ def colorize_paths(inputs: list[str], out_dir: Path, weights: str | None = None,
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
+    rows = []
     progress = Progress(len(pairs), label="photo")
     for i, (src, rel) in enumerate(pairs):
         try:
-            result = colorizer(src, render_size, policy, saturation)
+            original = load_photo(src, colorizer.max_pixels)
+            result = colorizer.colorize_photo(original, render_size, policy, saturation)
+            if sheet is not None and len(rows) < sheet_limit:
+                rows.append([original.pixels, result.pixels])
             target = out_dir / rel
             if fmt:
                 target = target.with_suffix(FORMATS[{"jpg": "JPEG"}.get(fmt, fmt.upper())])
@@ -54,6 +59,8 @@ def colorize_paths(inputs: list[str], out_dir: Path, weights: str | None = None,
             print(f"\n{src}: {e}", file=sys.stderr)
         progress.update(i + 1, src.name)
     progress.close()
+    if sheet is not None and rows:
+        contact_sheet(rows, ["original", "colorized"], height=240).save(sheet)
     print(f"colorized {len(pairs) - failed} of {len(pairs)} into {out_dir}"
           + (f"; {failed} failed" if failed else ""), file=sys.stderr)
     return 1 if failed else 0

@@ -18,7 +18,9 @@ def test_colorize_keeps_names_formats_and_sizes(tmp_path, capsys):
     single = tmp_path / "single.webp"
     Image.fromarray(photo_array(25, 25)).save(single, lossless=True)
     out = tmp_path / "out"
-    assert main(["colorize", str(src), str(single), "-o", str(out), "--weights", str(w)]) == 0
+    assert main(["colorize", str(src), str(single), "-o", str(out), "--weights", str(w),
+                 "--sheet", str(tmp_path / "sheet.png")]) == 0
+    assert Image.open(tmp_path / "sheet.png").size[1] > 4 * 240              # a row per photo
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert names == ["album/photo0.png", "album/photo1.png", "gray.jpg", "single.webp"]
     assert load_photo(out / "gray.jpg").format == "JPEG"
