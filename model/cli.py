@@ -1,4 +1,4 @@
-"""`heirloom` command: colorize, train, evaluate, serve. Each subcommand imports only what it needs,
+"""`heirloom` command: colorize, train, export, evaluate, serve. Each subcommand imports only what it needs,
 so `heirloom colorize` never loads the trainer and `heirloom train` never loads the web app."""
 from __future__ import annotations
 
@@ -51,6 +51,13 @@ def _train(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .training.export import export_run
+    path = export_run(args.run, args.output, half=not args.full, notes=args.notes or "")
+    print(f"wrote {path} and {path.name}.sha256 ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def _evaluate(args) -> int:
     from .evaluate import evaluate_folder
     evaluate_folder(Path(args.photos), weights=args.weights, out=Path(args.out), limit=args.limit,
@@ -95,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly from its last checkpoint")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     t.set_defaults(func=_train)
+
+    x = sub.add_parser("export", help="make a run's generator shippable: float16, recipe, SHA-256")
+    x.add_argument("run", help="run folder")
+    x.add_argument("-o", "--output", required=True, help="e.g. weights/heirloom-generator.safetensors")
+    x.add_argument("--full", action="store_true", help="keep float32 (default: float16, half the size)")
+    x.add_argument("--notes", help="free text stored in the header")
+    x.set_defaults(func=_export)
 
     e = sub.add_parser("evaluate", help="score a model on colour photos against the gray baseline")
     e.add_argument("photos", help="folder of colour photos")

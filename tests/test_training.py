@@ -59,6 +59,11 @@ def test_smoke_run_leaves_all_artifacts(photos, tmp_path, capsys):
     from model import Colorizer
     c = Colorizer.from_checkpoint(run.generator_path)
     assert c.default_render_size == 32 and c.info["step"] == 4
+    shipped = tmp_path / "ship" / "g.safetensors"
+    assert main(["export", str(run.path), "-o", str(shipped)]) == 0
+    assert (tmp_path / "ship" / "g.safetensors.sha256").exists()
+    c2 = Colorizer.from_checkpoint(shipped)                         # checksum verified
+    assert c2.info["recipe"]["data"]["size"] == 32 and c2.info["step"] == 4
 
 
 def test_resume_continues_exactly(photos, tmp_path):

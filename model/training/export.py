@@ -1,0 +1,24 @@
+"""Turn a run's generator into a shippable file: half precision, recipe in the header, SHA-256 beside it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..checkpoint import build_generator, read_generator, save_generator, write_checksum
+from .config import TrainConfig
+from .run_folder import RunFolder
+
+
+def export_run(run_dir: str | Path, out: str | Path, half: bool = True, notes: str = "") -> Path:
+    run = RunFolder(Path(run_dir))
+    gen = read_generator(run.generator_path)
+    cfg = TrainConfig.load(run.config_path)
+    info = dict(gen.info)
+    info.update(recipe=json_safe(cfg), notes=notes)
+    path = save_generator(out, build_generator(gen), gen.render_size, info, half=half)
+    write_checksum(path)
+    return path
+
+
+def json_safe(cfg: TrainConfig) -> dict:
+    import json
+    return json.loads(cfg.to_json())
