@@ -10,11 +10,9 @@ from pathlib import Path
 
 from .errors import HeirloomError
 from .contact_sheet import contact_sheet
-from .photo_io import FORMATS, load_photo, save_photo
+from .photo_io import FORMATS, find_images, load_photo, save_photo
 from .pipeline import Colorizer
 from .progress import Progress
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def collect(inputs: list[str]) -> list[tuple[Path, Path]]:
@@ -23,8 +21,7 @@ def collect(inputs: list[str]) -> list[tuple[Path, Path]]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            pairs += [(f, f.relative_to(p)) for f in sorted(p.rglob("*"))
-                      if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+            pairs += [(f, f.relative_to(p)) for f in find_images(p)]
         else:
             pairs.append((p, Path(p.name)))
     return pairs

@@ -16,11 +16,9 @@ from .color import gray_of
 from .contact_sheet import contact_sheet
 from .errors import HeirloomError
 from .metrics import colorfulness, mean_ciede2000, psnr
-from .photo_io import Photo, load_photo
+from .photo_io import Photo, find_images, load_photo
 from .pipeline import Colorizer
 from .progress import Progress
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 class FeatureFID:
@@ -53,7 +51,7 @@ def _fid_available() -> bool:
 
 
 def list_photos(folder: Path, limit: int = 0) -> list[Path]:
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = find_images(folder)
     return files[:limit] if limit else files
 
 

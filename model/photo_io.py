@@ -19,6 +19,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
 
 DEFAULT_MAX_PIXELS = 100_000_000
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}   # what folder scans pick up
 FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
 ImageFile.LOAD_TRUNCATED_IMAGES = False   # a truncated upload is an error, not a gray half-photo
 
@@ -35,6 +36,11 @@ class Photo:
     @property
     def size(self) -> tuple[int, int]:
         return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def find_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files under `folder`, recursively, sorted (by suffix; decoding decides what is really an image)."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _open(source: Source, max_pixels: int) -> Image.Image:

@@ -20,10 +20,10 @@ from PIL import Image
 
 from ..color import rgb_to_lab_torch
 from ..metrics import colorfulness
+from ..photo_io import IMAGE_SUFFIXES, find_images
 from .config import DataConfig
 from .degrade import degrade_l
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 @dataclass
@@ -42,7 +42,7 @@ def scan(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"training folder {root} does not exist")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return find_images(root)
 
 
 def is_val(rel: str, fraction: float) -> bool:
