@@ -53,7 +53,7 @@ def _train(args) -> int:
 
 def _export(args) -> int:
     from .training.export import export_run
-    path = export_run(args.run, args.output, half=not args.full, notes=args.notes or "")
+    path = export_run(args.run, args.output, half=not args.full, notes=args.notes or "", raw=args.raw)
     print(f"wrote {path} and {path.name}.sha256 ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("-o", "--output", required=True, help="e.g. weights/heirloom-generator.safetensors")
     x.add_argument("--full", action="store_true", help="keep float32 (default: float16, half the size)")
     x.add_argument("--notes", help="free text stored in the header")
+    x.add_argument("--raw", action="store_true", help="export G itself, not its EMA average")
     x.set_defaults(func=_export)
 
     e = sub.add_parser("evaluate", help="score a model on colour photos against the gray baseline")

@@ -166,9 +166,11 @@ class Trainer:
         loss_g.backward()
         self.opt_g.step()
         if self.ema is not None:
+            # Warm-up of the decay: early on, a 0.999 average would be mostly the random initial weights.
+            decay = min(cfg.optim.ema, (1 + step) / (10 + step))
             with torch.no_grad():
                 for pe, p in zip(self.ema.parameters(), self.G.parameters()):
-                    pe.lerp_(p, 1 - cfg.optim.ema)
+                    pe.lerp_(p, 1 - decay)
                 for be, b in zip(self.ema.buffers(), self.G.buffers()):
                     be.copy_(b)
         row["l1"] = l1.item()
