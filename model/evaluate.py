@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ class FeatureFID:
         from scipy import linalg
         mu1, mu2 = f1.mean(0), f2.mean(0)
         s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-        covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+        covmean = linalg.sqrtm(s1 @ s2)
         return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * np.real(covmean)))
 
 
@@ -48,6 +49,15 @@ def _fid_available() -> bool:
         return True
     except ImportError:
         return False
+
+
+def _reference_cache(files: list[Path]) -> Path:
+    """Where the Inception features of these exact photos (and of their gray versions) are kept."""
+    h = hashlib.sha1()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return Path(os.environ.get("HEIRLOOM_CACHE", ".cache/heirloom")) / f"fid-reference-{h.hexdigest()[:16]}.npz"
 
 
 def list_photos(folder: Path, limit: int = 0) -> list[Path]:
@@ -65,6 +75,8 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
     use_fid = fid and _fid_available()
     fidder = FeatureFID() if use_fid else None
     feats = {"model": [], "gray": [], "real": []}
+    ref_cache = _reference_cache(files) if use_fid else None
+    cached = np.load(ref_cache) if ref_cache is not None and ref_cache.exists() else None
     rows = {k: [] for k in ("psnr", "de", "cf")}
     base = {k: [] for k in ("psnr", "de")}
     cf_real, sheet, skipped = [], [], 0
@@ -89,8 +101,9 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
         cf_real.append(colorfulness(real))
         if fidder:
             feats["model"].append(fidder.features(out_rgb))
-            feats["gray"].append(fidder.features(gray))
-            feats["real"].append(fidder.features(real))
+            if cached is None:   # the photos' own features do not depend on the model: computed once
+                feats["gray"].append(fidder.features(gray))
+                feats["real"].append(fidder.features(real))
         if len(sheet) < sheet_count:
             sheet.append([gray, out_rgb, real])
         if (i + 1) % 10 == 0 or i + 1 == len(files):
@@ -110,9 +123,14 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
         "real": {"colorfulness": real_cf},
     }
     if fidder and n >= 2:
-        real_f = np.stack(feats["real"])
+        if cached is not None:
+            real_f, gray_f = cached["real"], cached["gray"]
+        else:
+            real_f, gray_f = np.stack(feats["real"]), np.stack(feats["gray"])
+            ref_cache.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(ref_cache, real=real_f, gray=gray_f)
         report["model"]["fid"] = FeatureFID.distance(np.stack(feats["model"]), real_f)
-        report["gray"]["fid"] = FeatureFID.distance(np.stack(feats["gray"]), real_f)
+        report["gray"]["fid"] = FeatureFID.distance(gray_f, real_f)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     contact_sheet(sheet, ["gray (input)", "colorized", "real"]).save(out / "contact-sheet.png")

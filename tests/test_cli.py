@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from model.cli import main
@@ -63,3 +64,36 @@ def test_evaluate_writes_report_and_sheet(tmp_path, capsys):
     sheet = Image.open(out / "contact-sheet.png")
     assert sheet.size[1] > 4 * 160
     assert "model" in capsys.readouterr().out
+
+
+def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
+    import model.evaluate as ev
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(400, 4))
+    assert abs(ev.FeatureFID.distance(a, a)) < 1e-6
+    assert ev.FeatureFID.distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=1e-3)   # |Δμ|² for equal covariances
+
+    calls = []
+
+    class CheapFID(ev.FeatureFID):      # stands in for Inception: mean colour + spread per image
+        def __init__(self):
+            pass
+
+        def features(self, rgb):
+            calls.append(1)
+            x = rgb.reshape(-1, 3).astype(float)
+            return np.concatenate([x.mean(0), x.std(0)])
+
+    monkeypatch.setattr(ev, "FeatureFID", CheapFID)
+    monkeypatch.setattr(ev, "_fid_available", lambda: True)
+    monkeypatch.setenv("HEIRLOOM_CACHE", str(tmp_path / "cache"))
+    w = tiny_weights(tmp_path / "g.safetensors")
+    write_photos(tmp_path / "val", 8)
+    first = ev.evaluate_folder(tmp_path / "val", str(w), tmp_path / "e1", log=lambda *a: None)
+    assert len(calls) == 3 * 8                       # model, gray and real features
+    calls.clear()
+    second = ev.evaluate_folder(tmp_path / "val", str(w), tmp_path / "e2", log=lambda *a: None)
+    assert len(calls) == 8                           # the photos' own features came from the cache
+    assert second["gray"]["fid"] == pytest.approx(first["gray"]["fid"])
+    assert second["model"]["fid"] == pytest.approx(first["model"]["fid"])
+    assert first["gray"]["fid"] > 0
