@@ -25,8 +25,7 @@ def _rt(request: Request) -> Runtime:
 def _form_defaults(rt: Runtime) -> dict:
     c = rt.colorizer
     return {"policies": POLICIES, "default_render_size": c.default_render_size if c else 256,
-            "multiple": c.multiple if c else 32, "min_render_size": c.min_render_size if c else 32,
-            "max_upload_mb": rt.settings.max_upload_bytes // 2**20}
+            "multiple": c.multiple if c else 32, "max_upload_mb": rt.settings.max_upload_bytes // 2**20}
 
 
 @router.get("/")

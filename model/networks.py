@@ -23,11 +23,6 @@ class GeneratorConfig:
     def multiple(self) -> int:
         return 2 ** self.depth
 
-    @property
-    def min_size(self) -> int:
-        """Smallest input side: the AlexNet's reflect-padded blurs need at least 64 px (it sees half)."""
-        return max(self.multiple, 64) if self.semantic != "none" else self.multiple
-
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:

@@ -42,7 +42,6 @@ class Colorizer:
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.multiple = model.cfg.multiple
-        self.min_render_size = -(-model.cfg.min_size // self.multiple) * self.multiple
         self.default_render_size = render_size
         self.info = dict(info or {})
         self.max_pixels = max_pixels
@@ -62,9 +61,9 @@ class Colorizer:
 
     def check_options(self, render_size: int | None, policy: str, saturation: float) -> int:
         size = self.default_render_size if render_size is None else int(render_size)
-        if size < self.min_render_size or size > MAX_RENDER_SIZE or size % self.multiple:
+        if size < self.multiple or size > MAX_RENDER_SIZE or size % self.multiple:
             raise InvalidOption("render_size", f"render_size must be a multiple of {self.multiple} "
-                                               f"between {self.min_render_size} and {MAX_RENDER_SIZE}, got {size}.")
+                                               f"between {self.multiple} and {MAX_RENDER_SIZE}, got {size}.")
         if policy not in POLICIES:
             raise InvalidOption("policy", f"policy must be one of {', '.join(POLICIES)}, got {policy!r}.")
         if not (0.0 <= float(saturation) <= MAX_SATURATION):
