@@ -102,7 +102,13 @@ class SemanticEncoder(nn.Module):
             nn.Conv2d(256, 256, 3, padding=1), nn.ReLU())
         self.requires_grad_(False)
 
+    MIN_SIDE = 32   # its reflect-padded blurs need this much; smaller inputs are enlarged first
+
     def forward(self, l: torch.Tensor) -> torch.Tensor:
+        h, w = l.shape[-2:]
+        if min(h, w) < self.MIN_SIDE:
+            l = nn.functional.interpolate(l, size=(max(h, self.MIN_SIDE), max(w, self.MIN_SIDE)),
+                                          mode="bilinear", align_corners=False)
         return self.features((l.expand(-1, 3, -1, -1) - self.shift) / self.scale)
 
 
