@@ -78,6 +78,8 @@ def test_resume_continues_exactly(photos, tmp_path):
     steps = [int(r["step"]) for r in csv.DictReader((half.path / "metrics.csv").open())]
     assert steps == [1, 2, 3, 4]
     assert json.loads(half.config_path.read_text())["run"]["steps"] == 4
+    history = [json.loads(l) for l in (half.path / "resumes.jsonl").read_text().splitlines()]
+    assert [h["resumed_at_step"] for h in history] == [2] and history[0]["config"]["run"]["steps"] == 4
 
 
 def test_batches_are_deterministic_and_split_across_ranks(photos):

@@ -13,6 +13,7 @@ sample grids and checkpoints, all in one numbered directory.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 from pathlib import Path
@@ -55,6 +56,12 @@ class RunFolder:
     @property
     def generator_path(self) -> Path:
         return self.checkpoints / "generator.safetensors"
+
+    def record_resume(self, step: int, cfg: TrainConfig) -> None:
+        """config.json holds the latest config; this keeps what each resume changed it to, and when."""
+        line = json.dumps({"resumed_at_step": step, "config": json.loads(cfg.to_json())})
+        with (self.path / "resumes.jsonl").open("a") as f:
+            f.write(line + "\n")
 
     # ---- metrics ----
     def read_metrics(self) -> list[dict]:

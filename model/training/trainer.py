@@ -282,6 +282,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Trainer:
         trainer.load(state)
         if dist_info.main:
             run.truncate_metrics(trainer.step)
+            run.record_resume(trainer.step, cfg)
             log(f"resumed at step {trainer.step}")
     trainer.fit()
     if dist_info.world > 1:   # BatchNorm statistics are per rank after the last step: adopt rank 0's
