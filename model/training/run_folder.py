@@ -88,7 +88,7 @@ class RunFolder:
         if p.exists():
             p.unlink()
         for r in rows:
-            self.append_metrics({k: (int(v) if k == "step" else v) for k, v in r.items()})
+            self.append_metrics({k: (int(v) if k == "step" else "" if v != v else v) for k, v in r.items()})
 
     def plot_losses(self) -> None:
         rows = self.read_metrics()

@@ -90,6 +90,7 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=betas)
         self.step = 0
         self.stop_requested = False   # set by a signal; honoured between steps
+        self.last_d: dict = {}        # D's most recent losses, for the log
         self.elapsed = 0.0       # wall seconds spent in training steps
         self.cpu_seconds = 0.0   # CPU seconds of this process in them: the fair budget under contention
         self.G_train, self.D_train = self.G, self.D
@@ -153,7 +154,9 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
-            row.update(d_loss=loss_d.item(), d_real=real_logits.mean().item(), d_fake=fake_logits.mean().item())
+            self.last_d = dict(d_loss=loss_d.item(), d_real=real_logits.mean().item(), d_fake=fake_logits.mean().item())
+        if gan:   # D may not step on a logged step (d_every > 1): report its latest values
+            row.update(self.last_d)
         with autocast:                                   # G step: L1 (+ adversarial through a frozen D)
             l1 = F.l1_loss(fake.float(), target)
             loss_g = cfg.loss.l1_weight * l1

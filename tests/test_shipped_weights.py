@@ -1,0 +1,46 @@
+"""The default model in weights/: present, within budget, checksum verified at load, and it colorizes."""
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from model import ChecksumMismatch, Colorizer
+from model.checkpoint import DEFAULT_WEIGHTS, checksum_path, read_generator, sha256_of
+from model.color import lightness, rgb_to_lab, to_unit_float
+
+from engine_helpers import photo_array
+
+
+def test_shipped_weights_are_small_and_match_their_checksum():
+    assert DEFAULT_WEIGHTS.exists(), "weights/ must ship the default generator"
+    assert DEFAULT_WEIGHTS.stat().st_size <= 50 * 1024 * 1024
+    recorded = checksum_path(DEFAULT_WEIGHTS).read_text().split()[0]
+    assert recorded == sha256_of(DEFAULT_WEIGHTS)
+    info = read_generator(DEFAULT_WEIGHTS).info
+    assert info["step"] > 0 and "recipe" in info
+
+
+def test_default_colorizer_colorizes_a_small_gray_image(monkeypatch):
+    monkeypatch.delenv("HEIRLOOM_WEIGHTS", raising=False)
+    c = Colorizer.from_checkpoint()          # no path: the shipped weights, checksum verified
+    gray = photo_array(60, 90, channels=1)
+    buf = io.BytesIO()
+    Image.fromarray(gray).save(buf, "PNG")
+    out = c(buf.getvalue())
+    assert out.pixels.shape == (60, 90, 3)
+    assert np.abs(lightness(out.pixels).astype(int) - lightness(gray).astype(int)).max() <= 1
+    chroma = np.hypot(*rgb_to_lab(to_unit_float(out.pixels))[..., 1:].transpose(2, 0, 1))
+    assert chroma.mean() > 2.0               # it added colour: not a gray passthrough
+
+
+def test_a_tampered_copy_is_refused(tmp_path):
+    copy = tmp_path / DEFAULT_WEIGHTS.name
+    shutil.copy(DEFAULT_WEIGHTS, copy)
+    shutil.copy(checksum_path(DEFAULT_WEIGHTS), checksum_path(copy))
+    raw = bytearray(copy.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    copy.write_bytes(bytes(raw))
+    with pytest.raises(ChecksumMismatch):
+        Colorizer.from_checkpoint(copy)
