@@ -46,6 +46,7 @@ def save_generator(path: str | os.PathLike, model: UNetGenerator, render_size: i
             "info": json.dumps(info or {})}
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)   # safetensors writes 0600; a server running as another user must read it
     os.replace(tmp, path)
     return path
 
