@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import HeirloomError
 from .contact_sheet import contact_sheet
-from .photo_io import FORMATS, find_images, load_photo, save_photo
+from .photo_io import FORMATS, find_images, format_name, load_photo, save_photo
 from .pipeline import Colorizer
 from .progress import Progress
 
@@ -48,7 +48,7 @@ def colorize_paths(inputs: list[str], out_dir: Path, weights: str | None = None,
                 rows.append([original.pixels, result.pixels])
             target = out_dir / rel
             if fmt:
-                target = target.with_suffix(FORMATS[{"jpg": "JPEG"}.get(fmt, fmt.upper())])
+                target = target.with_suffix(FORMATS[format_name(fmt)])
             target.parent.mkdir(parents=True, exist_ok=True)
             save_photo(result, target, fmt)
         except HeirloomError as e:

@@ -155,10 +155,15 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     return Photo(pixels, alpha, fmt)
 
 
+def format_name(fmt: str) -> str:
+    """'jpg', 'jpeg', 'tif', 'PNG' … -> the container name used in FORMATS ('JPEG', 'TIFF', 'PNG')."""
+    fmt = fmt.upper()
+    return {"JPG": "JPEG", "TIF": "TIFF"}.get(fmt, fmt)
+
+
 def encode_photo(photo: Photo, fmt: str | None = None, quality: int = 95) -> bytes:
     """Encode to bytes in `fmt` (default: the photo's own). No EXIF is written, so no GPS leaks."""
-    fmt = (fmt or photo.format).upper()
-    fmt = {"JPG": "JPEG", "TIF": "TIFF"}.get(fmt, fmt)
+    fmt = format_name(fmt or photo.format)
     if fmt not in FORMATS:
         raise UnsupportedImage(f"Cannot write {fmt}; choose one of {', '.join(FORMATS)}.")
     px, alpha = photo.pixels, photo.alpha

@@ -14,14 +14,10 @@ def export_run(run_dir: str | Path, out: str | Path, half: bool = True, notes: s
     gen = read_generator(run.generator_path)
     cfg = TrainConfig.load(run.config_path)
     info = dict(gen.info)
-    info.update(recipe=json_safe(cfg), notes=notes, weights="G" if raw or cfg.optim.ema <= 0 else "EMA of G")
+    info.update(recipe=cfg.to_dict(), notes=notes, weights="G" if raw or cfg.optim.ema <= 0 else "EMA of G")
     if raw:
         gen.state = run.load_state()["G"]
     path = save_generator(out, build_generator(gen), gen.render_size, info, half=half)
     write_checksum(path)
     return path
 
-
-def json_safe(cfg: TrainConfig) -> dict:
-    import json
-    return json.loads(cfg.to_json())

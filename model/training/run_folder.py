@@ -59,7 +59,7 @@ class RunFolder:
 
     def record_resume(self, step: int, cfg: TrainConfig) -> None:
         """config.json holds the latest config; this keeps what each resume changed it to, and when."""
-        line = json.dumps({"resumed_at_step": step, "config": json.loads(cfg.to_json())})
+        line = json.dumps({"resumed_at_step": step, "config": cfg.to_dict()})
         with (self.path / "resumes.jsonl").open("a") as f:
             f.write(line + "\n")
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..checkpoint import save_generator
-from ..color import AB_SCALE, lab_to_rgb_torch, normalize_l
+from ..color import AB_SCALE, lab_to_rgb_torch, normalize_l, rgb_to_lab_torch
 from ..networks import PatchDiscriminator, UNetGenerator, count_parameters
 from ..progress import Progress
 from .config import TrainConfig
@@ -58,6 +58,11 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     if cfg.optim.schedule != "none":
         raise ValueError(f"unknown schedule {cfg.optim.schedule!r} (none, linear)")
     return cfg.optim.lr
+
+
+def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [0, 1] -> (B, H, W, 3) uint8."""
+    return (rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
 
 class Trainer:
@@ -188,17 +193,15 @@ class Trainer:
         pool = self.photos.val if len(self.photos.val) else self.photos.train
         real = pool[:8]
         rgb = torch.from_numpy(real).permute(0, 3, 1, 2).float().div(255).to(self.device)
-        from ..color import rgb_to_lab_torch
         lab = rgb_to_lab_torch(rgb)
         g = self.ema or self.G
         was = g.training
         g.eval()
         ab = g(normalize_l(lab[:, :1])).float() * AB_SCALE
         g.train(was)
-        to_u8 = lambda t: (t.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         gray = lab_to_rgb_torch(torch.cat([lab[:, :1], torch.zeros_like(ab)], 1))
         fake = lab_to_rgb_torch(torch.cat([lab[:, :1], ab], 1))
-        self.run.save_grid(self.step, to_u8(gray), to_u8(fake), real)
+        self.run.save_grid(self.step, _to_uint8(gray), _to_uint8(fake), real)
 
     # ---- loop ----
     def fit(self) -> None:
