@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import DEFAULT_WEIGHTS, build_generator, checksum_path, read_generator
+from .checkpoint import DEFAULT_WEIGHTS, Generator, build_generator, checksum_path, read_generator
 from .color import AB_SCALE, join_l_ab, lightness, to_lstar
 from .errors import CheckpointError, InvalidOption
 from .geometry import DEFAULT_POLICY, POLICIES, make_plan
-from .networks import UNetGenerator
 from .photo_io import DEFAULT_MAX_PIXELS, Photo, Source, load_photo
 
 MAX_RENDER_SIZE = 2048
@@ -35,7 +34,7 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 class Colorizer:
-    def __init__(self, model: UNetGenerator, render_size: int, device: torch.device | str = "cpu",
+    def __init__(self, model: Generator, render_size: int, device: torch.device | str = "cpu",
                  info: dict | None = None, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -74,7 +73,9 @@ class Colorizer:
     def predict_ab(self, l: np.ndarray) -> np.ndarray:
         """(h, w) L in [0, 100] at a size the U-Net accepts -> (h, w, 2) ab."""
         x = torch.from_numpy(np.ascontiguousarray(l, np.float32))[None, None].to(self.device)
-        y = self.model(x / 50.0 - 1.0)   # (1, 2, h, w) in [-1, 1]
+        y = self.model(x / 50.0 - 1.0)   # (1, 2, h', w') in [-1, 1]; h' = h/2 for a hypercolumn generator
+        if y.shape[-2:] != x.shape[-2:]:
+            y = torch.nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return (y[0].permute(1, 2, 0) * AB_SCALE).float().cpu().numpy()
 
     def colorize_photo(self, photo: Photo, render_size: int | None = None,

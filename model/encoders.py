@@ -1,0 +1,143 @@
+"""Frozen ImageNet encoders for the hypercolumn generator, and their own weights file.
+
+The encoder is a named, separate part of the generator: its float16 weights are stored once in
+`weights/<name>-encoder.safetensors`, and every generator file that uses it names that file and its
+SHA-256. Retraining the decoder then re-commits only the decoder, and a swapped or damaged encoder
+file is refused at load instead of silently colouring with the wrong features.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .errors import CheckpointError
+
+ENCODER_FORMAT = "heirloom.encoder"
+
+
+class BlurDown(nn.Module):
+    """Anti-aliased stride-2 downsampling (Zhang 2019): reflect pad 2, [1 2 1]² blur, per channel."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        a = torch.tensor([1.0, 2.0, 1.0])
+        filt = (a[:, None] * a[None, :]) / 16
+        self.register_buffer("filt", filt[None, None].repeat(channels, 1, 1, 1), persistent=False)
+        self.pad = nn.ReflectionPad2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.conv2d(self.pad(x), self.filt, stride=2, groups=x.shape[1])
+
+
+# VGG16 configuration "D": channels per conv, "M" = max-pool(2, stride 1) + blur-downsample.
+_VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+# Index in `features` of the ReLU after conv3_3, conv4_3 and conv5_3: the hypercolumn taps.
+VGG16_TAPS = {"relu3_3": 17, "relu4_3": 25, "relu5_3": 33}
+
+
+class VGG16Encoder(nn.Module):
+    """Shift-tolerant (blur-pooled) ImageNet VGG16 conv stack of ST-LPIPS, frozen.
+
+    (B, 1, H, W) L normalised to [-1, 1] -> relu3_3 (B, 256, ~H/4), relu4_3 (B, 512, ~H/8),
+    relu5_3 (B, 512, ~H/16). Gray goes in as three equal channels with the network's own
+    normalisation. Layer indices match the published weights (`features.IDX.*`).
+    """
+
+    name = "vgg16"
+    channels = (256, 512, 512)
+    MIN_SIDE = 32   # the reflect-padded blurs of the deepest level need this much
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188])[None, :, None, None], persistent=False)
+        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450])[None, :, None, None], persistent=False)
+        layers: list[nn.Module] = []
+        cin = 3
+        for v in _VGG16:
+            if v == "M":
+                layers += [nn.MaxPool2d(2, 1), BlurDown(cin)]
+            else:
+                layers += [nn.Conv2d(cin, int(v), 3, padding=1), nn.ReLU(inplace=True)]
+                cin = int(v)
+        self.features = nn.Sequential(*layers)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "VGG16Encoder":
+        return super().train(False)   # frozen: no dropout/norm state, always eval
+
+    def forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h, w = l.shape[-2:]
+        if min(h, w) < self.MIN_SIDE:
+            l = nn.functional.interpolate(l, size=(max(h, self.MIN_SIDE), max(w, self.MIN_SIDE)),
+                                          mode="bilinear", align_corners=False)
+        x = (l.expand(-1, 3, -1, -1) - self.shift) / self.scale
+        taps = []
+        last = VGG16_TAPS["relu5_3"]
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in (VGG16_TAPS["relu3_3"], VGG16_TAPS["relu4_3"]):
+                taps.append(x)
+            if i == last:
+                break
+        return taps[0], taps[1], x
+
+
+ENCODERS = {"vgg16": VGG16Encoder}
+
+
+def make_encoder(name: str) -> VGG16Encoder:
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r} ({', '.join(ENCODERS)})")
+    return ENCODERS[name]()
+
+
+def encoder_filename(name: str) -> str:
+    return f"{name}-encoder.safetensors"
+
+
+def save_encoder(path: str | os.PathLike, encoder: VGG16Encoder, source: str) -> Path:
+    """float16 weights (half the bytes; features differ from float32 by < 0.1 %), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().half().contiguous() for k, v in encoder.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata={"format": ENCODER_FORMAT, "encoder": encoder.name,
+                                         "info": json.dumps({"source": source})})
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return path
+
+
+def load_encoder(path: str | os.PathLike, name: str, sha256: str | None) -> VGG16Encoder:
+    """Build `name` and load its weights strictly from `path`, checking the SHA-256 first."""
+    from .checkpoint import sha256_of   # checkpoint imports this module; import here to avoid a cycle
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"The generator needs its encoder weights {path.name}, not found at {path}.")
+    if sha256 is not None:
+        actual = sha256_of(path)
+        if actual != sha256:
+            raise CheckpointError(f"The encoder weights {path} are not the ones this generator was trained "
+                                  f"with: SHA-256 {actual[:16]}…, expected {sha256[:16]}….")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is not a readable encoder weights file ({e}).") from e
+    if meta.get("format") != ENCODER_FORMAT or meta.get("encoder") != name:
+        raise CheckpointError(f"{path} holds {meta.get('encoder')!r} ({meta.get('format')}), not the {name} encoder.")
+    enc = make_encoder(name)
+    try:
+        enc.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path} does not match the {name} encoder: {e}") from e
+    return enc

@@ -1,0 +1,118 @@
+"""A U-Net whose encoder already sees: a frozen ImageNet encoder, hypercolumn skips, a trained decoder.
+
+The encoder (VGG16, `encoders.py`) turns gray L into features that know sky, grass, skin and cloth
+at 1/4, 1/8 and 1/16 scale; the decoder climbs back up through them (Larsson et al. 2016's
+hypercolumns in U-Net form, as DeOldify's pretrained-encoder U-Net) and, at 1/2 scale, meets a small
+trained stem on the L itself so chroma follows edges finer than the encoder's grid.
+
+Two heads share the trunk: a regression head (ab directly) and a classification head over a grid of
+ab bins (Zhang et al. 2016), decoded by the annealed mean at a temperature. `decode` picks the head
+at inference. The chroma comes out at half the render size; `Colorizer` upsamples it with the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .encoders import make_encoder
+
+AB_RANGE = 110.0   # ab bins cover [-110, 110) on both axes
+
+
+@dataclass(frozen=True)
+class HypercolumnConfig:
+    encoder: str = "vgg16"
+    width: int = 128          # decoder channels at 1/8 and 1/16; halved at 1/4, quartered at 1/2
+    stem: int = 16            # channels of the trained L stem at 1/2 scale
+    hint_channels: int = 0    # room for user colour hints (ab + mask = 3) joining at the stem
+    bin_size: float = 10.0    # ab grid step of the classification head (22 x 22 bins)
+    decode: str = "classes"   # classes (annealed mean) | regression
+    temperature: float = 0.38 # annealed-mean temperature: lower is more vivid, 1.0 is the plain mean
+
+    @property
+    def multiple(self) -> int:
+        return 32   # render sizes stay multiples of 32, as for the pix2pix U-Net
+
+    @property
+    def bins_per_axis(self) -> int:
+        return int(round(2 * AB_RANGE / self.bin_size))
+
+
+def ab_bin_centers(cfg: HypercolumnConfig) -> torch.Tensor:
+    """(Q, 2) centres of the ab grid, row-major over (a, b)."""
+    n = cfg.bins_per_axis
+    c = -AB_RANGE + cfg.bin_size * (torch.arange(n, dtype=torch.float32) + 0.5)
+    a, b = torch.meshgrid(c, c, indexing="ij")
+    return torch.stack([a.reshape(-1), b.reshape(-1)], 1)
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.ReLU(inplace=True))
+
+
+def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class HypercolumnDecoder(nn.Module):
+    """(relu3_3, relu4_3, relu5_3, L[, hints]) -> trunk features at 1/2 scale -> (logits, ab)."""
+
+    def __init__(self, cfg: HypercolumnConfig, encoder_channels: tuple[int, int, int]):
+        super().__init__()
+        w = cfg.width
+        c3, c4, c5 = encoder_channels
+        self.lat5 = nn.Conv2d(c5, w, 1)
+        self.lat4 = nn.Conv2d(c4, w, 1)
+        self.lat3 = nn.Conv2d(c3, w // 2, 1)
+        self.at16 = _block(w, w)
+        self.at8 = _block(2 * w, w)
+        self.at4 = nn.Sequential(_block(w + w // 2, w // 2), _block(w // 2, w // 2))
+        self.stem = nn.Sequential(nn.Conv2d(1 + cfg.hint_channels, cfg.stem, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(cfg.stem, cfg.stem, 3, stride=2, padding=1), nn.ReLU(inplace=True))
+        self.at2 = nn.Sequential(_block(w // 2 + cfg.stem, w // 4), _block(w // 4, w // 4))
+        self.classes = nn.Conv2d(w // 4, cfg.bins_per_axis ** 2, 1)
+        self.regression = nn.Conv2d(w // 4, 2, 1)
+
+    def forward(self, feats: tuple[torch.Tensor, torch.Tensor, torch.Tensor], l: torch.Tensor,
+                hints: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        f3, f4, f5 = feats
+        h = self.at16(self.lat5(f5))                                  # (B, w, ~H/16)
+        h = self.at8(torch.cat([_up(h, f4), self.lat4(f4)], 1))       # (B, w, ~H/8)
+        h = self.at4(torch.cat([_up(h, f3), self.lat3(f3)], 1))       # (B, w/2, ~H/4)
+        s = self.stem(l if hints is None else torch.cat([l, hints], 1))   # (B, stem, H/2)
+        h = self.at2(torch.cat([_up(h, s), s], 1))                    # (B, w/4, H/2)
+        return self.classes(h), torch.tanh(self.regression(h))        # logits (B, Q, H/2), ab/110 (B, 2, H/2)
+
+
+def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(B, Q, h, w) logits -> (B, 2, h, w) ab: the mean of softmax(logits / T) over the bin centres."""
+    p = torch.softmax(logits.float() / temperature, dim=1)
+    return torch.einsum("bqhw,qc->bchw", p, centers.to(p.device))
+
+
+class HypercolumnGenerator(nn.Module):
+    """(B, 1, H, W) L normalised to [-1, 1] -> (B, 2, H/2, W/2) ab / 110 in [-1, 1]."""
+
+    def __init__(self, cfg: HypercolumnConfig):
+        super().__init__()
+        if cfg.decode not in ("classes", "regression"):
+            raise ValueError(f"unknown decode {cfg.decode!r} (classes, regression)")
+        if not cfg.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {cfg.temperature}")
+        self.cfg = cfg
+        self.encoder = make_encoder(cfg.encoder)
+        self.decoder = HypercolumnDecoder(cfg, self.encoder.channels)
+        self.register_buffer("centers", ab_bin_centers(cfg), persistent=False)
+
+    def decode(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        if self.cfg.decode == "regression":
+            return ab
+        return annealed_mean(logits, self.centers, self.cfg.temperature) / AB_RANGE
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            feats = self.encoder(x)
+        return self.decode(*self.decoder(feats, x))

@@ -1,0 +1,75 @@
+"""Colour-head losses: classification over ab bins with class rebalancing (Zhang et al. 2016), and L1.
+
+Regression alone averages the plausible colours of an object into brown; a distribution over ab
+bins keeps them apart, and the annealed mean decides. Rebalancing weighs each pixel by how rare
+its colour is, so the loss is not won by predicting gray-brown everywhere: lambda = 1 is no
+rebalancing, 0.5 is Zhang's (vivid, sometimes wrong), 0 is full inverse frequency.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..hypercolumn import AB_RANGE, HypercolumnConfig
+
+
+def grid_coords(ab: torch.Tensor, cfg: HypercolumnConfig) -> torch.Tensor:
+    """(B, 2, h, w) ab -> continuous bin coordinates, clamped to the grid's centres."""
+    n = cfg.bins_per_axis
+    return ((ab + AB_RANGE) / cfg.bin_size - 0.5).clamp(0, n - 1)
+
+
+def nearest_bin(ab: torch.Tensor, cfg: HypercolumnConfig) -> torch.Tensor:
+    """(B, 2, h, w) ab -> (B, h, w) index of the nearest bin."""
+    u = grid_coords(ab, cfg).round().long()
+    return u[:, 0] * cfg.bins_per_axis + u[:, 1]
+
+
+def ab_prior(ab_samples: torch.Tensor, cfg: HypercolumnConfig, sigma: float = 5.0) -> torch.Tensor:
+    """Empirical distribution of ab over the bins (Gaussian-smoothed by sigma ab units, as Zhang)."""
+    n = cfg.bins_per_axis
+    counts = torch.bincount(nearest_bin(ab_samples, cfg).reshape(-1), minlength=n * n).float().reshape(n, n)
+    s = sigma / cfg.bin_size
+    r = max(1, int(np.ceil(3 * s)))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1).float() / s) ** 2)
+    k = k / k.sum()
+    p = F.conv2d(counts[None, None], k[None, None, :, None], padding=(r, 0))
+    p = F.conv2d(p, k[None, None, None, :], padding=(0, r))[0, 0]
+    p = p * (counts > 0)   # only bins that occur: the in-gamut set (Zhang's 313)
+    return (p / p.sum()).reshape(-1)
+
+
+def rebalance_weights(prior: torch.Tensor, lam: float) -> torch.Tensor:
+    """w proportional to 1 / ((1 - lam) p + lam / Q), normalised so that E_p[w] = 1."""
+    q = int((prior > 0).sum())
+    w = 1.0 / ((1 - lam) * prior + lam / q)
+    w = w * (prior > 0)
+    return w / (prior * w).sum()
+
+
+def class_loss(logits: torch.Tensor, ab: torch.Tensor, cfg: HypercolumnConfig,
+               weights: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy against soft targets: each pixel's ab spread bilinearly over its 4 nearest bins,
+    weighted per pixel by the rebalancing weight of its nearest bin."""
+    n = cfg.bins_per_axis
+    u = grid_coords(ab, cfg)                          # (B, 2, h, w)
+    lo = u.floor().clamp(max=n - 2)
+    frac = u - lo
+    lo = lo.long()
+    logp = F.log_softmax(logits.float(), dim=1)       # (B, Q, h, w)
+    loss = 0.0
+    for da in (0, 1):
+        for db in (0, 1):
+            idx = (lo[:, 0] + da) * n + (lo[:, 1] + db)                       # (B, h, w)
+            wa = frac[:, 0] if da else 1 - frac[:, 0]
+            wb = frac[:, 1] if db else 1 - frac[:, 1]
+            loss = loss - wa * wb * logp.gather(1, idx[:, None])[:, 0]
+    if weights is not None:
+        loss = loss * weights.to(logits.device)[nearest_bin(ab, cfg)]
+    return loss.mean()
+
+
+def regression_loss(pred: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """L1 between the regression head (ab / 110) and the target ab."""
+    return F.l1_loss(pred.float(), ab / AB_RANGE)

