@@ -2,18 +2,15 @@
 and turned into JSON by app.errors; the OpenAPI schema at /docs documents every route."""
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from model.geometry import POLICIES
+from model import formats
+from model.options import MAX_SATURATION, POLICIES
 
 from .metadata import Record
 from .photos import Runtime, colorize_upload, create_photo, rerun_photo
-from .processing import make_options
-from .storage import EXTENSIONS, MEDIA_TYPES
 
 router = APIRouter()
 
@@ -23,10 +20,13 @@ ERRORS = {
     422: {"description": "An option out of range; the JSON names the `field`"},
     503: {"description": "Queue full (see Retry-After) or model not loaded"},
 }
-FILE = File(..., description="The scan: JPEG, PNG, WebP, TIFF, BMP…")
+# Options are validated once, by ColorizeOptions (a 422 naming the field); the enums document them.
+FILE = File(..., description=f"The scan: {', '.join(formats.FORMATS)}")
 RENDER_SIZE = Form(None, description="Size the network sees (a multiple of the model's); default: the model's own")
-POLICY = Form(None, description=f"Aspect policy, one of: {', '.join(POLICIES)}")
-SATURATION = Form(None, description="Multiply the predicted colour: 0 (gray) to 4; default 1")
+POLICY = Form(None, description="Aspect policy", json_schema_extra={"enum": list(POLICIES)})
+SATURATION = Form(None, description=f"Multiply the predicted colour: 0 (gray) to {MAX_SATURATION:g}; default 1")
+FORMAT = Form(None, description="Output format; default: the upload's own where it can be written",
+              json_schema_extra={"enum": list(formats.CHOICES)})
 
 
 def runtime(request: Request) -> Runtime:
@@ -56,23 +56,23 @@ def healthz(request: Request):
              summary="Colorize one scan and answer with the image")
 async def colorize(request: Request, file: UploadFile = FILE, render_size: int | None = RENDER_SIZE,
                    policy: str | None = POLICY, saturation: float | None = SATURATION,
-                   format: Literal["png", "jpeg", "webp"] | None = Form(None, description="Output format; default: the upload's")):
+                   format: str | None = FORMAT):
     """Same pixel size and aspect ratio as the upload; nothing is stored.
     `curl -F file=@scan.jpg http://127.0.0.1:8000/colorize -o color.jpg`"""
     rt = runtime(request)
-    opts = make_options(rt.require_model(), render_size, policy, saturation, format)
+    opts = rt.require_model().options(render_size, policy, saturation, format)
     _, out = await colorize_upload(rt, file, opts, with_thumb=False)
-    return Response(out.data, media_type=MEDIA_TYPES[out.format],
-                    headers={"Content-Disposition": f'inline; filename="colorized.{EXTENSIONS[out.format]}"'})
+    return Response(out.data, media_type=formats.media_type(out.format),
+                    headers={"Content-Disposition": f'inline; filename="colorized.{formats.extension(out.format)}"'})
 
 
 @router.post("/api/photos", status_code=201, tags=["album"], responses=ERRORS,
              summary="Colorize a scan and keep original and result in the album")
 async def add_photo(request: Request, file: UploadFile = FILE, render_size: int | None = RENDER_SIZE,
                     policy: str | None = POLICY, saturation: float | None = SATURATION,
-                    format: Literal["png", "jpeg", "webp"] | None = Form(None)):
+                    format: str | None = FORMAT):
     rt = runtime(request)
-    opts = make_options(rt.require_model(), render_size, policy, saturation, format)
+    opts = rt.require_model().options(render_size, policy, saturation, format)
     rec = await create_photo(rt, file, opts)
     return JSONResponse(photo_json(rec), 201, headers={"Location": f"/api/photos/{rec.id}"})
 
@@ -92,9 +92,9 @@ def get_photo(request: Request, photo_id: str):
              summary="Colorize the stored original again with other options (replaces the result)")
 async def rerun(request: Request, photo_id: str, render_size: int | None = RENDER_SIZE,
                 policy: str | None = POLICY, saturation: float | None = SATURATION,
-                format: Literal["png", "jpeg", "webp"] | None = Form(None)):
+                format: str | None = FORMAT):
     rt = runtime(request)
-    opts = make_options(rt.require_model(), render_size, policy, saturation, format)
+    opts = rt.require_model().options(render_size, policy, saturation, format)
     return photo_json(await rerun_photo(rt, photo_id, opts))
 
 
@@ -103,8 +103,8 @@ def _file(request: Request, photo_id: str, kind: str, download: bool) -> FileRes
     rec = storage.get(photo_id)
     fmt = {"original": rec.original_format, "result": rec.result_format, "thumbnail": "JPEG"}[kind]
     stem = rec.name.rsplit(".", 1)[0] or "photo"
-    name = f"{stem}{'-color' if kind == 'result' else ''}.{EXTENSIONS.get(fmt, 'bin')}"
-    return FileResponse(storage.path(rec, kind), media_type=MEDIA_TYPES.get(fmt, "application/octet-stream"),
+    name = f"{stem}{'-color' if kind == 'result' else ''}.{formats.extension(fmt)}"
+    return FileResponse(storage.path(rec, kind), media_type=formats.media_type(fmt),
                         filename=name, content_disposition_type="attachment" if download else "inline",
                         headers={"Cache-Control": "private, no-cache"})
 

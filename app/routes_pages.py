@@ -7,12 +7,11 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from model import HeirloomError
-from model.geometry import POLICIES
+from model.options import DEFAULT_POLICY, MAX_RENDER_SIZE, POLICIES
 
 from .auth import COOKIE, safe_next, session_value, token_matches
 from .errors import describe
 from .photos import Runtime, create_photo, rerun_photo
-from .processing import make_options
 from .templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -24,7 +23,8 @@ def _rt(request: Request) -> Runtime:
 
 def _form_defaults(rt: Runtime) -> dict:
     c = rt.colorizer
-    return {"policies": POLICIES, "default_render_size": c.default_render_size if c else 256,
+    return {"policies": POLICIES, "default_policy": DEFAULT_POLICY, "max_render_size": MAX_RENDER_SIZE,
+            "default_render_size": c.default_render_size if c else 256,
             "multiple": c.multiple if c else 32, "max_upload_mb": rt.settings.max_upload_bytes // 2**20}
 
 
@@ -39,7 +39,7 @@ async def upload(request: Request, file: list[UploadFile] = File(...), render_si
     """The no-JavaScript path: one or several files in one form post."""
     rt = _rt(request)
     try:
-        opts = make_options(rt.require_model(), render_size, policy, saturation, None)
+        opts = rt.require_model().options(render_size, policy, saturation)
         records = [await create_photo(rt, f, opts) for f in file if f.filename]
     except HeirloomError as e:
         status, body, headers = describe(e)
@@ -63,7 +63,7 @@ async def rerun(request: Request, photo_id: str, render_size: int | None = Form(
                 policy: str | None = Form(None), saturation: float | None = Form(None)):
     rt = _rt(request)
     try:
-        opts = make_options(rt.require_model(), render_size, policy, saturation, None)
+        opts = rt.require_model().options(render_size, policy, saturation)
         await rerun_photo(rt, photo_id, opts)
     except HeirloomError as e:
         status, body, headers = describe(e)

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from model.options import DEFAULT_MAX_PIXELS
+
 MB = 1024 * 1024
 
 
@@ -44,7 +46,7 @@ class Settings:
     token: str | None = None             # access token; None: open (loopback only unless allow_public)
     allow_public: bool = False
     max_upload_bytes: int = 50 * MB
-    max_pixels: int = 100_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     load_model: bool = True              # tests of storage-only paths may skip the model
 
     @classmethod

@@ -16,13 +16,12 @@ import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
+from model import formats
+
 from .errors import NotFound
 from .metadata import PhotoIndex, Record
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif", "BMP": "bmp", "GIF": "gif"}
-MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
-               "BMP": "image/bmp", "GIF": "image/gif"}
 
 
 def new_id() -> str:
@@ -86,9 +85,9 @@ class Storage:
         photo_id = new_id()
         version = secrets.token_hex(4)
         rec = Record(id=photo_id, created=time.time(), name=display_name(name),
-                     original_file=f"original.{EXTENSIONS.get(original_format, 'bin')}",
+                     original_file=f"original.{formats.extension(original_format)}",
                      original_format=original_format, original_bytes=len(original),
-                     result_file=f"result-{version}.{EXTENSIONS[result_format]}", result_format=result_format,
+                     result_file=f"result-{version}.{formats.extension(result_format)}", result_format=result_format,
                      width=width, height=height, render_size=render_size, policy=policy, saturation=saturation)
         staging = self.tmp / photo_id
         staging.mkdir()
@@ -112,7 +111,7 @@ class Storage:
         old = self.get(photo_id)
         folder = self.folder(photo_id)
         version = secrets.token_hex(4)
-        rec = replace(old, result_file=f"result-{version}.{EXTENSIONS[result_format]}",
+        rec = replace(old, result_file=f"result-{version}.{formats.extension(result_format)}",
                       result_format=result_format, render_size=render_size, policy=policy,
                       saturation=saturation)
         for name, data in ((rec.result_file, result), (f"thumb-{version}.jpg", thumb)):

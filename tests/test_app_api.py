@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import io
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest_app import (client_for, image_bytes, png_bomb, settings_for, size_of,  # noqa: E402
-                          tiny_weights)  # noqa: F401  (fixture)
+from app_helpers import client_for, image_bytes, png_bomb, settings_for, size_of
 
 
 @pytest.fixture

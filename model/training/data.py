@@ -20,7 +20,9 @@ from PIL import Image
 
 from ..color import rgb_to_lab_torch
 from ..metrics import colorfulness
-from ..photo_io import IMAGE_SUFFIXES, find_images
+from ..errors import NoImages
+from ..formats import FOLDER_SUFFIXES
+from ..photo_io import find_images
 from .config import DataConfig
 from .degrade import degrade_l
 
@@ -41,7 +43,7 @@ class PhotoSet:
 def scan(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"training folder {root} does not exist")
+        raise NoImages(f"training folder {root} does not exist")
     return find_images(root)
 
 
@@ -77,7 +79,7 @@ def load_photos(cfg: DataConfig, workers: int = 2, log=print) -> PhotoSet:
     if cfg.limit:
         files = files[:cfg.limit]
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {cfg.root}")
+        raise NoImages(f"no images ({', '.join(sorted(FOLDER_SUFFIXES))}) under {cfg.root}")
     key = hashlib.sha1(("\n".join(str(f) for f in files) + f"|{cfg.size}").encode()).hexdigest()[:16]
     cache = Path(cfg.cache_dir) / f"photos-{cfg.size}-{key}.npz" if cfg.cache_dir else None
     if cache is not None and cache.exists():

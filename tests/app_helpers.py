@@ -1,5 +1,5 @@
-"""Shared helpers for the app tests: a tiny generator file, tiny images, and a client factory.
-Imported by tests/test_app_*.py (not a conftest, so the engine's tests never load it)."""
+"""Helpers for the app tests: settings, a client factory and tiny images. Imported by the tests that
+need the web app (not by conftest.py, so the engine's tests never load FastAPI)."""
 from __future__ import annotations
 
 import io
@@ -9,25 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
-
-RENDER = 32
-
-
-@pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory) -> Path:
-    from model.checkpoint import save_generator
-    from model.networks import GeneratorConfig, UNetGenerator
-    import torch
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_generator(path, UNetGenerator(GeneratorConfig(depth=3, base_width=8)), render_size=RENDER)
-    return path
-
 
 def settings_for(data_dir: Path, weights: Path | None, **changes) -> Settings:
     base = Settings(weights=weights, device="cpu", data_dir=data_dir, workers=1, queue_size=4)
