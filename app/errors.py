@@ -12,8 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from model import (CheckpointError, HeirloomError, ImageTooLarge, InvalidOption, UnreadableImage,
-                   UnsupportedImage)
+from model import CheckpointError, HeirloomError, ImageTooLarge, InvalidOption, UnreadableImage, UnsupportedImage
 
 log = logging.getLogger("heirloom.app")
 

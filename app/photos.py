@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from model import Colorizer, ColorizeOptions
+from model import ColorizeOptions, Colorizer
 
 from .errors import ModelUnavailable, UploadTooLarge
 from .jobs import WorkerPool
@@ -44,7 +44,8 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def colorize_upload(rt: Runtime, upload: UploadFile, opts: ColorizeOptions, with_thumb: bool) -> tuple[bytes, Outcome]:
+async def colorize_upload(rt: Runtime, upload: UploadFile, opts: ColorizeOptions,
+                          with_thumb: bool) -> tuple[bytes, Outcome]:
     colorizer = rt.require_model()
     data = await read_upload(upload, rt.settings.max_upload_bytes)
     return data, await rt.pool.run(colorize_bytes, colorizer, data, opts, with_thumb)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from model import Colorizer, ColorizeOptions
+from model import ColorizeOptions, Colorizer
 from model.photo_io import Photo, to_8bit
 
 THUMB_SIZE = 480

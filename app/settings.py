@@ -50,7 +50,7 @@ class Settings:
     load_model: bool = True              # tests of storage-only paths may skip the model
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
         env = os.environ if env is None else env
         s = cls()
         values = {
@@ -70,12 +70,12 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).checked()
 
-    def checked(self) -> "Settings":
+    def checked(self) -> Settings:
         if self.workers < 1 or self.queue_size < 0:
             raise ValueError("workers must be at least 1 and queue size at least 0")
         if self.max_upload_bytes < 1 or self.max_pixels < 1:
             raise ValueError("upload limits must be positive")
         return self
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes).checked()

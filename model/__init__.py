@@ -6,8 +6,17 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .errors import (CheckpointError, ChecksumMismatch, ConfigError, HeirloomError, ImageTooLarge, InvalidOption,
-                     NoImages, UnreadableImage, UnsupportedImage)
+from .errors import (
+    CheckpointError,
+    ChecksumMismatch,
+    ConfigError,
+    HeirloomError,
+    ImageTooLarge,
+    InvalidOption,
+    NoImages,
+    UnreadableImage,
+    UnsupportedImage,
+)
 from .options import ColorizeOptions
 
 if TYPE_CHECKING:

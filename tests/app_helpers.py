@@ -14,6 +14,7 @@ from PIL import Image
 from app.main import create_app
 from app.settings import Settings
 
+
 def settings_for(data_dir: Path, weights: Path | None, **changes) -> Settings:
     base = Settings(weights=weights, device="cpu", data_dir=data_dir, workers=1, queue_size=4)
     return base.with_(**changes)
@@ -41,7 +42,8 @@ def png_bomb(w: int = 100_000, h: int = 100_000) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    idat = chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
 
 
 def size_of(data: bytes) -> tuple[int, int]:

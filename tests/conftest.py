@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 import model  # noqa: F401  (sets OMP_WAIT_POLICY before any test module imports torch)
+
 from engine_helpers import tiny_weights as write_tiny_weights
 
 

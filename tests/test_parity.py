@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model import Colorized, Colorizer, ColorizeOptions
+from model import Colorized, ColorizeOptions, Colorizer
 from model.cli import main
 from model.color import gray_of
 from model.photo_io import Photo, Source, load_photo

@@ -1,14 +1,13 @@
 """The Colorizer end to end: every input kind keeps its size and its L; bad input gets a typed error."""
 import io
 import threading
+from dataclasses import FrozenInstanceError
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from dataclasses import FrozenInstanceError
-
-from model import Colorizer, ColorizeOptions, ImageTooLarge, InvalidOption, UnreadableImage
+from model import ColorizeOptions, Colorizer, ImageTooLarge, InvalidOption, UnreadableImage
 from model.color import lightness
 from model.options import DEFAULT_POLICY, POLICIES
 from model.photo_io import Photo, encode_photo, load_photo
@@ -121,7 +120,9 @@ def test_saturation_scales_chroma(colorizer):
     assert np.abs(flat - flat[..., :1]).max() <= 1           # no chroma: neutral gray
     half = colorizer.colorize_photo(Photo(px), colorizer.options(saturation=0.5)).pixels.astype(int)
     full = colorizer.colorize_photo(Photo(px), colorizer.options(saturation=1.0)).pixels.astype(int)
-    spread = lambda a: np.abs(a - a.mean(-1, keepdims=True)).mean()
+
+    def spread(a):
+        return np.abs(a - a.mean(-1, keepdims=True)).mean()
     assert spread(flat) < spread(half) < spread(full)
 
 

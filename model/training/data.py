@@ -19,13 +19,12 @@ import torch
 from PIL import Image
 
 from ..color import rgb_to_lab_torch
-from ..metrics import colorfulness
 from ..errors import NoImages
 from ..formats import FOLDER_SUFFIXES
+from ..metrics import colorfulness
 from ..photo_io import find_images
 from .config import DataConfig
 from .degrade import degrade_l
-
 
 
 @dataclass
@@ -110,7 +109,8 @@ def load_photos(cfg: DataConfig, workers: int = 2, log=print) -> PhotoSet:
                     unreadable=int((~ok).sum()), near_gray=int((ok & ~colorful).sum()))
 
 
-def random_resized_crop(img: np.ndarray, rng: np.random.Generator, scale: tuple[float, float], flip: bool) -> np.ndarray:
+def random_resized_crop(img: np.ndarray, rng: np.random.Generator, scale: tuple[float, float],
+                        flip: bool) -> np.ndarray:
     s = img.shape[0]
     area = rng.uniform(*scale) * s * s
     ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))

@@ -37,7 +37,7 @@ class RunFolder:
         self.checkpoints = self.path / "checkpoints"
 
     @classmethod
-    def create(cls, cfg: TrainConfig) -> "RunFolder":
+    def create(cls, cfg: TrainConfig) -> RunFolder:
         out = Path(cfg.run.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         numbers = [int(m.group(1)) for p in out.iterdir() if (m := re.match(r"(\d{5})-", p.name))]

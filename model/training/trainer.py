@@ -6,9 +6,9 @@ slice of the same global batch, so ranks stay in lockstep and rank 0 alone write
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import threading
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..checkpoint import save_generator
-from ..errors import ConfigError, NoImages
 from ..color import AB_SCALE, lab_to_rgb_torch, normalize_l, rgb_to_lab_torch
+from ..errors import ConfigError, NoImages
 from ..networks import PatchDiscriminator, UNetGenerator, count_parameters
 from ..progress import Progress
 from .config import TrainConfig
