@@ -2,6 +2,8 @@
 and turned into JSON by app.errors; the OpenAPI schema at /docs documents every route."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +16,7 @@ from .photos import Runtime, colorize_upload, create_photo, rerun_photo
 
 router = APIRouter()
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "File over the byte limit, or image over the pixel limit (decompression bombs too)"},
     415: {"description": "Not an image, truncated, or an image mode we cannot colorize"},
     422: {"description": "An option out of range; the JSON names the `field`"},
@@ -30,19 +32,20 @@ FORMAT = Form(None, description="Output format; default: the upload's own where 
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    rt: Runtime = request.app.state.runtime
+    return rt
 
 
-def photo_json(rec: Record) -> dict:
+def photo_json(rec: Record) -> dict[str, Any]:
     base = f"/api/photos/{rec.id}"
     return {**rec.to_dict(), "url": base, "page_url": f"/photos/{rec.id}", "original_url": f"{base}/original",
             "result_url": f"{base}/result", "thumbnail_url": f"{base}/thumbnail"}
 
 
 @router.get("/healthz", tags=["service"], summary="Is the model loaded?")
-def healthz(request: Request):
+def healthz(request: Request) -> JSONResponse:
     rt = runtime(request)
-    body = {"status": "ok" if rt.colorizer else "error", "model_loaded": rt.colorizer is not None,
+    body: dict[str, Any] = {"status": "ok" if rt.colorizer else "error", "model_loaded": rt.colorizer is not None,
             "queue": {"pending": rt.pool.pending, "capacity": rt.pool.capacity}}
     if rt.colorizer is None:
         body["error"] = rt.model_error
@@ -56,7 +59,7 @@ def healthz(request: Request):
              summary="Colorize one scan and answer with the image")
 async def colorize(request: Request, file: UploadFile = FILE, render_size: int | None = RENDER_SIZE,
                    policy: str | None = POLICY, saturation: float | None = SATURATION,
-                   format: str | None = FORMAT):
+                   format: str | None = FORMAT) -> Response:
     """Same pixel size and aspect ratio as the upload; nothing is stored.
     `curl -F file=@scan.jpg http://127.0.0.1:8000/colorize -o color.jpg`"""
     rt = runtime(request)
@@ -70,7 +73,7 @@ async def colorize(request: Request, file: UploadFile = FILE, render_size: int |
              summary="Colorize a scan and keep original and result in the album")
 async def add_photo(request: Request, file: UploadFile = FILE, render_size: int | None = RENDER_SIZE,
                     policy: str | None = POLICY, saturation: float | None = SATURATION,
-                    format: str | None = FORMAT):
+                    format: str | None = FORMAT) -> JSONResponse:
     rt = runtime(request)
     opts = rt.require_model().options(render_size, policy, saturation, format)
     rec = await create_photo(rt, file, opts)
@@ -78,13 +81,14 @@ async def add_photo(request: Request, file: UploadFile = FILE, render_size: int 
 
 
 @router.get("/api/photos", tags=["album"], summary="The album, newest first")
-def list_photos(request: Request, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+def list_photos(request: Request, limit: int = Query(100, ge=1, le=1000),
+                offset: int = Query(0, ge=0)) -> dict[str, Any]:
     storage = runtime(request).storage
     return {"total": storage.count(), "photos": [photo_json(r) for r in storage.newest_first(limit, offset)]}
 
 
 @router.get("/api/photos/{photo_id}", tags=["album"], responses={404: {"description": "No such photo"}})
-def get_photo(request: Request, photo_id: str):
+def get_photo(request: Request, photo_id: str) -> dict[str, Any]:
     return photo_json(runtime(request).storage.get(photo_id))
 
 
@@ -92,7 +96,7 @@ def get_photo(request: Request, photo_id: str):
              summary="Colorize the stored original again with other options (replaces the result)")
 async def rerun(request: Request, photo_id: str, render_size: int | None = RENDER_SIZE,
                 policy: str | None = POLICY, saturation: float | None = SATURATION,
-                format: str | None = FORMAT):
+                format: str | None = FORMAT) -> dict[str, Any]:
     rt = runtime(request)
     opts = rt.require_model().options(render_size, policy, saturation, format)
     return photo_json(await rerun_photo(rt, photo_id, opts))
@@ -111,22 +115,22 @@ def _file(request: Request, photo_id: str, kind: str, download: bool) -> FileRes
 
 @router.get("/api/photos/{photo_id}/original", tags=["album"], response_class=FileResponse,
             summary="The upload, byte for byte")
-def get_original(request: Request, photo_id: str, download: bool = False):
+def get_original(request: Request, photo_id: str, download: bool = False) -> FileResponse:
     return _file(request, photo_id, "original", download)
 
 
 @router.get("/api/photos/{photo_id}/result", tags=["album"], response_class=FileResponse,
             summary="The colorized photo at full resolution")
-def get_result(request: Request, photo_id: str, download: bool = False):
+def get_result(request: Request, photo_id: str, download: bool = False) -> FileResponse:
     return _file(request, photo_id, "result", download)
 
 
 @router.get("/api/photos/{photo_id}/thumbnail", tags=["album"], response_class=FileResponse)
-def get_thumbnail(request: Request, photo_id: str):
+def get_thumbnail(request: Request, photo_id: str) -> FileResponse:
     return _file(request, photo_id, "thumbnail", False)
 
 
 @router.delete("/api/photos/{photo_id}", status_code=204, tags=["album"], response_class=Response)
-async def delete_photo(request: Request, photo_id: str):
+async def delete_photo(request: Request, photo_id: str) -> Response:
     await run_in_threadpool(runtime(request).storage.delete, photo_id)
     return Response(status_code=204)

@@ -2,8 +2,10 @@
 drag & drop, several files at once with progress, and the comparison slider."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from model import HeirloomError
@@ -18,10 +20,11 @@ router = APIRouter(include_in_schema=False)
 
 
 def _rt(request: Request) -> Runtime:
-    return request.app.state.runtime
+    rt: Runtime = request.app.state.runtime
+    return rt
 
 
-def _form_defaults(rt: Runtime) -> dict:
+def _form_defaults(rt: Runtime) -> dict[str, Any]:
     c = rt.colorizer
     return {"policies": POLICIES, "default_policy": DEFAULT_POLICY, "max_render_size": MAX_RENDER_SIZE,
             "default_render_size": c.default_render_size if c else 256,
@@ -29,13 +32,13 @@ def _form_defaults(rt: Runtime) -> dict:
 
 
 @router.get("/")
-def index(request: Request):
+def index(request: Request) -> Response:
     return render(request, "index.html", _form_defaults(_rt(request)))
 
 
 @router.post("/photos")
 async def upload(request: Request, file: list[UploadFile] = File(...), render_size: int | None = Form(None),
-                 policy: str | None = Form(None), saturation: float | None = Form(None)):
+                 policy: str | None = Form(None), saturation: float | None = Form(None)) -> Response:
     """The no-JavaScript path: one or several files in one form post."""
     rt = _rt(request)
     try:
@@ -52,7 +55,7 @@ async def upload(request: Request, file: list[UploadFile] = File(...), render_si
 
 
 @router.get("/photos/{photo_id}")
-def photo_page(request: Request, photo_id: str):
+def photo_page(request: Request, photo_id: str) -> Response:
     rt = _rt(request)
     rec = rt.storage.get(photo_id)
     return render(request, "photo.html", {**_form_defaults(rt), "photo": rec})
@@ -60,7 +63,7 @@ def photo_page(request: Request, photo_id: str):
 
 @router.post("/photos/{photo_id}/rerun")
 async def rerun(request: Request, photo_id: str, render_size: int | None = Form(None),
-                policy: str | None = Form(None), saturation: float | None = Form(None)):
+                policy: str | None = Form(None), saturation: float | None = Form(None)) -> Response:
     rt = _rt(request)
     try:
         opts = rt.require_model().options(render_size, policy, saturation)
@@ -74,24 +77,24 @@ async def rerun(request: Request, photo_id: str, render_size: int | None = Form(
 
 
 @router.post("/photos/{photo_id}/delete")
-async def delete(request: Request, photo_id: str):
+async def delete(request: Request, photo_id: str) -> Response:
     await run_in_threadpool(_rt(request).storage.delete, photo_id)
     return RedirectResponse("/album", 303)
 
 
 @router.get("/album")
-def album(request: Request):
+def album(request: Request) -> Response:
     storage = _rt(request).storage
     return render(request, "album.html", {"photos": storage.newest_first(500), "total": storage.count()})
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "/"):
+def login_page(request: Request, next: str = "/") -> Response:
     return render(request, "login.html", {"next": safe_next(next)})
 
 
 @router.post("/login")
-def login(request: Request, token: str = Form(""), next: str = Form("/")):
+def login(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
     settings = _rt(request).settings
     if not settings.token:
         return RedirectResponse(safe_next(next), 303)
@@ -104,7 +107,7 @@ def login(request: Request, token: str = Form(""), next: str = Form("/")):
 
 
 @router.post("/logout")
-def logout():
+def logout() -> Response:
     response = RedirectResponse("/login", 303)
     response.delete_cookie(COOKIE)
     return response

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from model.options import DEFAULT_MAX_PIXELS
 
@@ -50,10 +52,10 @@ class Settings:
     load_model: bool = True              # tests of storage-only paths may skip the model
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if env is None else env
         s = cls()
-        values = {
+        values: dict[str, Any] = {
             "host": env.get("HEIRLOOM_HOST") or s.host,
             "port": int(env.get("HEIRLOOM_PORT") or s.port),
             "weights": Path(env["HEIRLOOM_WEIGHTS"]) if env.get("HEIRLOOM_WEIGHTS") else None,
@@ -77,5 +79,5 @@ class Settings:
             raise ValueError("upload limits must be positive")
         return self
 
-    def with_(self, **changes) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes).checked()

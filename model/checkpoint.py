@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -30,11 +31,11 @@ class GeneratorFile:
     config: GeneratorConfig
     render_size: int
     state: dict[str, torch.Tensor]
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
-def save_generator(path: str | os.PathLike, model: UNetGenerator, render_size: int,
-                   info: dict | None = None, half: bool = False) -> Path:
+def save_generator(path: str | os.PathLike[str], model: UNetGenerator, render_size: int,
+                   info: dict[str, Any] | None = None, half: bool = False) -> Path:
     """Write the generator atomically (temp file + rename); `half` stores float16 (half the bytes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,7 @@ def save_generator(path: str | os.PathLike, model: UNetGenerator, render_size: i
     return path
 
 
-def sha256_of(path: str | os.PathLike) -> str:
+def sha256_of(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -63,7 +64,7 @@ def checksum_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def write_checksum(path: str | os.PathLike) -> Path:
+def write_checksum(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     out = checksum_path(path)
     out.write_text(f"{sha256_of(path)}  {path.name}\n")
@@ -83,7 +84,7 @@ def verify_checksum(path: Path) -> None:
             f"expected {expected[:16]}…. Restore it from the repository (git checkout -- {path.name}).")
 
 
-def read_generator(path: str | os.PathLike, verify: bool = False) -> GeneratorFile:
+def read_generator(path: str | os.PathLike[str], verify: bool = False) -> GeneratorFile:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No weights file at {path}.")

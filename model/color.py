@@ -88,8 +88,10 @@ def lightness(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype != np.uint8:
         return luminance(pixels)
     if pixels.ndim == 2:
-        return _GRAY_TO_L8[pixels]
-    return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2Lab)[..., 0]
+        gray_l: np.ndarray = _GRAY_TO_L8[pixels]
+        return gray_l
+    l: np.ndarray = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2Lab)[..., 0]
+    return l
 
 
 def to_lstar(l: np.ndarray) -> np.ndarray:

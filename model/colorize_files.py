@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .contact_sheet import contact_sheet
 from .errors import HeirloomError, NoImages
 from .options import ColorizeOptions
@@ -35,7 +37,7 @@ def colorize_paths(colorizer: Colorizer, inputs: list[str], out_dir: Path, opts:
         raise NoImages("no images found in the given inputs")
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
-    rows = []
+    rows: list[list[np.ndarray]] = []
     progress = Progress(len(pairs), label="photo")
     for i, (src, rel) in enumerate(pairs):
         try:

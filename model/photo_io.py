@@ -10,7 +10,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import cv2
 import numpy as np
@@ -22,7 +22,7 @@ from .options import DEFAULT_MAX_PIXELS
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False   # a truncated upload is an error, not a gray half-photo
 
-Source = str | os.PathLike | bytes | BinaryIO | Image.Image
+Source = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Photo:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
-def find_images(folder: str | os.PathLike) -> list[Path]:
+def find_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files under `folder`, recursively, sorted (by suffix; decoding decides what is really an image)."""
     return sorted(p for p in Path(folder).rglob("*")
                   if p.is_file() and p.suffix.lower() in formats.FOLDER_SUFFIXES)
@@ -73,7 +73,8 @@ def _open(source: Source, max_pixels: int) -> Image.Image:
 def _is_16bit(im: Image.Image) -> bool:
     if im.mode.startswith("I;16") or im.mode == "I":
         return True
-    raw = im.tile[0][3] if im.tile else None
+    tile = getattr(im, "tile", None)   # ImageFile's undecoded tiles: their raw mode tells the bit depth
+    raw = tile[0][3] if tile else None
     raw = raw[0] if isinstance(raw, tuple) else raw
     return isinstance(raw, str) and ";16" in raw
 
@@ -86,7 +87,7 @@ _ORIENT = {  # EXIF orientation -> how to turn the stored pixels upright
 
 
 def _decode_16bit(im: Image.Image, data: bytes | None, path: str | None) -> tuple[np.ndarray, np.ndarray | None]:
-    buf = np.frombuffer(data, np.uint8) if data is not None else np.fromfile(path, np.uint8)
+    buf = np.frombuffer(data, np.uint8) if data is not None else np.fromfile(cast(str, path), np.uint8)
     arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise UnreadableImage("This 16-bit image is damaged and cannot be decoded.")
@@ -185,13 +186,13 @@ def encode_photo(photo: Photo, fmt: str | None = None, quality: int = 95) -> byt
         im = Image.fromarray(np.dstack([base, alpha]), "RGBA")
     else:
         im = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
-    buf = io.BytesIO()
+    stream = io.BytesIO()
     kw = {"quality": quality} if out.lossy else {}
-    im.save(buf, format=out.name, **kw)
-    return buf.getvalue()
+    im.save(stream, format=out.name, **kw)
+    return stream.getvalue()
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Temp file then rename, so a crash never leaves half a file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")

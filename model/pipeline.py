@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ class Colorized:
 
 class Colorizer:
     def __init__(self, model: UNetGenerator, render_size: int, device: torch.device | str = "cpu",
-                 info: dict | None = None, max_pixels: int = DEFAULT_MAX_PIXELS):
+                 info: dict[str, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         for p in self.model.parameters():
@@ -59,7 +60,7 @@ class Colorizer:
         self.max_pixels = max_pixels
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str | None = None,
+    def from_checkpoint(cls, path: str | os.PathLike[str] | None = None, device: str | None = None,
                         max_pixels: int = DEFAULT_MAX_PIXELS) -> Colorizer:
         """Load a generator file; the checksum beside it (always there for the shipped weights) is verified."""
         path = Path(path) if path else default_weights_path()
