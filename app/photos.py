@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import UploadFile
+from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from model import ColorizeOptions, Colorizer
@@ -31,6 +31,12 @@ class Runtime:
         if self.colorizer is None:
             raise ModelUnavailable(f"The colorization model is not loaded: {self.model_error}")
         return self.colorizer
+
+
+def runtime(request: Request) -> Runtime:
+    """The app's `Runtime` (built at start-up, kept on app.state)."""
+    rt: Runtime = request.app.state.runtime
+    return rt
 
 
 async def read_upload(upload: UploadFile, limit: int) -> bytes:

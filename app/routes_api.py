@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from model import formats
+from model import ColorizeOptions, formats
 from model.options import MAX_SATURATION, POLICIES
 
 from .metadata import Record
-from .photos import Runtime, colorize_upload, create_photo, rerun_photo
+from .photos import colorize_upload, create_photo, rerun_photo, runtime
 
 router = APIRouter()
 
@@ -31,9 +31,13 @@ FORMAT = Form(None, description="Output format; default: the upload's own where 
               json_schema_extra={"enum": list(formats.CHOICES)})
 
 
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
+def form_options(request: Request, render_size: int | None = RENDER_SIZE, policy: str | None = POLICY,
+                 saturation: float | None = SATURATION, format: str | None = FORMAT) -> ColorizeOptions:
+    """The option fields of a form, made into validated options for the loaded model (or a 503, 422)."""
+    return runtime(request).require_model().options(render_size, policy, saturation, format)
+
+
+OPTIONS = Depends(form_options)
 
 
 def photo_json(rec: Record) -> dict[str, Any]:
@@ -54,16 +58,15 @@ def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body, 200 if rt.colorizer else 503)
 
 
-@router.post("/colorize", tags=["colorize"], responses={200: {"content": {"image/png": {}, "image/jpeg": {}}},
-                                                       **ERRORS}, response_class=Response,
+IMAGES: dict[int | str, dict[str, Any]] = {200: {"content": {f.media_type: {} for f in formats.WRITABLE}}}
+
+
+@router.post("/colorize", tags=["colorize"], responses={**IMAGES, **ERRORS}, response_class=Response,
              summary="Colorize one scan and answer with the image")
-async def colorize(request: Request, file: UploadFile = FILE, render_size: int | None = RENDER_SIZE,
-                   policy: str | None = POLICY, saturation: float | None = SATURATION,
-                   format: str | None = FORMAT) -> Response:
+async def colorize(request: Request, file: UploadFile = FILE, opts: ColorizeOptions = OPTIONS) -> Response:
     """Same pixel size and aspect ratio as the upload; nothing is stored.
     `curl -F file=@scan.jpg http://127.0.0.1:8000/colorize -o color.jpg`"""
     rt = runtime(request)
-    opts = rt.require_model().options(render_size, policy, saturation, format)
     _, out = await colorize_upload(rt, file, opts, with_thumb=False)
     return Response(out.data, media_type=formats.media_type(out.format),
                     headers={"Content-Disposition": f'inline; filename="colorized.{formats.extension(out.format)}"'})
@@ -71,12 +74,8 @@ async def colorize(request: Request, file: UploadFile = FILE, render_size: int |
 
 @router.post("/api/photos", status_code=201, tags=["album"], responses=ERRORS,
              summary="Colorize a scan and keep original and result in the album")
-async def add_photo(request: Request, file: UploadFile = FILE, render_size: int | None = RENDER_SIZE,
-                    policy: str | None = POLICY, saturation: float | None = SATURATION,
-                    format: str | None = FORMAT) -> JSONResponse:
-    rt = runtime(request)
-    opts = rt.require_model().options(render_size, policy, saturation, format)
-    rec = await create_photo(rt, file, opts)
+async def add_photo(request: Request, file: UploadFile = FILE, opts: ColorizeOptions = OPTIONS) -> JSONResponse:
+    rec = await create_photo(runtime(request), file, opts)
     return JSONResponse(photo_json(rec), 201, headers={"Location": f"/api/photos/{rec.id}"})
 
 
@@ -94,12 +93,8 @@ def get_photo(request: Request, photo_id: str) -> dict[str, Any]:
 
 @router.post("/api/photos/{photo_id}/rerun", tags=["album"], responses=ERRORS,
              summary="Colorize the stored original again with other options (replaces the result)")
-async def rerun(request: Request, photo_id: str, render_size: int | None = RENDER_SIZE,
-                policy: str | None = POLICY, saturation: float | None = SATURATION,
-                format: str | None = FORMAT) -> dict[str, Any]:
-    rt = runtime(request)
-    opts = rt.require_model().options(render_size, policy, saturation, format)
-    return photo_json(await rerun_photo(rt, photo_id, opts))
+async def rerun(request: Request, photo_id: str, opts: ColorizeOptions = OPTIONS) -> dict[str, Any]:
+    return photo_json(await rerun_photo(runtime(request), photo_id, opts))
 
 
 def _file(request: Request, photo_id: str, kind: str, download: bool) -> FileResponse:

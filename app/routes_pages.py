@@ -13,15 +13,10 @@ from model.options import DEFAULT_POLICY, MAX_RENDER_SIZE, POLICIES
 
 from .auth import COOKIE, safe_next, session_value, token_matches
 from .errors import describe
-from .photos import Runtime, create_photo, rerun_photo
+from .photos import Runtime, create_photo, rerun_photo, runtime
 from .templating import render
 
 router = APIRouter(include_in_schema=False)
-
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
 
 
 def _form_defaults(rt: Runtime) -> dict[str, Any]:
@@ -33,14 +28,14 @@ def _form_defaults(rt: Runtime) -> dict[str, Any]:
 
 @router.get("/")
 def index(request: Request) -> Response:
-    return render(request, "index.html", _form_defaults(_rt(request)))
+    return render(request, "index.html", _form_defaults(runtime(request)))
 
 
 @router.post("/photos")
 async def upload(request: Request, file: list[UploadFile] = File(...), render_size: int | None = Form(None),
                  policy: str | None = Form(None), saturation: float | None = Form(None)) -> Response:
     """The no-JavaScript path: one or several files in one form post."""
-    rt = _rt(request)
+    rt = runtime(request)
     try:
         opts = rt.require_model().options(render_size, policy, saturation)
         records = [await create_photo(rt, f, opts) for f in file if f.filename]
@@ -56,7 +51,7 @@ async def upload(request: Request, file: list[UploadFile] = File(...), render_si
 
 @router.get("/photos/{photo_id}")
 def photo_page(request: Request, photo_id: str) -> Response:
-    rt = _rt(request)
+    rt = runtime(request)
     rec = rt.storage.get(photo_id)
     return render(request, "photo.html", {**_form_defaults(rt), "photo": rec})
 
@@ -64,7 +59,7 @@ def photo_page(request: Request, photo_id: str) -> Response:
 @router.post("/photos/{photo_id}/rerun")
 async def rerun(request: Request, photo_id: str, render_size: int | None = Form(None),
                 policy: str | None = Form(None), saturation: float | None = Form(None)) -> Response:
-    rt = _rt(request)
+    rt = runtime(request)
     try:
         opts = rt.require_model().options(render_size, policy, saturation)
         await rerun_photo(rt, photo_id, opts)
@@ -78,13 +73,13 @@ async def rerun(request: Request, photo_id: str, render_size: int | None = Form(
 
 @router.post("/photos/{photo_id}/delete")
 async def delete(request: Request, photo_id: str) -> Response:
-    await run_in_threadpool(_rt(request).storage.delete, photo_id)
+    await run_in_threadpool(runtime(request).storage.delete, photo_id)
     return RedirectResponse("/album", 303)
 
 
 @router.get("/album")
 def album(request: Request) -> Response:
-    storage = _rt(request).storage
+    storage = runtime(request).storage
     return render(request, "album.html", {"photos": storage.newest_first(500), "total": storage.count()})
 
 
@@ -95,7 +90,7 @@ def login_page(request: Request, next: str = "/") -> Response:
 
 @router.post("/login")
 def login(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
-    settings = _rt(request).settings
+    settings = runtime(request).settings
     if not settings.token:
         return RedirectResponse(safe_next(next), 303)
     if not token_matches(settings, token):

@@ -10,12 +10,6 @@ from PIL import Image
 from app_helpers import client_for, image_bytes, png_bomb, settings_for, size_of
 
 
-@pytest.fixture
-def client(tmp_path, tiny_weights):
-    with client_for(settings_for(tmp_path / "data", tiny_weights)) as c:
-        yield c
-
-
 def post(client, url, data: bytes, name="scan.png", **fields):
     return client.post(url, files={"file": (name, data, "application/octet-stream")},
                        data={k: str(v) for k, v in fields.items()})

@@ -11,12 +11,6 @@ from app_helpers import client_for, image_bytes, settings_for
 HTML = {"accept": "text/html"}
 
 
-@pytest.fixture
-def client(tmp_path, tiny_weights):
-    with client_for(settings_for(tmp_path / "data", tiny_weights)) as c:
-        yield c
-
-
 def upload_form(client, files, **fields):
     return client.post("/photos", files=[("file", (n, b, "image/png")) for n, b in files],
                        data=fields, headers=HTML, follow_redirects=False)
