@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from model import HeirloomError
+from model import HeirloomError, InvalidOption
 from model.options import DEFAULT_POLICY, MAX_RENDER_SIZE, POLICIES
 
 from .auth import COOKIE, safe_next, session_value, token_matches
@@ -26,9 +26,19 @@ def _form_defaults(rt: Runtime) -> dict[str, Any]:
             "multiple": c.multiple if c else 32, "max_upload_mb": rt.settings.max_upload_bytes // 2**20}
 
 
+def _form_page(request: Request, name: str, error: HeirloomError | None = None, **context: Any) -> Response:
+    """A page with the options form; with `error`, its sentence and its HTTP status (see app.errors)."""
+    status, headers = 200, dict[str, str]()
+    if error is not None:
+        status, body, headers = describe(error)
+        context["error"] = body["message"]
+    return render(request, name, {**_form_defaults(runtime(request)), **context}, status_code=status,
+                  headers=headers)
+
+
 @router.get("/")
 def index(request: Request) -> Response:
-    return render(request, "index.html", _form_defaults(runtime(request)))
+    return _form_page(request, "index.html")
 
 
 @router.post("/photos")
@@ -40,20 +50,16 @@ async def upload(request: Request, file: list[UploadFile] = File(...), render_si
         opts = rt.require_model().options(render_size, policy, saturation)
         records = [await create_photo(rt, f, opts) for f in file if f.filename]
     except HeirloomError as e:
-        status, body, headers = describe(e)
-        return render(request, "index.html", {**_form_defaults(rt), "error": body["message"]},
-                      status_code=status, headers=headers)
+        return _form_page(request, "index.html", e)
     if not records:
-        return render(request, "index.html", {**_form_defaults(rt), "error": "Choose a photo first."}, 422)
+        return _form_page(request, "index.html", InvalidOption("file", "Choose a photo first."))
     target = f"/photos/{records[0].id}" if len(records) == 1 else "/album"
     return RedirectResponse(target, 303)
 
 
 @router.get("/photos/{photo_id}")
 def photo_page(request: Request, photo_id: str) -> Response:
-    rt = runtime(request)
-    rec = rt.storage.get(photo_id)
-    return render(request, "photo.html", {**_form_defaults(rt), "photo": rec})
+    return _form_page(request, "photo.html", photo=runtime(request).storage.get(photo_id))
 
 
 @router.post("/photos/{photo_id}/rerun")
@@ -64,10 +70,7 @@ async def rerun(request: Request, photo_id: str, render_size: int | None = Form(
         opts = rt.require_model().options(render_size, policy, saturation)
         await rerun_photo(rt, photo_id, opts)
     except HeirloomError as e:
-        status, body, headers = describe(e)
-        rec = rt.storage.get(photo_id)
-        return render(request, "photo.html", {**_form_defaults(rt), "photo": rec, "error": body["message"]},
-                      status_code=status, headers=headers)
+        return _form_page(request, "photo.html", e, photo=rt.storage.get(photo_id))
     return RedirectResponse(f"/photos/{photo_id}", 303)
 
 
