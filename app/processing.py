@@ -9,6 +9,8 @@ from PIL import Image
 from model import ColorizeOptions, Colorizer
 from model.photo_io import Photo, to_8bit
 
+from .storage import THUMB_FORMAT
+
 THUMB_SIZE = 480
 
 
@@ -27,7 +29,7 @@ def thumbnail(photo: Photo) -> bytes:
     im = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
     im.thumbnail((THUMB_SIZE, THUMB_SIZE))
     buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=85)
+    im.save(buf, THUMB_FORMAT.name, quality=85)
     return buf.getvalue()
 
 

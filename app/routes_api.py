@@ -13,6 +13,7 @@ from model.options import MAX_SATURATION, POLICIES
 
 from .metadata import Record
 from .photos import colorize_upload, create_photo, rerun_photo, runtime
+from .storage import THUMB_FORMAT
 
 router = APIRouter()
 
@@ -100,7 +101,7 @@ async def rerun(request: Request, photo_id: str, opts: ColorizeOptions = OPTIONS
 def _file(request: Request, photo_id: str, kind: str, download: bool) -> FileResponse:
     storage = runtime(request).storage
     rec = storage.get(photo_id)
-    fmt = {"original": rec.original_format, "result": rec.result_format, "thumbnail": "JPEG"}[kind]
+    fmt = {"original": rec.original_format, "result": rec.result_format, "thumbnail": THUMB_FORMAT.name}[kind]
     stem = rec.name.rsplit(".", 1)[0] or "photo"
     name = f"{stem}{'-color' if kind == 'result' else ''}.{formats.extension(fmt)}"
     return FileResponse(storage.path(rec, kind), media_type=formats.media_type(fmt),

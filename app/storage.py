@@ -22,6 +22,11 @@ from .errors import NotFound
 from .metadata import PhotoIndex, Record
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+THUMB_FORMAT = formats.FORMATS["JPEG"]   # thumbnails are small JPEGs whatever the result's format
+
+
+def _thumb_file(version: str) -> str:
+    return f"thumb-{version}{THUMB_FORMAT.extension}"
 
 
 def new_id() -> str:
@@ -94,7 +99,7 @@ class Storage:
         try:
             _write_synced(staging / rec.original_file, original)
             _write_synced(staging / rec.result_file, result)
-            _write_synced(staging / f"thumb-{version}.jpg", thumb)
+            _write_synced(staging / _thumb_file(version), thumb)
             _sync_dir(staging)
             os.replace(staging, self.photos / photo_id)
             _sync_dir(self.photos)
@@ -114,7 +119,7 @@ class Storage:
         rec = replace(old, result_file=f"result-{version}.{formats.extension(result_format)}",
                       result_format=result_format, render_size=render_size, policy=policy,
                       saturation=saturation)
-        for name, data in ((rec.result_file, result), (f"thumb-{version}.jpg", thumb)):
+        for name, data in ((rec.result_file, result), (_thumb_file(version), thumb)):
             tmp = self.tmp / f"{photo_id}-{name}"
             _write_synced(tmp, data)
             os.replace(tmp, folder / name)
@@ -139,7 +144,7 @@ class Storage:
 
     @staticmethod
     def _thumb_name(rec: Record) -> str:
-        return f"thumb-{rec.result_file.split('-', 1)[1].split('.')[0]}.jpg"
+        return _thumb_file(rec.result_file.split("-", 1)[1].split(".")[0])
 
     def path(self, rec: Record, kind: str) -> Path:
         name = {"original": rec.original_file, "result": rec.result_file, "thumbnail": self._thumb_name(rec)}[kind]

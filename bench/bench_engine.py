@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 # Importing `model` sets OMP_WAIT_POLICY; torch is imported after it, inside the functions.
+from model.color import srgb_to_linear
 from model.networks import PatchDiscriminator, UNetGenerator
 
 
@@ -42,7 +43,7 @@ def synthetic_photos(folder: Path, n: int, size: int = 288) -> Path:
 
 def numpy_rgb2lab(rgb: np.ndarray) -> np.ndarray:
     """Per-image float64 Lab, the way a plain pipeline does it (as skimage's rgb2lab)."""
-    lin = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    lin = srgb_to_linear(rgb)
     m = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
     xyz = lin @ m.T / np.array([0.950456, 1.0, 1.088754])
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)

@@ -18,6 +18,7 @@ class ImageFormat:
     writable: bool = True           # results can be written in it (every format here is readable)
     deep: bool = False              # holds 16 bits per channel: read and written with all 16
     lossy: bool = False             # takes a quality setting
+    alpha: bool = True              # can hold transparency
     in_folders: bool = True         # picked up when a folder is searched for photos
     aliases: tuple[str, ...] = ()   # other names for the same container
 
@@ -33,7 +34,7 @@ class ImageFormat:
 
 FORMATS: dict[str, ImageFormat] = {f.name: f for f in (
     # MPO: a JPEG with extra frames (some cameras); its first frame is a plain JPEG.
-    ImageFormat("JPEG", (".jpg", ".jpeg"), "image/jpeg", lossy=True, aliases=("JPG", "MPO")),
+    ImageFormat("JPEG", (".jpg", ".jpeg"), "image/jpeg", lossy=True, alpha=False, aliases=("JPG", "MPO")),
     ImageFormat("PNG", (".png",), "image/png", deep=True),
     ImageFormat("WEBP", (".webp",), "image/webp", lossy=True),
     ImageFormat("TIFF", (".tif", ".tiff"), "image/tiff", deep=True, aliases=("TIF",)),

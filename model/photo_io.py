@@ -169,8 +169,8 @@ def encode_photo(photo: Photo, fmt: str | None = None, quality: int = 95) -> byt
     if out is None or not out.writable:
         raise UnsupportedImage(f"Cannot write {name}; choose one of {', '.join(f.name for f in formats.WRITABLE)}.")
     px, alpha = photo.pixels, photo.alpha
-    if out.name == "JPEG":
-        alpha = None   # JPEG has no transparency
+    if not out.alpha:
+        alpha = None
     if px.dtype == np.uint16 and out.deep:
         arr = px if px.ndim == 2 else cv2.cvtColor(px, cv2.COLOR_RGB2BGR)
         if alpha is not None:
