@@ -136,3 +136,18 @@ def test_only_typed_errors_become_one_line_messages(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(cf, "collect", lambda inputs: 1 / 0)       # a bug: its traceback must show
     with pytest.raises(ZeroDivisionError):
         main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--weights", str(w)])
+
+
+def test_colorize_names_follow_the_written_format(tmp_path):
+    """`--format` renames; a source we cannot write (GIF) comes back as PNG, as from the web app."""
+    w = tiny_weights(tmp_path / "g.safetensors")
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo_array(20, 30)[..., 0]).save(src / "old.gif")
+    Image.fromarray(photo_array(20, 30)).save(src / "scan.jpeg", quality=95)
+    assert main(["colorize", str(src / "old.gif"), str(src / "scan.jpeg"), "-o", str(tmp_path / "keep"),
+                 "--weights", str(w)]) == 0
+    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == ["old.png", "scan.jpeg"]
+    assert main(["colorize", str(src / "scan.jpeg"), "-o", str(tmp_path / "tif"), "--weights", str(w),
+                 "--format", "tiff"]) == 0
+    assert load_photo(tmp_path / "tif" / "scan.tif").format == "TIFF"
