@@ -66,7 +66,7 @@ class Settings:
             "torch_threads": int(env["HEIRLOOM_TORCH_THREADS"]) if env.get("HEIRLOOM_TORCH_THREADS") else None,
             "token": env.get("HEIRLOOM_TOKEN") or None,
             "allow_public": _bool(env.get("HEIRLOOM_ALLOW_PUBLIC")),
-            "max_upload_bytes": int(float(env.get("HEIRLOOM_MAX_UPLOAD_MB") or 50) * MB),
+            "max_upload_bytes": int(float(env.get("HEIRLOOM_MAX_UPLOAD_MB") or s.max_upload_bytes / MB) * MB),
             "max_pixels": int(env.get("HEIRLOOM_MAX_PIXELS") or s.max_pixels),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
