@@ -9,7 +9,7 @@ import ipaddress
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .settings import Settings
@@ -24,7 +24,9 @@ def session_value(token: str) -> str:
 
 
 def token_matches(settings: Settings, given: str | None) -> bool:
-    return bool(settings.token and given) and hmac.compare_digest(given.encode(), settings.token.encode())
+    if not settings.token or not given:
+        return False
+    return hmac.compare_digest(given.encode(), settings.token.encode())
 
 
 def is_authorized(settings: Settings, request: Request) -> bool:
@@ -34,7 +36,7 @@ def is_authorized(settings: Settings, request: Request) -> bool:
     if scheme.lower() == "bearer" and token_matches(settings, value.strip()):
         return True
     cookie = request.cookies.get(COOKIE)
-    return bool(cookie) and hmac.compare_digest(cookie.encode(), session_value(settings.token).encode())
+    return cookie is not None and hmac.compare_digest(cookie.encode(), session_value(settings.token).encode())
 
 
 def safe_next(target: str | None) -> str:
@@ -63,9 +65,10 @@ class AccessMiddleware:
         s = self.settings
         if not s.token:
             if not s.allow_public and _reached_on_public_address(scope):
-                response = JSONResponse({"error": "forbidden", "message":
-                                         "This server has no access token; it only answers on loopback. "
-                                         "Set HEIRLOOM_TOKEN or HEIRLOOM_ALLOW_PUBLIC=1."}, 403)
+                response: Response = JSONResponse({"error": "forbidden", "message":
+                                                   "This server has no access token; it only answers on "
+                                                   "loopback. Set HEIRLOOM_TOKEN or HEIRLOOM_ALLOW_PUBLIC=1."},
+                                            403)
                 return await response(scope, receive, send)
             return await self.app(scope, receive, send)
         path = scope["path"]

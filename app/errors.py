@@ -6,14 +6,14 @@ same status and sentence wherever it happens. Nothing here ever shows a stack tr
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from model import (CheckpointError, HeirloomError, ImageTooLarge, InvalidOption, UnreadableImage,
-                   UnsupportedImage)
+from model import CheckpointError, HeirloomError, ImageTooLarge, InvalidOption, UnreadableImage, UnsupportedImage
 
 log = logging.getLogger("heirloom.app")
 
@@ -55,7 +55,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
 ]
 
 
-def describe(exc: Exception) -> tuple[int, dict, dict]:
+def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     """-> (status, JSON body, extra headers) for any exception."""
     if isinstance(exc, RequestValidationError):
         err = (exc.errors() or [{}])[0]
@@ -65,13 +65,13 @@ def describe(exc: Exception) -> tuple[int, dict, dict]:
         msg = f"The field {field!r} is required." if missing else f"{field}: {err.get('msg', 'invalid value')}."
         return 422, {"error": "invalid_option", "message": msg, "field": field}, {}
     if isinstance(exc, StarletteHTTPException):
-        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-        return exc.status_code, {"error": code.get(exc.status_code, "http_error"),
+        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        return exc.status_code, {"error": codes.get(exc.status_code, "http_error"),
                                  "message": str(exc.detail)}, dict(exc.headers or {})
     for kind, status, code in STATUS:
         if isinstance(exc, kind):
             body = {"error": code, "message": str(exc)}
-            headers = {}
+            headers: dict[str, str] = {}
             if isinstance(exc, InvalidOption):
                 body["field"] = exc.field
             if isinstance(exc, QueueFull):
@@ -88,9 +88,9 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def install(app) -> None:
+def install(app: FastAPI) -> None:
     """Register one handler for every error kind; pages get an HTML error page, the API gets JSON."""
-    async def handle(request: Request, exc: Exception):
+    async def handle(request: Request, exc: Exception) -> Response:
         status, body, headers = describe(exc)
         if wants_html(request):
             from .templating import render

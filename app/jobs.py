@@ -10,8 +10,9 @@ import asyncio
 import math
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import Any, TypeVar
 
 from .errors import QueueFull
 
@@ -35,7 +36,7 @@ class WorkerPool:
     def retry_after(self) -> int:
         return max(1, math.ceil(self._mean_s * self.capacity / self.workers))
 
-    def submit(self, fn: Callable[..., T], *args) -> Future:
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         if not self._slots.acquire(blocking=False):
             raise QueueFull(f"The server is busy with {self.capacity} photos; please retry shortly.",
                             self.retry_after())
@@ -43,7 +44,7 @@ class WorkerPool:
             self._pending += 1
         start = time.perf_counter()
 
-        def done(_: Future) -> None:
+        def done(_: Future[T]) -> None:
             with self._lock:
                 self._pending -= 1
                 self._mean_s = 0.8 * self._mean_s + 0.2 * (time.perf_counter() - start)
@@ -52,12 +53,12 @@ class WorkerPool:
         try:
             fut = self._executor.submit(fn, *args)
         except BaseException:
-            done(Future())
+            done(Future[T]())
             raise
         fut.add_done_callback(done)
         return fut
 
-    async def run(self, fn: Callable[..., T], *args) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
         # If the client goes away the call still finishes in its thread; its slot is freed when it does.
         return await asyncio.wrap_future(self.submit(fn, *args))
 

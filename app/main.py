@@ -3,6 +3,7 @@ configured from the environment. The Colorizer is loaded once, at start-up, in t
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.torch_threads:
             import torch
             torch.set_num_threads(settings.torch_threads)

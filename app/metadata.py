@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Record:
     policy: str
     saturation: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -52,8 +53,9 @@ class PhotoIndex:
             self._db.execute("PRAGMA synchronous=FULL")     # a committed record survives power loss
             self._db.executescript(_SCHEMA)
 
-    def _row(self, row: sqlite3.Row | None) -> Record | None:
-        return None if row is None else Record(**{k: row[k] for k in _COLUMNS})
+    @staticmethod
+    def _record(row: sqlite3.Row) -> Record:
+        return Record(**{k: row[k] for k in _COLUMNS})
 
     def insert(self, rec: Record) -> None:
         marks = ", ".join("?" for _ in _COLUMNS)
@@ -71,17 +73,19 @@ class PhotoIndex:
 
     def get(self, photo_id: str) -> Record | None:
         with self._lock:
-            return self._row(self._db.execute("SELECT * FROM photos WHERE id = ?", (photo_id,)).fetchone())
+            row = self._db.execute("SELECT * FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        return None if row is None else self._record(row)
 
     def newest_first(self, limit: int = 100, offset: int = 0) -> list[Record]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM photos ORDER BY created DESC, id LIMIT ? OFFSET ?",
                                     (limit, offset)).fetchall()
-        return [self._row(r) for r in rows]
+        return [self._record(r) for r in rows]
 
     def count(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+            count: int = self._db.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+        return count
 
     def ids(self) -> set[str]:
         with self._lock:

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import UploadFile
+from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from model import Colorizer
+from model import ColorizeOptions, Colorizer
 
 from .errors import ModelUnavailable, UploadTooLarge
 from .jobs import WorkerPool
 from .metadata import Record
-from .processing import Options, Outcome, colorize_bytes
+from .processing import Outcome, colorize_bytes
 from .settings import Settings, human_size
 from .storage import Storage
 
@@ -33,6 +33,12 @@ class Runtime:
         return self.colorizer
 
 
+def runtime(request: Request) -> Runtime:
+    """The app's `Runtime` (built at start-up, kept on app.state)."""
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
 async def read_upload(upload: UploadFile, limit: int) -> bytes:
     """The upload's exact bytes, refusing more than `limit` without reading them all."""
     parts, size = [], 0
@@ -44,13 +50,14 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def colorize_upload(rt: Runtime, upload: UploadFile, opts: Options, with_thumb: bool) -> tuple[bytes, Outcome]:
+async def colorize_upload(rt: Runtime, upload: UploadFile, opts: ColorizeOptions,
+                          with_thumb: bool) -> tuple[bytes, Outcome]:
     colorizer = rt.require_model()
     data = await read_upload(upload, rt.settings.max_upload_bytes)
     return data, await rt.pool.run(colorize_bytes, colorizer, data, opts, with_thumb)
 
 
-async def create_photo(rt: Runtime, upload: UploadFile, opts: Options) -> Record:
+async def create_photo(rt: Runtime, upload: UploadFile, opts: ColorizeOptions) -> Record:
     """Colorize, then store original and result together; a rejected upload stores nothing."""
     data, out = await colorize_upload(rt, upload, opts, with_thumb=True)
     return await run_in_threadpool(
@@ -60,7 +67,7 @@ async def create_photo(rt: Runtime, upload: UploadFile, opts: Options) -> Record
                                saturation=opts.saturation))
 
 
-async def rerun_photo(rt: Runtime, photo_id: str, opts: Options) -> Record:
+async def rerun_photo(rt: Runtime, photo_id: str, opts: ColorizeOptions) -> Record:
     """Colorize the stored original again with other options; the original itself is untouched."""
     colorizer = rt.require_model()
     rec = rt.storage.get(photo_id)

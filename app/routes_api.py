@@ -2,47 +2,55 @@
 and turned into JSON by app.errors; the OpenAPI schema at /docs documents every route."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from model.geometry import POLICIES
+from model import ColorizeOptions, formats
+from model.options import MAX_SATURATION, POLICIES
 
 from .metadata import Record
-from .photos import Runtime, colorize_upload, create_photo, rerun_photo
-from .processing import make_options
-from .storage import EXTENSIONS, MEDIA_TYPES
+from .photos import colorize_upload, create_photo, rerun_photo, runtime
+from .storage import THUMB_FORMAT
 
 router = APIRouter()
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "File over the byte limit, or image over the pixel limit (decompression bombs too)"},
     415: {"description": "Not an image, truncated, or an image mode we cannot colorize"},
     422: {"description": "An option out of range; the JSON names the `field`"},
     503: {"description": "Queue full (see Retry-After) or model not loaded"},
 }
-FILE = File(..., description="The scan: JPEG, PNG, WebP, TIFF, BMP…")
+# Options are validated once, by ColorizeOptions (a 422 naming the field); the enums document them.
+FILE = File(..., description=f"The scan: {', '.join(formats.FORMATS)}")
 RENDER_SIZE = Form(None, description="Size the network sees (a multiple of the model's); default: the model's own")
-POLICY = Form(None, description=f"Aspect policy, one of: {', '.join(POLICIES)}")
-SATURATION = Form(None, description="Multiply the predicted colour: 0 (gray) to 4; default 1")
+POLICY = Form(None, description="Aspect policy", json_schema_extra={"enum": list(POLICIES)})
+SATURATION = Form(None, description=f"Multiply the predicted colour: 0 (gray) to {MAX_SATURATION:g}; default 1")
+FORMAT = Form(None, description="Output format; default: the upload's own where it can be written",
+              json_schema_extra={"enum": list(formats.CHOICES)})
 
 
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+def form_options(request: Request, render_size: int | None = RENDER_SIZE, policy: str | None = POLICY,
+                 saturation: float | None = SATURATION, format: str | None = FORMAT) -> ColorizeOptions:
+    """The option fields of a form, made into validated options for the loaded model (or a 503, 422)."""
+    return runtime(request).require_model().options(render_size, policy, saturation, format)
 
 
-def photo_json(rec: Record) -> dict:
+OPTIONS = Depends(form_options)
+
+
+def photo_json(rec: Record) -> dict[str, Any]:
     base = f"/api/photos/{rec.id}"
     return {**rec.to_dict(), "url": base, "page_url": f"/photos/{rec.id}", "original_url": f"{base}/original",
             "result_url": f"{base}/result", "thumbnail_url": f"{base}/thumbnail"}
 
 
 @router.get("/healthz", tags=["service"], summary="Is the model loaded?")
-def healthz(request: Request):
+def healthz(request: Request) -> JSONResponse:
     rt = runtime(request)
-    body = {"status": "ok" if rt.colorizer else "error", "model_loaded": rt.colorizer is not None,
+    body: dict[str, Any] = {"status": "ok" if rt.colorizer else "error", "model_loaded": rt.colorizer is not None,
             "queue": {"pending": rt.pool.pending, "capacity": rt.pool.capacity}}
     if rt.colorizer is None:
         body["error"] = rt.model_error
@@ -51,82 +59,74 @@ def healthz(request: Request):
     return JSONResponse(body, 200 if rt.colorizer else 503)
 
 
-@router.post("/colorize", tags=["colorize"], responses={200: {"content": {"image/png": {}, "image/jpeg": {}}},
-                                                       **ERRORS}, response_class=Response,
+IMAGES: dict[int | str, dict[str, Any]] = {200: {"content": {f.media_type: {} for f in formats.WRITABLE}}}
+
+
+@router.post("/colorize", tags=["colorize"], responses={**IMAGES, **ERRORS}, response_class=Response,
              summary="Colorize one scan and answer with the image")
-async def colorize(request: Request, file: UploadFile = FILE, render_size: int | None = RENDER_SIZE,
-                   policy: str | None = POLICY, saturation: float | None = SATURATION,
-                   format: Literal["png", "jpeg", "webp"] | None = Form(None, description="Output format; default: the upload's")):
+async def colorize(request: Request, file: UploadFile = FILE, opts: ColorizeOptions = OPTIONS) -> Response:
     """Same pixel size and aspect ratio as the upload; nothing is stored.
     `curl -F file=@scan.jpg http://127.0.0.1:8000/colorize -o color.jpg`"""
     rt = runtime(request)
-    opts = make_options(rt.require_model(), render_size, policy, saturation, format)
     _, out = await colorize_upload(rt, file, opts, with_thumb=False)
-    return Response(out.data, media_type=MEDIA_TYPES[out.format],
-                    headers={"Content-Disposition": f'inline; filename="colorized.{EXTENSIONS[out.format]}"'})
+    return Response(out.data, media_type=formats.media_type(out.format),
+                    headers={"Content-Disposition": f'inline; filename="colorized.{formats.extension(out.format)}"'})
 
 
 @router.post("/api/photos", status_code=201, tags=["album"], responses=ERRORS,
              summary="Colorize a scan and keep original and result in the album")
-async def add_photo(request: Request, file: UploadFile = FILE, render_size: int | None = RENDER_SIZE,
-                    policy: str | None = POLICY, saturation: float | None = SATURATION,
-                    format: Literal["png", "jpeg", "webp"] | None = Form(None)):
-    rt = runtime(request)
-    opts = make_options(rt.require_model(), render_size, policy, saturation, format)
-    rec = await create_photo(rt, file, opts)
+async def add_photo(request: Request, file: UploadFile = FILE, opts: ColorizeOptions = OPTIONS) -> JSONResponse:
+    rec = await create_photo(runtime(request), file, opts)
     return JSONResponse(photo_json(rec), 201, headers={"Location": f"/api/photos/{rec.id}"})
 
 
 @router.get("/api/photos", tags=["album"], summary="The album, newest first")
-def list_photos(request: Request, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+def list_photos(request: Request, limit: int = Query(100, ge=1, le=1000),
+                offset: int = Query(0, ge=0)) -> dict[str, Any]:
     storage = runtime(request).storage
     return {"total": storage.count(), "photos": [photo_json(r) for r in storage.newest_first(limit, offset)]}
 
 
 @router.get("/api/photos/{photo_id}", tags=["album"], responses={404: {"description": "No such photo"}})
-def get_photo(request: Request, photo_id: str):
+def get_photo(request: Request, photo_id: str) -> dict[str, Any]:
     return photo_json(runtime(request).storage.get(photo_id))
 
 
 @router.post("/api/photos/{photo_id}/rerun", tags=["album"], responses=ERRORS,
              summary="Colorize the stored original again with other options (replaces the result)")
-async def rerun(request: Request, photo_id: str, render_size: int | None = RENDER_SIZE,
-                policy: str | None = POLICY, saturation: float | None = SATURATION,
-                format: Literal["png", "jpeg", "webp"] | None = Form(None)):
-    rt = runtime(request)
-    opts = make_options(rt.require_model(), render_size, policy, saturation, format)
-    return photo_json(await rerun_photo(rt, photo_id, opts))
+async def rerun(request: Request, photo_id: str, opts: ColorizeOptions = OPTIONS) -> dict[str, Any]:
+    return photo_json(await rerun_photo(runtime(request), photo_id, opts))
 
 
 def _file(request: Request, photo_id: str, kind: str, download: bool) -> FileResponse:
     storage = runtime(request).storage
     rec = storage.get(photo_id)
-    fmt = {"original": rec.original_format, "result": rec.result_format, "thumbnail": "JPEG"}[kind]
+    fmt = {"original": rec.original_format, "result": rec.result_format, "thumbnail": THUMB_FORMAT.name}[kind]
     stem = rec.name.rsplit(".", 1)[0] or "photo"
-    name = f"{stem}{'-color' if kind == 'result' else ''}.{EXTENSIONS.get(fmt, 'bin')}"
-    return FileResponse(storage.path(rec, kind), media_type=MEDIA_TYPES.get(fmt, "application/octet-stream"),
+    name = f"{stem}{'-color' if kind == 'result' else ''}.{formats.extension(fmt)}"
+    return FileResponse(storage.path(rec, kind), media_type=formats.media_type(fmt),
                         filename=name, content_disposition_type="attachment" if download else "inline",
                         headers={"Cache-Control": "private, no-cache"})
 
 
 @router.get("/api/photos/{photo_id}/original", tags=["album"], response_class=FileResponse,
             summary="The upload, byte for byte")
-def get_original(request: Request, photo_id: str, download: bool = False):
+def get_original(request: Request, photo_id: str, download: bool = False) -> FileResponse:
     return _file(request, photo_id, "original", download)
 
 
 @router.get("/api/photos/{photo_id}/result", tags=["album"], response_class=FileResponse,
             summary="The colorized photo at full resolution")
-def get_result(request: Request, photo_id: str, download: bool = False):
+def get_result(request: Request, photo_id: str, download: bool = False) -> FileResponse:
     return _file(request, photo_id, "result", download)
 
 
 @router.get("/api/photos/{photo_id}/thumbnail", tags=["album"], response_class=FileResponse)
-def get_thumbnail(request: Request, photo_id: str):
+def get_thumbnail(request: Request, photo_id: str) -> FileResponse:
     return _file(request, photo_id, "thumbnail", False)
 
 
 @router.delete("/api/photos/{photo_id}", status_code=204, tags=["album"], response_class=Response)
-async def delete_photo(request: Request, photo_id: str):
+async def delete_photo(request: Request, photo_id: str) -> Response:
     await run_in_threadpool(runtime(request).storage.delete, photo_id)
     return Response(status_code=204)

@@ -2,97 +2,98 @@
 drag & drop, several files at once with progress, and the comparison slider."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from model import HeirloomError
-from model.geometry import POLICIES
+from model import HeirloomError, InvalidOption
+from model.options import DEFAULT_POLICY, MAX_RENDER_SIZE, POLICIES
 
 from .auth import COOKIE, safe_next, session_value, token_matches
 from .errors import describe
-from .photos import Runtime, create_photo, rerun_photo
-from .processing import make_options
+from .photos import Runtime, create_photo, rerun_photo, runtime
 from .templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
-def _rt(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-def _form_defaults(rt: Runtime) -> dict:
+def _form_defaults(rt: Runtime) -> dict[str, Any]:
     c = rt.colorizer
-    return {"policies": POLICIES, "default_render_size": c.default_render_size if c else 256,
+    return {"policies": POLICIES, "default_policy": DEFAULT_POLICY, "max_render_size": MAX_RENDER_SIZE,
+            "default_render_size": c.default_render_size if c else 256,
             "multiple": c.multiple if c else 32, "max_upload_mb": rt.settings.max_upload_bytes // 2**20}
 
 
+def _form_page(request: Request, name: str, error: HeirloomError | None = None, **context: Any) -> Response:
+    """A page with the options form; with `error`, its sentence and its HTTP status (see app.errors)."""
+    status, headers = 200, dict[str, str]()
+    if error is not None:
+        status, body, headers = describe(error)
+        context["error"] = body["message"]
+    return render(request, name, {**_form_defaults(runtime(request)), **context}, status_code=status,
+                  headers=headers)
+
+
 @router.get("/")
-def index(request: Request):
-    return render(request, "index.html", _form_defaults(_rt(request)))
+def index(request: Request) -> Response:
+    return _form_page(request, "index.html")
 
 
 @router.post("/photos")
 async def upload(request: Request, file: list[UploadFile] = File(...), render_size: int | None = Form(None),
-                 policy: str | None = Form(None), saturation: float | None = Form(None)):
+                 policy: str | None = Form(None), saturation: float | None = Form(None)) -> Response:
     """The no-JavaScript path: one or several files in one form post."""
-    rt = _rt(request)
+    rt = runtime(request)
     try:
-        opts = make_options(rt.require_model(), render_size, policy, saturation, None)
+        opts = rt.require_model().options(render_size, policy, saturation)
         records = [await create_photo(rt, f, opts) for f in file if f.filename]
     except HeirloomError as e:
-        status, body, headers = describe(e)
-        return render(request, "index.html", {**_form_defaults(rt), "error": body["message"]},
-                      status_code=status, headers=headers)
+        return _form_page(request, "index.html", e)
     if not records:
-        return render(request, "index.html", {**_form_defaults(rt), "error": "Choose a photo first."}, 422)
+        return _form_page(request, "index.html", InvalidOption("file", "Choose a photo first."))
     target = f"/photos/{records[0].id}" if len(records) == 1 else "/album"
     return RedirectResponse(target, 303)
 
 
 @router.get("/photos/{photo_id}")
-def photo_page(request: Request, photo_id: str):
-    rt = _rt(request)
-    rec = rt.storage.get(photo_id)
-    return render(request, "photo.html", {**_form_defaults(rt), "photo": rec})
+def photo_page(request: Request, photo_id: str) -> Response:
+    return _form_page(request, "photo.html", photo=runtime(request).storage.get(photo_id))
 
 
 @router.post("/photos/{photo_id}/rerun")
 async def rerun(request: Request, photo_id: str, render_size: int | None = Form(None),
-                policy: str | None = Form(None), saturation: float | None = Form(None)):
-    rt = _rt(request)
+                policy: str | None = Form(None), saturation: float | None = Form(None)) -> Response:
+    rt = runtime(request)
     try:
-        opts = make_options(rt.require_model(), render_size, policy, saturation, None)
+        opts = rt.require_model().options(render_size, policy, saturation)
         await rerun_photo(rt, photo_id, opts)
     except HeirloomError as e:
-        status, body, headers = describe(e)
-        rec = rt.storage.get(photo_id)
-        return render(request, "photo.html", {**_form_defaults(rt), "photo": rec, "error": body["message"]},
-                      status_code=status, headers=headers)
+        return _form_page(request, "photo.html", e, photo=rt.storage.get(photo_id))
     return RedirectResponse(f"/photos/{photo_id}", 303)
 
 
 @router.post("/photos/{photo_id}/delete")
-async def delete(request: Request, photo_id: str):
-    await run_in_threadpool(_rt(request).storage.delete, photo_id)
+async def delete(request: Request, photo_id: str) -> Response:
+    await run_in_threadpool(runtime(request).storage.delete, photo_id)
     return RedirectResponse("/album", 303)
 
 
 @router.get("/album")
-def album(request: Request):
-    storage = _rt(request).storage
+def album(request: Request) -> Response:
+    storage = runtime(request).storage
     return render(request, "album.html", {"photos": storage.newest_first(500), "total": storage.count()})
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "/"):
+def login_page(request: Request, next: str = "/") -> Response:
     return render(request, "login.html", {"next": safe_next(next)})
 
 
 @router.post("/login")
-def login(request: Request, token: str = Form(""), next: str = Form("/")):
-    settings = _rt(request).settings
+def login(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
+    settings = runtime(request).settings
     if not settings.token:
         return RedirectResponse(safe_next(next), 303)
     if not token_matches(settings, token):
@@ -104,7 +105,7 @@ def login(request: Request, token: str = Form(""), next: str = Form("/")):
 
 
 @router.post("/logout")
-def logout():
+def logout() -> Response:
     response = RedirectResponse("/login", 303)
     response.delete_cookie(COOKIE)
     return response

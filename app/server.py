@@ -8,7 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from .settings import Settings, is_loopback
+from .settings import MB, Settings, is_loopback
+
+DEFAULTS = Settings()
 
 
 def parse(argv: list[str] | None) -> tuple[Settings, str]:
@@ -19,12 +21,14 @@ def parse(argv: list[str] | None) -> tuple[Settings, str]:
     p.add_argument("--device", help="cpu, cuda, cuda:1… (default: CUDA when present)")
     p.add_argument("--data-dir", type=Path, help="where originals, results and the album live ($HEIRLOOM_DATA_DIR)")
     p.add_argument("--workers", type=int, help="model calls at once (default: up to 4, by CPU count)")
-    p.add_argument("--queue", type=int, dest="queue_size", help="calls that may wait; more get 503 (default 32)")
+    p.add_argument("--queue", type=int, dest="queue_size",
+                   help=f"calls that may wait; more get 503 (default {DEFAULTS.queue_size})")
     p.add_argument("--token", help="access token for every page and API call ($HEIRLOOM_TOKEN)")
     p.add_argument("--allow-public", action="store_true", default=None,
                    help="allow a non-loopback address without a token (anyone who reaches it can use it)")
-    p.add_argument("--max-upload-mb", type=float, help="largest upload in MB (default 50)")
-    p.add_argument("--max-pixels", type=int, help="largest image in pixels (default 100,000,000)")
+    p.add_argument("--max-upload-mb", type=float,
+                   help=f"largest upload in MB (default {DEFAULTS.max_upload_bytes // MB})")
+    p.add_argument("--max-pixels", type=int, help=f"largest image in pixels (default {DEFAULTS.max_pixels:,})")
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)
     overrides = {k: getattr(a, k) for k in ("host", "port", "weights", "device", "data_dir", "workers",

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+
+from model.options import DEFAULT_MAX_PIXELS
 
 MB = 1024 * 1024
 
@@ -44,14 +48,14 @@ class Settings:
     token: str | None = None             # access token; None: open (loopback only unless allow_public)
     allow_public: bool = False
     max_upload_bytes: int = 50 * MB
-    max_pixels: int = 100_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     load_model: bool = True              # tests of storage-only paths may skip the model
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if env is None else env
         s = cls()
-        values = {
+        values: dict[str, Any] = {
             "host": env.get("HEIRLOOM_HOST") or s.host,
             "port": int(env.get("HEIRLOOM_PORT") or s.port),
             "weights": Path(env["HEIRLOOM_WEIGHTS"]) if env.get("HEIRLOOM_WEIGHTS") else None,
@@ -62,18 +66,18 @@ class Settings:
             "torch_threads": int(env["HEIRLOOM_TORCH_THREADS"]) if env.get("HEIRLOOM_TORCH_THREADS") else None,
             "token": env.get("HEIRLOOM_TOKEN") or None,
             "allow_public": _bool(env.get("HEIRLOOM_ALLOW_PUBLIC")),
-            "max_upload_bytes": int(float(env.get("HEIRLOOM_MAX_UPLOAD_MB") or 50) * MB),
+            "max_upload_bytes": int(float(env.get("HEIRLOOM_MAX_UPLOAD_MB") or s.max_upload_bytes / MB) * MB),
             "max_pixels": int(env.get("HEIRLOOM_MAX_PIXELS") or s.max_pixels),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).checked()
 
-    def checked(self) -> "Settings":
+    def checked(self) -> Settings:
         if self.workers < 1 or self.queue_size < 0:
             raise ValueError("workers must be at least 1 and queue size at least 0")
         if self.max_upload_bytes < 1 or self.max_pixels < 1:
             raise ValueError("upload limits must be positive")
         return self
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes).checked()

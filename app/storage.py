@@ -16,13 +16,17 @@ import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
+from model import formats
+
 from .errors import NotFound
 from .metadata import PhotoIndex, Record
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif", "BMP": "bmp", "GIF": "gif"}
-MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
-               "BMP": "image/bmp", "GIF": "image/gif"}
+THUMB_FORMAT = formats.FORMATS["JPEG"]   # thumbnails are small JPEGs whatever the result's format
+
+
+def _thumb_file(version: str) -> str:
+    return f"thumb-{version}{THUMB_FORMAT.extension}"
 
 
 def new_id() -> str:
@@ -86,16 +90,16 @@ class Storage:
         photo_id = new_id()
         version = secrets.token_hex(4)
         rec = Record(id=photo_id, created=time.time(), name=display_name(name),
-                     original_file=f"original.{EXTENSIONS.get(original_format, 'bin')}",
+                     original_file=f"original.{formats.extension(original_format)}",
                      original_format=original_format, original_bytes=len(original),
-                     result_file=f"result-{version}.{EXTENSIONS[result_format]}", result_format=result_format,
+                     result_file=f"result-{version}.{formats.extension(result_format)}", result_format=result_format,
                      width=width, height=height, render_size=render_size, policy=policy, saturation=saturation)
         staging = self.tmp / photo_id
         staging.mkdir()
         try:
             _write_synced(staging / rec.original_file, original)
             _write_synced(staging / rec.result_file, result)
-            _write_synced(staging / f"thumb-{version}.jpg", thumb)
+            _write_synced(staging / _thumb_file(version), thumb)
             _sync_dir(staging)
             os.replace(staging, self.photos / photo_id)
             _sync_dir(self.photos)
@@ -112,10 +116,10 @@ class Storage:
         old = self.get(photo_id)
         folder = self.folder(photo_id)
         version = secrets.token_hex(4)
-        rec = replace(old, result_file=f"result-{version}.{EXTENSIONS[result_format]}",
+        rec = replace(old, result_file=f"result-{version}.{formats.extension(result_format)}",
                       result_format=result_format, render_size=render_size, policy=policy,
                       saturation=saturation)
-        for name, data in ((rec.result_file, result), (f"thumb-{version}.jpg", thumb)):
+        for name, data in ((rec.result_file, result), (_thumb_file(version), thumb)):
             tmp = self.tmp / f"{photo_id}-{name}"
             _write_synced(tmp, data)
             os.replace(tmp, folder / name)
@@ -140,7 +144,7 @@ class Storage:
 
     @staticmethod
     def _thumb_name(rec: Record) -> str:
-        return f"thumb-{rec.result_file.split('-', 1)[1].split('.')[0]}.jpg"
+        return _thumb_file(rec.result_file.split("-", 1)[1].split(".")[0])
 
     def path(self, rec: Record, kind: str) -> Path:
         name = {"original": rec.original_file, "result": rec.result_file, "thumbnail": self._thumb_name(rec)}[kind]

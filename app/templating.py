@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,7 +17,8 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 templates.env.filters["date"] = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render(request: Request, name: str, context: dict | None = None, status_code: int = 200, headers=None):
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200,
+           headers: dict[str, str] | None = None) -> HTMLResponse:
     rt = getattr(request.app.state, "runtime", None)
     ctx = {"runtime": rt, "token_required": bool(rt and rt.settings.token)}
     ctx.update(context or {})

@@ -12,23 +12,22 @@ Run it on an idle machine: other processes on the cores change every number.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
+
+# Importing `model` sets OMP_WAIT_POLICY; torch is imported after it, inside the functions.
+from model.color import srgb_to_linear
+from model.networks import PatchDiscriminator, UNetGenerator
 
 
 def synthetic_photos(folder: Path, n: int, size: int = 288) -> Path:
@@ -44,7 +43,7 @@ def synthetic_photos(folder: Path, n: int, size: int = 288) -> Path:
 
 def numpy_rgb2lab(rgb: np.ndarray) -> np.ndarray:
     """Per-image float64 Lab, the way a plain pipeline does it (as skimage's rgb2lab)."""
-    lin = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    lin = srgb_to_linear(rgb)
     m = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
     xyz = lin @ m.T / np.array([0.950456, 1.0, 1.088754])
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
@@ -53,7 +52,9 @@ def numpy_rgb2lab(rgb: np.ndarray) -> np.ndarray:
 
 def plain_loop(cfg, files: list[Path], steps: int) -> float:
     """The unoptimized reference: decode + per-image Lab every step, D on real and fake separately."""
-    from model.networks import PatchDiscriminator, UNetGenerator
+    import torch
+    import torch.nn.functional as F
+
     from model.training.losses import d_loss, g_loss
     torch.manual_seed(0)
     G, D = UNetGenerator(cfg.generator), PatchDiscriminator(cfg.discriminator)
@@ -74,13 +75,17 @@ def plain_loop(cfg, files: list[Path], steps: int) -> float:
         fake = G(x)
         if step % cfg.optim.d_every == 0:
             loss_d = d_loss("hinge", D(x, y), D(x, fake.detach()))
-            od.zero_grad(); loss_d.backward(); od.step()
+            od.zero_grad()
+            loss_d.backward()
+            od.step()
         for p in D.parameters():
             p.requires_grad_(False)
         loss_g = g_loss("hinge", D(x, fake)) + 100 * F.l1_loss(fake, y)
         for p in D.parameters():
             p.requires_grad_(True)
-        og.zero_grad(); loss_g.backward(); og.step()
+        og.zero_grad()
+        loss_g.backward()
+        og.step()
     return steps * b / (time.perf_counter() - t0)
 
 
@@ -91,7 +96,8 @@ def heirloom_loop(cfg, steps: int) -> float:
     photos = load_photos(cfg.data, log=lambda *a: None)
     with tempfile.TemporaryDirectory() as d:
         trainer = Trainer(cfg, RunFolder(Path(d)), photos, log=lambda *a: None)
-        trainer.G.train(); trainer.D.train()
+        trainer.G.train()
+        trainer.D.train()
         for _ in range(2):
             trainer.train_step()
         t0 = time.perf_counter()
@@ -118,7 +124,6 @@ def scan_bench(weights: str | None) -> dict:
     """In a fresh process, so peak memory is this job's alone."""
     code = f"""
 import io, json, os, resource, time
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 from PIL import Image
 from model import Colorizer
@@ -132,10 +137,15 @@ buf = io.BytesIO(); Image.fromarray(gray).save(buf, "JPEG", quality=92); data = 
 c(data); base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 times = []
 for _ in range(3):
-    t = time.perf_counter(); out = c(data); t1 = time.perf_counter(); blob = encode_photo(out, "JPEG"); t2 = time.perf_counter()
+    t = time.perf_counter()
+    out = c(data)
+    t1 = time.perf_counter()
+    encode_photo(out, "JPEG")
+    t2 = time.perf_counter()
     times.append((t1 - t, t2 - t))
 print(json.dumps({{"megapixels": 12.0, "render_size": c.default_render_size,
-    "colorize_s_best": round(min(a for a, _ in times), 3), "with_jpeg_encode_s_best": round(min(b for _, b in times), 3),
+    "colorize_s_best": round(min(a for a, _ in times), 3),
+    "with_jpeg_encode_s_best": round(min(b for _, b in times), 3),
     "colorize_s_median": round(sorted(a for a, _ in times)[1], 3),
     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "output_size": list(out.size)}}))
 """
@@ -151,6 +161,8 @@ def main() -> None:
     ap.add_argument("--weights", help="generator for the 12-MP test (default: shipped weights if present)")
     ap.add_argument("--skip-training", action="store_true")
     a = ap.parse_args()
+    import torch
+
     from model.checkpoint import DEFAULT_WEIGHTS
     weights = a.weights or (str(DEFAULT_WEIGHTS) if DEFAULT_WEIGHTS.exists() else None)
     result = {"cpu_threads": torch.get_num_threads(), "load_average_1m": round(os.getloadavg()[0], 2),

@@ -11,7 +11,8 @@ from pathlib import Path
 
 def row(name: str, m: dict) -> str:
     fid = f"{m['fid']:.1f}" if "fid" in m else "–"
-    return f"| {name} | {fid} | {m['psnr']:.2f} | {m['ciede2000']:.2f} | {m['colorfulness']:.1f} | {m['delta_cf']:+.1f} |"
+    return (f"| {name} | {fid} | {m['psnr']:.2f} | {m['ciede2000']:.2f} | {m['colorfulness']:.1f} "
+            f"| {m['delta_cf']:+.1f} |")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -37,14 +38,14 @@ class GeneratorFile:
     config: GeneratorConfig | HypercolumnConfig
     render_size: int
     state: dict[str, torch.Tensor]
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     architecture: str = "unet"
     encoder_path: Path | None = None     # hypercolumn: the frozen encoder's weights file
     encoder_sha256: str | None = None
 
 
-def save_generator(path: str | os.PathLike, model: Generator, render_size: int,
-                   info: dict | None = None, half: bool = False, encoder_path: str | os.PathLike | None = None) -> Path:
+def save_generator(path: str | os.PathLike[str], model: Generator, render_size: int,
+                   info: dict[str, Any] | None = None, half: bool = False, encoder_path: str | os.PathLike[str] | None = None) -> Path:
     """Write the generator atomically (temp file + rename); `half` stores float16 (half the bytes).
 
     A hypercolumn generator's file holds its decoder only and names `encoder_path` (default: the
@@ -71,7 +72,7 @@ def save_generator(path: str | os.PathLike, model: Generator, render_size: int,
     return path
 
 
-def sha256_of(path: str | os.PathLike) -> str:
+def sha256_of(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -83,7 +84,7 @@ def checksum_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def write_checksum(path: str | os.PathLike) -> Path:
+def write_checksum(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     out = checksum_path(path)
     out.write_text(f"{sha256_of(path)}  {path.name}\n")
@@ -103,7 +104,7 @@ def verify_checksum(path: Path) -> None:
             f"expected {expected[:16]}…. Restore it from the repository (git checkout -- {path.name}).")
 
 
-def read_generator(path: str | os.PathLike, verify: bool = False) -> GeneratorFile:
+def read_generator(path: str | os.PathLike[str], verify: bool = False) -> GeneratorFile:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No weights file at {path}.")

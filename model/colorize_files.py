@@ -8,9 +8,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import HeirloomError
+import numpy as np
+
 from .contact_sheet import contact_sheet
-from .photo_io import FORMATS, find_images, format_name, load_photo, save_photo
+from .errors import HeirloomError, NoImages
+from .options import ColorizeOptions
+from .photo_io import find_images, write_atomic
 from .pipeline import Colorizer
 from .progress import Progress
 
@@ -27,30 +30,26 @@ def collect(inputs: list[str]) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def colorize_paths(inputs: list[str], out_dir: Path, weights: str | None = None, render_size: int | None = None,
-                   policy: str = "pad-reflect", saturation: float = 1.0, fmt: str | None = None,
-                   device: str | None = None, sheet: Path | None = None, sheet_limit: int = 40) -> int:
-    colorizer = Colorizer.from_checkpoint(weights, device=device)
-    colorizer.check_options(render_size, policy, saturation)
+def colorize_paths(colorizer: Colorizer, inputs: list[str], out_dir: Path, opts: ColorizeOptions,
+                   sheet: Path | None = None, sheet_rows: int = 40) -> int:
     pairs = collect(inputs)
     if not pairs:
-        print("error: no images found in the given inputs", file=sys.stderr)
-        return 2
+        raise NoImages("no images found in the given inputs")
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
-    rows = []
+    rows: list[list[np.ndarray]] = []
     progress = Progress(len(pairs), label="photo")
     for i, (src, rel) in enumerate(pairs):
         try:
-            original = load_photo(src, colorizer.max_pixels)
-            result = colorizer.colorize_photo(original, render_size, policy, saturation)
-            if sheet is not None and len(rows) < sheet_limit:
-                rows.append([original.pixels, result.pixels])
+            result = colorizer.colorize(src, opts)
+            data = result.encode()
+            if sheet is not None and len(rows) < sheet_rows:
+                rows.append([result.source.pixels, result.photo.pixels])
             target = out_dir / rel
-            if fmt:
-                target = target.with_suffix(FORMATS[format_name(fmt)])
+            if target.suffix.lower() not in result.format.extensions:   # --format, or a source we cannot write
+                target = target.with_suffix(result.format.extension)
             target.parent.mkdir(parents=True, exist_ok=True)
-            save_photo(result, target, fmt)
+            write_atomic(target, data)
         except HeirloomError as e:
             failed += 1
             print(f"\n{src}: {e}", file=sys.stderr)

@@ -5,10 +5,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .photo_io import to_8bit
+
 
 def _to_rgb8(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint16:
-        a = (a >> 8).astype(np.uint8)
+    a = to_8bit(a)
     return np.dstack([a] * 3) if a.ndim == 2 else a
 
 

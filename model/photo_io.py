@@ -10,20 +10,19 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, cast
 
 import cv2
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from . import formats
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
+from .options import DEFAULT_MAX_PIXELS
 
-DEFAULT_MAX_PIXELS = 100_000_000
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}   # what folder scans pick up
-FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
 ImageFile.LOAD_TRUNCATED_IMAGES = False   # a truncated upload is an error, not a gray half-photo
 
-Source = Union[str, os.PathLike, bytes, BinaryIO, Image.Image]
+Source = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 
 
 @dataclass
@@ -38,9 +37,15 @@ class Photo:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
-def find_images(folder: str | os.PathLike) -> list[Path]:
+def find_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files under `folder`, recursively, sorted (by suffix; decoding decides what is really an image)."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in Path(folder).rglob("*")
+                  if p.is_file() and p.suffix.lower() in formats.FOLDER_SUFFIXES)
+
+
+def to_8bit(a: np.ndarray) -> np.ndarray:
+    """uint16 -> uint8 by dropping the low byte; uint8 is returned as it is."""
+    return (a >> 8).astype(np.uint8) if a.dtype == np.uint16 else a
 
 
 def _open(source: Source, max_pixels: int) -> Image.Image:
@@ -62,13 +67,14 @@ def _open(source: Source, max_pixels: int) -> Image.Image:
     except FileNotFoundError as e:
         raise UnreadableImage(f"There is no file at {source}.") from e
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise UnreadableImage("This file is not an image we can read (JPEG, PNG, WebP, TIFF, BMP…).") from e
+        raise UnreadableImage(f"This file is not an image we can read ({', '.join(formats.FORMATS)}).") from e
 
 
 def _is_16bit(im: Image.Image) -> bool:
     if im.mode.startswith("I;16") or im.mode == "I":
         return True
-    raw = im.tile[0][3] if im.tile else None
+    tile = getattr(im, "tile", None)   # ImageFile's undecoded tiles: their raw mode tells the bit depth
+    raw = tile[0][3] if tile else None
     raw = raw[0] if isinstance(raw, tuple) else raw
     return isinstance(raw, str) and ";16" in raw
 
@@ -81,7 +87,7 @@ _ORIENT = {  # EXIF orientation -> how to turn the stored pixels upright
 
 
 def _decode_16bit(im: Image.Image, data: bytes | None, path: str | None) -> tuple[np.ndarray, np.ndarray | None]:
-    buf = np.frombuffer(data, np.uint8) if data is not None else np.fromfile(path, np.uint8)
+    buf = np.frombuffer(data, np.uint8) if data is not None else np.fromfile(cast(str, path), np.uint8)
     arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise UnreadableImage("This 16-bit image is damaged and cannot be decoded.")
@@ -139,7 +145,8 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         im.seek(0)   # animated GIF/WebP: the first frame is the photo
     fmt = im.format or "PNG"
     try:
-        sixteen = _is_16bit(im) and fmt in ("PNG", "TIFF")   # before getexif(), which may load and drop tiles
+        deep = getattr(formats.find(fmt), "deep", False)
+        sixteen = deep and _is_16bit(im)   # before getexif(), which may load and drop tiles
         orientation = im.getexif().get(0x0112, 1)
         if sixteen:
             pixels, alpha = _decode_16bit(im, data, path)
@@ -155,46 +162,39 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     return Photo(pixels, alpha, fmt)
 
 
-def format_name(fmt: str) -> str:
-    """'jpg', 'jpeg', 'tif', 'PNG' … -> the container name used in FORMATS ('JPEG', 'TIFF', 'PNG')."""
-    fmt = fmt.upper()
-    return {"JPG": "JPEG", "TIF": "TIFF"}.get(fmt, fmt)
-
-
 def encode_photo(photo: Photo, fmt: str | None = None, quality: int = 95) -> bytes:
     """Encode to bytes in `fmt` (default: the photo's own). No EXIF is written, so no GPS leaks."""
-    fmt = format_name(fmt or photo.format)
-    if fmt not in FORMATS:
-        raise UnsupportedImage(f"Cannot write {fmt}; choose one of {', '.join(FORMATS)}.")
+    name = fmt or photo.format
+    out = formats.find(name)
+    if out is None or not out.writable:
+        raise UnsupportedImage(f"Cannot write {name}; choose one of {', '.join(f.name for f in formats.WRITABLE)}.")
     px, alpha = photo.pixels, photo.alpha
-    if fmt == "JPEG":
-        alpha = None   # JPEG has no transparency
-    if px.dtype == np.uint16:
-        if fmt in ("PNG", "TIFF"):
-            arr = px if px.ndim == 2 else cv2.cvtColor(px, cv2.COLOR_RGB2BGR)
-            if alpha is not None:
-                arr = np.dstack([arr if arr.ndim == 3 else np.dstack([arr] * 3), alpha])
-            ok, buf = cv2.imencode(FORMATS[fmt], arr)
-            if not ok:
-                raise UnsupportedImage(f"Could not encode a 16-bit {fmt}.")
-            return buf.tobytes()
-        px = (px >> 8).astype(np.uint8)
-        alpha = None if alpha is None else (alpha >> 8).astype(np.uint8)
+    if not out.alpha:
+        alpha = None
+    if px.dtype == np.uint16 and out.deep:
+        arr = px if px.ndim == 2 else cv2.cvtColor(px, cv2.COLOR_RGB2BGR)
+        if alpha is not None:
+            arr = np.dstack([arr if arr.ndim == 3 else np.dstack([arr] * 3), alpha])
+        ok, buf = cv2.imencode(out.extension, arr)
+        if not ok:
+            raise UnsupportedImage(f"Could not encode a 16-bit {out.name}.")
+        return buf.tobytes()
+    px = to_8bit(px)
+    alpha = None if alpha is None else to_8bit(alpha)
     if alpha is not None:
         base = px if px.ndim == 3 else np.dstack([px] * 3)
         im = Image.fromarray(np.dstack([base, alpha]), "RGBA")
     else:
         im = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
-    out = io.BytesIO()
-    kw = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    im.save(out, format=fmt, **kw)
-    return out.getvalue()
+    stream = io.BytesIO()
+    kw = {"quality": quality} if out.lossy else {}
+    im.save(stream, format=out.name, **kw)
+    return stream.getvalue()
 
 
-def save_photo(photo: Photo, path: str | os.PathLike, fmt: str | None = None) -> Path:
-    """Write atomically: temp file then rename, so a crash never leaves half a file."""
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Temp file then rename, so a crash never leaves half a file."""
     path = Path(path)
-    data = encode_photo(photo, fmt)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

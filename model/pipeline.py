@@ -8,19 +8,20 @@ joined to the photo's own full-resolution L, so detail and size are the input's.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from . import formats
 from .checkpoint import DEFAULT_WEIGHTS, Generator, build_generator, checksum_path, read_generator
 from .color import AB_SCALE, join_l_ab, lightness, to_lstar
-from .errors import CheckpointError, InvalidOption
-from .geometry import DEFAULT_POLICY, POLICIES, make_plan
-from .photo_io import DEFAULT_MAX_PIXELS, Photo, Source, load_photo
-
-MAX_RENDER_SIZE = 2048
-MAX_SATURATION = 4.0
+from .errors import CheckpointError
+from .geometry import make_plan
+from .options import DEFAULT_MAX_PIXELS, ColorizeOptions
+from .photo_io import Photo, Source, encode_photo, load_photo
 
 
 def default_weights_path() -> Path:
@@ -33,9 +34,21 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@dataclass(frozen=True)
+class Colorized:
+    """One colorization: the result's pixels and the format `encode` writes them in."""
+    source: Photo                   # as decoded; its format is the container read ('JPEG', 'MPO', 'GIF'…)
+    photo: Photo                    # exactly the source's size, RGB, the source's alpha
+    format: formats.ImageFormat     # the requested output format, else the source's own where writable
+
+    def encode(self) -> bytes:
+        """The result's file bytes. No EXIF is written: GPS and other metadata never reach a result."""
+        return encode_photo(self.photo, self.format.name)
+
+
 class Colorizer:
     def __init__(self, model: Generator, render_size: int, device: torch.device | str = "cpu",
-                 info: dict | None = None, max_pixels: int = DEFAULT_MAX_PIXELS):
+                 info: dict[str, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         for p in self.model.parameters():
@@ -46,8 +59,8 @@ class Colorizer:
         self.max_pixels = max_pixels
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str | None = None,
-                        max_pixels: int = DEFAULT_MAX_PIXELS) -> "Colorizer":
+    def from_checkpoint(cls, path: str | os.PathLike[str] | None = None, device: str | None = None,
+                        max_pixels: int = DEFAULT_MAX_PIXELS) -> Colorizer:
         """Load a generator file; the checksum beside it (always there for the shipped weights) is verified."""
         path = Path(path) if path else default_weights_path()
         if not path.exists():
@@ -58,16 +71,11 @@ class Colorizer:
         gen = read_generator(path, verify=verify)
         return cls(build_generator(gen), gen.render_size, pick_device(device), gen.info, max_pixels)
 
-    def check_options(self, render_size: int | None, policy: str, saturation: float) -> int:
-        size = self.default_render_size if render_size is None else int(render_size)
-        if size < self.multiple or size > MAX_RENDER_SIZE or size % self.multiple:
-            raise InvalidOption("render_size", f"render_size must be a multiple of {self.multiple} "
-                                               f"between {self.multiple} and {MAX_RENDER_SIZE}, got {size}.")
-        if policy not in POLICIES:
-            raise InvalidOption("policy", f"policy must be one of {', '.join(POLICIES)}, got {policy!r}.")
-        if not (0.0 <= float(saturation) <= MAX_SATURATION):
-            raise InvalidOption("saturation", f"saturation must be between 0 and {MAX_SATURATION}, got {saturation}.")
-        return size
+    def options(self, render_size: int | None = None, policy: str | None = None,
+                saturation: float | None = None, format: str | None = None) -> ColorizeOptions:
+        """Validated options for this model; what is not given takes its default (render size: the model's)."""
+        return ColorizeOptions.make(self.default_render_size, self.multiple, render_size=render_size,
+                                    policy=policy, saturation=saturation, format=format)
 
     @torch.inference_mode()
     def predict_ab(self, l: np.ndarray) -> np.ndarray:
@@ -78,20 +86,24 @@ class Colorizer:
             y = torch.nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return (y[0].permute(1, 2, 0) * AB_SCALE).float().cpu().numpy()
 
-    def colorize_photo(self, photo: Photo, render_size: int | None = None,
-                       policy: str = DEFAULT_POLICY, saturation: float = 1.0) -> Photo:
-        size = self.check_options(render_size, policy, saturation)
+    def colorize_photo(self, photo: Photo, opts: ColorizeOptions | None = None) -> Photo:
+        opts = opts or self.options()
         l_full = lightness(photo.pixels)                          # (H, W), uint8 for 8-bit photos
-        plan = make_plan(l_full.shape, size, policy, self.multiple)
+        plan = make_plan(l_full.shape, opts.render_size, opts.policy, self.multiple)
         ab = self.predict_ab(to_lstar(plan.apply(l_full)))        # (h, w, 2) at render size
-        if saturation != 1.0:
-            ab *= float(saturation)
+        if opts.saturation != 1.0:
+            ab *= opts.saturation
         ab_full = plan.invert(ab)                                 # (H, W, 2): chroma only is upsampled
         rgb = join_l_ab(l_full, ab_full, photo.pixels.dtype)      # consumes ab_full
         return Photo(rgb, photo.alpha, photo.format)
 
-    def __call__(self, image: Source, render_size: int | None = None,
-                 policy: str = DEFAULT_POLICY, saturation: float = 1.0) -> Photo:
-        """Any image (path, bytes, file, PIL image) -> colorized `Photo` of exactly its size."""
-        self.check_options(render_size, policy, saturation)   # reject bad options before decoding
-        return self.colorize_photo(load_photo(image, self.max_pixels), render_size, policy, saturation)
+    def colorize(self, source: Source | Photo, opts: ColorizeOptions | None = None) -> Colorized:
+        """The engine's one entry point, for the app, `heirloom colorize` and `heirloom evaluate` alike:
+        any image (bytes, path, file, PIL image, or an already decoded `Photo`) -> its colorized result."""
+        photo = source if isinstance(source, Photo) else load_photo(source, self.max_pixels)
+        opts = opts or self.options()
+        return Colorized(photo, self.colorize_photo(photo, opts), formats.output_format(photo.format, opts.format))
+
+    def __call__(self, source: Source | Photo, opts: ColorizeOptions | None = None) -> Photo:
+        """`colorize(source, opts).photo`: the colorized `Photo`, exactly the source's size."""
+        return self.colorize(source, opts).photo

@@ -2,22 +2,12 @@
 from __future__ import annotations
 
 import io
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest_app import (client_for, image_bytes, png_bomb, settings_for, size_of,  # noqa: E402
-                          tiny_weights)  # noqa: F401  (fixture)
-
-
-@pytest.fixture
-def client(tmp_path, tiny_weights):
-    with client_for(settings_for(tmp_path / "data", tiny_weights)) as c:
-        yield c
+from app_helpers import client_for, image_bytes, png_bomb, settings_for, size_of
 
 
 def post(client, url, data: bytes, name="scan.png", **fields):
@@ -253,3 +243,18 @@ def test_failed_write_leaves_no_record(tmp_path, tiny_weights, monkeypatch):
         r = post(c, "/api/photos", image_bytes())
         assert r.status_code == 500 and "Traceback" not in r.text and r.json()["error"] == "internal"
         assert stored_nothing(c)
+
+
+def test_openapi_enums_come_from_the_tables(client):
+    from model.formats import CHOICES
+    from model.options import POLICIES
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    body = next(v for k, v in schema.items() if k.startswith("Body_colorize"))["properties"]
+    assert body["format"]["enum"] == list(CHOICES) and body["policy"]["enum"] == list(POLICIES)
+
+
+@pytest.mark.parametrize("fmt,ext", [("tiff", "tif"), ("bmp", "bmp"), ("webp", "webp"), ("jpeg", "jpg")])
+def test_every_writable_format_can_be_asked_for(client, fmt, ext):
+    r = post(client, "/colorize", image_bytes(21, 13), format=fmt)
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).format == fmt.upper()
+    assert r.headers["content-disposition"].endswith(f'colorized.{ext}"')

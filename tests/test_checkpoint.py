@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import save_file
 
 from model import CheckpointError, ChecksumMismatch, Colorizer
-from model.checkpoint import read_generator, build_generator, write_checksum
+from model.checkpoint import build_generator, read_generator, write_checksum
 
 from engine_helpers import TINY_G, tiny_generator, tiny_weights
 

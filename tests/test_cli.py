@@ -1,5 +1,7 @@
 """The `heirloom` command: colorize files and folders, bad files reported and skipped, evaluate."""
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -97,3 +99,55 @@ def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
     assert second["gray"]["fid"] == pytest.approx(first["gray"]["fid"])
     assert second["model"]["fid"] == pytest.approx(first["model"]["fid"])
     assert first["gray"]["fid"] > 0
+
+
+def test_help_loads_neither_torch_nor_opencv():
+    """`heirloom --help` and `heirloom <cmd> --help` answer at once: the parser reads only light tables."""
+    code = ("import sys; from model.cli import build_parser; from app.server import parse; build_parser(); "
+            "heavy = {'torch', 'cv2', 'PIL', 'numpy', 'fastapi'} & set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_flags_list_their_choices_from_the_tables(capsys):
+    from model.formats import CHOICES
+    from model.options import POLICIES
+    from model.training.config import PRESETS
+    from model.training.presets import PRESET_HELP
+    assert list(PRESET_HELP) == list(PRESETS)                 # every preset is described for --help
+    for cmd, listed in (("colorize", [*CHOICES, *POLICIES]), ("evaluate", POLICIES), ("train", PRESETS)):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        out = capsys.readouterr().out
+        assert all(name in out for name in listed), cmd
+    for cmd in ("colorize", "evaluate"):                      # the same flag means the same in every command
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        out = capsys.readouterr().out
+        assert "-o OUTPUT, --output OUTPUT" in out and "--sheet-rows N" in out
+
+
+def test_only_typed_errors_become_one_line_messages(tmp_path, capsys, monkeypatch):
+    w = tiny_weights(tmp_path / "g.safetensors")
+    write_photos(tmp_path / "in", 1)
+    assert main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--weights", str(w),
+                 "--render-size", "30"]) == 2                      # an InvalidOption: one line, exit 2
+    assert capsys.readouterr().err.startswith("error: render_size must be a multiple of 8")
+    import model.colorize_files as cf
+    monkeypatch.setattr(cf, "collect", lambda inputs: 1 / 0)       # a bug: its traceback must show
+    with pytest.raises(ZeroDivisionError):
+        main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--weights", str(w)])
+
+
+def test_colorize_names_follow_the_written_format(tmp_path):
+    """`--format` renames; a source we cannot write (GIF) comes back as PNG, as from the web app."""
+    w = tiny_weights(tmp_path / "g.safetensors")
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo_array(20, 30)[..., 0]).save(src / "old.gif")
+    Image.fromarray(photo_array(20, 30)).save(src / "scan.jpeg", quality=95)
+    assert main(["colorize", str(src / "old.gif"), str(src / "scan.jpeg"), "-o", str(tmp_path / "keep"),
+                 "--weights", str(w)]) == 0
+    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == ["old.png", "scan.jpeg"]
+    assert main(["colorize", str(src / "scan.jpeg"), "-o", str(tmp_path / "tif"), "--weights", str(w),
+                 "--format", "tiff"]) == 0
+    assert load_photo(tmp_path / "tif" / "scan.tif").format == "TIFF"

@@ -4,8 +4,16 @@ import pytest
 import torch
 from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
 
-from model.color import (gray_of, join_l_ab, lab_to_rgb_torch, lightness, luminance, rgb_to_lab,
-                         rgb_to_lab_torch, to_lstar)
+from model.color import (
+    gray_of,
+    join_l_ab,
+    lab_to_rgb_torch,
+    lightness,
+    luminance,
+    rgb_to_lab,
+    rgb_to_lab_torch,
+    to_lstar,
+)
 from model.metrics import ciede2000, colorfulness, psnr
 
 RNG = np.random.default_rng(0)

@@ -3,6 +3,7 @@ import json
 import os
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -28,6 +29,7 @@ def _worker(rank: int, world: int, port: int, cfg_json: str, out: str):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_agree(tmp_path):
     write_photos(tmp_path / "photos", 8)
     cfg = apply_overrides(preset("cpu-small"), [

@@ -1,14 +1,15 @@
 """The Colorizer end to end: every input kind keeps its size and its L; bad input gets a typed error."""
 import io
 import threading
+from dataclasses import FrozenInstanceError
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from model import Colorizer, ImageTooLarge, InvalidOption, UnreadableImage
+from model import ColorizeOptions, Colorizer, ImageTooLarge, InvalidOption, UnreadableImage
 from model.color import lightness
-from model.geometry import POLICIES
+from model.options import DEFAULT_POLICY, POLICIES
 from model.photo_io import Photo, encode_photo, load_photo
 
 from engine_helpers import photo_array, tiny_generator
@@ -101,10 +102,11 @@ def test_exif_orientation_is_applied(colorizer, orientation):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_every_policy_keeps_extreme_sizes(colorizer, shape, policy):
     px = photo_array(*shape)
-    out = colorizer.colorize_photo(Photo(px), policy=policy)
+    out = colorizer.colorize_photo(Photo(px), colorizer.options(policy=policy))
     _assert_same_l(out, px)
 
 
+@pytest.mark.slow
 def test_twelve_megapixel_scan_keeps_size(colorizer):
     px = photo_array(3000, 4000, channels=1)
     out = colorizer.colorize_photo(Photo(px))
@@ -114,11 +116,13 @@ def test_twelve_megapixel_scan_keeps_size(colorizer):
 
 def test_saturation_scales_chroma(colorizer):
     px = photo_array(40, 40)
-    flat = colorizer.colorize_photo(Photo(px), saturation=0.0).pixels.astype(int)
+    flat = colorizer.colorize_photo(Photo(px), colorizer.options(saturation=0.0)).pixels.astype(int)
     assert np.abs(flat - flat[..., :1]).max() <= 1           # no chroma: neutral gray
-    half = colorizer.colorize_photo(Photo(px), saturation=0.5).pixels.astype(int)
-    full = colorizer.colorize_photo(Photo(px), saturation=1.0).pixels.astype(int)
-    spread = lambda a: np.abs(a - a.mean(-1, keepdims=True)).mean()
+    half = colorizer.colorize_photo(Photo(px), colorizer.options(saturation=0.5)).pixels.astype(int)
+    full = colorizer.colorize_photo(Photo(px), colorizer.options(saturation=1.0)).pixels.astype(int)
+
+    def spread(a):
+        return np.abs(a - a.mean(-1, keepdims=True)).mean()
     assert spread(flat) < spread(half) < spread(full)
 
 
@@ -153,11 +157,31 @@ def test_bad_inputs_raise_typed_errors(colorizer, tmp_path):
     assert len(bomb) < 1_000_000
     with pytest.raises(ImageTooLarge):
         Colorizer(tiny_generator(), 32, max_pixels=10_000_000)(bomb)
-    with pytest.raises(InvalidOption) as e:
-        colorizer(_png(Image.fromarray(RGB)), render_size=30)
-    assert e.value.field == "render_size"
-    with pytest.raises(InvalidOption):
-        colorizer(_png(Image.fromarray(RGB)), policy="zoom")
-    with pytest.raises(InvalidOption):
-        colorizer(_png(Image.fromarray(RGB)), saturation=-1)
     assert list(tmp_path.iterdir()) == []                   # nothing written
+
+
+@pytest.mark.parametrize("field,value", [("render_size", 30), ("render_size", 0), ("render_size", 4096),
+                                         ("policy", "zoom"), ("saturation", -1), ("saturation", 4.5),
+                                         ("format", "gif"), ("format", "raw")])
+def test_bad_options_are_refused_where_they_are_made(colorizer, field, value):
+    with pytest.raises(InvalidOption) as e:
+        colorizer.options(**{field: value})
+    assert e.value.field == field and str(value) in str(e.value)
+
+
+def test_options_take_the_model_defaults_and_normalise_the_format(colorizer):
+    opts = colorizer.options()
+    assert (opts.render_size, opts.policy, opts.saturation, opts.format) == (32, DEFAULT_POLICY, 1.0, None)
+    assert colorizer.options(format="jpg").format == "JPEG" and colorizer.options(format="TIF").format == "TIFF"
+    assert colorizer.options(render_size=64, policy="stretch", saturation=0) == \
+        ColorizeOptions(64, "stretch", 0.0, None)
+    with pytest.raises(FrozenInstanceError):
+        opts.policy = "stretch"   # type: ignore[misc]
+
+
+@pytest.mark.parametrize("source,requested,written", [("PNG", None, "PNG"), ("MPO", None, "JPEG"),
+                                                      ("GIF", None, "PNG"), ("JPEG", "webp", "WEBP")])
+def test_result_format_follows_the_source_unless_asked(colorizer, source, requested, written):
+    result = colorizer.colorize(Photo(photo_array(20, 30), None, source), colorizer.options(format=requested))
+    assert result.format.name == written and result.source.format == source
+    assert load_photo(result.encode()).format == written

@@ -3,14 +3,13 @@ import pytest
 import torch
 
 from model import Colorizer
-from model.geometry import POLICIES
 from model.checkpoint import read_generator, save_generator
 from model.networks import GeneratorConfig, UNetGenerator
+from model.options import POLICIES
 from model.photo_io import Photo
 from model.training.pretrained import init_pretrained
 
 from engine_helpers import photo_array
-
 
 
 def test_alexnet_loads_and_checkpoint_is_self_contained(tmp_path):
@@ -31,7 +30,8 @@ def test_alexnet_loads_and_checkpoint_is_self_contained(tmp_path):
     assert torch.equal(c.model.semantic.features[0].weight, w)
     assert c.colorize_photo(Photo(photo_array(50, 70))).pixels.shape == (50, 70, 3)
     for policy in POLICIES:    # the smallest render size and extreme shapes work with every policy
-        assert c.colorize_photo(Photo(photo_array(3, 100)), render_size=32, policy=policy).pixels.shape == (3, 100, 3)
+        out = c.colorize_photo(Photo(photo_array(3, 100)), c.options(render_size=32, policy=policy))
+        assert out.pixels.shape == (3, 100, 3)
 
 
 def test_semantic_needs_depth_five():

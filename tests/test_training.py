@@ -2,7 +2,6 @@
 import csv
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -32,7 +31,7 @@ def photos(tmp_path):
 
 
 def _run(photos, out, steps, *extra):
-    assert main(["train", str(photos), "--out", str(out), "--steps", str(steps), "--preset", "cpu-small",
+    assert main(["train", str(photos), "--runs-dir", str(out), "--steps", str(steps), "--preset", "cpu-small",
                  *TINY, *extra]) == 0
     return RunFolder(next(p for p in sorted(out.iterdir()) if p.is_dir()))
 
@@ -134,7 +133,7 @@ def test_dry_run_prints_plan(capsys, tmp_path):
 
 def test_empty_folder_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["train", str(tmp_path / "empty"), "--out", str(tmp_path / "r"), *TINY]) == 2
+    assert main(["train", str(tmp_path / "empty"), "--runs-dir", str(tmp_path / "r"), *TINY]) == 2
     assert "no images" in capsys.readouterr().err
 
 

@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..networks import DiscriminatorConfig, GeneratorConfig
 
 
@@ -76,11 +77,11 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         return _from_dict(cls, d)
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
@@ -89,7 +90,7 @@ def _from_dict(kind, d: dict):
     known = {f.name: f for f in fields(kind)}
     unknown = set(d) - set(known)
     if unknown:
-        raise ValueError(f"unknown {kind.__name__} keys: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown {kind.__name__} keys: {', '.join(sorted(unknown))}")
     kw = {}
     for name, value in d.items():
         default = getattr(kind(), name)
@@ -108,10 +109,10 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or "." not in key:
-            raise ValueError(f"override {item!r} must look like section.key=value, e.g. run.steps=500")
+            raise ConfigError(f"override {item!r} must look like section.key=value, e.g. run.steps=500")
         section, name = key.split(".", 1)
         if section not in d or name not in d[section]:
-            raise ValueError(f"unknown config key {key!r}")
+            raise ConfigError(f"unknown config key {key!r}")
         try:
             d[section][name] = json.loads(raw)
         except json.JSONDecodeError:
@@ -151,5 +152,5 @@ PRESETS: dict[str, TrainConfig] = {
 
 def preset(name: str) -> TrainConfig:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]

@@ -19,11 +19,12 @@ import torch
 from PIL import Image
 
 from ..color import rgb_to_lab_torch
+from ..errors import NoImages
+from ..formats import FOLDER_SUFFIXES
 from ..metrics import colorfulness
-from ..photo_io import IMAGE_SUFFIXES, find_images
+from ..photo_io import find_images
 from .config import DataConfig
 from .degrade import degrade_l
-
 
 
 @dataclass
@@ -41,7 +42,7 @@ class PhotoSet:
 def scan(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"training folder {root} does not exist")
+        raise NoImages(f"training folder {root} does not exist")
     return find_images(root)
 
 
@@ -77,7 +78,7 @@ def load_photos(cfg: DataConfig, workers: int = 2, log=print) -> PhotoSet:
     if cfg.limit:
         files = files[:cfg.limit]
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {cfg.root}")
+        raise NoImages(f"no images ({', '.join(sorted(FOLDER_SUFFIXES))}) under {cfg.root}")
     key = hashlib.sha1(("\n".join(str(f) for f in files) + f"|{cfg.size}").encode()).hexdigest()[:16]
     cache = Path(cfg.cache_dir) / f"photos-{cfg.size}-{key}.npz" if cfg.cache_dir else None
     if cache is not None and cache.exists():
@@ -108,7 +109,8 @@ def load_photos(cfg: DataConfig, workers: int = 2, log=print) -> PhotoSet:
                     unreadable=int((~ok).sum()), near_gray=int((ok & ~colorful).sum()))
 
 
-def random_resized_crop(img: np.ndarray, rng: np.random.Generator, scale: tuple[float, float], flip: bool) -> np.ndarray:
+def random_resized_crop(img: np.ndarray, rng: np.random.Generator, scale: tuple[float, float],
+                        flip: bool) -> np.ndarray:
     s = img.shape[0]
     area = rng.uniform(*scale) * s * s
     ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
+
 
 def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     if kind == "bce":
@@ -13,7 +15,7 @@ def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
     if kind == "lsgan":
         return 0.5 * (((real - 1) ** 2).mean() + (fake ** 2).mean())
-    raise ValueError(f"unknown GAN loss {kind!r} (bce, hinge, lsgan, none)")
+    raise ConfigError(f"unknown GAN loss {kind!r} (bce, hinge, lsgan, none)")
 
 
 def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
@@ -23,4 +25,4 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
         return -fake.mean()
     if kind == "lsgan":
         return 0.5 * ((fake - 1) ** 2).mean()
-    raise ValueError(f"unknown GAN loss {kind!r} (bce, hinge, lsgan, none)")
+    raise ConfigError(f"unknown GAN loss {kind!r} (bce, hinge, lsgan, none)")

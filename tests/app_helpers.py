@@ -1,5 +1,5 @@
-"""Shared helpers for the app tests: a tiny generator file, tiny images, and a client factory.
-Imported by tests/test_app_*.py (not a conftest, so the engine's tests never load it)."""
+"""Helpers for the app tests: settings, a client factory and tiny images. Imported by the tests that
+need the web app (not by conftest.py, so the engine's tests never load FastAPI)."""
 from __future__ import annotations
 
 import io
@@ -9,24 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
-
-RENDER = 32
-
-
-@pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory) -> Path:
-    from model.checkpoint import save_generator
-    from model.networks import GeneratorConfig, UNetGenerator
-    import torch
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_generator(path, UNetGenerator(GeneratorConfig(depth=3, base_width=8)), render_size=RENDER)
-    return path
 
 
 def settings_for(data_dir: Path, weights: Path | None, **changes) -> Settings:
@@ -56,7 +42,8 @@ def png_bomb(w: int = 100_000, h: int = 100_000) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    idat = chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
 
 
 def size_of(data: bytes) -> tuple[int, int]:
