@@ -1,4 +1,4 @@
-"""`heirloom` command: colorize, train, export, evaluate, serve.
+"""`heirloom` command: colorize, train, cache-features, train-hypercolumn, export, evaluate, serve.
 
 The parser reads only light tables (output formats, aspect policies, preset names), so `--help`
 answers at once; each subcommand imports what it needs, so `heirloom colorize` never loads the
@@ -79,6 +79,45 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_features(args: argparse.Namespace) -> int:
+    from .training.feature_cache import build
+    from .training.pretrained import pretrained_vgg16
+    build(args.photos, args.output, pretrained_vgg16(), args.size, limit=args.limit)
+    return 0
+
+
+def _train_hypercolumn(args: argparse.Namespace) -> int:
+    import json
+
+    from .training.hypercolumn_trainer import Recipe, train
+    base = json.loads(Path(args.recipe).read_text()) if args.recipe else {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set wants KEY=VALUE, got {item!r}")
+        node = base
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        try:
+            node[leaf] = json.loads(value)
+        except json.JSONDecodeError:   # a bare word: a string
+            node[leaf] = value
+    for key, value in (("cache", args.cache), ("photos", args.photos), ("cpu_hours", args.cpu_hours),
+                       ("wall_minutes", args.wall_minutes)):
+        if value:
+            base[key] = value
+    try:
+        recipe = Recipe.from_dict(base)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"bad recipe: {e}") from e
+    if not (recipe.cache or recipe.photos) and not (Path(args.run) / "recipe.json").exists():
+        raise ConfigError("give --cache DIR (features from `heirloom cache-features`) or --photos DIR|SHARD")
+    train(recipe, args.run, resume=not args.restart, device=args.device)
+    print(f"done: {args.run} (best generator: {Path(args.run) / 'best.safetensors'})")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from .training.export import export_run
     path = export_run(args.run, args.output, half=not args.full, notes=args.notes or "", raw=args.raw)
@@ -150,6 +189,27 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--notes", help="free text stored in the header")
     x.add_argument("--raw", action="store_true", help="export G itself, not its EMA average")
     x.set_defaults(func=_export)
+
+    f = sub.add_parser("cache-features", help="compute the frozen VGG16 features of training photos once")
+    f.add_argument("photos", help="folder of colour photos (recursive)")
+    f.add_argument("-o", "--output", required=True, help="cache folder (a few GB; resumes if interrupted)")
+    f.add_argument("--size", type=int, default=128, help="square side the photos are cut to (default: %(default)s)")
+    f.add_argument("--limit", type=int, default=0, metavar="N", help="cache at most N photos (0 = all)")
+    f.set_defaults(func=_cache_features)
+
+    h = sub.add_parser("train-hypercolumn",
+                       help="train the hypercolumn generator's decoder (frozen VGG16 encoder); resumes RUN_DIR")
+    h.add_argument("run", help="run folder (continued if it holds a state)")
+    h.add_argument("--cache", help="feature cache from `heirloom cache-features` (CPU)")
+    h.add_argument("--photos", help="folder or .npz shard of photos: features computed on the fly (GPU)")
+    h.add_argument("--recipe", help="recipe JSON to start from")
+    h.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="recipe override, e.g. --set rebalance=0.5 --set generator.width=128")
+    h.add_argument("--cpu-hours", type=float, help="stop after this much process CPU time in training")
+    h.add_argument("--wall-minutes", type=float, help="stop after this much wall time in training")
+    h.add_argument("--device", help="cpu, cuda (default: CUDA if present)")
+    h.add_argument("--restart", action="store_true", help="ignore a state in RUN_DIR and start afresh")
+    h.set_defaults(func=_train_hypercolumn)
 
     sub.add_parser("serve", help="run the web app (see `heirloom serve --help`)", add_help=False)
     return p

@@ -37,11 +37,17 @@ class FeatureFID:
 
     @staticmethod
     def distance(f1: np.ndarray, f2: np.ndarray) -> float:
-        from scipy import linalg
-        mu1, mu2 = f1.mean(0), f2.mean(0)
-        s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-        covmean = linalg.sqrtm(s1 @ s2)
-        return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * np.real(covmean)))
+        """Fréchet distance of two feature sets. With S = A Aᵀ (A: centred features / √(n-1)),
+        tr √(S1 S2) is the nuclear norm of A1ᵀ A2 (the nonzero eigenvalues of S1 S2 are those of
+        A1ᵀ A2 A2ᵀ A1): exact, and an n×n SVD instead of a 2048² matrix square root (minutes on CPU)."""
+        if len(f1) < 2 or len(f2) < 2:
+            raise ValueError("FID needs at least 2 photos on each side")
+        f1, f2 = f1.astype(np.float64), f2.astype(np.float64)
+        a1 = (f1 - f1.mean(0)) / np.sqrt(len(f1) - 1)
+        a2 = (f2 - f2.mean(0)) / np.sqrt(len(f2) - 1)
+        tr_covmean = np.linalg.svd(a1 @ a2.T, compute_uv=False).sum()
+        mean_term = np.sum((f1.mean(0) - f2.mean(0)) ** 2)
+        return float(mean_term + np.sum(a1 * a1) + np.sum(a2 * a2) - 2 * tr_covmean)
 
 
 def _fid_available() -> bool:

