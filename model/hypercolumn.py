@@ -11,6 +11,7 @@ at inference. The chroma comes out at half the render size; `Colorizer` upsample
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -50,7 +51,7 @@ def ab_bin_centers(cfg: HypercolumnConfig) -> torch.Tensor:
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(math.gcd(8, cout), cout), nn.ReLU(inplace=True))
 
 
 def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

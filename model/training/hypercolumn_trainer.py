@@ -38,6 +38,7 @@ MIN_FID_PHOTOS = 32     # below this FID says nothing; selection falls back to P
 
 @dataclass(frozen=True)
 class Recipe:
+    init: str = ""                   # warm start: a hypercolumn generator file whose decoder we continue
     cache: str = ""                  # feature cache folder (CPU) ...
     photos: str = ""                 # ... or a folder / shard of photos (on-the-fly features, GPU)
     generator: HypercolumnConfig = field(default_factory=HypercolumnConfig)
@@ -51,6 +52,7 @@ class Recipe:
     cpu_hours: float = 0.0           # stop after this much process CPU time in training (0 = no limit)
     wall_minutes: float = 0.0        # stop after this much wall time in training (0 = no limit): GPU runs
     min_colorfulness: float = 10.0   # drop near-gray photos (about 5 % of Imagenette)
+    held_back_fraction: float = 0.02 # on-the-fly photos only; a cache fixes its slice when it is built
     flip: bool = True
     ema: float = 0.999
     seed: int = 0
@@ -144,7 +146,11 @@ class HypercolumnTrainer:
         self.G = HypercolumnGenerator(recipe.generator)
         self.encoder_path = self.run / encoder_filename(recipe.generator.encoder)
         self._init_encoder()
+        if recipe.init:
+            self._warm_start(recipe.init)
         self.G = self.G.to(self.device)
+        if hasattr(source, "attach_encoder"):
+            source.attach_encoder(self.G.encoder)
         self.ema = copy.deepcopy(self.G.decoder).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.G.decoder.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
         self.step, self.cpu_seconds, self.wall_seconds, self.images_seen = 0, 0.0, 0.0, 0
@@ -162,6 +168,16 @@ class HypercolumnTrainer:
             load_vgg16(self.G.encoder)
             save_encoder(self.encoder_path, self.G.encoder, "stlpips-pytorch vgg_shift_tolerant.pth (ImageNet VGG16)")
         self.G.encoder = load_encoder(self.encoder_path, self.recipe.generator.encoder, None)
+
+    def _warm_start(self, path: str) -> None:
+        from ..checkpoint import read_generator
+        gen = read_generator(path)
+        if gen.architecture != "hypercolumn" or replace(gen.config, decode="classes", temperature=1.0) != replace(
+                self.recipe.generator, decode="classes", temperature=1.0):
+            raise ValueError(f"--init {path} is not a hypercolumn generator of this recipe's shape")
+        state = {k.removeprefix("decoder."): v.float() for k, v in gen.state.items()}
+        self.G.decoder.load_state_dict(state, strict=True)
+        self.log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
 
     # ---- state ----
     @property
@@ -247,6 +263,9 @@ class HypercolumnTrainer:
             feats, rgb = self.source.held_back(self.recipe.eval_photos)
             self._held = (feats, rgb)
         feats, real = self._held
+        if len(real) == 0:
+            self.log("  no held-back photos: nothing to select on (best.safetensors not written)")
+            return []
         fid = self._fid_scorer() if len(real) >= MIN_FID_PHOTOS else None
         if fid is not None and self._real_f is None:   # the slice's own features: once per run folder
             path = self.run / f"held-back-inception-{len(real)}.npy"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Train the hypercolumn recipe on the lent GPU machine (one H100/H200, PyTorch + CUDA preinstalled,
+# no network, none of ../shared). Run from the repository root there, e.g. through the `device` tool:
+#   bash gpu/train_on_device.sh          (photos: data/shard-*.npz, made here by `heirloom pack-shard`)
+# Results come back through $OUT (at most 8 files): best/latest generators, the training state (for a
+# later GPU or CPU run to continue), evals, metrics, recipe and the two plots.
+# Knobs (environment): HEIRLOOM_GPU_SHARDS (a shard, or a folder of shard-*.npz; default data/),
+# HEIRLOOM_GPU_MINUTES (training wall minutes, default 7: one call may run 10), HEIRLOOM_GPU_INIT
+# (warm start; default the shipped generator when it is a hypercolumn one), HEIRLOOM_GPU_SET
+# (space-separated recipe overrides, applied after the GPU defaults below), PYTHON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=${PYTHON:-python3}
+out=${OUT:?set OUT to the folder whose files come back}
+shards=${HEIRLOOM_GPU_SHARDS:-data}
+minutes=${HEIRLOOM_GPU_MINUTES:-7}
+run="$out/run"
+mkdir -p "$run"
+
+# The run trains on exactly the encoder it will ship with: the repository's float16 copy.
+if [ ! -f "$run/vgg16-encoder.safetensors" ] && [ -f weights/vgg16-encoder.safetensors ]; then
+  cp weights/vgg16-encoder.safetensors "$run/"
+fi
+init=${HEIRLOOM_GPU_INIT:-}
+if [ -z "$init" ] && [ -f weights/heirloom-generator.safetensors ] &&
+   PYTHONPATH=. "$py" -c "import sys; from model.checkpoint import read_generator as r; sys.exit(r('weights/heirloom-generator.safetensors').architecture != 'hypercolumn')"; then
+  init=weights/heirloom-generator.safetensors
+fi
+
+# GPU defaults: large batches (the encoder runs per batch, in bf16), frequent checkpoints and evals.
+sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_minutes=3 --set eval_photos=200)
+[ -n "$init" ] && sets+=(--set "init=$init")
+for kv in ${HEIRLOOM_GPU_SET:-}; do sets+=(--set "$kv"); done
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+
+status=0
+PYTHONPATH=. "$py" -m model.cli train-hypercolumn "$run" --photos "$shards" --wall-minutes "$minutes" \
+  "${sets[@]}" || status=$?
+
+# Whatever was saved comes back, even from a run cut short (checkpoints every 2 minutes).
+for f in best.safetensors latest.safetensors state.pt evals.jsonl metrics.csv recipe.json selection.png loss.png; do
+  [ -f "$run/$f" ] && cp "$run/$f" "$out/$f"
+done
+rm -rf "$run"   # the encoder copy (29 MB) and temporaries must not count against the 8 returned files
+exit $status
