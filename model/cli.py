@@ -40,9 +40,18 @@ def _colorize(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_folder
+    from .pipeline import Colorizer
     colorizer, opts = _colorizer(args)
-    evaluate_folder(Path(args.photos), weights=args.weights, out=Path(args.output), limit=args.limit, opts=opts,
-                    fid=not args.no_fid, sheet_count=args.sheet_rows, colorizer=colorizer)
+    compare = {}
+    for path in args.compare or []:
+        other = Colorizer.from_checkpoint(path, device=args.device)
+        compare[Path(path).stem] = (other, other.options(None, args.policy, 1.0))   # each at its own render size
+    out = Path(args.output)
+    for folder in args.photos:   # one report per folder: a flattering folder must not hide a hard one
+        target = out / Path(folder).name if len(args.photos) > 1 else out
+        print(f"== {folder}")
+        evaluate_folder(Path(folder), weights=args.weights, out=target, limit=args.limit, opts=opts,
+                        fid=not args.no_fid, sheet_count=args.sheet_rows, colorizer=colorizer, compare=compare)
     return 0
 
 
@@ -158,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_colorize)
 
     e = sub.add_parser("evaluate", help="score a model on colour photos against the gray baseline")
-    e.add_argument("photos", help="folder of colour photos")
+    e.add_argument("photos", nargs="+", help="folders of colour photos, each reported on its own")
+    e.add_argument("--compare", action="append", metavar="WEIGHTS",
+                   help="also score this generator file side by side (e.g. the previously shipped model)")
     e.add_argument("-o", "--output", default="eval",
                    help="folder for report.json and contact-sheet.png (default: %(default)s)")
     e.add_argument("--limit", type=int, default=0, metavar="N", help="use at most N photos (0 = all)")

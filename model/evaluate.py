@@ -73,19 +73,21 @@ def list_photos(folder: Path, limit: int = 0) -> list[Path]:
 
 
 def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0, opts: ColorizeOptions | None = None,
-                    fid: bool = True, sheet_count: int = 12, colorizer: Colorizer | None = None, log=print) -> dict:
+                    fid: bool = True, sheet_count: int = 12, colorizer: Colorizer | None = None,
+                    compare: dict[str, tuple[Colorizer, ColorizeOptions]] | None = None, log=print) -> dict:
+    """Score `colorizer` (and every model in `compare`, e.g. the shipped one) on `folder`'s colour
+    photos made gray, side by side with the gray baseline."""
     colorizer = colorizer or Colorizer.from_checkpoint(weights)
-    opts = opts or colorizer.options()
+    models = {"model": (colorizer, opts or colorizer.options()), **(compare or {})}
     files = list_photos(folder, limit)
     if not files:
         raise NoImages(f"no photos under {folder}")
     use_fid = fid and _fid_available()
     fidder = FeatureFID() if use_fid else None
-    feats = {"model": [], "gray": [], "real": []}
+    feats: dict[str, list] = {name: [] for name in (*models, "gray", "real")}
     ref_cache = _reference_cache(files) if use_fid else None
     cached = np.load(ref_cache) if ref_cache is not None and ref_cache.exists() else None
-    rows = {k: [] for k in ("psnr", "de", "cf")}
-    base = {k: [] for k in ("psnr", "de")}
+    rows = {name: {k: [] for k in ("psnr", "de", "cf")} for name in (*models, "gray")}
     cf_real, sheet, skipped = [], [], 0
     progress = Progress(len(files), label="photo")
     for i, path in enumerate(files):
@@ -99,20 +101,20 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
             continue
         real = to_8bit(real)
         gray = gray_of(real)
-        out_rgb = colorizer.colorize(Photo(gray), opts).photo.pixels
-        rows["psnr"].append(psnr(out_rgb, real))
-        rows["de"].append(mean_ciede2000(out_rgb, real))
-        rows["cf"].append(colorfulness(out_rgb))
-        base["psnr"].append(psnr(gray, real))
-        base["de"].append(mean_ciede2000(gray, real))
+        outs = {name: c.colorize(Photo(gray), o).photo.pixels for name, (c, o) in models.items()}
+        for name, rgb in (*outs.items(), ("gray", gray)):
+            rows[name]["psnr"].append(psnr(rgb, real))
+            rows[name]["de"].append(mean_ciede2000(rgb, real))
+            rows[name]["cf"].append(colorfulness(rgb))
         cf_real.append(colorfulness(real))
         if fidder:
-            feats["model"].append(fidder.features(out_rgb))
+            for name, rgb in outs.items():
+                feats[name].append(fidder.features(rgb))
             if cached is None:   # the photos' own features do not depend on the model: computed once
                 feats["gray"].append(fidder.features(gray))
                 feats["real"].append(fidder.features(real))
         if len(sheet) < sheet_count:
-            sheet.append([gray, out_rgb, real])
+            sheet.append([gray, *outs.values(), real])
         if (i + 1) % 10 == 0 or i + 1 == len(files):
             progress.update(i + 1)
     progress.close()
@@ -120,15 +122,16 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
     if n == 0:
         raise NoImages(f"no colour photos could be read under {folder}")
     real_cf = float(np.mean(cf_real))
-    report = {
+    main_opts = models["model"][1]
+    report: dict = {
         "photos": n, "skipped": skipped, "folder": str(folder), "weights": str(weights or "default"),
-        "render_size": opts.render_size, "policy": opts.policy, "saturation": opts.saturation,
-        "model": {"psnr": float(np.mean(rows["psnr"])), "ciede2000": float(np.mean(rows["de"])),
-                  "colorfulness": float(np.mean(rows["cf"])), "delta_cf": float(np.mean(rows["cf"])) - real_cf},
-        "gray": {"psnr": float(np.mean(base["psnr"])), "ciede2000": float(np.mean(base["de"])),
-                 "colorfulness": 0.0, "delta_cf": -real_cf},
+        "render_size": main_opts.render_size, "policy": main_opts.policy, "saturation": main_opts.saturation,
         "real": {"colorfulness": real_cf},
     }
+    for name, r in rows.items():
+        cf = float(np.mean(r["cf"]))
+        report[name] = {"psnr": float(np.mean(r["psnr"])), "ciede2000": float(np.mean(r["de"])),
+                        "colorfulness": cf, "delta_cf": cf - real_cf}
     if fidder and n >= 2:
         if cached is not None:
             real_f, gray_f = cached["real"], cached["gray"]
@@ -136,11 +139,15 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
             real_f, gray_f = np.stack(feats["real"]), np.stack(feats["gray"])
             ref_cache.parent.mkdir(parents=True, exist_ok=True)
             np.savez(ref_cache, real=real_f, gray=gray_f)
-        report["model"]["fid"] = FeatureFID.distance(np.stack(feats["model"]), real_f)
+        for name in models:
+            report[name]["fid"] = FeatureFID.distance(np.stack(feats[name]), real_f)
         report["gray"]["fid"] = FeatureFID.distance(gray_f, real_f)
+    report["gray"]["colorfulness"], report["gray"]["delta_cf"] = 0.0, -real_cf
+    report["compared"] = list(compare or {})
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    contact_sheet(sheet, ["gray (input)", "colorized", "real"]).save(out / "contact-sheet.png")
+    contact_sheet(sheet, ["gray (input)", *("colorized" if k == "model" else k for k in models), "real"]
+                  ).save(out / "contact-sheet.png")
     log(format_report(report))
     return report
 
@@ -148,10 +155,10 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
 def format_report(r: dict) -> str:
     lines = [f"{r['photos']} photos ({r['skipped']} skipped)",
              f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'FID':>7}"]
-    for name in ("model", "gray"):
+    for name in ("model", *r.get("compared", []), "gray"):
         m = r[name]
         fid = f"{m['fid']:7.2f}" if "fid" in m else "      -"
-        lines.append(f"{name:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} "
+        lines.append(f"{name[:8]:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} "
                      f"{m['delta_cf']:7.1f} {fid}")
     lines.append(f"{'real':8} {'':7} {'':10} {r['real']['colorfulness']:6.1f}")
     return "\n".join(lines)
