@@ -5,9 +5,10 @@ at 1/4, 1/8 and 1/16 scale; the decoder climbs back up through them (Larsson et 
 hypercolumns in U-Net form, as DeOldify's pretrained-encoder U-Net) and, at 1/2 scale, meets a small
 trained stem on the L itself so chroma follows edges finer than the encoder's grid.
 
-Two heads share the trunk: a regression head (ab directly) and a classification head over a grid of
-ab bins (Zhang et al. 2016), decoded by the annealed mean at a temperature. `decode` picks the head
-at inference. The chroma comes out at half the render size; `Colorizer` upsamples it with the rest.
+Two heads share the trunk: a regression head (ab directly, at 1/2 scale) and a classification head
+over a grid of ab bins (Zhang et al. 2016, at 1/4 scale as theirs), decoded by the annealed mean at a
+temperature. `decode` picks the head at inference. The chroma comes out at half the render size;
+`Colorizer` upsamples it with the rest.
 """
 from __future__ import annotations
 
@@ -74,8 +75,8 @@ class HypercolumnDecoder(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(1 + cfg.hint_channels, cfg.stem, 3, padding=1), nn.ReLU(inplace=True),
                                   nn.Conv2d(cfg.stem, cfg.stem, 3, stride=2, padding=1), nn.ReLU(inplace=True))
         self.at2 = nn.Sequential(_block(w // 2 + cfg.stem, w // 4), _block(w // 4, w // 4))
-        self.classes = nn.Conv2d(w // 4, cfg.bins_per_axis ** 2, 1)
-        self.regression = nn.Conv2d(w // 4, 2, 1)
+        self.classes = nn.Conv2d(w // 2, cfg.bins_per_axis ** 2, 1)   # at 1/4: a 484-way softmax per pixel is
+        self.regression = nn.Conv2d(w // 4, 2, 1)                     # memory-bound; colour *choice* is coarse
 
     def forward(self, feats: tuple[torch.Tensor, torch.Tensor, torch.Tensor], l: torch.Tensor,
                 hints: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,9 +84,10 @@ class HypercolumnDecoder(nn.Module):
         h = self.at16(self.lat5(f5))                                  # (B, w, ~H/16)
         h = self.at8(torch.cat([_up(h, f4), self.lat4(f4)], 1))       # (B, w, ~H/8)
         h = self.at4(torch.cat([_up(h, f3), self.lat3(f3)], 1))       # (B, w/2, ~H/4)
+        logits = self.classes(h)                                      # (B, Q, ~H/4)
         s = self.stem(l if hints is None else torch.cat([l, hints], 1))   # (B, stem, H/2)
         h = self.at2(torch.cat([_up(h, s), s], 1))                    # (B, w/4, H/2)
-        return self.classes(h), torch.tanh(self.regression(h))        # logits (B, Q, H/2), ab/110 (B, 2, H/2)
+        return logits, torch.tanh(self.regression(h))                 # ab/110 (B, 2, H/2)
 
 
 def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -109,9 +111,10 @@ class HypercolumnGenerator(nn.Module):
         self.register_buffer("centers", ab_bin_centers(cfg), persistent=False)
 
     def decode(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """-> (B, 2, H/2, W/2) ab / 110 from the chosen head (the class head's 1/4 grid brought to 1/2)."""
         if self.cfg.decode == "regression":
             return ab
-        return annealed_mean(logits, self.centers, self.cfg.temperature) / AB_RANGE
+        return _up(annealed_mean(logits, self.centers, self.cfg.temperature), ab) / AB_RANGE
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -229,7 +229,7 @@ class HypercolumnTrainer:
         feats = tuple(f.to(self.device, non_blocking=True) for f in feats)
         l, ab = lab_targets(rgb, self.device)
         logits, pred = self.G.decoder(feats, l)
-        ce = class_loss(logits, ab, r.generator, self._class_weights())
+        ce = class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, self._class_weights())
         l1 = regression_loss(pred, ab)
         loss = r.class_weight * ce + r.l1_weight * l1
         self.opt.zero_grad(set_to_none=True)
@@ -280,7 +280,7 @@ class HypercolumnTrainer:
             logits, pred = self.ema(f, l)
             for c, cfg in enumerate(self._decodings()):
                 ab = (pred * AB_RANGE if cfg.decode == "regression"
-                      else annealed_mean(logits, ab_bin_centers(cfg), cfg.temperature))
+                      else annealed_mean(logits, ab_bin_centers(cfg), cfg.temperature))   # 1/4 or 1/2 scale
                 ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
                 rgb = lab_to_rgb_torch(torch.cat([(l + 1) * 50, ab], 1)).clamp(0, 1)
                 outs[c].append((rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
