@@ -95,6 +95,12 @@ def _cache_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pack_shard(args: argparse.Namespace) -> int:
+    from .training.onthefly import pack_shard
+    pack_shard(args.photos, args.output, args.size, args.max_mb, skip=args.skip)
+    return 0
+
+
 def _train_hypercolumn(args: argparse.Namespace) -> int:
     import json
 
@@ -207,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--size", type=int, default=128, help="square side the photos are cut to (default: %(default)s)")
     f.add_argument("--limit", type=int, default=0, metavar="N", help="cache at most N photos (0 = all)")
     f.set_defaults(func=_cache_features)
+
+    k = sub.add_parser("pack-shard", help="pack photos as small JPEGs into one .npz for the GPU machine")
+    k.add_argument("photos", help="folder of colour photos (recursive)")
+    k.add_argument("-o", "--output", required=True, help="shard file, e.g. data/shard-0.npz (data/ is not committed)")
+    k.add_argument("--size", type=int, default=128, help="square side (default: %(default)s)")
+    k.add_argument("--max-mb", type=float, default=20.0, help="stop at this size (default: %(default)s MB)")
+    k.add_argument("--skip", type=int, default=0, metavar="N",
+                   help="start N photos into the fixed shuffle (the next shard: previous skip + its count)")
+    k.set_defaults(func=_pack_shard)
 
     h = sub.add_parser("train-hypercolumn",
                        help="train the hypercolumn generator's decoder (frozen VGG16 encoder); resumes RUN_DIR")

@@ -173,6 +173,15 @@ def test_feature_cache_trainer_resume_and_export(tmp_path: Path, encoder_file: P
     assert best.info["selection"]["step"] in (3, 5) and best.render_size == 32
     Colorizer.from_checkpoint(run / "best.safetensors").colorize_photo(Photo(np.zeros((20, 30), np.uint8)))
 
+    from model.checkpoint import checksum_path, sha256_of
+    from model.training.export import export_run
+    shipped = export_run(run, tmp_path / "weights" / "heirloom-generator.safetensors", notes="test")
+    enc = tmp_path / "weights" / encoder_file.name
+    assert enc.exists() and checksum_path(enc).read_text().split()[0] == sha256_of(enc)
+    assert read_generator(shipped).encoder_path == enc                 # named beside it, not in the run folder
+    c = Colorizer.from_checkpoint(shipped)                             # both checksums verified
+    assert c.info["notes"] == "test" and c.info["selection"]["decode"] in ("regression", "classes")
+
 
 def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
     """The GPU script's path (shard -> on-the-fly features -> train -> results in $OUT), one step on CPU."""
