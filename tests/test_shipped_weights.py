@@ -15,11 +15,15 @@ from engine_helpers import photo_array
 
 def test_shipped_weights_are_small_and_match_their_checksum():
     assert DEFAULT_WEIGHTS.exists(), "weights/ must ship the default generator"
-    assert DEFAULT_WEIGHTS.stat().st_size <= 50 * 1024 * 1024
+    total = sum(p.stat().st_size for p in DEFAULT_WEIGHTS.parent.glob("*.safetensors"))
+    assert total <= 50 * 1024 * 1024, "weights/ (generator and encoder together) stays within 50 MB"
     recorded = checksum_path(DEFAULT_WEIGHTS).read_text().split()[0]
     assert recorded == sha256_of(DEFAULT_WEIGHTS)
-    info = read_generator(DEFAULT_WEIGHTS).info
-    assert info["step"] > 0 and "recipe" in info
+    gen = read_generator(DEFAULT_WEIGHTS)
+    assert gen.info["step"] > 0 and "recipe" in gen.info
+    if gen.encoder_path is not None:   # a hypercolumn generator: its encoder ships beside it, checksummed twice
+        assert gen.encoder_path.parent.resolve() == DEFAULT_WEIGHTS.parent.resolve()
+        assert checksum_path(gen.encoder_path).read_text().split()[0] == sha256_of(gen.encoder_path) == gen.encoder_sha256
 
 
 def test_default_colorizer_colorizes_a_small_gray_image(monkeypatch):
