@@ -58,7 +58,7 @@ class Recipe:
     seed: int = 0
     threads: int = 0
     checkpoint_minutes: float = 3.0
-    eval_minutes: float = 30.0
+    eval_minutes: float = 45.0
     eval_photos: int = 200           # Inception runs ~4 photos/s on 2 cores: FID is the costly part
     temperatures: tuple[float, ...] = (0.6, 0.38)
 
@@ -272,6 +272,7 @@ class HypercolumnTrainer:
             if not path.exists():
                 np.save(path, fid.features(real))
             self._real_f = np.load(path)
+        self._gray_baseline(real, fid)
         rows = []
         outs = {c: [] for c in range(len(self._decodings()))}
         for i in range(0, len(real), 32):
@@ -300,6 +301,20 @@ class HypercolumnTrainer:
             for row in rows:
                 fh.write(json.dumps(row) + "\n")
         return rows
+
+    def _gray_baseline(self, real: np.ndarray, fid: _Fid | None) -> dict:
+        """The slice's gray baseline (output = input), scored once per run folder, logged beside every eval."""
+        path = self.run / "held-back-gray.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        from ..color import gray_of
+        gray = np.stack([gray_of(x) for x in real])
+        row = {"psnr": float(np.mean([psnr(g, t) for g, t in zip(gray, real)])),
+               "ciede2000": float(np.mean([mean_ciede2000(g, t) for g, t in zip(gray, real)])), "colorfulness": 0.0}
+        if fid is not None and self._real_f is not None:
+            row["fid"] = fid.distance(fid.features(gray), self._real_f)
+        path.write_text(json.dumps(row))
+        return row
 
     def _consider(self, row: dict, cfg: HypercolumnConfig) -> None:
         """Selection rule: lowest FID among decodings with CF >= 25, else lowest FID (PSNR without FID)."""
@@ -361,7 +376,13 @@ class HypercolumnTrainer:
         self.save_state()
 
     def _eval_and_log(self) -> None:
-        for row in self.evaluate():
+        rows = self.evaluate()
+        gray_path = self.run / "held-back-gray.json"
+        if rows and gray_path.exists():
+            g = json.loads(gray_path.read_text())
+            fid = f" FID {g['fid']:.1f}" if "fid" in g else ""
+            self.log(f"  held-back [gray baseline]{fid} PSNR {g['psnr']:.2f} ΔE {g['ciede2000']:.2f} CF 0")
+        for row in rows:
             t = f" T={row['temperature']}" if row["temperature"] else ""
             fid = f" FID {row['fid']:.1f}" if "fid" in row else ""
             self.log(f"  held-back [{row['decode']}{t}]{fid} PSNR {row['psnr']:.2f} ΔE {row['ciede2000']:.2f} "
@@ -397,6 +418,9 @@ class HypercolumnTrainer:
                     axes[0].plot(x, [e.get("fid", np.nan) for e in sel], marker="o", label=label)
                 axes[1].plot(x, [e["colorfulness"] for e in sel], marker="o", label=label)
             axes[1].axhline(evals[-1]["real_colorfulness"], color="k", ls="--", lw=0.8, label="photos")
+            gray_path = self.run / "held-back-gray.json"
+            if gray_path.exists() and "fid" in json.loads(gray_path.read_text()):
+                axes[0].axhline(json.loads(gray_path.read_text())["fid"], color="gray", ls="--", lw=0.8, label="gray")
             axes[0].set_title("held-back FID (lower is better)")
             axes[1].set_title("held-back colourfulness")
             for ax in axes:
