@@ -13,7 +13,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from model import CheckpointError, HeirloomError, ImageTooLarge, InvalidOption, UnreadableImage, UnsupportedImage
+from model import (
+    CheckpointError,
+    HeirloomError,
+    ImageTooLarge,
+    InvalidOption,
+    UnreadableImage,
+    UnsupportedImage,
+    WorkTooLarge,
+)
 
 log = logging.getLogger("heirloom.app")
 
@@ -48,6 +56,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (UploadTooLarge, 413, "too_large"),
     (ImageTooLarge, 413, "too_large"),
     (InvalidOption, 422, "invalid_option"),
+    (WorkTooLarge, 422, "over_budget"),
     (UnreadableImage, 415, "unreadable_image"),
     (UnsupportedImage, 415, "unsupported_image"),
     (NotFound, 404, "not_found"),

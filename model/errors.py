@@ -17,6 +17,10 @@ class ImageTooLarge(HeirloomError):
     """More pixels than the configured limit; also raised for decompression bombs."""
 
 
+class WorkTooLarge(HeirloomError):
+    """This photo at these options would need more memory than one request may use (the work budget)."""
+
+
 class CheckpointError(HeirloomError):
     """A weights file that is missing, corrupt, of another format, or does not match its config."""
 

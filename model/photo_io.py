@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -125,10 +126,12 @@ def _decode_8bit(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
-def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
+               check: Callable[[int, int, bool], None] | None = None) -> Photo:
     """Decode any common image into a `Photo` in display orientation.
 
-    Raises UnreadableImage, UnsupportedImage or ImageTooLarge with a sentence for a person.
+    `check(width, height, sixteen_bit)` sees the header's size before any pixel is decoded (the work
+    budget) and may raise. Raises UnreadableImage, UnsupportedImage or ImageTooLarge with a sentence.
     """
     data = path = None
     if isinstance(source, (bytes, bytearray)):
@@ -147,6 +150,8 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     try:
         deep = getattr(formats.find(fmt), "deep", False)
         sixteen = deep and _is_16bit(im)   # before getexif(), which may load and drop tiles
+        if check is not None:
+            check(w, h, sixteen)
         orientation = im.getexif().get(0x0112, 1)
         if sixteen:
             pixels, alpha = _decode_16bit(im, data, path)
