@@ -22,6 +22,7 @@ from model import (
     UnsupportedImage,
     WorkTooLarge,
 )
+from model.errors import JobTimeout, WorkerCrashed
 
 log = logging.getLogger("heirloom.app")
 
@@ -57,6 +58,8 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (ImageTooLarge, 413, "too_large"),
     (InvalidOption, 422, "invalid_option"),
     (WorkTooLarge, 422, "over_budget"),
+    (WorkerCrashed, 422, "worker_crashed"),
+    (JobTimeout, 504, "timeout"),
     (UnreadableImage, 415, "unreadable_image"),
     (UnsupportedImage, 415, "unsupported_image"),
     (NotFound, 404, "not_found"),

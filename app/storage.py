@@ -22,7 +22,7 @@ from .errors import NotFound
 from .metadata import PhotoIndex, Record
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
-THUMB_FORMAT = formats.FORMATS["JPEG"]   # thumbnails are small JPEGs whatever the result's format
+THUMB_FORMAT = formats.THUMBNAIL
 
 
 def _thumb_file(version: str) -> str:

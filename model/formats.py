@@ -46,6 +46,7 @@ _BY_NAME = {n: f for f in FORMATS.values() for n in (f.name, *f.aliases)}
 WRITABLE: tuple[ImageFormat, ...] = tuple(f for f in FORMATS.values() if f.writable)
 CHOICES: tuple[str, ...] = tuple(f.choice for f in WRITABLE)        # output formats, as flags spell them
 FOLDER_SUFFIXES: frozenset[str] = frozenset(e for f in FORMATS.values() if f.in_folders for e in f.extensions)
+THUMBNAIL = FORMATS["JPEG"]   # album thumbnails are small JPEGs whatever the result's format
 FALLBACK = FORMATS["PNG"]   # results of a source we cannot write (GIF, or a format outside the table)
 OCTET_STREAM = "application/octet-stream"
 
