@@ -5,8 +5,10 @@ OpenCV, which keeps all 16 bits of colour images where Pillow would reduce them 
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
+import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,14 @@ from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
 from .options import DEFAULT_MAX_PIXELS
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False   # a truncated upload is an error, not a gray half-photo
+HEIF_READABLE = importlib.util.find_spec("pillow_heif") is not None
+if HEIF_READABLE:
+    import pillow_heif
+    pillow_heif.register_heif_opener()
+READABLE = ", ".join(f.name for f in formats.FORMATS.values() if f.name != "HEIF" or HEIF_READABLE)
+# What malformed input makes a decoder raise; each becomes UnreadableImage (never a 500).
+DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError,
+                 IndexError, ZeroDivisionError, struct.error, cv2.error)
 
 Source = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 
@@ -49,26 +59,45 @@ def to_8bit(a: np.ndarray) -> np.ndarray:
     return (a >> 8).astype(np.uint8) if a.dtype == np.uint16 else a
 
 
+def _allowed(source: str | os.PathLike[str] | BinaryIO) -> formats.ImageFormat:
+    """The file's format from its content, before any decoder sees it; refused unless it is in the table."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as f:
+                head = f.read(32)
+        else:
+            pos = source.tell()
+            head = source.read(32)
+            source.seek(pos)
+    except FileNotFoundError as e:
+        raise UnreadableImage(f"There is no file at {source}.") from e
+    except OSError as e:
+        raise UnreadableImage("The file cannot be read.") from e
+    fmt = formats.sniff(head)
+    if fmt is None or (fmt.name == "HEIF" and not HEIF_READABLE):
+        raise UnreadableImage(f"This file is not an image we can read ({READABLE}).")
+    return fmt
+
+
 def _open(source: Source, max_pixels: int) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
+    fmt = _allowed(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = max_pixels
             try:
-                return Image.open(source)
+                return Image.open(source, formats=list(fmt.pillow))   # that format's decoder, no other
             finally:
                 Image.MAX_IMAGE_PIXELS = old
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageTooLarge(f"The image has more pixels than the limit of {max_pixels:,}.") from e
-    except FileNotFoundError as e:
-        raise UnreadableImage(f"There is no file at {source}.") from e
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise UnreadableImage(f"This file is not an image we can read ({', '.join(formats.FORMATS)}).") from e
+    except DECODE_ERRORS as e:
+        raise UnreadableImage(f"This file is not an image we can read: its {fmt.name} header is damaged.") from e
 
 
 def _is_16bit(im: Image.Image) -> bool:
@@ -144,8 +173,8 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
     w, h = im.size
     if w * h > max_pixels:
         raise ImageTooLarge(f"The image is {w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}.")
-    if getattr(im, "n_frames", 1) > 1 and im.format not in ("TIFF", "MPO"):
-        im.seek(0)   # animated GIF/WebP: the first frame is the photo
+    # Several frames (animated GIF/WebP, multi-page TIFF, MPO): the first, where Pillow opened the file.
+    # Counting the frames would walk every TIFF directory, and a damaged one raised outside the checks.
     fmt = im.format or "PNG"
     try:
         deep = getattr(formats.find(fmt), "deep", False)
@@ -158,7 +187,7 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
         else:
             im.load()
             pixels, alpha = _decode_8bit(im)
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
+    except DECODE_ERRORS as e:
         raise UnreadableImage("The image is truncated or damaged and cannot be decoded.") from e
     turn = _ORIENT.get(orientation)
     if turn is not None:

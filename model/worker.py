@@ -129,6 +129,8 @@ def _child(conn: Connection, spec: WorkerSpec) -> None:
         return
     if spec.limit_memory:
         cap = _vm_size() + spec.max_work_bytes + ADDRESS_SLACK
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        cap = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     conn.send(("ready", os.getpid()))
     while True:
