@@ -16,7 +16,7 @@ from model.worker import ProcessPool, WorkerSpec
 from . import errors
 from .auth import AccessMiddleware
 from .jobs import WorkerPool
-from .limits import BodyLimitMiddleware
+from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .photos import Runtime
 from .routes_api import router as api_router
 from .routes_pages import router as pages_router
@@ -82,9 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    # Outermost first: refuse strangers before reading their bodies.
+    # Each add wraps the ones before: headers on everything, then the catch-all 500, then refuse strangers
+    # before reading their bodies.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AccessMiddleware, settings=settings)
+    app.add_middleware(errors.CatchAllMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

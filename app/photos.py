@@ -66,6 +66,7 @@ async def colorize_upload(rt: Runtime, upload: UploadFile, opts: ColorizeOptions
 
 async def create_photo(rt: Runtime, upload: UploadFile, opts: ColorizeOptions) -> Record:
     """Colorize, then store original and result together; a rejected upload stores nothing."""
+    rt.storage.require_writable()   # before the work, not after it
     data, out = await colorize_upload(rt, upload, opts, with_thumb=True)
     return await run_in_threadpool(
         lambda: rt.storage.add(name=upload.filename or "photo", original=data, original_format=out.source_format,
@@ -76,6 +77,7 @@ async def create_photo(rt: Runtime, upload: UploadFile, opts: ColorizeOptions) -
 
 async def rerun_photo(rt: Runtime, photo_id: str, opts: ColorizeOptions) -> Record:
     """Colorize the stored original again with other options; the original itself is untouched."""
+    rt.storage.require_writable()
     rt.require_model()
     rec = rt.storage.get(photo_id)
     data = await run_in_threadpool(rt.storage.path(rec, "original").read_bytes)
