@@ -14,7 +14,7 @@ from model import CheckpointError, Colorizer, HeirloomError
 from model.worker import ProcessPool, WorkerSpec
 
 from . import errors
-from .auth import AccessMiddleware
+from .auth import AccessMiddleware, LoginLimiter
 from .jobs import WorkerPool
 from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .photos import Runtime
@@ -85,7 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Each add wraps the ones before: headers on everything, then the catch-all 500, then refuse strangers
     # before reading their bodies.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(AccessMiddleware, settings=settings)
+    app.state.login_limiter = LoginLimiter(settings.login_attempts, settings.login_window_s)
+    app.add_middleware(AccessMiddleware, settings=settings, limiter=app.state.login_limiter)
     app.add_middleware(errors.CatchAllMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
