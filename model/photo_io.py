@@ -155,6 +155,60 @@ def _decode_8bit(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+
+
+def _bytes(data: bytes | None, path: str | None) -> bytes:
+    return data if data is not None else Path(cast(str, path)).read_bytes()
+
+
+def _head(data: bytes | None, path: str | None) -> bytes:
+    if data is not None:
+        return data[:8]
+    with open(cast(str, path), "rb") as f:
+        return f.read(8)
+
+
+def _deep_tiff(data: bytes, max_pixels: int, check: Callable[[int, int, bool], None] | None) -> Photo:
+    """The 16-bit TIFFs that neither Pillow nor OpenCV reads whole, through tifffile: gray + alpha
+    (Pillow has no such mode, OpenCV drops the alpha) and CMYK (OpenCV refuses it; converted to RGB
+    as Pillow converts 8-bit CMYK). First page only, like every other multi-page file."""
+    import tifffile
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tf:
+            page = tf.pages.first
+            h, w = int(page.imagelength), int(page.imagewidth)
+            if w * h > max_pixels:
+                raise ImageTooLarge(f"The image is {w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}.")
+            if check is not None:
+                check(w, h, True)
+            arr = page.asarray()
+            photometric, planar = int(page.photometric), int(page.planarconfig)
+            tag = page.tags.get(274)
+            orientation = int(tag.value) if tag is not None else 1
+    except (tifffile.TiffFileError, *DECODE_ERRORS) as e:
+        raise UnreadableImage("This TIFF is damaged or uses a layout we cannot read.") from e
+    if planar == 2 and arr.ndim == 3:
+        arr = np.moveaxis(arr, 0, -1)                       # (samples, H, W) -> (H, W, samples)
+    if arr.dtype != np.uint16 or arr.ndim != 3:
+        raise UnsupportedImage("This TIFF's sample layout is not supported; save it as 8- or 16-bit RGB or gray.")
+    alpha: np.ndarray | None
+    if photometric == 1 and arr.shape[2] == 2:              # MINISBLACK + alpha
+        pixels, alpha = np.ascontiguousarray(arr[..., 0]), np.ascontiguousarray(arr[..., 1])
+    elif photometric == 5 and arr.shape[2] in (4, 5):       # SEPARATED: CMYK (+ alpha)
+        c, m, y, k = (arr[..., i].astype(np.float32) / 65535 for i in range(4))
+        rgb = np.stack([(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)], -1)
+        pixels = (rgb * 65535 + 0.5).astype(np.uint16)
+        alpha = np.ascontiguousarray(arr[..., 4]) if arr.shape[2] == 5 else None
+    else:
+        raise UnsupportedImage("This TIFF's colour layout is not supported; save it as RGB or grayscale.")
+    turn = _ORIENT.get(orientation)
+    if turn is not None:
+        pixels = np.ascontiguousarray(turn(pixels))
+        alpha = None if alpha is None else np.ascontiguousarray(turn(alpha))
+    return Photo(pixels, alpha, "TIFF")
+
+
 def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
                check: Callable[[int, int, bool], None] | None = None) -> Photo:
     """Decode any common image into a `Photo` in display orientation.
@@ -169,7 +223,12 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
         path = str(source)
     elif hasattr(source, "read"):
         data = source.read()
-    im = _open(data if data is not None else source, max_pixels)
+    try:
+        im = _open(data if data is not None else source, max_pixels)
+    except UnreadableImage as e:
+        if not isinstance(e.__cause__, UnidentifiedImageError) or _head(data, path)[:4] not in _TIFF_MAGIC:
+            raise
+        return _deep_tiff(_bytes(data, path), max_pixels, check)   # 16-bit gray + alpha: Pillow has no mode
     w, h = im.size
     if w * h > max_pixels:
         raise ImageTooLarge(f"The image is {w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}.")
@@ -182,6 +241,8 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
         if check is not None:
             check(w, h, sixteen)
         orientation = im.getexif().get(0x0112, 1)
+        if sixteen and fmt == "TIFF" and im.mode == "CMYK":
+            return _deep_tiff(_bytes(data, path), max_pixels, None)   # OpenCV cannot read 16-bit CMYK
         if sixteen:
             pixels, alpha = _decode_16bit(im, data, path)
         else:

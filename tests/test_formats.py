@@ -140,3 +140,40 @@ def test_truncations_and_bit_flips_give_typed_errors_only(name):
 def test_sniff(head, name):
     found = formats.sniff(head + b"\0" * 24 if name == "BMP" else head)
     assert (found.name if found else None) == name
+
+
+# --- 16-bit TIFF layouts (issue 9: gray + alpha was 415, CMYK was "damaged") -------------------------
+
+def _tiff16(arr: np.ndarray, **kw) -> bytes:
+    tifffile = pytest.importorskip("tifffile")
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, arr, **kw)
+    return buf.getvalue()
+
+
+def test_16bit_gray_alpha_tiff_keeps_16_bits_and_alpha():
+    arr = np.zeros((20, 30, 2), np.uint16)
+    arr[..., 0] = np.arange(30, dtype=np.uint16) * 2000 + 7
+    arr[..., 1] = 40000
+    photo = load_photo(_tiff16(arr, photometric="minisblack", extrasamples=["unassalpha"]))
+    assert photo.pixels.dtype == np.uint16 and np.array_equal(photo.pixels, arr[..., 0])
+    assert photo.alpha is not None and int(photo.alpha[0, 0]) == 40000 and photo.format == "TIFF"
+
+
+def test_16bit_cmyk_tiff_is_read_as_rgb():
+    arr = np.zeros((20, 30, 4), np.uint16)
+    arr[..., 0] = 65535                                  # full cyan, no black: (0, 1, 1)
+    photo = load_photo(_tiff16(arr, photometric="separated"))
+    assert photo.pixels.shape == (20, 30, 3) and photo.pixels.dtype == np.uint16
+    assert photo.pixels[0, 0].tolist() == [0, 65535, 65535]
+
+
+def test_16bit_tiffs_colorize_end_to_end():
+    from model import Colorizer
+
+    from engine_helpers import tiny_generator
+    c = Colorizer(tiny_generator(), 32)
+    arr = np.full((12, 16, 2), 30000, np.uint16)
+    out = c.colorize(_tiff16(arr, photometric="minisblack", extrasamples=["unassalpha"]))
+    assert out.photo.pixels.shape == (12, 16, 3) and out.photo.alpha is not None
+    assert load_photo(out.encode()).pixels.dtype == np.uint16   # written back with all 16 bits
