@@ -42,7 +42,7 @@ def _bool(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _names(value: str | None) -> tuple[str, ...] | None:
+def names_list(value: str | None) -> tuple[str, ...] | None:
     names = tuple(n.strip().lower() for n in (value or "").split(",") if n.strip())
     return names or None
 
@@ -97,7 +97,7 @@ class Settings:
             "max_work_bytes": int(float(env["HEIRLOOM_MAX_REQUEST_MB"]) * MB) if env.get("HEIRLOOM_MAX_REQUEST_MB")
             else None,
             "request_timeout_s": float(env.get("HEIRLOOM_REQUEST_TIMEOUT") or s.request_timeout_s),
-            "allowed_hosts": _names(env.get("HEIRLOOM_ALLOWED_HOSTS")),
+            "allowed_hosts": names_list(env.get("HEIRLOOM_ALLOWED_HOSTS")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).checked()
