@@ -145,7 +145,7 @@ def _child(conn: Connection, spec: WorkerSpec) -> None:
         except HeirloomError as e:
             conn.send(("error", _pack(e)))
         except MemoryError:
-            conn.send(("error", _pack(WorkTooLarge(
+            conn.send(("fatal", _pack(WorkTooLarge(
                 "This photo needed more memory than one request may use; choose a smaller render size."))))
             return   # start afresh: a failed allocation may have left the heap fragmented
         except Exception:
@@ -239,7 +239,7 @@ class WorkerProcess:
             log.error("worker failed on a job:\n%s", payload)
             self._reap()
             raise RuntimeError("a worker process failed; see the log")
-        if not self.alive or self._proc.exitcode is not None:
+        if kind == "fatal":   # the child answered and is exiting: wait for it, so the next job gets a new one
             self._reap()
         raise _unpack(payload)
 
