@@ -90,7 +90,10 @@ def test_blank_and_short_tokens_are_refused(token, words):
         Settings.from_env({"HEIRLOOM_TOKEN": token})
 
 
-def test_serve_refuses_a_blank_token(capsys):
+def test_serve_refuses_a_blank_token(capsys, monkeypatch):
+    import uvicorn
+
     from app.server import serve
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)   # were it accepted: fail, don't serve
     assert serve(["--token", " "]) == 2
     assert "blank" in capsys.readouterr().err

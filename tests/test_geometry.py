@@ -88,6 +88,8 @@ def test_extreme_strips_make_no_array_larger_than_photo_or_canvas(policy, shape,
 def test_strip_round_trip_in_bounded_memory(policy):
     x = np.random.default_rng(2).random((1, 5000, 2)).astype(np.float32)
     plan = make_plan(x.shape[:2], 512, policy, multiple=16)
+    # Checked before anything is allocated, so a regression fails here instead of taking pytest down.
+    assert plan.peak_pixels <= (512 + 16) ** 2 and plan.scaled[0] * plan.scaled[1] <= (512 + 16) ** 2
     canvas = plan.apply(x)
     assert canvas.nbytes <= (512 + 16) ** 2 * 2 * 4
     assert plan.invert(canvas).shape == x.shape

@@ -216,5 +216,8 @@ def test_render_size_budget_counts_the_model_activations():
 def test_extreme_strip_colorizes_in_bounded_memory(colorizer, policy):
     # Issue 9: a 5000x1 PNG with center-crop at 512 built a 512 x 2,560,000 array.
     strip = photo_array(1, 5000, channels=1)
+    from model.geometry import make_plan
+    plan = make_plan(strip.shape, 512, policy, colorizer.multiple)   # checked first: a regression fails, not OOMs
+    assert plan.scaled[0] * plan.scaled[1] <= (512 + colorizer.multiple) ** 2
     out = colorizer(Photo(strip), colorizer.options(render_size=512, policy=policy))
     assert out.pixels.shape == (1, 5000, 3)
