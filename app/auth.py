@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import math
+import threading
 import time
 from collections import deque
 from urllib.parse import quote, urlsplit
@@ -64,6 +65,7 @@ class LoginLimiter:
     def __init__(self, attempts: int, window_s: float):
         self.attempts, self.window_s = attempts, window_s
         self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()   # the middleware (event loop) and the login route (a thread) share it
 
     def _recent(self, client: str, now: float) -> deque[float]:
         q = self._failures.get(client)
@@ -78,13 +80,16 @@ class LoginLimiter:
     def retry_after(self, client: str) -> int | None:
         """Seconds to wait when this client has used up its attempts; None when it may try."""
         now = time.monotonic()
-        q = self._recent(client, now)
-        if len(q) < self.attempts:
-            return None
-        return max(1, math.ceil(self.window_s - (now - q[0])))
+        with self._lock:
+            q = self._recent(client, now)
+            if len(q) < self.attempts:
+                return None
+            return max(1, math.ceil(self.window_s - (now - q[0])))
 
     def failed(self, client: str) -> None:
-        self._recent(client, time.monotonic()).append(time.monotonic())
+        now = time.monotonic()
+        with self._lock:
+            self._recent(client, now).append(now)
 
 
 def client_key(scope: Scope) -> str:

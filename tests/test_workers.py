@@ -113,3 +113,11 @@ def test_http_hang_gives_504_and_frees_the_worker(tmp_path, tiny_weights):
         r = post(c, image_bytes())
         assert r.status_code == 504 and r.json()["error"] == "timeout" and "2 s" in r.json()["message"]
         assert post(c, image_bytes()).status_code == 201
+
+
+def test_each_worker_caps_its_own_address_space(pool):
+    pid = pool.pids()[0]
+    with open(f"/proc/{pid}/limits") as f:
+        line = next(ln for ln in f if ln.startswith("Max address space"))
+    soft = line.split()[3]
+    assert soft != "unlimited" and int(soft) >= pool.spec.max_work_bytes   # model + budget + slack
