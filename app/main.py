@@ -41,9 +41,9 @@ def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
     return colorizer, None
 
 
-def worker_spec(settings: Settings) -> WorkerSpec:
+def worker_spec(settings: Settings, colorizer: Colorizer) -> WorkerSpec:
     return WorkerSpec(str(settings.weights) if settings.weights else None, settings.device, settings.max_pixels,
-                      settings.work_bytes, settings.torch_threads)
+                      settings.work_bytes, settings.torch_threads, limit_memory=colorizer.device.type == "cpu")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         colorizer, problem = load_colorizer(settings)
         processes = None
         if colorizer is not None:
-            processes = ProcessPool(worker_spec(settings), settings.workers, settings.request_timeout_s)
+            processes = ProcessPool(worker_spec(settings, colorizer), settings.workers, settings.request_timeout_s)
             try:
                 await run_in_threadpool(processes.start)
             except HeirloomError as e:

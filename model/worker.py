@@ -72,7 +72,7 @@ class WorkerSpec:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_work_bytes: int = DEFAULT_MAX_WORK_BYTES
     torch_threads: int | None = None
-    limit_memory: bool = True    # RLIMIT_AS in the child (off only where a sanitizer needs the address space)
+    limit_memory: bool = True    # RLIMIT_AS in the child; off for CUDA, whose mappings need the address space
 
     def build(self) -> Colorizer:
         return Colorizer.from_checkpoint(self.weights, self.device, self.max_pixels, self.max_work_bytes)
@@ -95,13 +95,14 @@ def run_job(colorizer: Colorizer, job: Job) -> Outcome:
                    thumbnail(result.photo) if job.thumbnail else b"")
 
 
-# --- errors across the pipe: typed errors are sent as (class name, message, field) ---------------
+# --- errors on the wire: (class name, message, field), for the pipe here and for a queue elsewhere -----
 
-def _pack(e: HeirloomError) -> tuple[str, str, str | None]:
+def error_to_wire(e: HeirloomError) -> tuple[str, str, str | None]:
     return type(e).__name__, str(e), getattr(e, "field", None)
 
 
-def _unpack(packed: tuple[str, str, str | None]) -> HeirloomError:
+def error_from_wire(packed: tuple[str, str, str | None]) -> HeirloomError:
+    """The typed error again (HeirloomError for a name this version does not know)."""
     name, message, field = packed
     cls = getattr(errors, name, HeirloomError)
     if not (isinstance(cls, type) and issubclass(cls, HeirloomError)):
@@ -125,7 +126,7 @@ def _child(conn: Connection, spec: WorkerSpec) -> None:
             torch.set_num_threads(spec.torch_threads)
         colorizer = spec.build()
     except HeirloomError as e:
-        conn.send(("failed", _pack(e)))
+        conn.send(("failed", error_to_wire(e)))
         return
     if spec.limit_memory:
         cap = _vm_size() + spec.max_work_bytes + ADDRESS_SLACK
@@ -143,9 +144,9 @@ def _child(conn: Connection, spec: WorkerSpec) -> None:
         try:
             conn.send(("ok", run_job(colorizer, job)))
         except HeirloomError as e:
-            conn.send(("error", _pack(e)))
+            conn.send(("error", error_to_wire(e)))
         except MemoryError:
-            conn.send(("fatal", _pack(WorkTooLarge(
+            conn.send(("fatal", error_to_wire(WorkTooLarge(
                 "This photo needed more memory than one request may use; choose a smaller render size."))))
             return   # start afresh: a failed allocation may have left the heap fragmented
         except Exception:
@@ -212,7 +213,7 @@ class WorkerProcess:
             raise CheckpointError(f"A worker process died while loading the model ({_death(code)}).") from None
         if kind != "ready":
             self.kill()
-            raise _unpack(payload)
+            raise error_from_wire(payload)
         self.started_at = time.monotonic()
 
     def run(self, job: Job, timeout_s: float) -> Outcome:
@@ -241,7 +242,7 @@ class WorkerProcess:
             raise RuntimeError("a worker process failed; see the log")
         if kind == "fatal":   # the child answered and is exiting: wait for it, so the next job gets a new one
             self._reap()
-        raise _unpack(payload)
+        raise error_from_wire(payload)
 
     def _reap(self) -> int | None:
         proc = self._proc

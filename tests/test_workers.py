@@ -121,3 +121,14 @@ def test_each_worker_caps_its_own_address_space(pool):
         line = next(ln for ln in f if ln.startswith("Max address space"))
     soft = line.split()[3]
     assert soft != "unlimited" and int(soft) >= pool.spec.max_work_bytes   # model + budget + slack
+
+
+def test_typed_errors_survive_the_wire():
+    from model import HeirloomError, InvalidOption
+    from model.worker import error_from_wire, error_to_wire
+    e = error_from_wire(error_to_wire(InvalidOption("render_size", "too big")))
+    assert isinstance(e, InvalidOption) and e.field == "render_size" and str(e) == "too big"
+    assert isinstance(error_from_wire(error_to_wire(WorkTooLarge("x"))), WorkTooLarge)
+    unknown = error_from_wire(("SomethingNewer", "from a newer worker", None))
+    assert type(unknown) is HeirloomError and str(unknown) == "from a newer worker"
+    assert type(error_from_wire(("Exception", "not ours", None))) is HeirloomError
