@@ -31,7 +31,7 @@ if HEIF_READABLE:
 READABLE = ", ".join(f.name for f in formats.FORMATS.values() if f.name != "HEIF" or HEIF_READABLE)
 # What malformed input makes a decoder raise; each becomes UnreadableImage (never a 500).
 DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError,
-                 IndexError, ZeroDivisionError, struct.error, cv2.error)
+                 IndexError, ZeroDivisionError, NotImplementedError, struct.error, cv2.error)
 
 Source = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 

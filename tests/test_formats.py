@@ -177,3 +177,15 @@ def test_16bit_tiffs_colorize_end_to_end():
     out = c.colorize(_tiff16(arr, photometric="minisblack", extrasamples=["unassalpha"]))
     assert out.photo.pixels.shape == (12, 16, 3) and out.photo.alpha is not None
     assert load_photo(out.encode()).pixels.dtype == np.uint16   # written back with all 16 bits
+
+
+def test_tiff_with_bits_no_decoder_handles_is_415_not_500():
+    # Found by bench/fuzz_uploads.py: a bit flip made BitsPerSample 24; tifffile raised NotImplementedError.
+    data = bytearray(_tiff16(np.full((6, 8), 1000, np.uint16), photometric="minisblack"))
+    first = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[first:first + 2])[0]):
+        e = first + 2 + 12 * i
+        if struct.unpack("<H", data[e:e + 2])[0] == 258:          # BitsPerSample
+            data[e + 8:e + 10] = struct.pack("<H", 24)
+    with pytest.raises((UnreadableImage, UnsupportedImage)):
+        load_photo(bytes(data))
