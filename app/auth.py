@@ -1,12 +1,21 @@
 """Access control for every route: an optional token, given as `Authorization: Bearer` or as the
 session cookie the login page sets. Without a token the app serves loopback connections only,
-unless `allow_public` says otherwise (the same rule `serve` applies when binding)."""
+unless `allow_public` says otherwise (the same rule `serve` applies when binding).
+
+Before that, for every request: the Host header must be one the server answers to (loopback names
+without a token, so a DNS-rebound name cannot read the album), and a state-changing request from a
+browser must come from this server's own pages (Origin / Sec-Fetch-Site / Referer: no cross-site
+form posts). Failed logins and bad bearer tokens are counted per client: too many get 429."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 import ipaddress
-from urllib.parse import quote
+import math
+import threading
+import time
+from collections import deque
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -14,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .settings import Settings
 
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 COOKIE = "heirloom_session"
 OPEN_PATHS = {"/login", "/healthz", "/favicon.ico"}   # healthz says only whether the model is loaded
 
@@ -46,6 +56,78 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+class LoginLimiter:
+    """At most `attempts` failed credentials per client in `window_s` seconds; then 429 until the oldest
+    failure leaves the window."""
+
+    MAX_CLIENTS = 10_000
+
+    def __init__(self, attempts: int, window_s: float):
+        self.attempts, self.window_s = attempts, window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()   # the middleware (event loop) and the login route (a thread) share it
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        q = self._failures.get(client)
+        if q is None:
+            if len(self._failures) >= self.MAX_CLIENTS:
+                self._failures.clear()
+            q = self._failures[client] = deque()
+        while q and now - q[0] > self.window_s:
+            q.popleft()
+        return q
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds to wait when this client has used up its attempts; None when it may try."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._recent(client, now)
+            if len(q) < self.attempts:
+                return None
+            return max(1, math.ceil(self.window_s - (now - q[0])))
+
+    def failed(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._recent(client, now).append(now)
+
+
+def client_key(scope: Scope) -> str:
+    return str((scope.get("client") or ("unknown", 0))[0])
+
+
+def too_many(retry_after: int) -> Response:
+    return JSONResponse({"error": "too_many_attempts", "message": f"Too many wrong tokens from this address; "
+                         f"try again in {retry_after} s."}, 429, headers={"Retry-After": str(retry_after)})
+
+
+def host_name(value: str) -> str:
+    """'localhost:8000' -> 'localhost', '[::1]:8000' -> '::1'."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def cross_site(request: Request) -> bool:
+    """Does a browser say this request comes from another site's page? Clients that send none of these
+    headers (curl, scripts) are not browsers carrying someone's cookies."""
+    h = request.headers
+    origin = h.get("origin")
+    host = h.get("host", "").lower()
+    if origin is not None:
+        return origin == "null" or urlsplit(origin).netloc.lower() != host
+    site = h.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    referer = h.get("referer")
+    return referer is not None and urlsplit(referer).netloc.lower() != host
+
+
+def _refuse(error: str, message: str, status: int) -> Response:
+    return JSONResponse({"error": error, "message": message}, status)
+
+
 def _reached_on_public_address(scope: Scope) -> bool:
     host = (scope.get("server") or ("", None))[0] or ""
     try:
@@ -55,26 +137,47 @@ def _reached_on_public_address(scope: Scope) -> bool:
 
 
 class AccessMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings):
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: LoginLimiter):
         self.app = app
         self.settings = settings
+        self.limiter = limiter
+
+    def _refusal(self, scope: Scope, request: Request) -> Response | None:
+        """Wrong Host, a cross-site state change, or a stranger on a public address without a token."""
+        s = self.settings
+        if not s.token and not s.allow_public and _reached_on_public_address(scope):
+            return _refuse("forbidden", "This server has no access token; it only answers on loopback. "
+                           "Set HEIRLOOM_TOKEN or HEIRLOOM_ALLOW_PUBLIC=1.", 403)
+        names = s.host_names
+        if names is not None and host_name(request.headers.get("host", "")) not in names:
+            return _refuse("bad_host", f"This server answers to {', '.join(names)} only (set "
+                           "HEIRLOOM_ALLOWED_HOSTS to serve other names).", 421)
+        if request.method not in SAFE_METHODS and cross_site(request):
+            return _refuse("cross_site", "This request came from another site's page; Heirloom accepts changes "
+                           "only from its own pages.", 403)
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         s = self.settings
+        request = Request(scope)
+        response: Response | None = self._refusal(scope, request)
+        if response is not None:
+            return await response(scope, receive, send)
         if not s.token:
-            if not s.allow_public and _reached_on_public_address(scope):
-                response: Response = JSONResponse({"error": "forbidden", "message":
-                                                   "This server has no access token; it only answers on "
-                                                   "loopback. Set HEIRLOOM_TOKEN or HEIRLOOM_ALLOW_PUBLIC=1."},
-                                            403)
-                return await response(scope, receive, send)
             return await self.app(scope, receive, send)
         path = scope["path"]
-        request = Request(scope)
-        if path in OPEN_PATHS or path.startswith("/static/") or is_authorized(s, request):
+        if path in OPEN_PATHS or path.startswith("/static/"):
             return await self.app(scope, receive, send)
+        client = client_key(scope)
+        wait = self.limiter.retry_after(client)
+        if wait is not None:
+            return await too_many(wait)(scope, receive, send)
+        if is_authorized(s, request):
+            return await self.app(scope, receive, send)
+        if request.headers.get("authorization") or request.cookies.get(COOKIE):
+            self.limiter.failed(client)   # a credential was offered, and it was wrong
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             target = path + (f"?{scope['query_string'].decode()}" if scope.get("query_string") else "")
             response = RedirectResponse(f"/login?next={quote(target)}", 303)

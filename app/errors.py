@@ -12,8 +12,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from model import CheckpointError, HeirloomError, ImageTooLarge, InvalidOption, UnreadableImage, UnsupportedImage
+from model import (
+    CheckpointError,
+    HeirloomError,
+    ImageTooLarge,
+    InvalidOption,
+    UnreadableImage,
+    UnsupportedImage,
+    WorkTooLarge,
+)
+from model.errors import JobTimeout, WorkerCrashed
 
 log = logging.getLogger("heirloom.app")
 
@@ -34,6 +44,14 @@ class ModelUnavailable(AppError):
     pass
 
 
+class StorageFull(AppError):
+    """The disk that holds the album is full (ENOSPC, EDQUOT, SQLite's 'disk is full')."""
+
+
+class StorageReadOnly(AppError):
+    """The data directory cannot be written (a read-only mount, no permission): the album is view-only."""
+
+
 class QueueFull(AppError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
@@ -43,11 +61,16 @@ class QueueFull(AppError):
 # First match wins: subclasses before their bases.
 STATUS: list[tuple[type[Exception], int, str]] = [
     (QueueFull, 503, "busy"),
+    (StorageFull, 507, "storage_full"),
+    (StorageReadOnly, 503, "read_only"),
     (ModelUnavailable, 503, "model_unavailable"),
     (CheckpointError, 503, "model_unavailable"),
     (UploadTooLarge, 413, "too_large"),
     (ImageTooLarge, 413, "too_large"),
     (InvalidOption, 422, "invalid_option"),
+    (WorkTooLarge, 422, "over_budget"),
+    (WorkerCrashed, 422, "worker_crashed"),
+    (JobTimeout, 504, "timeout"),
     (UnreadableImage, 415, "unreadable_image"),
     (UnsupportedImage, 415, "unsupported_image"),
     (NotFound, 404, "not_found"),
@@ -98,5 +121,39 @@ def install(app: FastAPI) -> None:
                           status_code=status, headers=headers)
         return JSONResponse(body, status_code=status, headers=headers)
 
-    for kind in (HeirloomError, RequestValidationError, StarletteHTTPException, Exception):
+    for kind in (HeirloomError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(kind, handle)
+
+
+class CatchAllMiddleware:
+    """Any other exception becomes a logged 500 here, inside the app, so the connection stays open for the
+    client's next request (Starlette's outermost handler answers too, but then re-raises, and the server
+    drops the keep-alive connection). A response that has already started can only be cut off."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(msg: Message) -> None:
+            nonlocal started
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            request = Request(scope, receive)
+            status, body, headers = describe(exc)
+            if wants_html(request) and hasattr(request.app.state, "runtime"):
+                from .templating import render
+                response: Response = render(request, "error.html", {"status": status, "message": body["message"]},
+                                            status_code=status, headers=headers)
+            else:
+                response = JSONResponse(body, status_code=status, headers=headers)
+            await response(scope, receive, send)

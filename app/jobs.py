@@ -1,8 +1,8 @@
-"""A bounded worker pool for model calls.
+"""Admission for model calls: at most `workers` calls run and `queue_size` wait; one more is refused
+at once with `QueueFull` (HTTP 503 + Retry-After) rather than left to hang.
 
-Threads, because the Colorizer is thread-safe and torch releases the GIL while it computes.
-At most `workers` calls run and `queue_size` wait; one more is refused at once with
-`QueueFull` (HTTP 503 + Retry-After) rather than left to hang.
+Each running call holds a thread that waits on a worker process (model/worker.py); the work
+itself, decoding included, happens in that process.
 """
 from __future__ import annotations
 

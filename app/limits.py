@@ -44,12 +44,26 @@ class BodyLimitMiddleware:
                 raise HTTPException(413, message)
             return msg
 
+        await self.app(scope, counted, send)
+
+
+class SecurityHeadersMiddleware:
+    """The outermost layer: every response carries the security headers, refusals (401, 403, 413) and
+    errors included."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        docs = scope["path"] in ("/docs", "/redoc")
+
         async def with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
                 headers = MutableHeaders(scope=msg)
-                docs = scope["path"] in ("/docs", "/redoc")
                 for k, v in SECURITY_HEADERS.items():
                     headers.setdefault(k, DOCS_CSP if docs and k == "Content-Security-Policy" else v)
             await send(msg)
 
-        await self.app(scope, counted, with_headers)
+        await self.app(scope, receive, with_headers)

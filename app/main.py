@@ -8,13 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
-from model import CheckpointError, Colorizer
+from model import CheckpointError, Colorizer, HeirloomError
+from model.worker import ProcessPool, WorkerSpec
 
 from . import errors
-from .auth import AccessMiddleware
+from .auth import AccessMiddleware, LoginLimiter
 from .jobs import WorkerPool
-from .limits import BodyLimitMiddleware
+from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .photos import Runtime
 from .routes_api import router as api_router
 from .routes_pages import router as pages_router
@@ -30,12 +32,18 @@ def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
     if not settings.load_model:
         return None, "model loading is switched off"
     try:
-        colorizer = Colorizer.from_checkpoint(settings.weights, settings.device, settings.max_pixels)
+        colorizer = Colorizer.from_checkpoint(settings.weights, settings.device, settings.max_pixels,
+                                              settings.work_bytes)
     except CheckpointError as e:
         log.error("Heirloom cannot colorize: %s", e)
         return None, str(e)
     log.info("Heirloom model loaded on %s (render size %d)", colorizer.device, colorizer.default_render_size)
     return colorizer, None
+
+
+def worker_spec(settings: Settings, colorizer: Colorizer) -> WorkerSpec:
+    return WorkerSpec(str(settings.weights) if settings.weights else None, settings.device, settings.max_pixels,
+                      settings.work_bytes, settings.torch_threads, limit_memory=colorizer.device.type == "cpu")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,13 +55,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             import torch
             torch.set_num_threads(settings.torch_threads)
         colorizer, problem = load_colorizer(settings)
+        processes = None
+        if colorizer is not None:
+            processes = ProcessPool(worker_spec(settings, colorizer), settings.workers, settings.request_timeout_s)
+            try:
+                await run_in_threadpool(processes.start)
+            except HeirloomError as e:
+                log.error("Heirloom cannot colorize: %s", e)
+                processes.close()
+                colorizer, problem, processes = None, str(e), None
         storage = Storage(settings.data_dir)
         pool = WorkerPool(settings.workers, settings.queue_size)
-        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem)
+        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem, processes)
         try:
             yield
         finally:
             pool.shutdown()
+            if processes is not None:
+                processes.close()
             storage.close()
 
     app = FastAPI(title="Heirloom", version="0.1.0", lifespan=lifespan,
@@ -63,9 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    # Outermost first: refuse strangers before reading their bodies.
+    # Each add wraps the ones before: headers on everything, then the catch-all 500, then refuse strangers
+    # before reading their bodies.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(AccessMiddleware, settings=settings)
+    app.state.login_limiter = LoginLimiter(settings.login_attempts, settings.login_window_s)
+    app.add_middleware(AccessMiddleware, settings=settings, limiter=app.state.login_limiter)
+    app.add_middleware(errors.CatchAllMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

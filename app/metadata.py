@@ -44,14 +44,35 @@ CREATE INDEX IF NOT EXISTS photos_created ON photos (created DESC);
 class PhotoIndex:
     """One connection shared by threads behind a lock; each write is one transaction."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only: bool = False):
+        self._lock = threading.Lock()
+        if read_only:
+            self._db = self._open_read_only(path)
+            self._db.row_factory = sqlite3.Row
+            return
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")     # readers never wait for a writer
             self._db.execute("PRAGMA synchronous=FULL")     # a committed record survives power loss
             self._db.executescript(_SCHEMA)
+
+    @staticmethod
+    def _open_read_only(path: Path) -> sqlite3.Connection:
+        """A read-only data directory: the album as it is (WAL needs its -shm file; `immutable` does without);
+        no database yet: an empty album."""
+        if path.exists():
+            for flags in ("mode=ro", "immutable=1"):
+                try:
+                    db = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, check_same_thread=False,
+                                         isolation_level=None)
+                    db.execute("SELECT COUNT(*) FROM photos").fetchone()
+                    return db
+                except sqlite3.Error:
+                    continue
+        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        db.executescript(_SCHEMA)
+        return db
 
     @staticmethod
     def _record(row: sqlite3.Row) -> Record:

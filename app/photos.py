@@ -7,11 +7,11 @@ from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from model import ColorizeOptions, Colorizer
+from model.worker import Job, Outcome, ProcessPool
 
 from .errors import ModelUnavailable, UploadTooLarge
 from .jobs import WorkerPool
 from .metadata import Record
-from .processing import Outcome, colorize_bytes
 from .settings import Settings, human_size
 from .storage import Storage
 
@@ -24,13 +24,20 @@ class Runtime:
     settings: Settings
     storage: Storage
     pool: WorkerPool
-    colorizer: Colorizer | None
+    colorizer: Colorizer | None          # in this process: options and health; the work runs in `processes`
     model_error: str | None = None
+    processes: ProcessPool | None = None
 
     def require_model(self) -> Colorizer:
-        if self.colorizer is None:
+        if self.colorizer is None or self.processes is None:
             raise ModelUnavailable(f"The colorization model is not loaded: {self.model_error}")
         return self.colorizer
+
+    async def run(self, job: Job) -> Outcome:
+        """One job in a worker process, admitted by the bounded queue (503 when full)."""
+        self.require_model()
+        assert self.processes is not None
+        return await self.pool.run(self.processes.run, job)
 
 
 def runtime(request: Request) -> Runtime:
@@ -52,13 +59,14 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
 
 async def colorize_upload(rt: Runtime, upload: UploadFile, opts: ColorizeOptions,
                           with_thumb: bool) -> tuple[bytes, Outcome]:
-    colorizer = rt.require_model()
+    rt.require_model()
     data = await read_upload(upload, rt.settings.max_upload_bytes)
-    return data, await rt.pool.run(colorize_bytes, colorizer, data, opts, with_thumb)
+    return data, await rt.run(Job(data, opts, with_thumb))
 
 
 async def create_photo(rt: Runtime, upload: UploadFile, opts: ColorizeOptions) -> Record:
     """Colorize, then store original and result together; a rejected upload stores nothing."""
+    rt.storage.require_writable()   # before the work, not after it
     data, out = await colorize_upload(rt, upload, opts, with_thumb=True)
     return await run_in_threadpool(
         lambda: rt.storage.add(name=upload.filename or "photo", original=data, original_format=out.source_format,
@@ -69,10 +77,11 @@ async def create_photo(rt: Runtime, upload: UploadFile, opts: ColorizeOptions) -
 
 async def rerun_photo(rt: Runtime, photo_id: str, opts: ColorizeOptions) -> Record:
     """Colorize the stored original again with other options; the original itself is untouched."""
-    colorizer = rt.require_model()
+    rt.storage.require_writable()
+    rt.require_model()
     rec = rt.storage.get(photo_id)
     data = await run_in_threadpool(rt.storage.path(rec, "original").read_bytes)
-    out = await rt.pool.run(colorize_bytes, colorizer, data, opts, True)
+    out = await rt.run(Job(data, opts))
     return await run_in_threadpool(
         lambda: rt.storage.replace_result(photo_id, result=out.data, result_format=out.format, thumb=out.thumb,
                                           render_size=opts.render_size, policy=opts.policy,

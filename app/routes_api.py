@@ -51,7 +51,8 @@ def photo_json(rec: Record) -> dict[str, Any]:
 def healthz(request: Request) -> JSONResponse:
     rt = runtime(request)
     body: dict[str, Any] = {"status": "ok" if rt.colorizer else "error", "model_loaded": rt.colorizer is not None,
-            "queue": {"pending": rt.pool.pending, "capacity": rt.pool.capacity}}
+            "queue": {"pending": rt.pool.pending, "capacity": rt.pool.capacity},
+            "storage": "read-only" if rt.storage.read_only else "ok"}
     if rt.colorizer is None:
         body["error"] = rt.model_error
     else:

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from model import HeirloomError, InvalidOption
 from model.options import DEFAULT_POLICY, MAX_RENDER_SIZE, POLICIES
 
-from .auth import COOKIE, safe_next, session_value, token_matches
+from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
 from .errors import describe
 from .photos import Runtime, create_photo, rerun_photo, runtime
 from .templating import render
@@ -96,7 +96,14 @@ def login(request: Request, token: str = Form(""), next: str = Form("/")) -> Res
     settings = runtime(request).settings
     if not settings.token:
         return RedirectResponse(safe_next(next), 303)
+    limiter: LoginLimiter = request.app.state.login_limiter
+    client = client_key(request.scope)
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        return render(request, "login.html", {"next": safe_next(next), "error": f"Too many wrong tokens; "
+                      f"try again in {wait} s."}, 429, headers={"Retry-After": str(wait)})
     if not token_matches(settings, token):
+        limiter.failed(client)
         return render(request, "login.html", {"next": safe_next(next), "error": "That token is not right."}, 401)
     response = RedirectResponse(safe_next(next), 303)
     response.set_cookie(COOKIE, session_value(settings.token), max_age=30 * 86400, httponly=True,

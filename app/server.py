@@ -1,5 +1,6 @@
 """`heirloom serve`: flags over environment variables over defaults, a safety check on the
-address, then uvicorn with one process (the model is loaded once and shared by threads)."""
+address, then uvicorn with one process that serves pages and uploads; decoding and the model run
+in `--workers` worker processes (model/worker.py), each holding its own copy of the model."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .settings import MB, Settings, is_loopback
+from .settings import MB, Settings, is_loopback, names_list
 
 DEFAULTS = Settings()
 
@@ -29,12 +30,25 @@ def parse(argv: list[str] | None) -> tuple[Settings, str]:
     p.add_argument("--max-upload-mb", type=float,
                    help=f"largest upload in MB (default {DEFAULTS.max_upload_bytes // MB})")
     p.add_argument("--max-pixels", type=int, help=f"largest image in pixels (default {DEFAULTS.max_pixels:,})")
+    p.add_argument("--max-request-mb", type=float,
+                   help="peak memory one photo may use, model included (default: by machine, "
+                        f"{DEFAULTS.work_bytes // MB:,} here; $HEIRLOOM_MAX_REQUEST_MB)")
+    p.add_argument("--request-timeout", type=float, dest="request_timeout_s",
+                   help=f"seconds one photo may take before its worker is replaced: 504 "
+                        f"(default {DEFAULTS.request_timeout_s:g}; $HEIRLOOM_REQUEST_TIMEOUT)")
+    p.add_argument("--allowed-hosts",
+                   help="comma-separated Host names served, '*' for any (default without a token: "
+                        "localhost, 127.0.0.1, ::1; $HEIRLOOM_ALLOWED_HOSTS)")
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)
     overrides = {k: getattr(a, k) for k in ("host", "port", "weights", "device", "data_dir", "workers",
-                                            "queue_size", "token", "allow_public", "max_pixels")}
+                                            "queue_size", "token", "allow_public", "max_pixels", "request_timeout_s")}
     if a.max_upload_mb is not None:
         overrides["max_upload_bytes"] = int(a.max_upload_mb * 2**20)
+    if a.max_request_mb is not None:
+        overrides["max_work_bytes"] = int(a.max_request_mb * 2**20)
+    if a.allowed_hosts is not None:
+        overrides["allowed_hosts"] = names_list(a.allowed_hosts)
     settings = Settings.from_env(**overrides)
     if settings.torch_threads is None:
         # Workers share the cores: each call gets its slice, so N parallel calls don't fight over them.

@@ -16,6 +16,7 @@ from .errors import (
     NoImages,
     UnreadableImage,
     UnsupportedImage,
+    WorkTooLarge,
 )
 from .options import ColorizeOptions
 
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = ["Colorizer", "Colorized", "ColorizeOptions", "HeirloomError", "UnreadableImage", "UnsupportedImage",
-           "ImageTooLarge", "CheckpointError", "ChecksumMismatch", "InvalidOption", "NoImages", "ConfigError"]
+           "ImageTooLarge", "CheckpointError", "ChecksumMismatch", "InvalidOption", "NoImages", "ConfigError",
+           "WorkTooLarge"]
 
 
 def __getattr__(name: str) -> Any:

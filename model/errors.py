@@ -17,6 +17,18 @@ class ImageTooLarge(HeirloomError):
     """More pixels than the configured limit; also raised for decompression bombs."""
 
 
+class WorkTooLarge(HeirloomError):
+    """This photo at these options would need more memory than one request may use (the work budget)."""
+
+
+class WorkerCrashed(HeirloomError):
+    """The worker process colorizing this photo died (a crash in native code, or killed); the server lives on."""
+
+
+class JobTimeout(HeirloomError):
+    """The photo took longer than the configured time limit; its worker was stopped and replaced."""
+
+
 class CheckpointError(HeirloomError):
     """A weights file that is missing, corrupt, of another format, or does not match its config."""
 

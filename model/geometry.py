@@ -3,6 +3,10 @@
 Each policy makes a `Plan` for an (H, W) photo and a render size. `plan.apply` turns a
 full-size array into the network's input; `plan.invert` turns the network's output back
 into an array of exactly (H, W): crop the padding, resize, rotate back.
+
+Bounded work: no step makes an array larger than the photo itself or the render canvas
+(`Plan.peak_pixels`), whatever the aspect ratio. `make_plan` checks this before any pixel is
+allocated, so a 5000x1 strip at render size 512 costs what its 5000 pixels cost.
 """
 from __future__ import annotations
 
@@ -22,16 +26,16 @@ class Plan:
     scaled: tuple[int, int]          # size after rotation and resizing
     canvas: tuple[int, int]          # the network's input size
     content: tuple[int, int, int, int]  # where the scaled image sits on the canvas (pad)
-    crop: tuple[int, int, int, int] | None  # the part of the scaled image kept (center-crop)
+    crop: tuple[int, int, int, int] | None  # the part of the source kept, in source pixels (center-crop)
     pad_mode: str                    # "reflect" | "constant"
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """(H, W[, C]) -> canvas-sized array, same dtype."""
         x = np.rot90(image, k=-1) if self.rotate else image
-        x = _resize(x, self.scaled)
-        if self.crop is not None:
+        if self.crop is not None:   # crop first, then scale: never a scaled copy of the whole strip
             t, l, h, w = self.crop
-            return np.ascontiguousarray(x[t:t + h, l:l + w])
+            return _resize(np.ascontiguousarray(x[t:t + h, l:l + w]), self.scaled)
+        x = _resize(x, self.scaled)
         t, l, h, w = self.content
         pads = [(t, self.canvas[0] - t - h), (l, self.canvas[1] - l - w)] + [(0, 0)] * (x.ndim - 2)
         if self.pad_mode == "reflect":
@@ -42,15 +46,23 @@ class Plan:
         """Canvas-sized (h, w[, C]) prediction -> (H, W[, C]) aligned with the original photo."""
         if self.crop is not None:
             t, l, h, w = self.crop
-            sh, sw = self.scaled
+            sh, sw = self.source
             pads = [(t, sh - t - h), (l, sw - l - w)] + [(0, 0)] * (output.ndim - 2)
-            x = np.pad(output, pads, mode="edge")     # cropped-away border takes the nearest prediction
-        else:
-            t, l, h, w = self.content
-            x = output[t:t + h, l:l + w]
+            return np.pad(_resize(output, (h, w)), pads, mode="edge")   # the border takes the nearest prediction
+        t, l, h, w = self.content
+        x = output[t:t + h, l:l + w]
         size = (self.source[1], self.source[0]) if self.rotate else self.source
         x = _resize(x, size)
         return np.ascontiguousarray(np.rot90(x, k=1)) if self.rotate else x
+
+    @property
+    def peak_pixels(self) -> int:
+        """The largest array (in pixels, per channel) `apply` or `invert` makes: the source or the canvas."""
+        return max(self.source[0] * self.source[1], self.scaled[0] * self.scaled[1], self.canvas[0] * self.canvas[1])
+
+    @property
+    def canvas_pixels(self) -> int:
+        return self.canvas[0] * self.canvas[1]
 
 
 def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -72,6 +84,15 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
+def _checked(plan: Plan, size: int, multiple: int) -> Plan:
+    """The shape check behind the work budget: nothing between the photo and the network may be
+    larger than the render canvas (at most `size` + one `multiple` a side)."""
+    bound = (size + multiple) ** 2
+    if plan.scaled[0] * plan.scaled[1] > bound or plan.canvas_pixels > bound:
+        raise ValueError(f"plan for {plan.source} at {size} would make a {plan.scaled} array")   # a bug, not input
+    return plan
+
+
 def make_plan(shape: tuple[int, int], size: int, policy: str = DEFAULT_POLICY, multiple: int = 1) -> Plan:
     """Plan for a photo of `shape` (H, W) at render `size`; `multiple` is what the U-Net needs."""
     h, w = int(shape[0]), int(shape[1])
@@ -83,22 +104,21 @@ def make_plan(shape: tuple[int, int], size: int, policy: str = DEFAULT_POLICY, m
     if policy in ("pad-reflect", "pad-black"):
         sh, sw = _fit(h, w, size, size)
         content = ((size - sh) // 2, (size - sw) // 2, sh, sw)
-        return Plan((h, w), False, (sh, sw), square, content, None,
-                    "reflect" if policy == "pad-reflect" else "constant")
+        return _checked(Plan((h, w), False, (sh, sw), square, content, None,
+                             "reflect" if policy == "pad-reflect" else "constant"), size, multiple)
     if policy == "stretch":
-        return Plan((h, w), False, square, square, (0, 0, size, size), None, "constant")
+        return _checked(Plan((h, w), False, square, square, (0, 0, size, size), None, "constant"), size, multiple)
     if policy == "rotate-portrait":
         rot = h > w
         rect = (max(multiple, size * 3 // 4 // multiple * multiple), size)   # 4:3 landscape
-        return Plan((h, w), rot, rect, rect, (0, 0) + rect, None, "constant")
+        return _checked(Plan((h, w), rot, rect, rect, (0, 0) + rect, None, "constant"), size, multiple)
     if policy == "center-crop":
-        s = size / min(h, w)
-        sh, sw = max(size, round(h * s)), max(size, round(w * s))
-        crop = ((sh - size) // 2, (sw - size) // 2, size, size)
-        return Plan((h, w), False, (sh, sw), square, (0, 0, size, size), crop, "constant")
+        side = min(h, w)   # the largest centred square of the source, scaled to the canvas
+        crop = ((h - side) // 2, (w - side) // 2, side, side)
+        return _checked(Plan((h, w), False, square, square, (0, 0, size, size), crop, "constant"), size, multiple)
     if policy == "pad-multiple":
         sh, sw = _fit(h, w, size, size)
         canvas = (_round_up(sh, multiple), _round_up(sw, multiple))
         content = ((canvas[0] - sh) // 2, (canvas[1] - sw) // 2, sh, sw)
-        return Plan((h, w), False, (sh, sw), canvas, content, None, "reflect")
+        return _checked(Plan((h, w), False, (sh, sw), canvas, content, None, "reflect"), size, multiple)
     raise ValueError(f"unknown aspect policy {policy!r}; choose one of {', '.join(POLICIES)}")

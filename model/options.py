@@ -14,6 +14,7 @@ DEFAULT_POLICY = "pad-reflect"
 MAX_RENDER_SIZE = 2048
 MAX_SATURATION = 4.0
 DEFAULT_MAX_PIXELS = 100_000_000   # the largest image decoded; decompression bombs stop here
+DEFAULT_MAX_WORK_BYTES = 6 * 2**30  # peak memory of one colorization, weights included (see model/budget.py)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,12 @@ OpenCV, which keeps all 16 bits of colour images where Pillow would reduce them 
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
+import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -21,6 +24,14 @@ from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
 from .options import DEFAULT_MAX_PIXELS
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False   # a truncated upload is an error, not a gray half-photo
+HEIF_READABLE = importlib.util.find_spec("pillow_heif") is not None
+if HEIF_READABLE:
+    import pillow_heif
+    pillow_heif.register_heif_opener()
+READABLE = ", ".join(f.name for f in formats.FORMATS.values() if f.name != "HEIF" or HEIF_READABLE)
+# What malformed input makes a decoder raise; each becomes UnreadableImage (never a 500).
+DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError,
+                 IndexError, ZeroDivisionError, NotImplementedError, struct.error, cv2.error)
 
 Source = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 
@@ -48,26 +59,45 @@ def to_8bit(a: np.ndarray) -> np.ndarray:
     return (a >> 8).astype(np.uint8) if a.dtype == np.uint16 else a
 
 
+def _allowed(source: str | os.PathLike[str] | BinaryIO) -> formats.ImageFormat:
+    """The file's format from its content, before any decoder sees it; refused unless it is in the table."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as f:
+                head = f.read(32)
+        else:
+            pos = source.tell()
+            head = source.read(32)
+            source.seek(pos)
+    except FileNotFoundError as e:
+        raise UnreadableImage(f"There is no file at {source}.") from e
+    except OSError as e:
+        raise UnreadableImage("The file cannot be read.") from e
+    fmt = formats.sniff(head)
+    if fmt is None or (fmt.name == "HEIF" and not HEIF_READABLE):
+        raise UnreadableImage(f"This file is not an image we can read ({READABLE}).")
+    return fmt
+
+
 def _open(source: Source, max_pixels: int) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
+    fmt = _allowed(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = max_pixels
             try:
-                return Image.open(source)
+                return Image.open(source, formats=list(fmt.pillow))   # that format's decoder, no other
             finally:
                 Image.MAX_IMAGE_PIXELS = old
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageTooLarge(f"The image has more pixels than the limit of {max_pixels:,}.") from e
-    except FileNotFoundError as e:
-        raise UnreadableImage(f"There is no file at {source}.") from e
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise UnreadableImage(f"This file is not an image we can read ({', '.join(formats.FORMATS)}).") from e
+    except DECODE_ERRORS as e:
+        raise UnreadableImage(f"This file is not an image we can read: its {fmt.name} header is damaged.") from e
 
 
 def _is_16bit(im: Image.Image) -> bool:
@@ -125,10 +155,66 @@ def _decode_8bit(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
-def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+
+
+def _bytes(data: bytes | None, path: str | None) -> bytes:
+    return data if data is not None else Path(cast(str, path)).read_bytes()
+
+
+def _head(data: bytes | None, path: str | None) -> bytes:
+    if data is not None:
+        return data[:8]
+    with open(cast(str, path), "rb") as f:
+        return f.read(8)
+
+
+def _deep_tiff(data: bytes, max_pixels: int, check: Callable[[int, int, bool], None] | None) -> Photo:
+    """The 16-bit TIFFs that neither Pillow nor OpenCV reads whole, through tifffile: gray + alpha
+    (Pillow has no such mode, OpenCV drops the alpha) and CMYK (OpenCV refuses it; converted to RGB
+    as Pillow converts 8-bit CMYK). First page only, like every other multi-page file."""
+    import tifffile
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tf:
+            page = tf.pages.first
+            h, w = int(page.imagelength), int(page.imagewidth)
+            if w * h > max_pixels:
+                raise ImageTooLarge(f"The image is {w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}.")
+            if check is not None:
+                check(w, h, True)
+            arr = page.asarray()
+            photometric, planar = int(page.photometric), int(page.planarconfig)
+            tag = page.tags.get(274)
+            orientation = int(tag.value) if tag is not None else 1
+    except (tifffile.TiffFileError, *DECODE_ERRORS) as e:
+        raise UnreadableImage("This TIFF is damaged or uses a layout we cannot read.") from e
+    if planar == 2 and arr.ndim == 3:
+        arr = np.moveaxis(arr, 0, -1)                       # (samples, H, W) -> (H, W, samples)
+    if arr.dtype != np.uint16 or arr.ndim != 3:
+        raise UnsupportedImage("This TIFF's sample layout is not supported; save it as 8- or 16-bit RGB or gray.")
+    alpha: np.ndarray | None
+    if photometric == 1 and arr.shape[2] == 2:              # MINISBLACK + alpha
+        pixels, alpha = np.ascontiguousarray(arr[..., 0]), np.ascontiguousarray(arr[..., 1])
+    elif photometric == 5 and arr.shape[2] in (4, 5):       # SEPARATED: CMYK (+ alpha)
+        c, m, y, k = (arr[..., i].astype(np.float32) / 65535 for i in range(4))
+        rgb = np.stack([(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)], -1)
+        pixels = (rgb * 65535 + 0.5).astype(np.uint16)
+        alpha = np.ascontiguousarray(arr[..., 4]) if arr.shape[2] == 5 else None
+    else:
+        raise UnsupportedImage("This TIFF's colour layout is not supported; save it as RGB or grayscale.")
+    turn = _ORIENT.get(orientation)
+    if turn is not None:
+        pixels = np.ascontiguousarray(turn(pixels))
+        alpha = None if alpha is None else np.ascontiguousarray(turn(alpha))
+    return Photo(pixels, alpha, "TIFF")
+
+
+def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
+               check: Callable[[int, int, bool], None] | None = None) -> Photo:
     """Decode any common image into a `Photo` in display orientation.
 
-    Raises UnreadableImage, UnsupportedImage or ImageTooLarge with a sentence for a person.
+    `check(width, height, sixteen_bit)` sees the header's size before any pixel is decoded (the work
+    budget) and may raise. Raises UnreadableImage, UnsupportedImage or ImageTooLarge with a sentence.
     """
     data = path = None
     if isinstance(source, (bytes, bytearray)):
@@ -137,23 +223,32 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         path = str(source)
     elif hasattr(source, "read"):
         data = source.read()
-    im = _open(data if data is not None else source, max_pixels)
+    try:
+        im = _open(data if data is not None else source, max_pixels)
+    except UnreadableImage as e:
+        if not isinstance(e.__cause__, UnidentifiedImageError) or _head(data, path)[:4] not in _TIFF_MAGIC:
+            raise
+        return _deep_tiff(_bytes(data, path), max_pixels, check)   # 16-bit gray + alpha: Pillow has no mode
     w, h = im.size
     if w * h > max_pixels:
         raise ImageTooLarge(f"The image is {w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}.")
-    if getattr(im, "n_frames", 1) > 1 and im.format not in ("TIFF", "MPO"):
-        im.seek(0)   # animated GIF/WebP: the first frame is the photo
+    # Several frames (animated GIF/WebP, multi-page TIFF, MPO): the first, where Pillow opened the file.
+    # Counting the frames would walk every TIFF directory, and a damaged one raised outside the checks.
     fmt = im.format or "PNG"
     try:
         deep = getattr(formats.find(fmt), "deep", False)
         sixteen = deep and _is_16bit(im)   # before getexif(), which may load and drop tiles
+        if check is not None:
+            check(w, h, sixteen)
         orientation = im.getexif().get(0x0112, 1)
+        if sixteen and fmt == "TIFF" and im.mode == "CMYK":
+            return _deep_tiff(_bytes(data, path), max_pixels, None)   # OpenCV cannot read 16-bit CMYK
         if sixteen:
             pixels, alpha = _decode_16bit(im, data, path)
         else:
             im.load()
             pixels, alpha = _decode_8bit(im)
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
+    except DECODE_ERRORS as e:
         raise UnreadableImage("The image is truncated or damaged and cannot be decoded.") from e
     turn = _ORIENT.get(orientation)
     if turn is not None:

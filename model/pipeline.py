@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import formats
+from . import budget, formats
 from .checkpoint import DEFAULT_WEIGHTS, Generator, build_generator, checksum_path, read_generator
 from .color import AB_SCALE, join_l_ab, lightness, to_lstar
-from .errors import CheckpointError
+from .errors import CheckpointError, WorkTooLarge
 from .geometry import make_plan
-from .options import DEFAULT_MAX_PIXELS, ColorizeOptions
+from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES, ColorizeOptions
 from .photo_io import Photo, Source, encode_photo, load_photo
 
 
@@ -48,7 +48,8 @@ class Colorized:
 
 class Colorizer:
     def __init__(self, model: Generator, render_size: int, device: torch.device | str = "cpu",
-                 info: dict[str, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS):
+                 info: dict[str, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_work_bytes: int = DEFAULT_MAX_WORK_BYTES):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         for p in self.model.parameters():
@@ -57,10 +58,13 @@ class Colorizer:
         self.default_render_size = render_size
         self.info = dict(info or {})
         self.max_pixels = max_pixels
+        self.max_work_bytes = max_work_bytes
+        self.footprint = budget.measure(self.model, self.multiple, self.device)   # weights + activations
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str] | None = None, device: str | None = None,
-                        max_pixels: int = DEFAULT_MAX_PIXELS) -> Colorizer:
+                        max_pixels: int = DEFAULT_MAX_PIXELS,
+                        max_work_bytes: int = DEFAULT_MAX_WORK_BYTES) -> Colorizer:
         """Load a generator file; the checksum beside it (always there for the shipped weights) is verified."""
         path = Path(path) if path else default_weights_path()
         if not path.exists():
@@ -69,13 +73,25 @@ class Colorizer:
             raise CheckpointError(f"No weights file at {path}.{hint}")
         verify = checksum_path(path).exists() or path.resolve() == DEFAULT_WEIGHTS.resolve()
         gen = read_generator(path, verify=verify)
-        return cls(build_generator(gen), gen.render_size, pick_device(device), gen.info, max_pixels)
+        return cls(build_generator(gen), gen.render_size, pick_device(device), gen.info, max_pixels, max_work_bytes)
 
     def options(self, render_size: int | None = None, policy: str | None = None,
                 saturation: float | None = None, format: str | None = None) -> ColorizeOptions:
         """Validated options for this model; what is not given takes its default (render size: the model's)."""
         return ColorizeOptions.make(self.default_render_size, self.multiple, render_size=render_size,
                                     policy=policy, saturation=saturation, format=format)
+
+    def check_work(self, shape: tuple[int, int], opts: ColorizeOptions, deep: bool = False) -> None:
+        """WorkTooLarge unless a photo of `shape` (H, W) fits the work budget at these options.
+        Called from the image's header, before any pixel is decoded, and again on the decoded photo."""
+        h, w = shape
+        plan = make_plan(shape, opts.render_size, opts.policy, self.multiple)
+        need = budget.estimate(h * w, plan.canvas_pixels, deep, self.footprint)
+        if need > self.max_work_bytes:
+            raise WorkTooLarge(
+                f"Colorizing this {w}×{h} photo at render size {opts.render_size} would need about "
+                f"{budget.human(need)} of memory; the limit for one photo is {budget.human(self.max_work_bytes)}. "
+                f"Choose a smaller render size or a smaller scan.")
 
     @torch.inference_mode()
     def predict_ab(self, l: np.ndarray) -> np.ndarray:
@@ -88,6 +104,7 @@ class Colorizer:
 
     def colorize_photo(self, photo: Photo, opts: ColorizeOptions | None = None) -> Photo:
         opts = opts or self.options()
+        self.check_work(photo.pixels.shape[:2], opts, photo.pixels.dtype == np.uint16)
         l_full = lightness(photo.pixels)                          # (H, W), uint8 for 8-bit photos
         plan = make_plan(l_full.shape, opts.render_size, opts.policy, self.multiple)
         ab = self.predict_ab(to_lstar(plan.apply(l_full)))        # (h, w, 2) at render size
@@ -100,8 +117,10 @@ class Colorizer:
     def colorize(self, source: Source | Photo, opts: ColorizeOptions | None = None) -> Colorized:
         """The engine's one entry point, for the app, `heirloom colorize` and `heirloom evaluate` alike:
         any image (bytes, path, file, PIL image, or an already decoded `Photo`) -> its colorized result."""
-        photo = source if isinstance(source, Photo) else load_photo(source, self.max_pixels)
         opts = opts or self.options()
+        chosen = opts
+        photo = source if isinstance(source, Photo) else load_photo(
+            source, self.max_pixels, check=lambda w, h, deep: self.check_work((h, w), chosen, deep))
         return Colorized(photo, self.colorize_photo(photo, opts), formats.output_format(photo.format, opts.format))
 
     def __call__(self, source: Source | Photo, opts: ColorizeOptions | None = None) -> Photo:

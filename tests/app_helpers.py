@@ -23,6 +23,7 @@ def settings_for(data_dir: Path, weights: Path | None, **changes) -> Settings:
 @contextmanager
 def client_for(settings: Settings, **kw):
     from fastapi.testclient import TestClient
+    kw.setdefault("base_url", "http://localhost")   # a Host the server answers to (loopback names by default)
     with TestClient(create_app(settings), **kw) as client:
         yield client
 

@@ -71,3 +71,35 @@ def test_bad_arguments():
         make_plan((10, 10), 60, "stretch", 16)
     with pytest.raises(ValueError):
         make_plan((0, 10), 64, "stretch", 16)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("shape", [(1, 5000), (5000, 1), (1, 20000), (2, 100_000)])
+@pytest.mark.parametrize("size", [16, 512, 2048])
+def test_extreme_strips_make_no_array_larger_than_photo_or_canvas(policy, shape, size):
+    # Issue 9: center-crop scaled a 5000x1 strip by 512/1 into a 512 x 2,560,000 array (16 GB, then a crash).
+    plan = make_plan(shape, size, policy, multiple=16)
+    bound = max(shape[0] * shape[1], (size + 16) ** 2)
+    assert plan.peak_pixels <= bound
+    assert plan.scaled[0] * plan.scaled[1] <= (size + 16) ** 2
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_strip_round_trip_in_bounded_memory(policy):
+    x = np.random.default_rng(2).random((1, 5000, 2)).astype(np.float32)
+    plan = make_plan(x.shape[:2], 512, policy, multiple=16)
+    # Checked before anything is allocated, so a regression fails here instead of taking pytest down.
+    assert plan.peak_pixels <= (512 + 16) ** 2 and plan.scaled[0] * plan.scaled[1] <= (512 + 16) ** 2
+    canvas = plan.apply(x)
+    assert canvas.nbytes <= (512 + 16) ** 2 * 2 * 4
+    assert plan.invert(canvas).shape == x.shape
+
+
+def test_center_crop_keeps_the_centred_square():
+    x = np.arange(4 * 10, dtype=np.float32).reshape(4, 10)
+    plan = make_plan(x.shape, 4, "center-crop", 1)
+    assert plan.crop == (0, 3, 4, 4)
+    assert np.array_equal(plan.apply(x), x[:, 3:7])
+    back = plan.invert(plan.apply(x))
+    assert np.array_equal(back[:, 3:7], x[:, 3:7])
+    assert np.array_equal(back[:, 0], x[:, 3]) and np.array_equal(back[:, 9], x[:, 6])   # edge-extended

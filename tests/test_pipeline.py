@@ -185,3 +185,39 @@ def test_result_format_follows_the_source_unless_asked(colorizer, source, reques
     result = colorizer.colorize(Photo(photo_array(20, 30), None, source), colorizer.options(format=requested))
     assert result.format.name == written and result.source.format == source
     assert load_photo(result.encode()).format == written
+
+
+# --- the work budget (issue 9) ------------------------------------------------------------------
+
+def test_work_budget_is_decided_from_the_header_before_decoding(monkeypatch):
+    from model import WorkTooLarge, photo_io
+    budgeted = Colorizer(tiny_generator(), 32, max_work_bytes=300 * 2**20)
+    assert budgeted.footprint.weights > 0 and budgeted.footprint.per_pixel > 0   # measured on the model
+    decoded = []
+    monkeypatch.setattr(photo_io, "_decode_8bit", lambda im: decoded.append(im) or 1 / 0)
+    big = _png(Image.new("L", (6000, 2000)))                  # 12 MP x 40 bytes > 300 MB
+    with pytest.raises(WorkTooLarge, match=r"6000×2000.*render size 32.*limit for one photo is 300 MB"):
+        budgeted(big)
+    with pytest.raises(WorkTooLarge, match="render size 2048"):
+        budgeted(_png(Image.fromarray(RGB)), budgeted.options(render_size=2048))
+    assert decoded == []                                      # refused before any pixel was decoded
+
+
+def test_render_size_budget_counts_the_model_activations():
+    small = Colorizer(tiny_generator(), 32)
+    # Same photo and canvas: a model with twice the activations per pixel needs more of the budget.
+    from model import budget
+    a = budget.estimate(100, 1024 * 1024, False, small.footprint)
+    wider = budget.ModelFootprint(small.footprint.weights, 0, small.footprint.per_pixel * 2)
+    assert budget.estimate(100, 1024 * 1024, False, wider) - a >= small.footprint.per_pixel * 1024 * 1024 * 0.99
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_extreme_strip_colorizes_in_bounded_memory(colorizer, policy):
+    # Issue 9: a 5000x1 PNG with center-crop at 512 built a 512 x 2,560,000 array.
+    strip = photo_array(1, 5000, channels=1)
+    from model.geometry import make_plan
+    plan = make_plan(strip.shape, 512, policy, colorizer.multiple)   # checked first: a regression fails, not OOMs
+    assert plan.scaled[0] * plan.scaled[1] <= (512 + colorizer.multiple) ** 2
+    out = colorizer(Photo(strip), colorizer.options(render_size=512, policy=policy))
+    assert out.pixels.shape == (1, 5000, 3)

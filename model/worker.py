@@ -1,0 +1,331 @@
+"""Worker processes: untrusted bytes are decoded and colorized in child processes, so a crash or a
+hang in native code (OpenCV, libtiff, a codec) costs one request, never the process that serves.
+
+The interface is small and knows nothing of the web framework, so a queue worker on another machine
+can reuse it as it is:
+
+- `Job`: the upload's bytes and validated `ColorizeOptions`; `Outcome`: the encoded result (and a
+  thumbnail); `run_job(colorizer, job)` is the work itself, the same in a child or in-process.
+- `WorkerProcess`: one child holding its own `Colorizer` (built from a `WorkerSpec`), one job at a
+  time. `run(job, timeout_s)` returns an `Outcome` or raises a typed error: the engine's own
+  (`UnreadableImage`, `WorkTooLarge`…), `JobTimeout` (the child was killed), `WorkerCrashed` (the
+  child died; the photo is failed, not retried). A dead or killed child is replaced on the next job.
+- `ProcessPool`: N of them behind a blocking, thread-safe `run(job)`.
+
+Children start from a fork server that has already imported torch and OpenCV (fast, and no fork of
+a threaded parent). Each child caps its own address space (RLIMIT_AS) at its size after loading
+the model plus the work budget, so an allocation the budget did not foresee fails in the child.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import multiprocessing as mp
+import os
+import queue
+import resource
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from PIL import Image
+
+from . import errors, formats
+from .errors import CheckpointError, HeirloomError, JobTimeout, WorkerCrashed, WorkTooLarge
+from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES, ColorizeOptions
+from .photo_io import Photo, to_8bit
+from .pipeline import Colorizer
+
+log = logging.getLogger("heirloom.worker")
+
+THUMB_SIZE = 480
+STARTUP_S = 120.0                        # loading torch and the weights, on a busy machine
+ADDRESS_SLACK = 1 << 30                  # thread stacks and malloc arenas beyond the budget
+
+
+@dataclass(frozen=True)
+class Job:
+    data: bytes                  # the upload, exactly as received
+    options: ColorizeOptions
+    thumbnail: bool = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    data: bytes                  # the encoded result
+    format: str                  # its format's name ('JPEG')
+    source_format: str           # the upload's container ('MPO', 'GIF'…)
+    width: int
+    height: int
+    thumb: bytes                 # a small JPEG, or b"" when the job asked for none
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """How a worker builds its Colorizer: everything a child needs, and nothing that cannot be pickled."""
+    weights: str | None = None
+    device: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_work_bytes: int = DEFAULT_MAX_WORK_BYTES
+    torch_threads: int | None = None
+    limit_memory: bool = True    # RLIMIT_AS in the child; off for CUDA, whose mappings need the address space
+
+    def build(self) -> Colorizer:
+        return Colorizer.from_checkpoint(self.weights, self.device, self.max_pixels, self.max_work_bytes)
+
+
+def thumbnail(photo: Photo) -> bytes:
+    px = to_8bit(photo.pixels)
+    im = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
+    im.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    buf = io.BytesIO()
+    im.save(buf, formats.THUMBNAIL.name, quality=85)
+    return buf.getvalue()
+
+
+def run_job(colorizer: Colorizer, job: Job) -> Outcome:
+    """The work of one job: decode, colorize, encode the result and its thumbnail."""
+    result = colorizer.colorize(job.data, job.options)
+    w, h = result.photo.size
+    return Outcome(result.encode(), result.format.name, result.source.format, w, h,
+                   thumbnail(result.photo) if job.thumbnail else b"")
+
+
+# --- errors on the wire: (class name, message, field), for the pipe here and for a queue elsewhere -----
+
+def error_to_wire(e: HeirloomError) -> tuple[str, str, str | None]:
+    return type(e).__name__, str(e), getattr(e, "field", None)
+
+
+def error_from_wire(packed: tuple[str, str, str | None]) -> HeirloomError:
+    """The typed error again (HeirloomError for a name this version does not know)."""
+    name, message, field = packed
+    cls = getattr(errors, name, HeirloomError)
+    if not (isinstance(cls, type) and issubclass(cls, HeirloomError)):
+        cls = HeirloomError
+    if cls is errors.InvalidOption:
+        return errors.InvalidOption(field or "", message)
+    return cls(message)
+
+
+def _vm_size() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _child(conn: Connection, spec: WorkerSpec) -> None:
+    """A worker's life: build the Colorizer, cap the address space, then one job after another."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the server's to handle; it closes us
+    try:
+        if spec.torch_threads:
+            import torch
+            torch.set_num_threads(spec.torch_threads)
+        colorizer = spec.build()
+    except HeirloomError as e:
+        conn.send(("failed", error_to_wire(e)))
+        return
+    if spec.limit_memory:
+        cap = _vm_size() + spec.max_work_bytes + ADDRESS_SLACK
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        cap = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            conn.send(("ok", run_job(colorizer, job)))
+        except HeirloomError as e:
+            conn.send(("error", error_to_wire(e)))
+        except MemoryError:
+            conn.send(("fatal", error_to_wire(WorkTooLarge(
+                "This photo needed more memory than one request may use; choose a smaller render size."))))
+            return   # start afresh: a failed allocation may have left the heap fragmented
+        except Exception:
+            conn.send(("internal", traceback.format_exc()))
+            return
+
+
+_context: Any = None
+_context_lock = threading.Lock()
+
+
+def _mp_context() -> Any:
+    """The fork server, preloaded with this module (torch, OpenCV, Pillow), started once per process."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["model.worker"])
+            _context = ctx
+        return _context
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+class WorkerProcess:
+    """One child process and the pipe to it. Not thread-safe: one caller at a time (ProcessPool)."""
+
+    def __init__(self, spec: WorkerSpec):
+        self.spec = spec
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self.started_at = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    def start(self, timeout_s: float = STARTUP_S) -> None:
+        self.kill()
+        ctx = _mp_context()
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_child, args=(child, self.spec), daemon=True, name="heirloom-worker")
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, parent
+        if not parent.poll(timeout_s):
+            self.kill()
+            raise CheckpointError(f"A worker process did not start within {timeout_s:.0f} s.")
+        try:
+            kind, payload = parent.recv()
+        except (EOFError, OSError):
+            code = self._reap()
+            raise CheckpointError(f"A worker process died while loading the model ({_death(code)}).") from None
+        if kind != "ready":
+            self.kill()
+            raise error_from_wire(payload)
+        self.started_at = time.monotonic()
+
+    def run(self, job: Job, timeout_s: float) -> Outcome:
+        if not self.alive:
+            self.start()   # replaces a child that died between jobs (not this photo's doing)
+        conn = self._conn
+        assert conn is not None
+        try:
+            conn.send(job)
+            if not conn.poll(timeout_s):
+                self.kill()
+                raise JobTimeout(f"This photo took longer than the limit of {timeout_s:g} s; it was stopped. "
+                                 f"Try a smaller render size or a smaller scan.")
+            kind, payload = conn.recv()
+        except (EOFError, OSError):
+            code = self._reap()
+            log.error("worker process died on a job (%s)", _death(code))
+            raise WorkerCrashed(f"This photo stopped the worker that was decoding or colorizing it "
+                                f"({_death(code)}); it was not stored. Other photos are not affected.") from None
+        if kind == "ok":
+            out: Outcome = payload
+            return out
+        if kind == "internal":
+            log.error("worker failed on a job:\n%s", payload)
+            self._reap()
+            raise RuntimeError("a worker process failed; see the log")
+        if kind == "fatal":   # the child answered and is exiting: wait for it, so the next job gets a new one
+            self._reap()
+        raise error_from_wire(payload)
+
+    def _reap(self) -> int | None:
+        proc = self._proc
+        if proc is None:
+            return None
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        code: int | None = proc.exitcode
+        self._close_conn()
+        self._proc = None
+        return code
+
+    def _close_conn(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join()
+            self._proc = None
+        self._close_conn()
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """Ask the child to finish, then make sure it has."""
+        if self._proc is not None and self._conn is not None:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+            self._proc.join(wait_s)
+        self.kill()
+
+
+class ProcessPool:
+    """`workers` child processes behind a blocking, thread-safe `run(job)`: the caller's thread waits for
+    a free child (callers bound their own concurrency; the web app's admission queue does)."""
+
+    def __init__(self, spec: WorkerSpec, workers: int, timeout_s: float):
+        self.spec = spec
+        self.timeout_s = timeout_s
+        self.workers = [WorkerProcess(spec) for _ in range(workers)]
+        self._idle: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
+        for w in self.workers:
+            self._idle.put(w)
+        self._busy: dict[int, WorkerProcess] = {}
+
+    def start(self) -> None:
+        """Start every child at once (in parallel); raises the first start-up error."""
+        problems: list[BaseException] = []
+
+        def start(w: WorkerProcess) -> None:
+            try:
+                w.start()
+            except BaseException as e:   # reported to the caller below
+                problems.append(e)
+
+        threads = [threading.Thread(target=start, args=(w,)) for w in self.workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if problems:
+            raise problems[0]
+
+    def pids(self) -> list[int]:
+        return [p for w in self.workers if (p := w.pid) is not None]
+
+    def busy_pids(self) -> list[int]:
+        return [p for w in list(self._busy.values()) if (p := w.pid) is not None]
+
+    def run(self, job: Job) -> Outcome:
+        w = self._idle.get()
+        self._busy[id(w)] = w
+        try:
+            return w.run(job, self.timeout_s)
+        finally:
+            self._busy.pop(id(w), None)
+            self._idle.put(w)
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
