@@ -25,7 +25,8 @@ from .hypercolumn import HypercolumnConfig, HypercolumnGenerator
 from .networks import GeneratorConfig, UNetGenerator
 
 Generator = UNetGenerator | HypercolumnGenerator
-ARCHITECTURES = {"unet": (GeneratorConfig, UNetGenerator), "hypercolumn": (HypercolumnConfig, HypercolumnGenerator)}
+ARCHITECTURES: dict[str, type[GeneratorConfig] | type[HypercolumnConfig]] = {
+    "unet": GeneratorConfig, "hypercolumn": HypercolumnConfig}
 
 FORMAT = "heirloom.generator"
 FORMAT_VERSION = 1
@@ -45,7 +46,8 @@ class GeneratorFile:
 
 
 def save_generator(path: str | os.PathLike[str], model: Generator, render_size: int,
-                   info: dict[str, Any] | None = None, half: bool = False, encoder_path: str | os.PathLike[str] | None = None) -> Path:
+                   info: dict[str, Any] | None = None, half: bool = False,
+                   encoder_path: str | os.PathLike[str] | None = None) -> Path:
     """Write the generator atomically (temp file + rename); `half` stores float16 (half the bytes).
 
     A hypercolumn generator's file holds its decoder only and names `encoder_path` (default: the
@@ -126,7 +128,7 @@ def read_generator(path: str | os.PathLike[str], verify: bool = False) -> Genera
     if arch not in ARCHITECTURES:
         raise CheckpointError(f"{path} holds a {arch!r} generator; this Heirloom knows {', '.join(ARCHITECTURES)}.")
     try:
-        config = ARCHITECTURES[arch][0](**json.loads(meta["generator"]))
+        config = ARCHITECTURES[arch](**json.loads(meta["generator"]))
         render_size = int(meta["render_size"])
         info = json.loads(meta.get("info", "{}"))
         encoder_path = path.parent / meta["encoder_file"] if arch == "hypercolumn" else None
@@ -139,7 +141,11 @@ def build_generator(gen: GeneratorFile) -> Generator:
     """Instantiate the network and load weights with strict key and shape matching, in float32.
     A hypercolumn generator's encoder is loaded from its own file, checked against its SHA-256."""
     try:
-        model = ARCHITECTURES[gen.architecture][1](gen.config)
+        model: Generator
+        if isinstance(gen.config, HypercolumnConfig):
+            model = HypercolumnGenerator(gen.config)
+        else:
+            model = UNetGenerator(gen.config)
     except ValueError as e:
         raise CheckpointError(f"The weights' config is not valid: {e}") from e
     state = {k: v.float() if v.is_floating_point() else v for k, v in gen.state.items()}
@@ -156,4 +162,5 @@ def build_generator(gen: GeneratorFile) -> Generator:
         target.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"The weights do not match their own config: {e}") from e
-    return model.eval()
+    model.eval()
+    return model

@@ -24,6 +24,8 @@ ENCODER_FORMAT = "heirloom.encoder"
 class BlurDown(nn.Module):
     """Anti-aliased stride-2 downsampling (Zhang 2019): reflect pad 2, [1 2 1]² blur, per channel."""
 
+    filt: torch.Tensor
+
     def __init__(self, channels: int):
         super().__init__()
         a = torch.tensor([1.0, 2.0, 1.0])
@@ -36,7 +38,7 @@ class BlurDown(nn.Module):
 
 
 # VGG16 configuration "D": channels per conv, "M" = max-pool(2, stride 1) + blur-downsample.
-_VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+_VGG16: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 # Index in `features` of the ReLU after conv3_3, conv4_3 and conv5_3: the hypercolumn taps.
 VGG16_TAPS = {"relu3_3": 17, "relu4_3": 25, "relu5_3": 33}
 
@@ -51,6 +53,8 @@ class VGG16Encoder(nn.Module):
 
     name = "vgg16"
     channels = (256, 512, 512)
+    shift: torch.Tensor
+    scale: torch.Tensor
     MIN_SIDE = 32   # the reflect-padded blurs of the deepest level need this much
 
     def __init__(self) -> None:
@@ -69,7 +73,7 @@ class VGG16Encoder(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "VGG16Encoder":
+    def train(self, mode: bool = True) -> VGG16Encoder:
         return super().train(False)   # frozen: no dropout/norm state, always eval
 
     def forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -102,7 +106,7 @@ def encoder_filename(name: str) -> str:
     return f"{name}-encoder.safetensors"
 
 
-def save_encoder(path: str | os.PathLike, encoder: VGG16Encoder, source: str) -> Path:
+def save_encoder(path: str | os.PathLike[str], encoder: VGG16Encoder, source: str) -> Path:
     """float16 weights (half the bytes; features differ from float32 by < 0.1 %), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,9 +119,9 @@ def save_encoder(path: str | os.PathLike, encoder: VGG16Encoder, source: str) ->
     return path
 
 
-def load_encoder(path: str | os.PathLike, name: str, sha256: str | None) -> VGG16Encoder:
+def load_encoder(path: str | os.PathLike[str], name: str, sha256: str | None) -> VGG16Encoder:
     """Build `name` and load its weights strictly from `path`, checking the SHA-256 first."""
-    from .checkpoint import sha256_of   # checkpoint imports this module; import here to avoid a cycle
+    from .checkpoint import sha256_of  # checkpoint imports this module; import here to avoid a cycle
 
     path = Path(path)
     if not path.is_file():

@@ -52,7 +52,8 @@ def ab_bin_centers(cfg: HypercolumnConfig) -> torch.Tensor:
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(math.gcd(8, cout), cout), nn.ReLU(inplace=True))
+    norm = nn.GroupNorm(math.gcd(8, cout), cout)
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), norm, nn.ReLU(inplace=True))
 
 
 def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -98,6 +99,8 @@ def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: floa
 
 class HypercolumnGenerator(nn.Module):
     """(B, 1, H, W) L normalised to [-1, 1] -> (B, 2, H/2, W/2) ab / 110 in [-1, 1]."""
+
+    centers: torch.Tensor
 
     def __init__(self, cfg: HypercolumnConfig):
         super().__init__()

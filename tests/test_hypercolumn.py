@@ -15,7 +15,7 @@ from model.checkpoint import build_generator, read_generator, save_generator
 from model.encoders import VGG16Encoder, encoder_filename, load_encoder, save_encoder
 from model.errors import CheckpointError
 from model.evaluate import FeatureFID
-from model.hypercolumn import AB_RANGE, HypercolumnConfig, HypercolumnGenerator, ab_bin_centers, annealed_mean
+from model.hypercolumn import HypercolumnConfig, HypercolumnGenerator, ab_bin_centers, annealed_mean
 from model.photo_io import Photo
 from model.pipeline import Colorizer
 from model.training.color_losses import ab_prior, class_loss, nearest_bin, rebalance_weights

@@ -23,7 +23,8 @@ def test_shipped_weights_are_small_and_match_their_checksum():
     assert gen.info["step"] > 0 and "recipe" in gen.info
     if gen.encoder_path is not None:   # a hypercolumn generator: its encoder ships beside it, checksummed twice
         assert gen.encoder_path.parent.resolve() == DEFAULT_WEIGHTS.parent.resolve()
-        assert checksum_path(gen.encoder_path).read_text().split()[0] == sha256_of(gen.encoder_path) == gen.encoder_sha256
+        recorded = checksum_path(gen.encoder_path).read_text().split()[0]
+        assert recorded == sha256_of(gen.encoder_path) == gen.encoder_sha256
 
 
 def test_default_colorizer_colorizes_a_small_gray_image(monkeypatch):

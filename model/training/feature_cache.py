@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from ..encoders import VGG16Encoder
-from ..metrics import colorfulness
 from .data import decode_square, is_val, scan
 
 LAYERS = ("f3", "f4", "f5")
@@ -52,7 +51,7 @@ class FeatureCache:
     colorfulness: np.ndarray   # (N,) float
 
     @classmethod
-    def open(cls, root: str | Path) -> "FeatureCache":
+    def open(cls, root: str | Path) -> FeatureCache:
         root = Path(root)
         meta_path = root / "meta.json"
         if not meta_path.exists():

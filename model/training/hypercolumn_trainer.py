@@ -32,8 +32,8 @@ from ..metrics import colorfulness, mean_ciede2000, psnr
 from ..networks import count_parameters
 from .color_losses import ab_prior, class_loss, rebalance_weights, regression_loss
 
-MIN_CF_TO_SHIP = 25.0
-MIN_FID_PHOTOS = 32     # below this FID says nothing; selection falls back to PSNR   # a family must see colour: below this a model is chosen only if none reaches it
+MIN_CF_TO_SHIP = 25.0   # a family must see colour: below this a model is chosen only if none reaches it
+MIN_FID_PHOTOS = 32     # below this FID says nothing; selection falls back to PSNR
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Recipe:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Recipe":
+    def from_dict(cls, d: dict) -> Recipe:
         d = dict(d)
         gen = HypercolumnConfig(**d.pop("generator", {}))
         known = {f.name for f in fields(cls)}
@@ -462,7 +462,8 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, device: str 
     trainer = HypercolumnTrainer(recipe, run_dir, source, device, log)
     if resume and trainer.state_path.exists():
         trainer.load_state()
-        log(f"resumed at step {trainer.step} ({trainer.images_seen} photos seen, {trainer.cpu_seconds / 3600:.2f} CPU-hours)")
+        log(f"resumed at step {trainer.step} ({trainer.images_seen} photos seen, "
+            f"{trainer.cpu_seconds / 3600:.2f} CPU-hours)")
     import threading
     if threading.current_thread() is threading.main_thread():
         _stop_between_steps(trainer)

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..metrics import colorfulness
 from .data import decode_square, is_val, random_resized_crop, scan
 from .feature_cache import rgb_to_input
-from ..metrics import colorfulness
 
 
 def pack_shard(photos_root: str | Path, out: str | Path, size: int = 128, max_mb: float = 20.0,
@@ -40,8 +40,8 @@ def pack_shard(photos_root: str | Path, out: str | Path, size: int = 128, max_mb
         total += buf.tell()
     out.parent.mkdir(parents=True, exist_ok=True)
     offsets = np.cumsum([0] + [len(b) for b in blobs])
-    np.savez(out, names=np.array(names), offsets=offsets, data=np.concatenate(blobs) if blobs else np.zeros(0, np.uint8),
-             size=np.array(size))
+    data = np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)
+    np.savez(out, names=np.array(names), offsets=offsets, data=data, size=np.array(size))
     log(f"shard {out}: {len(names)} photos, {total / 1e6:.1f} MB (photos {skip}..{skip + len(names)} of the shuffle)")
     return out
 
