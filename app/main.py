@@ -19,6 +19,8 @@ from .jobs import WorkerPool
 from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .photos import Runtime
 from .routes_api import router as api_router
+from .routes_docs import SWAGGER_STATIC
+from .routes_docs import router as docs_router
 from .routes_pages import router as pages_router
 from .settings import Settings
 from .storage import Storage
@@ -75,12 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 processes.close()
             storage.close()
 
-    app = FastAPI(title="Heirloom", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Heirloom", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Colorize black-and-white family photos. Every route needs the access token "
                               "(`Authorization: Bearer …`) when the server has one.")
     errors.install(app)
     app.include_router(api_router)
     app.include_router(pages_router)
+    app.include_router(docs_router)
+    app.mount("/static/swagger", StaticFiles(directory=str(SWAGGER_STATIC)), name="swagger")
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     # Each add wraps the ones before: headers on everything, then the catch-all 500, then refuse strangers
     # before reading their bodies.
