@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from model import HeirloomError, InvalidOption
-from model.options import DEFAULT_POLICY, MAX_RENDER_SIZE, POLICIES
+from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
 from .errors import describe
@@ -19,11 +19,25 @@ from .templating import render
 router = APIRouter(include_in_schema=False)
 
 
+# The aspect policies in plain words, in the order of model.options.POLICIES (a test checks both agree).
+POLICY_LABELS = {
+    "pad-reflect": "Fit whole photo, fill the edges with the photo (recommended)",
+    "pad-black": "Fit whole photo, fill the edges with black",
+    "stretch": "Stretch to a square",
+    "rotate-portrait": "Turn upright photos sideways",
+    "center-crop": "Crop to the middle",
+    "pad-multiple": "Keep the shape as it is",
+}
+
+
 def _form_defaults(rt: Runtime) -> dict[str, Any]:
+    """The form's defaults are the loaded model's own options (render size from its checkpoint)."""
     c = rt.colorizer
-    return {"policies": POLICIES, "default_policy": DEFAULT_POLICY, "max_render_size": MAX_RENDER_SIZE,
-            "default_render_size": c.default_render_size if c else 256,
-            "multiple": c.multiple if c else 32, "max_upload_mb": rt.settings.max_upload_bytes // 2**20}
+    defaults = c.options() if c else ColorizeOptions.make(256, 32)
+    return {"policy_labels": {p: POLICY_LABELS.get(p, p) for p in POLICIES}, "default_policy": defaults.policy,
+            "max_render_size": MAX_RENDER_SIZE, "default_render_size": defaults.render_size,
+            "default_saturation": defaults.saturation, "multiple": c.multiple if c else 32,
+            "max_upload_mb": rt.settings.max_upload_bytes // 2**20}
 
 
 def _form_page(request: Request, name: str, error: HeirloomError | None = None, **context: Any) -> Response:
@@ -59,7 +73,7 @@ async def upload(request: Request, file: list[UploadFile] = File(...), render_si
 
 @router.get("/photos/{photo_id}")
 def photo_page(request: Request, photo_id: str) -> Response:
-    return _form_page(request, "photo.html", photo=runtime(request).storage.get(photo_id))
+    return _form_page(request, "photo.html", photo=runtime(request).storage.get(photo_id), options_open=True)
 
 
 @router.post("/photos/{photo_id}/rerun")
@@ -70,7 +84,7 @@ async def rerun(request: Request, photo_id: str, render_size: int | None = Form(
         opts = rt.require_model().options(render_size, policy, saturation)
         await rerun_photo(rt, photo_id, opts)
     except HeirloomError as e:
-        return _form_page(request, "photo.html", e, photo=rt.storage.get(photo_id))
+        return _form_page(request, "photo.html", e, photo=rt.storage.get(photo_id), options_open=True)
     return RedirectResponse(f"/photos/{photo_id}", 303)
 
 

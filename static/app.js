@@ -4,6 +4,12 @@ document.documentElement.classList.add("js");
 
 function $(sel, root) { return (root || document).querySelector(sel); }
 
+// Bring progress and error messages into view (on a phone the form fills the screen), gently.
+function reveal(el) {
+  const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  el.scrollIntoView({ behavior: still ? "auto" : "smooth", block: "nearest" });
+}
+
 // --- Upload page: drag & drop, several files, one request each with progress -------------
 function setupUpload() {
   const form = $("#upload-form");
@@ -14,7 +20,7 @@ function setupUpload() {
   function showChosen() {
     chosen.replaceChildren(...Array.from(input.files).map((f) => {
       const li = document.createElement("li");
-      li.textContent = `${f.name} (${(f.size / 1048576).toFixed(1)} MB)`;
+      li.textContent = `${f.name} (${(f.size / 1048576).toFixed(1)} MB)`; li.title = f.name;
       return li;
     }));
   }
@@ -28,7 +34,7 @@ function setupUpload() {
 
   function row(file) {
     const li = document.createElement("li");
-    const name = document.createElement("span"); name.textContent = file.name;
+    const name = document.createElement("span"); name.className = "name"; name.textContent = file.name; name.title = file.name;
     const state = document.createElement("span"); state.className = "state"; state.textContent = "Waiting";
     const bar = document.createElement("progress"); bar.max = 100; bar.value = 0;
     bar.setAttribute("aria-label", `Progress of ${file.name}`);
@@ -60,10 +66,11 @@ function setupUpload() {
           const retry = xhr.getResponseHeader("Retry-After");
           ui.li.classList.add("failed"); ui.bar.value = 0;
           ui.state.textContent = (body.message || `Error ${xhr.status}`) + (retry ? ` (retry in ${retry}s)` : "");
+          reveal(ui.li);
           resolve(null);
         }
       };
-      xhr.onerror = () => { ui.li.classList.add("failed"); ui.state.textContent = "Network error"; resolve(null); };
+      xhr.onerror = () => { ui.li.classList.add("failed"); ui.state.textContent = "Network error"; reveal(ui.li); resolve(null); };
       xhr.send(data);
     });
   }
@@ -74,6 +81,7 @@ function setupUpload() {
     e.preventDefault();
     submit.disabled = true; section.hidden = false; list.replaceChildren();
     const rows = files.map(row);
+    reveal(section);
     const results = [];
     let next = 0;
     // Two uploads at a time keep the server's queue busy without flooding it.
@@ -118,4 +126,10 @@ function setupMisc() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupMisc(); });
+// A page that comes back with an error (the no-JavaScript form path) shows it first.
+function setupErrors() {
+  const err = $("#form-error");
+  if (err) { reveal(err); err.focus({ preventScroll: true }); }
+}
+
+document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupMisc(); setupErrors(); });

@@ -104,3 +104,55 @@ def test_alt_texts_say_which_photo_and_which_version(client):
     assert 'alt="grandma 1952.png (colorized)"' in client.get("/album", headers=HTML).text
     for html in (page, client.get("/", headers=HTML).text):
         assert not re.search(r'<img(?![^>]*\balt=")', html)                     # no image without alt
+
+
+# --- home: one "Choose photos" area, options folded, messages in view -------------------------
+
+def test_home_has_one_choose_area_with_touch_wording(client):
+    page = client.get("/", headers=HTML).text
+    zone = page[page.index('id="dropzone"'):page.index("</label>", page.index('id="dropzone"'))]
+    assert "Choose photos" in zone and 'for="file"' in page and 'type="file"' in zone and "multiple" in zone
+    assert 'class="for-touch">Tap' in zone and 'class="for-mouse">' in zone and "drop" in zone.lower()
+    css = STYLE.read_text()
+    assert re.search(r"@media \(hover: none\) and \(pointer: coarse\) {[^}]*\.for-mouse { display: none; }", css)
+
+
+def test_options_are_folded_in_plain_words_with_the_models_defaults(client):
+    page = client.get("/", headers=HTML).text
+    box = page[page.index('<details class="options-box"'):page.index("</details>")]
+    assert "<details class=\"options-box\">" in page                       # closed on the home page
+    assert "<summary>More options</summary>" in box
+    for words in ("Detail", "Colour strength", "How to fit the photo"):
+        assert words in box, words
+    model = client.app.state.runtime.colorizer.options()
+    assert f'value="{model.render_size}"' in box and f"the model's own is {model.render_size}" in box
+    assert re.search(rf'<option value="{model.policy}" selected>', box)
+    assert f'value="{model.saturation}"' in box
+    assert "pad-reflect</option>" not in box                             # labels, not the API's names
+
+
+def test_every_policy_has_plain_words():
+    from app.routes_pages import POLICY_LABELS
+    from model.options import POLICIES
+    assert tuple(POLICY_LABELS) == POLICIES
+
+
+def test_photo_page_opens_the_options_and_errors_can_take_focus(client):
+    pid = client.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()["id"]
+    assert '<details class="options-box" open>' in client.get(f"/photos/{pid}", headers=HTML).text
+    r = client.post("/photos", files=[("file", ("notes.txt", b"hello", "text/plain"))], headers=HTML)
+    assert r.status_code == 415 and 'id="form-error" tabindex="-1"' in r.text
+    js = client.get("/static/app.js").text
+    assert "reveal(section)" in js and "reveal(ui.li)" in js and 'reveal(err)' in js and "scrollIntoView" in js
+
+
+def test_long_names_are_cut_or_wrapped(client):
+    css = STYLE.read_text()
+    assert re.search(r"\.chosen li, \.progress-list \.name {[^}]*text-overflow: ellipsis", css)
+    assert re.search(r"\.tile-name {[^}]*text-overflow: ellipsis", css)
+    assert re.search(r"\.photo-title {[^}]*overflow-wrap: anywhere", css)
+    long = "a" * 200 + ".png"
+    rec = client.post("/api/photos", files={"file": (long, image_bytes(), "image/png")}).json()
+    pid, stored = rec["id"], rec["name"]                  # the server may shorten a very long name
+    assert len(stored) > 100 and f'title="{stored}"' in client.get("/album", headers=HTML).text
+    assert client.get(f"/photos/{pid}", headers=HTML).status_code == 200

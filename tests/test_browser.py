@@ -91,7 +91,11 @@ def test_upload_compare_download(server, tmp_path):
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(server + "/")
-            assert page.get_by_label("Aspect policy").is_visible()
+            assert page.get_by_text("Choose photos").is_visible()
+            assert page.get_by_text("drop scans onto this area").is_visible()
+            assert not page.get_by_label("How to fit the photo").is_visible()    # folded
+            page.get_by_text("More options").click()
+            assert page.get_by_label("How to fit the photo").is_visible()
             page.set_input_files("#file", str(scan))
             page.wait_for_selector("#chosen li")
             page.screenshot(path=str(shots / "upload-page.png"), full_page=True)
@@ -124,5 +128,28 @@ def test_upload_compare_download(server, tmp_path):
                 assert result.size == original.size
                 assert result.mode == "RGB"
             assert not errors, errors
+        finally:
+            browser.close()
+
+
+def test_touch_screen_says_tap_and_errors_come_into_view(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    bad = tmp_path / "notes.jpg"
+    bad.write_bytes(b"not a photo at all")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 700}, is_mobile=True, has_touch=True)
+            page.goto(server + "/")
+            assert page.get_by_text("Tap here to pick photos").is_visible()
+            assert not page.get_by_text("drop scans onto this area").is_visible()
+            page.set_input_files("#file", str(bad))
+            page.click("#submit")
+            page.wait_for_selector(".progress-list .failed")
+            page.wait_for_timeout(800)                       # the smooth scroll
+            assert page.locator(".progress-list .failed").is_visible()
+            top = page.locator(".progress-list .failed").bounding_box()["y"]
+            assert 0 <= top < 700
         finally:
             browser.close()
