@@ -15,6 +15,8 @@ STATIC = ROOT / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
 templates.env.filters["date"] = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+# The machine-readable UTC instant for <time datetime>; static/app.js shows it in the reader's own time zone.
+templates.env.filters["iso"] = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200,

@@ -126,10 +126,20 @@ function setupMisc() {
   });
 }
 
+// Times: the server writes UTC into <time datetime>; show them in the reader's own time zone.
+function setupTimes() {
+  document.querySelectorAll("time[data-local][datetime]").forEach((t) => {
+    const when = new Date(t.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) return;
+    t.title = t.textContent;
+    t.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  });
+}
+
 // A page that comes back with an error (the no-JavaScript form path) shows it first.
 function setupErrors() {
   const err = $("#form-error");
   if (err) { reveal(err); err.focus({ preventScroll: true }); }
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupMisc(); setupErrors(); });
+document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupMisc(); setupErrors(); setupTimes(); });

@@ -156,3 +156,42 @@ def test_long_names_are_cut_or_wrapped(client):
     pid, stored = rec["id"], rec["name"]                  # the server may shorten a very long name
     assert len(stored) > 100 and f'title="{stored}"' in client.get("/album", headers=HTML).text
     assert client.get(f"/photos/{pid}", headers=HTML).status_code == 200
+
+
+# --- album: whole thumbnails, local times, downloads ------------------------------------------
+
+def test_album_thumbnails_are_letterboxed_not_cropped():
+    tile_img = re.search(r"\.tile img {([^}]*)}", STYLE.read_text())
+    assert tile_img and "object-fit: contain" in tile_img.group(1) and "cover" not in tile_img.group(1)
+
+
+def test_album_thumbnail_keeps_the_photos_shape(client):
+    from app_helpers import size_of
+    rec = client.post("/api/photos", files={"file": ("tall.png", image_bytes(30, 90), "image/png")}).json()
+    w, h = size_of(client.get(rec["thumbnail_url"]).content)
+    assert abs(w / h - 30 / 90) < 0.05
+
+
+def test_times_are_utc_in_a_time_element_and_converted_in_js(client):
+    from datetime import datetime, timezone
+    rec = client.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
+    for url in ("/album", f"/photos/{rec['id']}"):
+        m = re.search(r'<time datetime="([^"]+)" data-local>([^<]+)</time>', client.get(url, headers=HTML).text)
+        assert m and m.group(1).endswith("Z") and m.group(2).endswith("UTC"), url
+        when = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        assert abs(when.timestamp() - datetime.now(timezone.utc).timestamp()) < 600
+    js = client.get("/static/app.js").text
+    assert 'time[data-local][datetime]' in js and "toLocaleString" in js
+
+
+def test_album_offers_result_and_original_downloads(client):
+    rec = client.post("/api/photos", files={"file": ("grandpa.png", image_bytes(), "image/png")}).json()
+    album = client.get("/album", headers=HTML).text
+    for kind, name in (("result", "grandpa-color.png"), ("original", "grandpa.png")):
+        url = f"/api/photos/{rec['id']}/{kind}?download=true"
+        assert f'href="{url}" download' in album
+        r = client.get(url)
+        assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+        assert name in r.headers["content-disposition"]
+    assert 'aria-label="Download grandpa.png, colorized"' in album
+    assert 'aria-label="Download grandpa.png, original scan"' in album
