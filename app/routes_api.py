@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from model import ColorizeOptions, formats
 from model.options import MAX_SATURATION, POLICIES
 
-from .metadata import Record
+from .metadata import CAPTION_FIELDS, MAX_CAPTION, Record
 from .photos import colorize_upload, create_photo, rerun_photo, runtime
 from .storage import THUMB_FORMAT
 
@@ -43,7 +44,9 @@ OPTIONS = Depends(form_options)
 
 def photo_json(rec: Record) -> dict[str, Any]:
     base = f"/api/photos/{rec.id}"
-    return {**rec.to_dict(), "url": base, "page_url": f"/photos/{rec.id}", "original_url": f"{base}/original",
+    flat = {k: v for k, v in rec.to_dict().items() if not k.startswith("caption_")}
+    return {**flat, "caption": rec.caption, "label": rec.label, "url": base, "page_url": f"/photos/{rec.id}",
+            "original_url": f"{base}/original",
             "result_url": f"{base}/result", "thumbnail_url": f"{base}/thumbnail"}
 
 
@@ -82,15 +85,36 @@ async def add_photo(request: Request, file: UploadFile = FILE, opts: ColorizeOpt
 
 
 @router.get("/api/photos", tags=["album"], summary="The album, newest first")
-def list_photos(request: Request, limit: int = Query(100, ge=1, le=1000),
-                offset: int = Query(0, ge=0)) -> dict[str, Any]:
+def list_photos(request: Request, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                q: str = Query("", max_length=MAX_CAPTION,
+                               description="Only photos whose name or caption contains this text")) -> dict[str, Any]:
     storage = runtime(request).storage
+    if q.strip():
+        total, records = storage.search(q.strip(), limit, offset)
+        return {"total": total, "photos": [photo_json(r) for r in records]}
     return {"total": storage.count(), "photos": [photo_json(r) for r in storage.newest_first(limit, offset)]}
 
 
 @router.get("/api/photos/{photo_id}", tags=["album"], responses={404: {"description": "No such photo"}})
 def get_photo(request: Request, photo_id: str) -> dict[str, Any]:
     return photo_json(runtime(request).storage.get(photo_id))
+
+
+class CaptionChange(BaseModel):
+    """The caption fields to change; a field left out stays as it is, "" clears it."""
+    model_config = ConfigDict(extra="forbid")
+    who: str | None = Field(None, description=f"Who is in the photo (at most {MAX_CAPTION} characters)")
+    where: str | None = Field(None, description="Where it was taken")
+    when: str | None = Field(None, description="When it was taken, in any words (\"summer 1952\")")
+
+
+@router.patch("/api/photos/{photo_id}", tags=["album"],
+              responses={404: {"description": "No such photo"}, 422: {"description": "A caption field too long"}},
+              summary="Change the photo's caption (who, where, when)")
+async def change_photo(request: Request, photo_id: str, change: CaptionChange) -> dict[str, Any]:
+    fields = {f: getattr(change, f) for f in CAPTION_FIELDS}
+    rec = await run_in_threadpool(lambda: runtime(request).storage.set_caption(photo_id, **fields))
+    return photo_json(rec)
 
 
 @router.post("/api/photos/{photo_id}/rerun", tags=["album"], responses=ERRORS,

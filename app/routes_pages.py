@@ -13,6 +13,7 @@ from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
 from .errors import describe
+from .metadata import MAX_CAPTION
 from .photos import Runtime, create_photo, rerun_photo, runtime
 from .templating import render
 
@@ -88,6 +89,19 @@ async def rerun(request: Request, photo_id: str, render_size: int | None = Form(
     return RedirectResponse(f"/photos/{photo_id}", 303)
 
 
+@router.post("/photos/{photo_id}/caption")
+async def caption(request: Request, photo_id: str, who: str = Form(""), where: str = Form(""),
+                  when: str = Form("")) -> Response:
+    """The caption form (no JavaScript needed): all three fields, as typed."""
+    rt = runtime(request)
+    try:
+        await run_in_threadpool(lambda: rt.storage.set_caption(photo_id, who=who, where=where, when=when))
+    except InvalidOption as e:
+        return _form_page(request, "photo.html", e, photo=rt.storage.get(photo_id), options_open=True,
+                          caption_typed={"who": who, "where": where, "when": when})
+    return RedirectResponse(f"/photos/{photo_id}", 303)
+
+
 @router.post("/photos/{photo_id}/delete")
 async def delete(request: Request, photo_id: str) -> Response:
     await run_in_threadpool(runtime(request).storage.delete, photo_id)
@@ -95,9 +109,13 @@ async def delete(request: Request, photo_id: str) -> Response:
 
 
 @router.get("/album")
-def album(request: Request) -> Response:
+def album(request: Request, q: str = "") -> Response:
     storage = runtime(request).storage
-    return render(request, "album.html", {"photos": storage.newest_first(500), "total": storage.count()})
+    q = q.strip()[:MAX_CAPTION]
+    if q:
+        found, photos = storage.search(q, 500)
+        return render(request, "album.html", {"photos": photos, "found": found, "total": storage.count(), "q": q})
+    return render(request, "album.html", {"photos": storage.newest_first(500), "total": storage.count(), "q": ""})
 
 
 @router.get("/login")

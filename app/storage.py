@@ -28,7 +28,7 @@ from pathlib import Path
 from model import formats
 
 from .errors import NotFound, StorageFull, StorageReadOnly
-from .metadata import PhotoIndex, Record
+from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
 
 log = logging.getLogger("heirloom.app")
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -215,6 +215,22 @@ class Storage:
         for stale in (old.result_file, self._thumb_name(old)):
             (folder / stale).unlink(missing_ok=True)
         return rec
+
+    def set_caption(self, photo_id: str, **caption: str | None) -> Record:
+        """Change the caption fields given (who, where, when); None leaves a field as it is."""
+        unknown = set(caption) - set(CAPTION_FIELDS)
+        if unknown:
+            raise ValueError(f"not caption fields: {sorted(unknown)}")
+        changes = {k: clean_caption(k, v) for k, v in caption.items() if v is not None}
+        self.folder(photo_id)   # validates the id's shape
+        with self._writing():
+            rec = self.index.set_caption(photo_id, changes)
+        if rec is None:
+            raise NotFound("There is no photo with this id.")
+        return rec
+
+    def search(self, text: str, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
+        return self.index.search(text, limit, offset)
 
     def get(self, photo_id: str) -> Record:
         self.folder(photo_id)   # validates the id's shape before any lookup

@@ -9,6 +9,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from .metadata import MAX_CAPTION
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -22,6 +24,6 @@ templates.env.filters["iso"] = lambda t: datetime.fromtimestamp(t, timezone.utc)
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200,
            headers: dict[str, str] | None = None) -> HTMLResponse:
     rt = getattr(request.app.state, "runtime", None)
-    ctx = {"runtime": rt, "token_required": bool(rt and rt.settings.token)}
+    ctx = {"runtime": rt, "token_required": bool(rt and rt.settings.token), "max_caption": MAX_CAPTION}
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)

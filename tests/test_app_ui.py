@@ -195,3 +195,124 @@ def test_album_offers_result_and_original_downloads(client):
         assert name in r.headers["content-disposition"]
     assert 'aria-label="Download grandpa.png, colorized"' in album
     assert 'aria-label="Download grandpa.png, original scan"' in album
+
+
+# --- captions: who, where, when -------------------------------------------------------------
+
+def add(client, name="a.png") -> dict:
+    r = client.post("/api/photos", files={"file": (name, image_bytes(), "image/png")})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_caption_rest_round_trip_and_partial_change(client):
+    rec = add(client)
+    assert rec["caption"] == {"who": "", "where": "", "when": ""} and rec["label"] == "a.png"
+    r = client.patch(rec["url"], json={"who": "  Grandma Rose\n and Tom ", "where": "Lake Garda", "when": "1952"})
+    assert r.status_code == 200, r.text
+    assert r.json()["caption"] == {"who": "Grandma Rose and Tom", "where": "Lake Garda", "when": "1952"}
+    assert r.json()["label"] == "Grandma Rose and Tom, Lake Garda, 1952"
+    r = client.patch(rec["url"], json={"when": "summer 1952"})                # only what is sent changes
+    assert r.json()["caption"] == {"who": "Grandma Rose and Tom", "where": "Lake Garda", "when": "summer 1952"}
+    assert client.get(rec["url"]).json()["caption"]["when"] == "summer 1952"  # stored
+    assert client.patch(rec["url"], json={"where": ""}).json()["caption"]["where"] == ""
+
+
+def test_caption_limits_and_mistakes_are_clear_4xx(client):
+    rec = add(client)
+    r = client.patch(rec["url"], json={"who": "x" * 201})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_option" and r.json()["field"] == "who"
+    assert "201 characters" in r.json()["message"] and "200" in r.json()["message"]
+    assert client.patch(rec["url"], json={"who": "x" * 200}).status_code == 200
+    assert client.patch(rec["url"], json={"colour": "red"}).status_code == 422        # unknown field
+    assert client.patch(rec["url"], json={"who": 5}).status_code == 422
+    assert client.patch("/api/photos/" + "a" * 24, json={"who": "x"}).status_code == 404
+    assert client.get(rec["url"]).json()["caption"]["who"] == "x" * 200
+
+
+def test_caption_survives_a_rerun(client):
+    rec = add(client)
+    client.patch(rec["url"], json={"who": "Rose"})
+    assert client.post(f"{rec['url']}/rerun", data={"policy": "stretch"}).status_code == 200
+    assert client.get(rec["url"]).json()["caption"]["who"] == "Rose"
+
+
+def test_caption_form_without_js(client):
+    rec = add(client, "scan.png")
+    r = client.post(f"/photos/{rec['id']}/caption", data={"who": "Rose", "where": "Trento", "when": "1952"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/photos/{rec['id']}"
+    page = client.get(f"/photos/{rec['id']}", headers=HTML).text
+    assert 'value="Rose"' in page and 'alt="Rose, Trento, 1952 (colorized)"' in page
+    assert 'alt="Rose, Trento, 1952 (original scan)"' in page and re.search(r'<label for="who">Who</label>', page)
+    r = client.post(f"/photos/{rec['id']}/caption", data={"who": "y" * 300}, headers=HTML)
+    assert r.status_code == 422 and "300 characters" in r.text and 'role="alert"' in r.text
+    assert 'value="' + "y" * 300 + '"' in r.text                  # what was typed comes back, not lost
+    assert client.get(rec["url"]).json()["caption"]["who"] == "Rose"
+
+
+def test_album_search_finds_names_and_captions(client):
+    a, b, c = add(client, "wedding.png"), add(client, "beach.png"), add(client, "other.png")
+    client.patch(a["url"], json={"where": "Trento"})
+    client.patch(b["url"], json={"who": "Grandma Rose", "when": "1952"})
+    client.patch(c["url"], json={"who": "100% sure_not"})
+    page = client.get("/album?q=rose", headers=HTML).text
+    assert "1 photo match" in page and b["id"] in page and a["id"] not in page
+    page = client.get("/album?q=wedding", headers=HTML).text
+    assert a["id"] in page and b["id"] not in page
+    assert client.get("/album?q=%25", headers=HTML).text.count("/thumbnail") == 1       # % is literal
+    assert client.get("/album?q=_", headers=HTML).text.count("/thumbnail") == 1
+    page = client.get("/album?q=nobody", headers=HTML).text
+    assert "Nothing matches" in page and "0 photos match" in page
+    assert 'role="search"' in client.get("/album", headers=HTML).text
+    r = client.get("/api/photos", params={"q": "1952"}).json()
+    assert r["total"] == 1 and r["photos"][0]["id"] == b["id"]
+    assert client.get("/api/photos").json()["total"] == 3
+    assert client.get("/api/photos", params={"q": "x" * 201}).status_code == 422
+
+
+def test_captions_are_added_to_an_older_album(tmp_path, tiny_weights):
+    import sqlite3
+
+    from app_helpers import client_for, settings_for
+    data = tmp_path / "d"
+    data.mkdir()
+    db = sqlite3.connect(data / "heirloom.sqlite3")     # the table as the first release made it
+    db.executescript("""CREATE TABLE photos (
+        id TEXT PRIMARY KEY, created REAL NOT NULL, name TEXT NOT NULL,
+        original_file TEXT NOT NULL, original_format TEXT NOT NULL, original_bytes INTEGER NOT NULL,
+        result_file TEXT NOT NULL, result_format TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+        render_size INTEGER, policy TEXT NOT NULL, saturation REAL NOT NULL);""")
+    db.close()
+    with client_for(settings_for(data, tiny_weights)) as c:
+        rec = add(c)
+        assert c.patch(rec["url"], json={"who": "Rose"}).json()["caption"]["who"] == "Rose"
+        assert c.get("/api/photos", params={"q": "rose"}).json()["total"] == 1
+
+
+def test_read_only_album_from_before_captions(tmp_path):
+    import sqlite3
+
+    from app.metadata import PhotoIndex
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("""CREATE TABLE photos (id TEXT PRIMARY KEY, created REAL, name TEXT, original_file TEXT,
+        original_format TEXT, original_bytes INTEGER, result_file TEXT, result_format TEXT, width INTEGER,
+        height INTEGER, render_size INTEGER, policy TEXT, saturation REAL);
+        INSERT INTO photos VALUES ('x', 1.0, 'rose.png', 'o.png', 'PNG', 1, 'result-a.png', 'PNG', 2, 2, NULL,
+                                   'stretch', 1.0);""")
+    db.close()
+    index = PhotoIndex(path, read_only=True)
+    rec = index.get("x")
+    assert rec is not None and rec.caption == {"who": "", "where": "", "when": ""} and rec.label == "rose.png"
+    assert index.search("rose")[0] == 1 and index.search("tom")[0] == 0
+    index.close()
+
+
+def test_cross_site_caption_changes_are_refused(client):
+    rec = add(client)
+    evil = {"origin": "http://evil.example"}
+    assert client.patch(rec["url"], json={"who": "x"}, headers=evil).status_code == 403
+    r = client.post(f"/photos/{rec['id']}/caption", data={"who": "x"}, headers=evil, follow_redirects=False)
+    assert r.status_code == 403 and r.json()["error"] == "cross_site"
+    assert client.get(rec["url"]).json()["caption"]["who"] == ""
