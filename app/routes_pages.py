@@ -47,6 +47,8 @@ def _form_page(request: Request, name: str, error: HeirloomError | None = None, 
     if error is not None:
         status, body, headers = describe(error)
         context["error"] = body["message"]
+        if isinstance(error, InvalidOption) and error.field in ("render_size", "policy", "saturation"):
+            context["options_open"] = True      # show the option that was wrong
     return render(request, name, {**_form_defaults(runtime(request)), **context}, status_code=status,
                   headers=headers)
 

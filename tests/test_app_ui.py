@@ -142,6 +142,10 @@ def test_photo_page_opens_the_options_and_errors_can_take_focus(client):
     assert '<details class="options-box" open>' in client.get(f"/photos/{pid}", headers=HTML).text
     r = client.post("/photos", files=[("file", ("notes.txt", b"hello", "text/plain"))], headers=HTML)
     assert r.status_code == 415 and 'id="form-error" tabindex="-1"' in r.text
+    assert '<details class="options-box">' in r.text                       # not about the options: folded
+    r = client.post("/photos", files=[("file", ("a.png", image_bytes(), "image/png"))], data={"render_size": "7"},
+                    headers=HTML)
+    assert r.status_code == 422 and '<details class="options-box" open>' in r.text
     js = client.get("/static/app.js").text
     assert "reveal(section)" in js and "reveal(ui.li)" in js and 'reveal(err)' in js and "scrollIntoView" in js
 
