@@ -153,3 +153,52 @@ def test_touch_screen_says_tap_and_errors_come_into_view(server, tmp_path):
             assert 0 <= top < 700
         finally:
             browser.close()
+
+
+def test_docs_offline_album_times_and_captions(server, tmp_path):
+    """/docs renders with every non-local request refused; the album shows local times, whole
+    thumbnails, and finds a photo by the caption typed on its page."""
+    from playwright.sync_api import sync_playwright
+
+    scan = make_scan(tmp_path / "lake.jpg", (200, 400))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(timezone_id="Pacific/Auckland")
+            outside = []
+
+            def only_local(route):
+                if route.request.url.startswith(server):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+            context.route("**/*", only_local)
+            page = context.new_page()
+            page.goto(server + "/docs")
+            page.wait_for_selector(".opblock-summary-path", timeout=15_000)   # the operations are listed
+            assert page.locator(".opblock").count() >= 8                       # every route, from local files
+            assert not outside, outside
+
+            page.goto(server + "/")
+            page.set_input_files("#file", str(scan))
+            page.click("#submit")
+            page.wait_for_url("**/photos/*", timeout=30_000)
+            page.fill("#who", "Grandma Rose")
+            page.fill("#where", "Lake Garda")
+            page.click("text=Save caption")
+            page.wait_for_selector("#caption")
+            assert page.get_attribute("img.after", "alt") == "Grandma Rose, Lake Garda (colorized)"
+
+            page.goto(server + "/album")
+            time_text = page.inner_text("time[data-local]")
+            assert "UTC" not in time_text and page.get_attribute("time[data-local]", "title").endswith("UTC")
+            fit = page.eval_on_selector(".tile img", "e => getComputedStyle(e).objectFit")
+            assert fit == "contain"
+            page.fill("#q", "rose")
+            page.press("#q", "Enter")
+            page.wait_for_selector("text=1 photo match")
+            assert page.locator(".tile").count() == 1
+            assert page.locator(".tile a[download]").count() == 2
+        finally:
+            browser.close()
