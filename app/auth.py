@@ -6,6 +6,7 @@ Before that, for every request: the Host header must be one the server answers t
 without a token, so a DNS-rebound name cannot read the album), and a state-changing request from a
 browser must come from this server's own pages (Origin / Sec-Fetch-Site / Referer: no cross-site
 form posts). Failed logins and bad bearer tokens are counted per client: too many get 429."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ from .settings import Settings
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 COOKIE = "heirloom_session"
-OPEN_PATHS = {"/login", "/healthz", "/favicon.ico"}   # healthz says only whether the model is loaded
+OPEN_PATHS = {"/login", "/healthz", "/favicon.ico"}  # healthz says only whether the model is loaded
 
 
 def session_value(token: str) -> str:
@@ -65,7 +66,7 @@ class LoginLimiter:
     def __init__(self, attempts: int, window_s: float):
         self.attempts, self.window_s = attempts, window_s
         self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()   # the middleware (event loop) and the login route (a thread) share it
+        self._lock = threading.Lock()  # the middleware (event loop) and the login route (a thread) share it
 
     def _recent(self, client: str, now: float) -> deque[float]:
         q = self._failures.get(client)
@@ -97,15 +98,21 @@ def client_key(scope: Scope) -> str:
 
 
 def too_many(retry_after: int) -> Response:
-    return JSONResponse({"error": "too_many_attempts", "message": f"Too many wrong tokens from this address; "
-                         f"try again in {retry_after} s."}, 429, headers={"Retry-After": str(retry_after)})
+    return JSONResponse(
+        {
+            "error": "too_many_attempts",
+            "message": f"Too many wrong tokens from this address; try again in {retry_after} s.",
+        },
+        429,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def host_name(value: str) -> str:
     """'localhost:8000' -> 'localhost', '[::1]:8000' -> '::1'."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[1:value.find("]")] if "]" in value else value
+        return value[1 : value.find("]")] if "]" in value else value
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
@@ -133,7 +140,7 @@ def _reached_on_public_address(scope: Scope) -> bool:
     try:
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return False   # a name (e.g. a test client): no address to judge
+        return False  # a name (e.g. a test client): no address to judge
 
 
 class AccessMiddleware:
@@ -146,15 +153,25 @@ class AccessMiddleware:
         """Wrong Host, a cross-site state change, or a stranger on a public address without a token."""
         s = self.settings
         if not s.token and not s.allow_public and _reached_on_public_address(scope):
-            return _refuse("forbidden", "This server has no access token; it only answers on loopback. "
-                           "Set HEIRLOOM_TOKEN or HEIRLOOM_ALLOW_PUBLIC=1.", 403)
+            return _refuse(
+                "forbidden",
+                "This server has no access token; it only answers on loopback. "
+                "Set HEIRLOOM_TOKEN or HEIRLOOM_ALLOW_PUBLIC=1.",
+                403,
+            )
         names = s.host_names
         if names is not None and host_name(request.headers.get("host", "")) not in names:
-            return _refuse("bad_host", f"This server answers to {', '.join(names)} only (set "
-                           "HEIRLOOM_ALLOWED_HOSTS to serve other names).", 421)
+            return _refuse(
+                "bad_host",
+                f"This server answers to {', '.join(names)} only (set HEIRLOOM_ALLOWED_HOSTS to serve other names).",
+                421,
+            )
         if request.method not in SAFE_METHODS and cross_site(request):
-            return _refuse("cross_site", "This request came from another site's page; Heirloom accepts changes "
-                           "only from its own pages.", 403)
+            return _refuse(
+                "cross_site",
+                "This request came from another site's page; Heirloom accepts changes only from its own pages.",
+                403,
+            )
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -177,12 +194,17 @@ class AccessMiddleware:
         if is_authorized(s, request):
             return await self.app(scope, receive, send)
         if request.headers.get("authorization") or request.cookies.get(COOKIE):
-            self.limiter.failed(client)   # a credential was offered, and it was wrong
+            self.limiter.failed(client)  # a credential was offered, and it was wrong
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             target = path + (f"?{scope['query_string'].decode()}" if scope.get("query_string") else "")
             response = RedirectResponse(f"/login?next={quote(target)}", 303)
         else:
-            response = JSONResponse({"error": "unauthorized", "message": "An access token is required: "
-                                     "send 'Authorization: Bearer <token>' or log in at /login."},
-                                    401, headers={"WWW-Authenticate": "Bearer"})
+            response = JSONResponse(
+                {
+                    "error": "unauthorized",
+                    "message": "An access token is required: send 'Authorization: Bearer <token>' or log in at /login.",
+                },
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         await response(scope, receive, send)

@@ -3,6 +3,7 @@
 Both the JSON API and the HTML pages answer through `describe`, so a given mistake gets the
 same status and sentence wherever it happens. Nothing here ever shows a stack trace.
 """
+
 from __future__ import annotations
 
 import logging
@@ -89,8 +90,11 @@ def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
         return 422, {"error": "invalid_option", "message": msg, "field": field}, {}
     if isinstance(exc, StarletteHTTPException):
         codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-        return exc.status_code, {"error": codes.get(exc.status_code, "http_error"),
-                                 "message": str(exc.detail)}, dict(exc.headers or {})
+        return (
+            exc.status_code,
+            {"error": codes.get(exc.status_code, "http_error"), "message": str(exc.detail)},
+            dict(exc.headers or {}),
+        )
     for kind, status, code in STATUS:
         if isinstance(exc, kind):
             body = {"error": code, "message": str(exc)}
@@ -113,12 +117,19 @@ def wants_html(request: Request) -> bool:
 
 def install(app: FastAPI) -> None:
     """Register one handler for every error kind; pages get an HTML error page, the API gets JSON."""
+
     async def handle(request: Request, exc: Exception) -> Response:
         status, body, headers = describe(exc)
         if wants_html(request):
             from .templating import render
-            return render(request, "error.html", {"status": status, "message": body["message"]},
-                          status_code=status, headers=headers)
+
+            return render(
+                request,
+                "error.html",
+                {"status": status, "message": body["message"]},
+                status_code=status,
+                headers=headers,
+            )
         return JSONResponse(body, status_code=status, headers=headers)
 
     for kind in (HeirloomError, RequestValidationError, StarletteHTTPException):
@@ -152,8 +163,14 @@ class CatchAllMiddleware:
             status, body, headers = describe(exc)
             if wants_html(request) and hasattr(request.app.state, "runtime"):
                 from .templating import render
-                response: Response = render(request, "error.html", {"status": status, "message": body["message"]},
-                                            status_code=status, headers=headers)
+
+                response: Response = render(
+                    request,
+                    "error.html",
+                    {"status": status, "message": body["message"]},
+                    status_code=status,
+                    headers=headers,
+                )
             else:
                 response = JSONResponse(body, status_code=status, headers=headers)
             await response(scope, receive, send)

@@ -4,6 +4,7 @@ at once with `QueueFull` (HTTP 503 + Retry-After) rather than left to hang.
 Each running call holds a thread that waits on a worker process (model/worker.py); the work
 itself, decoding included, happens in that process.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +28,7 @@ class WorkerPool:
         self._slots = threading.BoundedSemaphore(self.capacity)
         self._lock = threading.Lock()
         self._pending = 0
-        self._mean_s = 1.0   # running mean of a call's duration, for Retry-After
+        self._mean_s = 1.0  # running mean of a call's duration, for Retry-After
 
     @property
     def pending(self) -> int:
@@ -38,8 +39,9 @@ class WorkerPool:
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         if not self._slots.acquire(blocking=False):
-            raise QueueFull(f"The server is busy with {self.capacity} photos; please retry shortly.",
-                            self.retry_after())
+            raise QueueFull(
+                f"The server is busy with {self.capacity} photos; please retry shortly.", self.retry_after()
+            )
         with self._lock:
             self._pending += 1
         start = time.perf_counter()

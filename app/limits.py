@@ -1,4 +1,5 @@
 """Refuse oversized request bodies before they are parsed or spooled to disk, and add safe headers."""
+
 from __future__ import annotations
 
 from fastapi import HTTPException
@@ -8,18 +9,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .settings import human_size
 
-MULTIPART_SLACK = 64 * 1024   # boundaries and the small option fields around the file
+MULTIPART_SLACK = 64 * 1024  # boundaries and the small option fields around the file
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
-                               "script-src 'self'; frame-ancestors 'none'",
+    "script-src 'self'; frame-ancestors 'none'",
 }
 # Swagger UI sets inline styles; its scripts (and our start-up script) are files under /static.
-DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; " \
-           "frame-ancestors 'none'"
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "frame-ancestors 'none'"
+)
 
 
 class BodyLimitMiddleware:
@@ -33,11 +36,12 @@ class BodyLimitMiddleware:
         message = f"The upload is larger than the limit of {human_size(self.limit - MULTIPART_SLACK)}."
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            return await JSONResponse({"error": "too_large", "message": message}, 413,
-                                      headers={"Connection": "close"})(scope, receive, send)
+            return await JSONResponse({"error": "too_large", "message": message}, 413, headers={"Connection": "close"})(
+                scope, receive, send
+            )
         seen = 0
 
-        async def counted() -> Message:   # chunked uploads carry no length: count as they arrive
+        async def counted() -> Message:  # chunked uploads carry no length: count as they arrive
             nonlocal seen
             msg = await receive()
             seen += len(msg.get("body", b""))

@@ -1,5 +1,6 @@
 """The FastAPI application: `create_app(settings)` builds it; `uvicorn app.main:app` serves one
 configured from the environment. The Colorizer is loaded once, at start-up, in the lifespan."""
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,9 @@ def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
     if not settings.load_model:
         return None, "model loading is switched off"
     try:
-        colorizer = Colorizer.from_checkpoint(settings.weights, settings.device, settings.max_pixels,
-                                              settings.work_bytes)
+        colorizer = Colorizer.from_checkpoint(
+            settings.weights, settings.device, settings.max_pixels, settings.work_bytes
+        )
     except CheckpointError as e:
         log.error("Heirloom cannot colorize: %s", e)
         return None, str(e)
@@ -44,8 +46,14 @@ def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
 
 
 def worker_spec(settings: Settings, colorizer: Colorizer) -> WorkerSpec:
-    return WorkerSpec(str(settings.weights) if settings.weights else None, settings.device, settings.max_pixels,
-                      settings.work_bytes, settings.torch_threads, limit_memory=colorizer.device.type == "cpu")
+    return WorkerSpec(
+        str(settings.weights) if settings.weights else None,
+        settings.device,
+        settings.max_pixels,
+        settings.work_bytes,
+        settings.torch_threads,
+        limit_memory=colorizer.device.type == "cpu",
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.torch_threads:
             import torch
+
             torch.set_num_threads(settings.torch_threads)
         colorizer, problem = load_colorizer(settings)
         processes = None
@@ -77,9 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 processes.close()
             storage.close()
 
-    app = FastAPI(title="Heirloom", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Colorize black-and-white family photos. Every route needs the access token "
-                              "(`Authorization: Bearer …`) when the server has one.")
+    app = FastAPI(
+        title="Heirloom",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Colorize black-and-white family photos. Every route needs the access token "
+        "(`Authorization: Bearer …`) when the server has one.",
+    )
     errors.install(app)
     app.include_router(api_router)
     app.include_router(pages_router)

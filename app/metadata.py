@@ -1,5 +1,6 @@
 """Photo records in SQLite (stdlib). The rest of the app sees only `PhotoIndex` and `Record`,
 so another database can replace this module without touching routes or file storage."""
+
 from __future__ import annotations
 
 import re
@@ -13,7 +14,7 @@ from model import InvalidOption
 
 # A caption says who is in the photo, where and when it was taken, in the family's own words.
 CAPTION_FIELDS = ("who", "where", "when")
-MAX_CAPTION = 200          # characters per caption field
+MAX_CAPTION = 200  # characters per caption field
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -21,18 +22,19 @@ def clean_caption(field: str, value: str) -> str:
     """One caption field as stored: one line, trimmed, at most MAX_CAPTION characters (else a 422 naming it)."""
     text = " ".join(_CONTROL.sub(" ", value).split())
     if len(text) > MAX_CAPTION:
-        raise InvalidOption(field, f"The caption's '{field}' is {len(text)} characters long; "
-                                   f"at most {MAX_CAPTION} are allowed.")
+        raise InvalidOption(
+            field, f"The caption's '{field}' is {len(text)} characters long; at most {MAX_CAPTION} are allowed."
+        )
     return text
 
 
 @dataclass(frozen=True)
 class Record:
     id: str
-    created: float            # Unix time
-    name: str                 # the upload's display name; never used as a path
-    original_file: str        # file names inside the photo's folder, chosen by us
-    original_format: str      # e.g. JPEG, PNG
+    created: float  # Unix time
+    name: str  # the upload's display name; never used as a path
+    original_file: str  # file names inside the photo's folder, chosen by us
+    original_format: str  # e.g. JPEG, PNG
     original_bytes: int
     result_file: str
     result_format: str
@@ -90,8 +92,8 @@ class PhotoIndex:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")     # readers never wait for a writer
-            self._db.execute("PRAGMA synchronous=FULL")     # a committed record survives power loss
+            self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            self._db.execute("PRAGMA synchronous=FULL")  # a committed record survives power loss
             self._db.executescript(_SCHEMA)
             have = {r[1] for r in self._db.execute("PRAGMA table_info(photos)")}
             for column, kind in _ADDED.items():
@@ -105,8 +107,9 @@ class PhotoIndex:
         if path.exists():
             for flags in ("mode=ro", "immutable=1"):
                 try:
-                    db = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, check_same_thread=False,
-                                         isolation_level=None)
+                    db = sqlite3.connect(
+                        f"{path.resolve().as_uri()}?{flags}", uri=True, check_same_thread=False, isolation_level=None
+                    )
                     db.execute("SELECT COUNT(*) FROM photos").fetchone()
                     return db
                 except sqlite3.Error:
@@ -117,15 +120,16 @@ class PhotoIndex:
 
     @staticmethod
     def _record(row: sqlite3.Row) -> Record:
-        have = row.keys()   # a read-only album from before captions lacks their columns
+        have = row.keys()  # a read-only album from before captions lacks their columns
         return Record(**{k: row[k] for k in _COLUMNS if k in have})
 
     def insert(self, rec: Record) -> None:
         marks = ", ".join("?" for _ in _COLUMNS)
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            self._db.execute(f"INSERT INTO photos ({', '.join(_COLUMNS)}) VALUES ({marks})",
-                             [getattr(rec, k) for k in _COLUMNS])
+            self._db.execute(
+                f"INSERT INTO photos ({', '.join(_COLUMNS)}) VALUES ({marks})", [getattr(rec, k) for k in _COLUMNS]
+            )
 
     def update(self, rec: Record) -> None:
         """Everything but the caption, which changes only through `set_caption`: a re-run that read the
@@ -142,8 +146,10 @@ class PhotoIndex:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             if sets:
-                self._db.execute(f"UPDATE photos SET {sets} WHERE id = ?",
-                                 [caption[k] for k in caption if k in CAPTION_FIELDS] + [photo_id])
+                self._db.execute(
+                    f"UPDATE photos SET {sets} WHERE id = ?",
+                    [caption[k] for k in caption if k in CAPTION_FIELDS] + [photo_id],
+                )
             row = self._db.execute("SELECT * FROM photos WHERE id = ?", (photo_id,)).fetchone()
         return None if row is None else self._record(row)
 
@@ -154,8 +160,9 @@ class PhotoIndex:
 
     def newest_first(self, limit: int = 100, offset: int = 0) -> list[Record]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM photos ORDER BY created DESC, id LIMIT ? OFFSET ?",
-                                    (limit, offset)).fetchall()
+            rows = self._db.execute(
+                "SELECT * FROM photos ORDER BY created DESC, id LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
         return [self._record(r) for r in rows]
 
     def count(self) -> int:
@@ -172,8 +179,9 @@ class PhotoIndex:
             where = " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns)
             args = [_like(text)] * len(columns)
             total: int = self._db.execute(f"SELECT COUNT(*) FROM photos WHERE {where}", args).fetchone()[0]
-            rows = self._db.execute(f"SELECT * FROM photos WHERE {where} ORDER BY created DESC, id "
-                                    "LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+            rows = self._db.execute(
+                f"SELECT * FROM photos WHERE {where} ORDER BY created DESC, id LIMIT ? OFFSET ?", [*args, limit, offset]
+            ).fetchall()
         return total, [self._record(r) for r in rows]
 
     def ids(self) -> set[str]:

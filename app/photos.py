@@ -1,4 +1,5 @@
 """What the routes do with an upload, shared by the JSON API and the HTML pages."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,10 +22,11 @@ CHUNK = 1 << 20
 @dataclass
 class Runtime:
     """Everything built once at start-up and shared by all requests (kept on app.state.runtime)."""
+
     settings: Settings
     storage: Storage
     pool: WorkerPool
-    colorizer: Colorizer | None          # in this process: options and health; the work runs in `processes`
+    colorizer: Colorizer | None  # in this process: options and health; the work runs in `processes`
     model_error: str | None = None
     processes: ProcessPool | None = None
 
@@ -57,8 +59,9 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def colorize_upload(rt: Runtime, upload: UploadFile, opts: ColorizeOptions,
-                          with_thumb: bool) -> tuple[bytes, Outcome]:
+async def colorize_upload(
+    rt: Runtime, upload: UploadFile, opts: ColorizeOptions, with_thumb: bool
+) -> tuple[bytes, Outcome]:
     rt.require_model()
     data = await read_upload(upload, rt.settings.max_upload_bytes)
     return data, await rt.run(Job(data, opts, with_thumb))
@@ -66,13 +69,23 @@ async def colorize_upload(rt: Runtime, upload: UploadFile, opts: ColorizeOptions
 
 async def create_photo(rt: Runtime, upload: UploadFile, opts: ColorizeOptions) -> Record:
     """Colorize, then store original and result together; a rejected upload stores nothing."""
-    rt.storage.require_writable()   # before the work, not after it
+    rt.storage.require_writable()  # before the work, not after it
     data, out = await colorize_upload(rt, upload, opts, with_thumb=True)
     return await run_in_threadpool(
-        lambda: rt.storage.add(name=upload.filename or "photo", original=data, original_format=out.source_format,
-                               result=out.data, result_format=out.format, thumb=out.thumb, width=out.width,
-                               height=out.height, render_size=opts.render_size, policy=opts.policy,
-                               saturation=opts.saturation))
+        lambda: rt.storage.add(
+            name=upload.filename or "photo",
+            original=data,
+            original_format=out.source_format,
+            result=out.data,
+            result_format=out.format,
+            thumb=out.thumb,
+            width=out.width,
+            height=out.height,
+            render_size=opts.render_size,
+            policy=opts.policy,
+            saturation=opts.saturation,
+        )
+    )
 
 
 async def rerun_photo(rt: Runtime, photo_id: str, opts: ColorizeOptions) -> Record:
@@ -83,6 +96,13 @@ async def rerun_photo(rt: Runtime, photo_id: str, opts: ColorizeOptions) -> Reco
     data = await run_in_threadpool(rt.storage.path(rec, "original").read_bytes)
     out = await rt.run(Job(data, opts))
     return await run_in_threadpool(
-        lambda: rt.storage.replace_result(photo_id, result=out.data, result_format=out.format, thumb=out.thumb,
-                                          render_size=opts.render_size, policy=opts.policy,
-                                          saturation=opts.saturation))
+        lambda: rt.storage.replace_result(
+            photo_id,
+            result=out.data,
+            result_format=out.format,
+            thumb=out.thumb,
+            render_size=opts.render_size,
+            policy=opts.policy,
+            saturation=opts.saturation,
+        )
+    )

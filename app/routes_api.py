@@ -1,5 +1,6 @@
 """The REST API: one-shot `/colorize` for curl, and `/api/photos` for the album. Errors are typed
 and turned into JSON by app.errors; the OpenAPI schema at /docs documents every route."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,12 +30,20 @@ FILE = File(..., description=f"The scan: {', '.join(formats.FORMATS)}")
 RENDER_SIZE = Form(None, description="Size the network sees (a multiple of the model's); default: the model's own")
 POLICY = Form(None, description="Aspect policy", json_schema_extra={"enum": list(POLICIES)})
 SATURATION = Form(None, description=f"Multiply the predicted colour: 0 (gray) to {MAX_SATURATION:g}; default 1")
-FORMAT = Form(None, description="Output format; default: the upload's own where it can be written",
-              json_schema_extra={"enum": list(formats.CHOICES)})
+FORMAT = Form(
+    None,
+    description="Output format; default: the upload's own where it can be written",
+    json_schema_extra={"enum": list(formats.CHOICES)},
+)
 
 
-def form_options(request: Request, render_size: int | None = RENDER_SIZE, policy: str | None = POLICY,
-                 saturation: float | None = SATURATION, format: str | None = FORMAT) -> ColorizeOptions:
+def form_options(
+    request: Request,
+    render_size: int | None = RENDER_SIZE,
+    policy: str | None = POLICY,
+    saturation: float | None = SATURATION,
+    format: str | None = FORMAT,
+) -> ColorizeOptions:
     """The option fields of a form, made into validated options for the loaded model (or a 503, 422)."""
     return runtime(request).require_model().options(render_size, policy, saturation, format)
 
@@ -45,17 +54,27 @@ OPTIONS = Depends(form_options)
 def photo_json(rec: Record) -> dict[str, Any]:
     base = f"/api/photos/{rec.id}"
     flat = {k: v for k, v in rec.to_dict().items() if not k.startswith("caption_")}
-    return {**flat, "caption": rec.caption, "label": rec.label, "url": base, "page_url": f"/photos/{rec.id}",
-            "original_url": f"{base}/original",
-            "result_url": f"{base}/result", "thumbnail_url": f"{base}/thumbnail"}
+    return {
+        **flat,
+        "caption": rec.caption,
+        "label": rec.label,
+        "url": base,
+        "page_url": f"/photos/{rec.id}",
+        "original_url": f"{base}/original",
+        "result_url": f"{base}/result",
+        "thumbnail_url": f"{base}/thumbnail",
+    }
 
 
 @router.get("/healthz", tags=["service"], summary="Is the model loaded?")
 def healthz(request: Request) -> JSONResponse:
     rt = runtime(request)
-    body: dict[str, Any] = {"status": "ok" if rt.colorizer else "error", "model_loaded": rt.colorizer is not None,
-            "queue": {"pending": rt.pool.pending, "capacity": rt.pool.capacity},
-            "storage": "read-only" if rt.storage.read_only else "ok"}
+    body: dict[str, Any] = {
+        "status": "ok" if rt.colorizer else "error",
+        "model_loaded": rt.colorizer is not None,
+        "queue": {"pending": rt.pool.pending, "capacity": rt.pool.capacity},
+        "storage": "read-only" if rt.storage.read_only else "ok",
+    }
     if rt.colorizer is None:
         body["error"] = rt.model_error
     else:
@@ -66,28 +85,44 @@ def healthz(request: Request) -> JSONResponse:
 IMAGES: dict[int | str, dict[str, Any]] = {200: {"content": {f.media_type: {} for f in formats.WRITABLE}}}
 
 
-@router.post("/colorize", tags=["colorize"], responses={**IMAGES, **ERRORS}, response_class=Response,
-             summary="Colorize one scan and answer with the image")
+@router.post(
+    "/colorize",
+    tags=["colorize"],
+    responses={**IMAGES, **ERRORS},
+    response_class=Response,
+    summary="Colorize one scan and answer with the image",
+)
 async def colorize(request: Request, file: UploadFile = FILE, opts: ColorizeOptions = OPTIONS) -> Response:
     """Same pixel size and aspect ratio as the upload; nothing is stored.
     `curl -F file=@scan.jpg http://127.0.0.1:8000/colorize -o color.jpg`"""
     rt = runtime(request)
     _, out = await colorize_upload(rt, file, opts, with_thumb=False)
-    return Response(out.data, media_type=formats.media_type(out.format),
-                    headers={"Content-Disposition": f'inline; filename="colorized.{formats.extension(out.format)}"'})
+    return Response(
+        out.data,
+        media_type=formats.media_type(out.format),
+        headers={"Content-Disposition": f'inline; filename="colorized.{formats.extension(out.format)}"'},
+    )
 
 
-@router.post("/api/photos", status_code=201, tags=["album"], responses=ERRORS,
-             summary="Colorize a scan and keep original and result in the album")
+@router.post(
+    "/api/photos",
+    status_code=201,
+    tags=["album"],
+    responses=ERRORS,
+    summary="Colorize a scan and keep original and result in the album",
+)
 async def add_photo(request: Request, file: UploadFile = FILE, opts: ColorizeOptions = OPTIONS) -> JSONResponse:
     rec = await create_photo(runtime(request), file, opts)
     return JSONResponse(photo_json(rec), 201, headers={"Location": f"/api/photos/{rec.id}"})
 
 
 @router.get("/api/photos", tags=["album"], summary="The album, newest first")
-def list_photos(request: Request, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
-                q: str = Query("", max_length=MAX_CAPTION,
-                               description="Only photos whose name or caption contains this text")) -> dict[str, Any]:
+def list_photos(
+    request: Request,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    q: str = Query("", max_length=MAX_CAPTION, description="Only photos whose name or caption contains this text"),
+) -> dict[str, Any]:
     storage = runtime(request).storage
     if q.strip():
         total, records = storage.search(q.strip(), limit, offset)
@@ -102,23 +137,31 @@ def get_photo(request: Request, photo_id: str) -> dict[str, Any]:
 
 class CaptionChange(BaseModel):
     """The caption fields to change; a field left out stays as it is, "" clears it."""
+
     model_config = ConfigDict(extra="forbid")
     who: str | None = Field(None, description=f"Who is in the photo (at most {MAX_CAPTION} characters)")
     where: str | None = Field(None, description="Where it was taken")
-    when: str | None = Field(None, description="When it was taken, in any words (\"summer 1952\")")
+    when: str | None = Field(None, description='When it was taken, in any words ("summer 1952")')
 
 
-@router.patch("/api/photos/{photo_id}", tags=["album"],
-              responses={404: {"description": "No such photo"}, 422: {"description": "A caption field too long"}},
-              summary="Change the photo's caption (who, where, when)")
+@router.patch(
+    "/api/photos/{photo_id}",
+    tags=["album"],
+    responses={404: {"description": "No such photo"}, 422: {"description": "A caption field too long"}},
+    summary="Change the photo's caption (who, where, when)",
+)
 async def change_photo(request: Request, photo_id: str, change: CaptionChange) -> dict[str, Any]:
     fields = {f: getattr(change, f) for f in CAPTION_FIELDS}
     rec = await run_in_threadpool(lambda: runtime(request).storage.set_caption(photo_id, **fields))
     return photo_json(rec)
 
 
-@router.post("/api/photos/{photo_id}/rerun", tags=["album"], responses=ERRORS,
-             summary="Colorize the stored original again with other options (replaces the result)")
+@router.post(
+    "/api/photos/{photo_id}/rerun",
+    tags=["album"],
+    responses=ERRORS,
+    summary="Colorize the stored original again with other options (replaces the result)",
+)
 async def rerun(request: Request, photo_id: str, opts: ColorizeOptions = OPTIONS) -> dict[str, Any]:
     return photo_json(await rerun_photo(runtime(request), photo_id, opts))
 
@@ -129,19 +172,28 @@ def _file(request: Request, photo_id: str, kind: str, download: bool) -> FileRes
     fmt = {"original": rec.original_format, "result": rec.result_format, "thumbnail": THUMB_FORMAT.name}[kind]
     stem = rec.name.rsplit(".", 1)[0] or "photo"
     name = f"{stem}{'-color' if kind == 'result' else ''}.{formats.extension(fmt)}"
-    return FileResponse(storage.path(rec, kind), media_type=formats.media_type(fmt),
-                        filename=name, content_disposition_type="attachment" if download else "inline",
-                        headers={"Cache-Control": "private, no-cache"})
+    return FileResponse(
+        storage.path(rec, kind),
+        media_type=formats.media_type(fmt),
+        filename=name,
+        content_disposition_type="attachment" if download else "inline",
+        headers={"Cache-Control": "private, no-cache"},
+    )
 
 
-@router.get("/api/photos/{photo_id}/original", tags=["album"], response_class=FileResponse,
-            summary="The upload, byte for byte")
+@router.get(
+    "/api/photos/{photo_id}/original", tags=["album"], response_class=FileResponse, summary="The upload, byte for byte"
+)
 def get_original(request: Request, photo_id: str, download: bool = False) -> FileResponse:
     return _file(request, photo_id, "original", download)
 
 
-@router.get("/api/photos/{photo_id}/result", tags=["album"], response_class=FileResponse,
-            summary="The colorized photo at full resolution")
+@router.get(
+    "/api/photos/{photo_id}/result",
+    tags=["album"],
+    response_class=FileResponse,
+    summary="The colorized photo at full resolution",
+)
 def get_result(request: Request, photo_id: str, download: bool = False) -> FileResponse:
     return _file(request, photo_id, "result", download)
 

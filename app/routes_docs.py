@@ -1,5 +1,6 @@
 """The API docs at /docs: Swagger UI from files on this server (the fastapi-offline wheel ships them),
 so the page works with no network. FastAPI's own /docs would load Swagger UI from a CDN."""
+
 from __future__ import annotations
 
 from pathlib import Path

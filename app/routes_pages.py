@@ -1,5 +1,6 @@
 """HTML pages. Each form works without JavaScript (POST, then a redirect); static/app.js adds
 drag & drop, several files at once with progress, and the comparison slider."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,10 +36,15 @@ def _form_defaults(rt: Runtime) -> dict[str, Any]:
     """The form's defaults are the loaded model's own options (render size from its checkpoint)."""
     c = rt.colorizer
     defaults = c.options() if c else ColorizeOptions.make(256, 32)
-    return {"policy_labels": {p: POLICY_LABELS.get(p, p) for p in POLICIES}, "default_policy": defaults.policy,
-            "max_render_size": MAX_RENDER_SIZE, "default_render_size": defaults.render_size,
-            "default_saturation": defaults.saturation, "multiple": c.multiple if c else 32,
-            "max_upload_mb": rt.settings.max_upload_bytes // 2**20}
+    return {
+        "policy_labels": {p: POLICY_LABELS.get(p, p) for p in POLICIES},
+        "default_policy": defaults.policy,
+        "max_render_size": MAX_RENDER_SIZE,
+        "default_render_size": defaults.render_size,
+        "default_saturation": defaults.saturation,
+        "multiple": c.multiple if c else 32,
+        "max_upload_mb": rt.settings.max_upload_bytes // 2**20,
+    }
 
 
 def _form_page(request: Request, name: str, error: HeirloomError | None = None, **context: Any) -> Response:
@@ -48,9 +54,8 @@ def _form_page(request: Request, name: str, error: HeirloomError | None = None, 
         status, body, headers = describe(error)
         context["error"] = body["message"]
         if isinstance(error, InvalidOption) and error.field in ("render_size", "policy", "saturation"):
-            context["options_open"] = True      # show the option that was wrong
-    return render(request, name, {**_form_defaults(runtime(request)), **context}, status_code=status,
-                  headers=headers)
+            context["options_open"] = True  # show the option that was wrong
+    return render(request, name, {**_form_defaults(runtime(request)), **context}, status_code=status, headers=headers)
 
 
 @router.get("/")
@@ -59,8 +64,13 @@ def index(request: Request) -> Response:
 
 
 @router.post("/photos")
-async def upload(request: Request, file: list[UploadFile] = File(...), render_size: int | None = Form(None),
-                 policy: str | None = Form(None), saturation: float | None = Form(None)) -> Response:
+async def upload(
+    request: Request,
+    file: list[UploadFile] = File(...),
+    render_size: int | None = Form(None),
+    policy: str | None = Form(None),
+    saturation: float | None = Form(None),
+) -> Response:
     """The no-JavaScript path: one or several files in one form post."""
     rt = runtime(request)
     try:
@@ -80,8 +90,13 @@ def photo_page(request: Request, photo_id: str) -> Response:
 
 
 @router.post("/photos/{photo_id}/rerun")
-async def rerun(request: Request, photo_id: str, render_size: int | None = Form(None),
-                policy: str | None = Form(None), saturation: float | None = Form(None)) -> Response:
+async def rerun(
+    request: Request,
+    photo_id: str,
+    render_size: int | None = Form(None),
+    policy: str | None = Form(None),
+    saturation: float | None = Form(None),
+) -> Response:
     rt = runtime(request)
     try:
         opts = rt.require_model().options(render_size, policy, saturation)
@@ -92,15 +107,22 @@ async def rerun(request: Request, photo_id: str, render_size: int | None = Form(
 
 
 @router.post("/photos/{photo_id}/caption")
-async def caption(request: Request, photo_id: str, who: str = Form(""), where: str = Form(""),
-                  when: str = Form("")) -> Response:
+async def caption(
+    request: Request, photo_id: str, who: str = Form(""), where: str = Form(""), when: str = Form("")
+) -> Response:
     """The caption form (no JavaScript needed): all three fields, as typed."""
     rt = runtime(request)
     try:
         await run_in_threadpool(lambda: rt.storage.set_caption(photo_id, who=who, where=where, when=when))
     except InvalidOption as e:
-        return _form_page(request, "photo.html", e, photo=rt.storage.get(photo_id), options_open=True,
-                          caption_typed={"who": who, "where": where, "when": when})
+        return _form_page(
+            request,
+            "photo.html",
+            e,
+            photo=rt.storage.get(photo_id),
+            options_open=True,
+            caption_typed={"who": who, "where": where, "when": when},
+        )
     return RedirectResponse(f"/photos/{photo_id}", 303)
 
 
@@ -134,14 +156,25 @@ def login(request: Request, token: str = Form(""), next: str = Form("/")) -> Res
     client = client_key(request.scope)
     wait = limiter.retry_after(client)
     if wait is not None:
-        return render(request, "login.html", {"next": safe_next(next), "error": f"Too many wrong tokens; "
-                      f"try again in {wait} s."}, 429, headers={"Retry-After": str(wait)})
+        return render(
+            request,
+            "login.html",
+            {"next": safe_next(next), "error": f"Too many wrong tokens; try again in {wait} s."},
+            429,
+            headers={"Retry-After": str(wait)},
+        )
     if not token_matches(settings, token):
         limiter.failed(client)
         return render(request, "login.html", {"next": safe_next(next), "error": "That token is not right."}, 401)
     response = RedirectResponse(safe_next(next), 303)
-    response.set_cookie(COOKIE, session_value(settings.token), max_age=30 * 86400, httponly=True,
-                        samesite="lax", secure=request.url.scheme == "https")
+    response.set_cookie(
+        COOKIE,
+        session_value(settings.token),
+        max_age=30 * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 

@@ -1,4 +1,5 @@
 """All server settings in one dataclass, read from `HEIRLOOM_*` environment variables; flags override them."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -60,22 +61,22 @@ def is_loopback(host: str) -> bool:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    weights: Path | None = None          # None: $HEIRLOOM_WEIGHTS or the shipped weights/ file
-    device: str | None = None            # None: CUDA when present, else CPU
+    weights: Path | None = None  # None: $HEIRLOOM_WEIGHTS or the shipped weights/ file
+    device: str | None = None  # None: CUDA when present, else CPU
     data_dir: Path = Path("data")
     workers: int = field(default_factory=default_workers)
-    queue_size: int = 32                 # waiting model calls beyond the busy workers; more get 503
-    torch_threads: int | None = None     # intra-op threads per model call; None leaves torch's default
-    token: str | None = None             # access token; None: open (loopback only unless allow_public)
+    queue_size: int = 32  # waiting model calls beyond the busy workers; more get 503
+    torch_threads: int | None = None  # intra-op threads per model call; None leaves torch's default
+    token: str | None = None  # access token; None: open (loopback only unless allow_public)
     allow_public: bool = False
     max_upload_bytes: int = 50 * MB
     max_pixels: int = DEFAULT_MAX_PIXELS
-    max_work_bytes: int | None = None    # peak memory of one request, model included; None: by machine
-    request_timeout_s: float = 120.0     # a photo's time in its worker; then the worker is replaced: 504
-    allowed_hosts: tuple[str, ...] | None = None   # Host header names; None: loopback names without a token
-    login_attempts: int = 10             # failed logins (or bad bearer tokens) per client before a wait…
-    login_window_s: float = 60.0         # …of this long
-    load_model: bool = True              # tests of storage-only paths may skip the model
+    max_work_bytes: int | None = None  # peak memory of one request, model included; None: by machine
+    request_timeout_s: float = 120.0  # a photo's time in its worker; then the worker is replaced: 504
+    allowed_hosts: tuple[str, ...] | None = None  # Host header names; None: loopback names without a token
+    login_attempts: int = 10  # failed logins (or bad bearer tokens) per client before a wait…
+    login_window_s: float = 60.0  # …of this long
+    load_model: bool = True  # tests of storage-only paths may skip the model
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -94,7 +95,8 @@ class Settings:
             "allow_public": _bool(env.get("HEIRLOOM_ALLOW_PUBLIC")),
             "max_upload_bytes": int(float(env.get("HEIRLOOM_MAX_UPLOAD_MB") or s.max_upload_bytes / MB) * MB),
             "max_pixels": int(env.get("HEIRLOOM_MAX_PIXELS") or s.max_pixels),
-            "max_work_bytes": int(float(env["HEIRLOOM_MAX_REQUEST_MB"]) * MB) if env.get("HEIRLOOM_MAX_REQUEST_MB")
+            "max_work_bytes": int(float(env["HEIRLOOM_MAX_REQUEST_MB"]) * MB)
+            if env.get("HEIRLOOM_MAX_REQUEST_MB")
             else None,
             "request_timeout_s": float(env.get("HEIRLOOM_REQUEST_TIMEOUT") or s.request_timeout_s),
             "allowed_hosts": names_list(env.get("HEIRLOOM_ALLOWED_HOSTS")),
@@ -111,12 +113,16 @@ class Settings:
             raise ValueError("the request timeout must be positive and the request memory at least 64 MB")
         if self.token is not None:
             if not self.token.strip():
-                raise ValueError("the access token is blank; choose one of at least "
-                                 f"{MIN_TOKEN_LENGTH} characters (or none at all, for loopback only)")
+                raise ValueError(
+                    "the access token is blank; choose one of at least "
+                    f"{MIN_TOKEN_LENGTH} characters (or none at all, for loopback only)"
+                )
             if self.token != self.token.strip() or len(self.token) < MIN_TOKEN_LENGTH:
-                raise ValueError(f"the access token must be at least {MIN_TOKEN_LENGTH} characters, without "
-                                 f"leading or trailing spaces (e.g. `python3 -c 'import secrets; "
-                                 f"print(secrets.token_urlsafe())'`)")
+                raise ValueError(
+                    f"the access token must be at least {MIN_TOKEN_LENGTH} characters, without "
+                    f"leading or trailing spaces (e.g. `python3 -c 'import secrets; "
+                    f"print(secrets.token_urlsafe())'`)"
+                )
         return self
 
     @property

@@ -9,6 +9,7 @@ Storage errors are typed: a full disk is `StorageFull` (507); a data directory t
 written (read-only mount, no permission) makes the album read-only from the start (viewable;
 uploads, re-runs and deletes get `StorageReadOnly`, 503), instead of a server that will not start.
 """
+
 from __future__ import annotations
 
 import errno
@@ -33,8 +34,10 @@ from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
 log = logging.getLogger("heirloom.app")
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
-FULL_MESSAGE = ("The disk that holds the album is full, so this photo was not stored. "
-                "Free some space (or delete photos from the album) and try again.")
+FULL_MESSAGE = (
+    "The disk that holds the album is full, so this photo was not stored. "
+    "Free some space (or delete photos from the album) and try again."
+)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 THUMB_FORMAT = formats.THUMBNAIL
@@ -45,7 +48,7 @@ def _thumb_file(version: str) -> str:
 
 
 def new_id() -> str:
-    return secrets.token_urlsafe(18)   # 144 random bits: unguessable, URL-safe
+    return secrets.token_urlsafe(18)  # 144 random bits: unguessable, URL-safe
 
 
 def display_name(filename: str | None) -> str:
@@ -90,8 +93,10 @@ def storage_error(e: BaseException) -> Exception | None:
     if isinstance(e, OSError) and e.errno in FULL:
         return StorageFull(FULL_MESSAGE)
     if isinstance(e, OSError) and e.errno in READ_ONLY:
-        return StorageReadOnly("The album's data directory cannot be written (read-only or no permission); "
-                               "the album can be viewed but not changed.")
+        return StorageReadOnly(
+            "The album's data directory cannot be written (read-only or no permission); "
+            "the album can be viewed but not changed."
+        )
     if isinstance(e, sqlite3.OperationalError):
         text = str(e).lower()
         if "full" in text:
@@ -113,16 +118,17 @@ class Storage:
             if e.errno not in READ_ONLY:
                 raise
             self.read_only = True
-            log.warning("The data directory %s cannot be written (%s): the album is read-only.", self.root,
-                        e.strerror)
+            log.warning("The data directory %s cannot be written (%s): the album is read-only.", self.root, e.strerror)
         self.index = PhotoIndex(self.root / "heirloom.sqlite3", read_only=self.read_only)
         if not self.read_only:
             self._sweep()
 
     def require_writable(self) -> None:
         if self.read_only:
-            raise StorageReadOnly("The album is read-only: its data directory cannot be written, so new photos "
-                                  "cannot be stored. It can still be viewed; /colorize still works.")
+            raise StorageReadOnly(
+                "The album is read-only: its data directory cannot be written, so new photos "
+                "cannot be stored. It can still be viewed; /colorize still works."
+            )
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -150,24 +156,68 @@ class Storage:
             raise NotFound("There is no photo with this id.")
         return self.photos / photo_id
 
-    def add(self, *, name: str, original: bytes, original_format: str, result: bytes, result_format: str,
-            thumb: bytes, width: int, height: int, render_size: int | None, policy: str,
-            saturation: float) -> Record:
+    def add(
+        self,
+        *,
+        name: str,
+        original: bytes,
+        original_format: str,
+        result: bytes,
+        result_format: str,
+        thumb: bytes,
+        width: int,
+        height: int,
+        render_size: int | None,
+        policy: str,
+        saturation: float,
+    ) -> Record:
         with self._writing():
-            return self._add(name=name, original=original, original_format=original_format, result=result,
-                             result_format=result_format, thumb=thumb, width=width, height=height,
-                             render_size=render_size, policy=policy, saturation=saturation)
+            return self._add(
+                name=name,
+                original=original,
+                original_format=original_format,
+                result=result,
+                result_format=result_format,
+                thumb=thumb,
+                width=width,
+                height=height,
+                render_size=render_size,
+                policy=policy,
+                saturation=saturation,
+            )
 
-    def _add(self, *, name: str, original: bytes, original_format: str, result: bytes, result_format: str,
-             thumb: bytes, width: int, height: int, render_size: int | None, policy: str,
-             saturation: float) -> Record:
+    def _add(
+        self,
+        *,
+        name: str,
+        original: bytes,
+        original_format: str,
+        result: bytes,
+        result_format: str,
+        thumb: bytes,
+        width: int,
+        height: int,
+        render_size: int | None,
+        policy: str,
+        saturation: float,
+    ) -> Record:
         photo_id = new_id()
         version = secrets.token_hex(4)
-        rec = Record(id=photo_id, created=time.time(), name=display_name(name),
-                     original_file=f"original.{formats.extension(original_format)}",
-                     original_format=original_format, original_bytes=len(original),
-                     result_file=f"result-{version}.{formats.extension(result_format)}", result_format=result_format,
-                     width=width, height=height, render_size=render_size, policy=policy, saturation=saturation)
+        rec = Record(
+            id=photo_id,
+            created=time.time(),
+            name=display_name(name),
+            original_file=f"original.{formats.extension(original_format)}",
+            original_format=original_format,
+            original_bytes=len(original),
+            result_file=f"result-{version}.{formats.extension(result_format)}",
+            result_format=result_format,
+            width=width,
+            height=height,
+            render_size=render_size,
+            policy=policy,
+            saturation=saturation,
+        )
         staging = self.tmp / photo_id
         staging.mkdir()
         try:
@@ -184,21 +234,51 @@ class Storage:
             raise
         return rec
 
-    def replace_result(self, photo_id: str, *, result: bytes, result_format: str, thumb: bytes,
-                       render_size: int | None, policy: str, saturation: float) -> Record:
+    def replace_result(
+        self,
+        photo_id: str,
+        *,
+        result: bytes,
+        result_format: str,
+        thumb: bytes,
+        render_size: int | None,
+        policy: str,
+        saturation: float,
+    ) -> Record:
         """Re-run: new result files beside the old ones, then one record update, then the old files go."""
         with self._writing():
-            return self._replace_result(photo_id, result=result, result_format=result_format, thumb=thumb,
-                                        render_size=render_size, policy=policy, saturation=saturation)
+            return self._replace_result(
+                photo_id,
+                result=result,
+                result_format=result_format,
+                thumb=thumb,
+                render_size=render_size,
+                policy=policy,
+                saturation=saturation,
+            )
 
-    def _replace_result(self, photo_id: str, *, result: bytes, result_format: str, thumb: bytes,
-                        render_size: int | None, policy: str, saturation: float) -> Record:
+    def _replace_result(
+        self,
+        photo_id: str,
+        *,
+        result: bytes,
+        result_format: str,
+        thumb: bytes,
+        render_size: int | None,
+        policy: str,
+        saturation: float,
+    ) -> Record:
         old = self.get(photo_id)
         folder = self.folder(photo_id)
         version = secrets.token_hex(4)
-        rec = replace(old, result_file=f"result-{version}.{formats.extension(result_format)}",
-                      result_format=result_format, render_size=render_size, policy=policy,
-                      saturation=saturation)
+        rec = replace(
+            old,
+            result_file=f"result-{version}.{formats.extension(result_format)}",
+            result_format=result_format,
+            render_size=render_size,
+            policy=policy,
+            saturation=saturation,
+        )
         written = []
         try:
             for name, data in ((rec.result_file, result), (_thumb_file(version), thumb)):
@@ -209,7 +289,7 @@ class Storage:
             _sync_dir(folder)
             self.index.update(rec)
         except BaseException:
-            for path in written:   # the old result stays the one on record
+            for path in written:  # the old result stays the one on record
                 path.unlink(missing_ok=True)
             raise
         for stale in (old.result_file, self._thumb_name(old)):
@@ -222,7 +302,7 @@ class Storage:
         if unknown:
             raise ValueError(f"not caption fields: {sorted(unknown)}")
         changes = {k: clean_caption(k, v) for k, v in caption.items() if v is not None}
-        self.folder(photo_id)   # validates the id's shape
+        self.folder(photo_id)  # validates the id's shape
         with self._writing():
             rec = self.index.set_caption(photo_id, changes)
         if rec is None:
@@ -233,7 +313,7 @@ class Storage:
         return self.index.search(text, limit, offset)
 
     def get(self, photo_id: str) -> Record:
-        self.folder(photo_id)   # validates the id's shape before any lookup
+        self.folder(photo_id)  # validates the id's shape before any lookup
         rec = self.index.get(photo_id)
         if rec is None:
             raise NotFound("There is no photo with this id.")

@@ -1,4 +1,5 @@
 """Jinja2 templates from the repository's templates/ folder; plain files, no build step."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -21,8 +22,13 @@ templates.env.filters["date"] = lambda t: datetime.fromtimestamp(t, timezone.utc
 templates.env.filters["iso"] = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200,
-           headers: dict[str, str] | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     rt = getattr(request.app.state, "runtime", None)
     ctx = {"runtime": rt, "token_required": bool(rt and rt.settings.token), "max_caption": MAX_CAPTION}
     ctx.update(context or {})

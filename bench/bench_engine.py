@@ -9,6 +9,7 @@
     python bench/bench_engine.py [--photos DIR] [--steps 12] [--weights W]
 Run it on an idle machine: other processes on the cores change every number.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,6 +57,7 @@ def plain_loop(cfg, files: list[Path], steps: int) -> float:
     import torch.nn.functional as F
 
     from model.training.losses import d_loss, g_loss
+
     torch.manual_seed(0)
     G, D = UNetGenerator(cfg.generator), PatchDiscriminator(cfg.discriminator)
     og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -65,7 +67,7 @@ def plain_loop(cfg, files: list[Path], steps: int) -> float:
     t0 = None
     for step in range(steps + 2):
         if step == 2:
-            t0 = time.perf_counter()   # two warm-up steps
+            t0 = time.perf_counter()  # two warm-up steps
         labs = []
         for i in rng.integers(0, len(files), b):
             im = Image.open(files[i]).convert("RGB").resize((s, s), Image.BICUBIC)
@@ -93,6 +95,7 @@ def heirloom_loop(cfg, steps: int) -> float:
     from model.training.data import load_photos
     from model.training.run_folder import RunFolder
     from model.training.trainer import Trainer
+
     photos = load_photos(cfg.data, log=lambda *a: None)
     with tempfile.TemporaryDirectory() as d:
         trainer = Trainer(cfg, RunFolder(Path(d)), photos, log=lambda *a: None)
@@ -108,15 +111,21 @@ def heirloom_loop(cfg, steps: int) -> float:
 
 def training_bench(photos: Path, steps: int) -> dict:
     from model.training.config import apply_overrides, preset
+
     out = {}
     files = sorted(p for p in photos.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:2000]
     for size in (128, 256):
-        cfg = apply_overrides(preset("cpu-small"), [f"data.root={photos}", f"data.size={size}", "data.cache_dir=",
-                                                     "loss.warmup_steps=0", "data.limit=2000"])
+        cfg = apply_overrides(
+            preset("cpu-small"),
+            [f"data.root={photos}", f"data.size={size}", "data.cache_dir=", "loss.warmup_steps=0", "data.limit=2000"],
+        )
         plain = plain_loop(cfg, files, steps)
         ours = heirloom_loop(cfg, steps)
-        out[f"{size}px"] = {"plain_images_per_s": round(plain, 2), "heirloom_images_per_s": round(ours, 2),
-                            "speedup": round(ours / plain, 2)}
+        out[f"{size}px"] = {
+            "plain_images_per_s": round(plain, 2),
+            "heirloom_images_per_s": round(ours, 2),
+            "speedup": round(ours / plain, 2),
+        }
     return out
 
 
@@ -164,9 +173,13 @@ def main() -> None:
     import torch
 
     from model.checkpoint import DEFAULT_WEIGHTS
+
     weights = a.weights or (str(DEFAULT_WEIGHTS) if DEFAULT_WEIGHTS.exists() else None)
-    result = {"cpu_threads": torch.get_num_threads(), "load_average_1m": round(os.getloadavg()[0], 2),
-              "scan_12mp": scan_bench(weights)}
+    result = {
+        "cpu_threads": torch.get_num_threads(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "scan_12mp": scan_bench(weights),
+    }
     if not a.skip_training:
         with tempfile.TemporaryDirectory() as d:
             photos = Path(a.photos) if a.photos else synthetic_photos(Path(d) / "photos", 64)

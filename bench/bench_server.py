@@ -7,6 +7,7 @@ requests/s, p50/p95 latency, errors by status, and the server's peak RSS (sample
     .venv/bin/python bench/bench_server.py --count 64 --concurrency 16
     .venv/bin/python bench/bench_server.py --url http://127.0.0.1:8000 --token T
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def scan_bytes(w: int, h: int) -> bytes:
     y, x = np.mgrid[0:h, 0:w]
-    gray = (128 + 60 * np.sin(x / 23.0) * np.cos(y / 17.0) + np.random.default_rng(0).normal(0, 8, (h, w)))
+    gray = 128 + 60 * np.sin(x / 23.0) * np.cos(y / 17.0) + np.random.default_rng(0).normal(0, 8, (h, w))
     buf = io.BytesIO()
     Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8), "L").save(buf, "JPEG", quality=90)
     return buf.getvalue()
@@ -54,6 +55,7 @@ def bench_weights(path: str | None, tmp: Path) -> tuple[Path, str]:
     sys.path.insert(0, str(REPO))
     from model.checkpoint import save_generator
     from model.networks import GeneratorConfig, UNetGenerator
+
     out = tmp / "random-default.safetensors"
     save_generator(out, UNetGenerator(GeneratorConfig()), render_size=256)
     return out, "random weights, default GeneratorConfig, render 256"
@@ -81,14 +83,18 @@ async def drive(url: str, data: bytes, args) -> dict:
     limits = httpx.Limits(max_connections=args.concurrency)
 
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=args.max_seconds, limits=limits) as client:
+
         async def worker() -> None:
             nonlocal sent
             while sent < args.count and time.perf_counter() < deadline:
                 sent += 1
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post(args.endpoint, files={"file": ("scan.jpg", data, "image/jpeg")},
-                                          data={"render_size": str(args.render_size)} if args.render_size else {})
+                    r = await client.post(
+                        args.endpoint,
+                        files={"file": ("scan.jpg", data, "image/jpeg")},
+                        data={"render_size": str(args.render_size)} if args.render_size else {},
+                    )
                     status = r.status_code
                 except httpx.HTTPError as e:
                     status = type(e).__name__
@@ -101,17 +107,37 @@ async def drive(url: str, data: bytes, args) -> dict:
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         elapsed = time.perf_counter() - start
     lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
-    return {"requests": sent, "ok": len(latencies), "errors": sum(errors.values()), "errors_by_status": errors,
-            "seconds": round(elapsed, 2), "requests_per_s": round(len(latencies) / elapsed, 2),
-            "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 1),
-                           "p95": round(float(np.percentile(lat, 95)), 1), "max": round(float(lat.max()), 1)}}
+    return {
+        "requests": sent,
+        "ok": len(latencies),
+        "errors": sum(errors.values()),
+        "errors_by_status": errors,
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(len(latencies) / elapsed, 2),
+        "latency_ms": {
+            "p50": round(float(np.percentile(lat, 50)), 1),
+            "p95": round(float(np.percentile(lat, 95)), 1),
+            "max": round(float(lat.max()), 1),
+        },
+    }
 
 
 def start_server(args, tmp: Path) -> tuple[subprocess.Popen, str, str]:
     weights, described = bench_weights(args.weights, tmp)
     port = free_port()
-    cmd = [sys.executable, "-m", "app.server", "--port", str(port), "--weights", str(weights),
-           "--data-dir", str(tmp / "data"), "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.server",
+        "--port",
+        str(port),
+        "--weights",
+        str(weights),
+        "--data-dir",
+        str(tmp / "data"),
+        "--log-level",
+        "warning",
+    ]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
     env = {k: v for k, v in os.environ.items() if k != "HEIRLOOM_TOKEN"}
@@ -165,9 +191,17 @@ def main(argv: list[str] | None = None) -> int:
             if proc:
                 proc.terminate()
                 proc.wait(15)
-    result.update({"peak_server_rss_mb": round(sampler.peak / 2**20, 1) if sampler else None,
-                   "concurrency": args.concurrency, "endpoint": args.endpoint, "image": f"{w}x{h} JPEG",
-                   "image_bytes": len(data), "weights": described, "cpu_count": os.cpu_count()})
+    result.update(
+        {
+            "peak_server_rss_mb": round(sampler.peak / 2**20, 1) if sampler else None,
+            "concurrency": args.concurrency,
+            "endpoint": args.endpoint,
+            "image": f"{w}x{h} JPEG",
+            "image_bytes": len(data),
+            "weights": described,
+            "cpu_count": os.cpu_count(),
+        }
+    )
     print(json.dumps(result, indent=2))
     return 0 if result["errors"] == 0 else 1
 

@@ -5,6 +5,7 @@
 Prints JSON: each run's seconds, the best and the median. Goal: <= 5 s on the project's 2-core CPU.
 Run it with training paused (kill -STOP / -CONT), never beside it.
 """
+
 from __future__ import annotations
 
 import argparse

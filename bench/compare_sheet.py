@@ -6,6 +6,7 @@
 
 Each model colours at its own default render size; rows are numbered so a table can refer to them.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -14,6 +14,7 @@ per-request ceiling) and whether the server is alive at the end.
 Needs nothing beyond the test dependencies (the standard library's http.client; memory from /proc).
 The test suite imports `make_cases` and `LiveServer` and runs a small sample (tests/test_fuzz.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,7 @@ POLICIES = ("pad-reflect", "pad-black", "stretch", "rotate-portrait", "center-cr
 
 @dataclass
 class Case:
-    kind: str                          # the class: valid, truncated, bitflip, bomb, strip, foreign, garbage, options
+    kind: str  # the class: valid, truncated, bitflip, bomb, strip, foreign, garbage, options
     name: str
     data: bytes
     fields: dict[str, str] = field(default_factory=dict)
@@ -52,6 +53,7 @@ class Case:
 
 
 # --- generators ------------------------------------------------------------------------------------
+
 
 def _photo(rng: random.Random, h: int, w: int) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -67,6 +69,7 @@ def _save(im: Image.Image, fmt: str, **kw: object) -> bytes:
 
 def _cv2_16bit(arr: np.ndarray, ext: str) -> bytes:
     import cv2
+
     return cv2.imencode(ext, arr)[1].tobytes()
 
 
@@ -76,11 +79,25 @@ def valid_images(rng: random.Random) -> list[tuple[str, bytes]]:
     h, w = rng.randint(5, 160), rng.randint(5, 160)
     rgb = Image.fromarray(_photo(rng, h, w))
     gray = rgb.convert("L")
-    modes = {"L": gray, "RGB": rgb, "RGBA": rgb.convert("RGBA"), "LA": gray.convert("LA"), "P": rgb.convert("P"),
-             "1": gray.convert("1"), "CMYK": rgb.convert("CMYK"), "I;16": gray.convert("I;16"), "F": gray.convert("F")}
-    writers = {"PNG": ("L", "RGB", "RGBA", "LA", "P", "1", "I;16"), "JPEG": ("L", "RGB", "CMYK"),
-               "TIFF": ("L", "RGB", "RGBA", "LA", "P", "1", "CMYK", "I;16", "F"), "WEBP": ("L", "RGB", "RGBA"),
-               "BMP": ("L", "RGB", "P", "1"), "GIF": ("L", "P")}
+    modes = {
+        "L": gray,
+        "RGB": rgb,
+        "RGBA": rgb.convert("RGBA"),
+        "LA": gray.convert("LA"),
+        "P": rgb.convert("P"),
+        "1": gray.convert("1"),
+        "CMYK": rgb.convert("CMYK"),
+        "I;16": gray.convert("I;16"),
+        "F": gray.convert("F"),
+    }
+    writers = {
+        "PNG": ("L", "RGB", "RGBA", "LA", "P", "1", "I;16"),
+        "JPEG": ("L", "RGB", "CMYK"),
+        "TIFF": ("L", "RGB", "RGBA", "LA", "P", "1", "CMYK", "I;16", "F"),
+        "WEBP": ("L", "RGB", "RGBA"),
+        "BMP": ("L", "RGB", "P", "1"),
+        "GIF": ("L", "P"),
+    }
     for fmt, ok in writers.items():
         for mode in ok:
             try:
@@ -94,12 +111,13 @@ def valid_images(rng: random.Random) -> list[tuple[str, bytes]]:
     out.append(("MPO", _save(rgb, "MPO", save_all=True, append_images=[gray.convert("RGB")])))
     out.append(("GIF-animated", _save(gray.convert("P"), "GIF", save_all=True, append_images=[rgb.convert("P")])))
     out.append(("TIFF-pages", _save(rgb, "TIFF", save_all=True, append_images=[gray.convert("RGB")])))
-    arr16 = (_photo(rng, h, w).astype(np.uint16) * 257)
+    arr16 = _photo(rng, h, w).astype(np.uint16) * 257
     out.append(("PNG-rgb16", _cv2_16bit(arr16, ".png")))
     out.append(("TIFF-rgb16", _cv2_16bit(arr16, ".tif")))
     out.append(("PNG-rgba16", _cv2_16bit(np.dstack([arr16, arr16[..., 0]]), ".png")))
     try:
         import pillow_heif
+
         pillow_heif.register_heif_opener()
         out.append(("HEIC", _save(rgb, "HEIF")))
     except ImportError:
@@ -109,66 +127,93 @@ def valid_images(rng: random.Random) -> list[tuple[str, bytes]]:
 
 def foreign_images(rng: random.Random) -> list[tuple[str, bytes]]:
     from PIL import features
+
     im = Image.fromarray(_photo(rng, 16, 16))
     out = [("EPS-loop", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 1 1\n{ } loop\n")]
-    for fmt, conv in (("EPS", "RGB"), ("ICO", "RGB"), ("DDS", "RGB"), ("SPIDER", "F"), ("PCX", "RGB"),
-                      ("TGA", "RGB"), ("PPM", "RGB"), ("SGI", "RGB"), ("PDF", "RGB"), ("XBM", "1"), ("ICNS", "RGB"),
-                      ("QOI", "RGB"), ("JPEG2000", "RGB"), ("AVIF", "RGB"), ("IM", "RGB")):
+    for fmt, conv in (
+        ("EPS", "RGB"),
+        ("ICO", "RGB"),
+        ("DDS", "RGB"),
+        ("SPIDER", "F"),
+        ("PCX", "RGB"),
+        ("TGA", "RGB"),
+        ("PPM", "RGB"),
+        ("SGI", "RGB"),
+        ("PDF", "RGB"),
+        ("XBM", "1"),
+        ("ICNS", "RGB"),
+        ("QOI", "RGB"),
+        ("JPEG2000", "RGB"),
+        ("AVIF", "RGB"),
+        ("IM", "RGB"),
+    ):
         if fmt in ("JPEG2000", "AVIF") and not features.check({"JPEG2000": "jpg_2000", "AVIF": "avif"}[fmt]):
             continue
         try:
             out.append((fmt, _save(im.convert(conv), fmt)))
         except (OSError, ValueError, KeyError):
             pass
-    out += [("SVG", b'<svg xmlns="http://www.w3.org/2000/svg" width="9e9" height="9e9"/>'),
-            ("HTML", b"<html><script>alert(1)</script></html>"), ("ZIP", b"PK\x03\x04" + bytes(40))]
+    out += [
+        ("SVG", b'<svg xmlns="http://www.w3.org/2000/svg" width="9e9" height="9e9"/>'),
+        ("HTML", b"<html><script>alert(1)</script></html>"),
+        ("ZIP", b"PK\x03\x04" + bytes(40)),
+    ]
     return out
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     import zlib
+
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def bombs(rng: random.Random) -> list[tuple[str, bytes]]:
     """Tiny files whose headers claim enormous images, one per container."""
     import zlib
+
     out = []
     for w, h in ((100_000, 100_000), (65_535, 65_535), (1_000_000, 1)):
         ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-        out.append((f"PNG-{w}x{h}", b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-                    + _png_chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + _png_chunk(b"IEND", b"")))
+        out.append(
+            (
+                f"PNG-{w}x{h}",
+                b"\x89PNG\r\n\x1a\n"
+                + _png_chunk(b"IHDR", ihdr)
+                + _png_chunk(b"IDAT", zlib.compress(b"\0" * 4096))
+                + _png_chunk(b"IEND", b""),
+            )
+        )
     small = Image.new("L", (8, 8), 128)
     jpeg = bytearray(_save(small, "JPEG"))
     sof = jpeg.find(b"\xff\xc0")
-    jpeg[sof + 5:sof + 9] = struct.pack(">HH", 65_000, 65_000)
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", 65_000, 65_000)
     out.append(("JPEG-65000x65000", bytes(jpeg)))
     gif = bytearray(_save(small.convert("P"), "GIF"))
     gif[6:10] = struct.pack("<HH", 65_535, 65_535)
     desc = gif.find(b"\x2c", 13)
-    gif[desc + 5:desc + 9] = struct.pack("<HH", 65_535, 65_535)
+    gif[desc + 5 : desc + 9] = struct.pack("<HH", 65_535, 65_535)
     out.append(("GIF-65535x65535", bytes(gif)))
     bmp = bytearray(_save(small, "BMP"))
     bmp[18:26] = struct.pack("<ii", 50_000, 50_000)
     out.append(("BMP-50000x50000", bytes(bmp)))
     tif = bytearray(_save(small, "TIFF"))
     first = struct.unpack("<I", tif[4:8])[0]
-    for i in range(struct.unpack("<H", tif[first:first + 2])[0]):
+    for i in range(struct.unpack("<H", tif[first : first + 2])[0]):
         e = first + 2 + 12 * i
-        tag, typ = struct.unpack("<HH", tif[e:e + 4])
+        tag, typ = struct.unpack("<HH", tif[e : e + 4])
         if tag in (256, 257):
-            tif[e + 8:e + 12] = struct.pack("<I", 200_000) if typ == 4 else struct.pack("<HH", 65_000, 0)
+            tif[e + 8 : e + 12] = struct.pack("<I", 200_000) if typ == 4 else struct.pack("<HH", 65_000, 0)
     out.append(("TIFF-huge", bytes(tif)))
     webp = bytearray(_save(small.convert("RGB"), "WEBP", lossless=False))
     vp8 = webp.find(b"\x9d\x01\x2a")
     if vp8 > 0:
-        webp[vp8 + 3:vp8 + 7] = struct.pack("<HH", 16_383, 16_383)
+        webp[vp8 + 3 : vp8 + 7] = struct.pack("<HH", 16_383, 16_383)
         out.append(("WEBP-16383x16383", bytes(webp)))
     return out
 
 
 def truncated(rng: random.Random, data: bytes) -> bytes:
-    return data[:rng.randint(0, max(0, len(data) - 1))]
+    return data[: rng.randint(0, max(0, len(data) - 1))]
 
 
 def bitflipped(rng: random.Random, data: bytes) -> bytes:
@@ -196,19 +241,39 @@ def make_cases(n: int, seed: int = 0, render_sizes: tuple[int, ...] = (32, 256, 
         png = _save(Image.fromarray(_photo(rng, h, w)[..., 0]), "PNG")
         for policy in POLICIES:
             for size in render_sizes:
-                strip_cases.append(Case("strip", f"{w}x{h}-{policy}-{size}", png,
-                                        {"policy": policy, "render_size": str(size)}))
+                strip_cases.append(
+                    Case("strip", f"{w}x{h}-{policy}-{size}", png, {"policy": policy, "render_size": str(size)})
+                )
     rng.shuffle(strip_cases)
-    cases += strip_cases[:max(len(POLICIES), n // 8)]
+    cases += strip_cases[: max(len(POLICIES), n // 8)]
     for name, data in valid:
         cases.append(Case("valid", name, data, {"policy": rng.choice(POLICIES)}))
-    garbage = [b"", b"\0", os.urandom(64), b"GIF89a", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00",
-               b"RIFF\0\0\0\0WEBP", b"BM" + bytes(60)]
+    garbage = [
+        b"",
+        b"\0",
+        os.urandom(64),
+        b"GIF89a",
+        b"\x89PNG\r\n\x1a\n",
+        b"\xff\xd8\xff",
+        b"II*\x00",
+        b"RIFF\0\0\0\0WEBP",
+        b"BM" + bytes(60),
+    ]
     for i, g in enumerate(garbage):
         cases.append(Case("garbage", f"garbage-{i}", g))
-    bad_options = [{"render_size": "0"}, {"render_size": "-32"}, {"render_size": "99999999999"},
-                   {"render_size": "1e9"}, {"render_size": "33"}, {"policy": "../../etc"}, {"saturation": "nan"},
-                   {"saturation": "inf"}, {"saturation": "-1"}, {"format": "eps"}, {"format": "gif"}]
+    bad_options = [
+        {"render_size": "0"},
+        {"render_size": "-32"},
+        {"render_size": "99999999999"},
+        {"render_size": "1e9"},
+        {"render_size": "33"},
+        {"policy": "../../etc"},
+        {"saturation": "nan"},
+        {"saturation": "inf"},
+        {"saturation": "-1"},
+        {"format": "eps"},
+        {"format": "gif"},
+    ]
     for opts in bad_options:
         cases.append(Case("options", "options-" + "-".join(opts.values()), valid[0][1], opts))
     while len(cases) < n:
@@ -219,11 +284,17 @@ def make_cases(n: int, seed: int = 0, render_sizes: tuple[int, ...] = (32, 256, 
         elif roll < 0.8:
             cases.append(Case("bitflip", f"{name}-flip", bitflipped(rng, data)))
         else:
-            cases.append(Case("valid", name, data, {"policy": rng.choice(POLICIES),
-                                                    "render_size": str(rng.choice(render_sizes[:2]))}))
+            cases.append(
+                Case(
+                    "valid",
+                    name,
+                    data,
+                    {"policy": rng.choice(POLICIES), "render_size": str(rng.choice(render_sizes[:2]))},
+                )
+            )
     for c in cases:
         if rng.random() < 0.15 and c.kind not in ("strip",):
-            c.url = "/api/photos"   # the stored path too
+            c.url = "/api/photos"  # the stored path too
     rng.shuffle(cases)
     return cases
 
@@ -240,6 +311,7 @@ def sample(cases: list[Case], k: int, seed: int = 0) -> list[Case]:
 
 
 # --- the server -------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -280,14 +352,37 @@ def _status_kb(pid: int, key: str) -> int:
 class LiveServer:
     """`python -m app.server` on a free loopback port, optionally under RLIMIT_AS, its memory sampled."""
 
-    def __init__(self, weights: Path | None, data_dir: Path, *, workers: int = 2, queue: int = 32,
-                 timeout_s: float = 60.0, max_request_mb: float | None = None, max_pixels: int | None = None,
-                 address_limit: int | None = None, log: Path | None = None):
+    def __init__(
+        self,
+        weights: Path | None,
+        data_dir: Path,
+        *,
+        workers: int = 2,
+        queue: int = 32,
+        timeout_s: float = 60.0,
+        max_request_mb: float | None = None,
+        max_pixels: int | None = None,
+        address_limit: int | None = None,
+        log: Path | None = None,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.timeout_s = timeout_s
-        args = [sys.executable, "-m", "app.server", "--port", str(self.port), "--data-dir", str(data_dir),
-                "--workers", str(workers), "--queue", str(queue), "--log-level", "warning"]
+        args = [
+            sys.executable,
+            "-m",
+            "app.server",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+            "--workers",
+            str(workers),
+            "--queue",
+            str(queue),
+            "--log-level",
+            "warning",
+        ]
         if weights:
             args += ["--weights", str(weights)]
         env = {**os.environ, "HEIRLOOM_REQUEST_TIMEOUT": str(timeout_s), "OMP_NUM_THREADS": "1"}
@@ -302,8 +397,9 @@ class LiveServer:
                 resource.setrlimit(resource.RLIMIT_AS, (address_limit, address_limit))
 
         self._log = open(log or os.devnull, "wb")
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     preexec_fn=limit)
+        self.proc = subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=limit
+        )
         self.peak_rss = 0
         self.peak_worker_hwm = 0
         self._stop = threading.Event()
@@ -366,12 +462,19 @@ class LiveServer:
 
 # --- the run ----------------------------------------------------------------------------------------
 
+
 def post(conn: http.client.HTTPConnection, case: Case) -> tuple[int, bytes]:
     boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in case.fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload.bin"\r\n'
-                 f"Content-Type: application/octet-stream\r\n\r\n".encode() + case.data + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in case.fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload.bin"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode()
+        + case.data
+        + b"\r\n"
+    )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     conn.request("POST", case.url, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
     r = conn.getresponse()
@@ -394,7 +497,7 @@ def run(server: LiveServer, cases: list[Case], concurrency: int = 2) -> dict[str
             try:
                 status, body = post(conn, case)
             except (OSError, http.client.HTTPException) as e:
-                status, body = 0, repr(e).encode()   # connection dropped: counted as status 0
+                status, body = 0, repr(e).encode()  # connection dropped: counted as status 0
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=server.timeout_s + 30)
             with lock:
@@ -447,11 +550,19 @@ def main(argv: list[str] | None = None) -> int:
     cases = make_cases(a.count, a.seed)
     with tempfile.TemporaryDirectory() as tmp:
         limit = int(a.address_limit_gb * 2**30) if a.address_limit_gb else None
-        with LiveServer(a.weights, Path(tmp) / "data", workers=a.workers, timeout_s=a.timeout,
-                        max_request_mb=a.max_request_mb, max_pixels=a.max_pixels, address_limit=limit,
-                        log=Path(tmp) / "server.log") as server:
+        with LiveServer(
+            a.weights,
+            Path(tmp) / "data",
+            workers=a.workers,
+            timeout_s=a.timeout,
+            max_request_mb=a.max_request_mb,
+            max_pixels=a.max_pixels,
+            address_limit=limit,
+            log=Path(tmp) / "server.log",
+        ) as server:
             report = run(server, cases, a.concurrency)
         from app.settings import Settings
+
         s = Settings(workers=a.workers, max_work_bytes=int(a.max_request_mb * 2**20) if a.max_request_mb else None)
         report["ceiling_per_request_mb"] = round(s.work_bytes / 2**20)
         report["worker_under_ceiling"] = report["peak_worker_hwm_mb"] <= report["ceiling_per_request_mb"]  # type: ignore[operator]

@@ -1,7 +1,8 @@
 """Markdown table from `heirloom evaluate` reports: one row per report, plus the gray baseline once.
 
-    python bench/report_table.py evals/a/report.json evals/b/report.json --names "GAN" "L1 only"
+python bench/report_table.py evals/a/report.json evals/b/report.json --names "GAN" "L1 only"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,9 @@ from pathlib import Path
 
 def row(name: str, m: dict) -> str:
     fid = f"{m['fid']:.1f}" if "fid" in m else "–"
-    return (f"| {name} | {fid} | {m['psnr']:.2f} | {m['ciede2000']:.2f} | {m['colorfulness']:.1f} "
-            f"| {m['delta_cf']:+.1f} |")
+    return (
+        f"| {name} | {fid} | {m['psnr']:.2f} | {m['ciede2000']:.2f} | {m['colorfulness']:.1f} | {m['delta_cf']:+.1f} |"
+    )
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Heirloom's colorization engine. Importing `model` is cheap: torch and OpenCV load with the first
 use of `Colorizer` (or of a module that needs them). Training lives in `model.training` and is
 never imported by the web app."""
+
 from __future__ import annotations
 
 import os
@@ -28,14 +29,27 @@ if TYPE_CHECKING:
 # torch in Heirloom comes after this line, because every module of it lives in this package.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["Colorizer", "Colorized", "ColorizeOptions", "HeirloomError", "UnreadableImage", "UnsupportedImage",
-           "ImageTooLarge", "CheckpointError", "ChecksumMismatch", "InvalidOption", "NoImages", "ConfigError",
-           "WorkTooLarge"]
+__all__ = [
+    "Colorizer",
+    "Colorized",
+    "ColorizeOptions",
+    "HeirloomError",
+    "UnreadableImage",
+    "UnsupportedImage",
+    "ImageTooLarge",
+    "CheckpointError",
+    "ChecksumMismatch",
+    "InvalidOption",
+    "NoImages",
+    "ConfigError",
+    "WorkTooLarge",
+]
 
 
 def __getattr__(name: str) -> Any:
     """`from model import Colorizer` imports torch only when it is asked for."""
     if name in ("Colorizer", "Colorized"):
         from . import pipeline
+
         return getattr(pipeline, name)
     raise AttributeError(f"module 'model' has no attribute {name!r}")

@@ -6,6 +6,7 @@ in proportion to the render canvas; (3) the loaded weights. (1) was measured on 
 (2) and (3) are measured on the loaded model itself (`measure`), so a larger network (a VGG16
 encoder) at a large render size is refused where the small U-Net was not.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,13 +15,14 @@ import torch
 
 # Peak bytes per photo pixel around the network, measured (ru_maxrss) on 3000x4000 scans: 24 (8-bit gray),
 # 29 (8-bit RGB JPEG), 82 (16-bit RGB), 90 (16-bit RGBA); with a margin for thumbnails and the upload.
-FULL_RES_BYTES = {False: 40, True: 112}   # keyed by "16 bits per channel"
-CANVAS_BYTES = 64   # per canvas pixel outside the network: L, L*, ab, its interpolation, the inverse's copies
+FULL_RES_BYTES = {False: 40, True: 112}  # keyed by "16 bits per channel"
+CANVAS_BYTES = 64  # per canvas pixel outside the network: L, L*, ab, its interpolation, the inverse's copies
 
 
 @dataclass(frozen=True)
 class ModelFootprint:
     """What the loaded network needs: its weights, plus activations `fixed + per_pixel * canvas pixels`."""
+
     weights: int
     fixed: int
     per_pixel: float

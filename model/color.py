@@ -3,6 +3,7 @@
 Convention everywhere: L in [0, 100], a and b in roughly [-110, 110]. The networks see
 L/50 - 1 in [-1, 1] and predict ab/AB_SCALE in [-1, 1].
 """
+
 from __future__ import annotations
 
 from typing import TypeVar
@@ -15,13 +16,13 @@ AB_SCALE = 110.0
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 # sRGB -> XYZ (D65), normalised by the white point so that white maps to (1, 1, 1).
-_RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],
-                        [0.212671, 0.715160, 0.072169],
-                        [0.019334, 0.119193, 0.950227]], dtype=np.float64)
+_RGB_TO_XYZ = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]], dtype=np.float64
+)
 _WHITE = np.array([0.950456, 1.0, 1.088754])
 _RGB_TO_XYZN = (_RGB_TO_XYZ / _WHITE[:, None]).astype(np.float32)
 _XYZN_TO_RGB = np.linalg.inv(_RGB_TO_XYZN.astype(np.float64)).astype(np.float32)
-_EPS = 216 / 24389   # (6/29)^3
+_EPS = 216 / 24389  # (6/29)^3
 _KAPPA = 24389 / 27
 
 
@@ -48,7 +49,7 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 def srgb_to_linear(v: ArrayT) -> ArrayT:
     """The sRGB curve undone (IEC 61966-2-1), for numpy arrays and torch tensors alike, values in [0, 1]."""
     where = torch.where if isinstance(v, torch.Tensor) else np.where
-    return where(v <= 0.04045, v / 12.92, ((abs(v) + 0.055) / 1.055) ** 2.4)   # abs: no NaN in the unused branch
+    return where(v <= 0.04045, v / 12.92, ((abs(v) + 0.055) / 1.055) ** 2.4)  # abs: no NaN in the unused branch
 
 
 _LINEAR_LUT_8 = srgb_to_linear(np.arange(256, dtype=np.float64) / 255).astype(np.float32)
@@ -78,8 +79,9 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     return _y_to_l(y)
 
 
-_GRAY_TO_L8 = cv2.cvtColor(np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], 3, axis=2),
-                           cv2.COLOR_RGB2Lab)[:, 0, 0].copy()
+_GRAY_TO_L8 = cv2.cvtColor(np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], 3, axis=2), cv2.COLOR_RGB2Lab)[
+    :, 0, 0
+].copy()
 
 
 def lightness(pixels: np.ndarray) -> np.ndarray:
@@ -111,12 +113,12 @@ def join_l_ab(l: np.ndarray, ab: np.ndarray, dtype: np.dtype, rounds: int = 6) -
     lab = np.empty(l.shape + (3,), np.uint8 if eight else np.float32)
     lab[..., 0] = l
     if eight:
-        np.add(ab, 128.5, out=ab)   # round-half-up into OpenCV's 8-bit a, b encoding
+        np.add(ab, 128.5, out=ab)  # round-half-up into OpenCV's 8-bit a, b encoding
         lab[..., 1:] = np.clip(ab, 0, 255)
     else:
         lab[..., 1:] = ab
-    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)       # clips to the gamut
-    tol = 1 if eight else 0.4   # float: leave room for the final 16-bit rounding
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)  # clips to the gamut
+    tol = 1 if eight else 0.4  # float: leave room for the final 16-bit rounding
     flat_lab, flat_rgb = lab.reshape(-1, 3), rgb.reshape(-1, 3)
     idx = np.flatnonzero(np.abs(lightness(rgb).astype(np.float32).ravel() - l.ravel()) > tol)
     for r in range(rounds + 1):
@@ -142,6 +144,7 @@ def gray_of(pixels: np.ndarray) -> np.ndarray:
 
 # ---- torch versions for training batches, (B, 3, H, W) ----
 
+
 def rgb_to_lab_torch(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) sRGB in [0, 1] -> (B, 3, H, W) Lab."""
     lin = srgb_to_linear(rgb)
@@ -159,7 +162,7 @@ def lab_to_rgb_torch(lab: torch.Tensor) -> torch.Tensor:
     l, a, b = lab[:, 0:1], lab[:, 1:2], lab[:, 2:3]
     fy = (l + 16) / 116
     f = torch.cat([fy + a / 500, fy, fy - b / 200], dim=1)
-    xyz = torch.where(f > 6 / 29, f ** 3, (116 * f - 16) / _KAPPA)
+    xyz = torch.where(f > 6 / 29, f**3, (116 * f - 16) / _KAPPA)
     m = torch.as_tensor(_XYZN_TO_RGB, dtype=lab.dtype, device=lab.device)
     lin = torch.einsum("ij,bjhw->bihw", m, xyz).clamp(0, 1)
     rgb = torch.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin.clamp(min=0.0031308) ** (1 / 2.4) - 0.055)

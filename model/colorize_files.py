@@ -3,6 +3,7 @@
 One Colorizer serves every file; a bad file is reported by name and skipped, and the
 exit status says whether any failed.
 """
+
 from __future__ import annotations
 
 import sys
@@ -30,8 +31,14 @@ def collect(inputs: list[str]) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def colorize_paths(colorizer: Colorizer, inputs: list[str], out_dir: Path, opts: ColorizeOptions,
-                   sheet: Path | None = None, sheet_rows: int = 40) -> int:
+def colorize_paths(
+    colorizer: Colorizer,
+    inputs: list[str],
+    out_dir: Path,
+    opts: ColorizeOptions,
+    sheet: Path | None = None,
+    sheet_rows: int = 40,
+) -> int:
     pairs = collect(inputs)
     if not pairs:
         raise NoImages("no images found in the given inputs")
@@ -46,7 +53,7 @@ def colorize_paths(colorizer: Colorizer, inputs: list[str], out_dir: Path, opts:
             if sheet is not None and len(rows) < sheet_rows:
                 rows.append([result.source.pixels, result.photo.pixels])
             target = out_dir / rel
-            if target.suffix.lower() not in result.format.extensions:   # --format, or a source we cannot write
+            if target.suffix.lower() not in result.format.extensions:  # --format, or a source we cannot write
                 target = target.with_suffix(result.format.extension)
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, data)
@@ -57,6 +64,8 @@ def colorize_paths(colorizer: Colorizer, inputs: list[str], out_dir: Path, opts:
     progress.close()
     if sheet is not None and rows:
         contact_sheet(rows, ["original", "colorized"], height=240).save(sheet)
-    print(f"colorized {len(pairs) - failed} of {len(pairs)} into {out_dir}"
-          + (f"; {failed} failed" if failed else ""), file=sys.stderr)
+    print(
+        f"colorized {len(pairs) - failed} of {len(pairs)} into {out_dir}" + (f"; {failed} failed" if failed else ""),
+        file=sys.stderr,
+    )
     return 1 if failed else 0

@@ -1,4 +1,5 @@
 """Contact sheets: rows of images side by side at a common height, with column titles."""
+
 from __future__ import annotations
 
 import cv2

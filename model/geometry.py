@@ -8,6 +8,7 @@ Bounded work: no step makes an array larger than the photo itself or the render 
 (`Plan.peak_pixels`), whatever the aspect ratio. `make_plan` checks this before any pixel is
 allocated, so a 5000x1 strip at render size 512 costs what its 5000 pixels cost.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,25 +22,26 @@ from .options import DEFAULT_POLICY, POLICIES
 @dataclass(frozen=True)
 class Plan:
     """Geometry of one forward/inverse trip. Boxes are (top, left, height, width)."""
-    source: tuple[int, int]          # original (H, W)
-    rotate: bool                     # turned 90° clockwise (portrait -> landscape) first
-    scaled: tuple[int, int]          # size after rotation and resizing
-    canvas: tuple[int, int]          # the network's input size
+
+    source: tuple[int, int]  # original (H, W)
+    rotate: bool  # turned 90° clockwise (portrait -> landscape) first
+    scaled: tuple[int, int]  # size after rotation and resizing
+    canvas: tuple[int, int]  # the network's input size
     content: tuple[int, int, int, int]  # where the scaled image sits on the canvas (pad)
     crop: tuple[int, int, int, int] | None  # the part of the source kept, in source pixels (center-crop)
-    pad_mode: str                    # "reflect" | "constant"
+    pad_mode: str  # "reflect" | "constant"
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """(H, W[, C]) -> canvas-sized array, same dtype."""
         x = np.rot90(image, k=-1) if self.rotate else image
-        if self.crop is not None:   # crop first, then scale: never a scaled copy of the whole strip
+        if self.crop is not None:  # crop first, then scale: never a scaled copy of the whole strip
             t, l, h, w = self.crop
-            return _resize(np.ascontiguousarray(x[t:t + h, l:l + w]), self.scaled)
+            return _resize(np.ascontiguousarray(x[t : t + h, l : l + w]), self.scaled)
         x = _resize(x, self.scaled)
         t, l, h, w = self.content
         pads = [(t, self.canvas[0] - t - h), (l, self.canvas[1] - l - w)] + [(0, 0)] * (x.ndim - 2)
         if self.pad_mode == "reflect":
-            return np.pad(x, pads, mode="symmetric")   # 'symmetric' handles pads wider than the image
+            return np.pad(x, pads, mode="symmetric")  # 'symmetric' handles pads wider than the image
         return np.pad(x, pads, mode="constant")
 
     def invert(self, output: np.ndarray) -> np.ndarray:
@@ -48,9 +50,9 @@ class Plan:
             t, l, h, w = self.crop
             sh, sw = self.source
             pads = [(t, sh - t - h), (l, sw - l - w)] + [(0, 0)] * (output.ndim - 2)
-            return np.pad(_resize(output, (h, w)), pads, mode="edge")   # the border takes the nearest prediction
+            return np.pad(_resize(output, (h, w)), pads, mode="edge")  # the border takes the nearest prediction
         t, l, h, w = self.content
-        x = output[t:t + h, l:l + w]
+        x = output[t : t + h, l : l + w]
         size = (self.source[1], self.source[0]) if self.rotate else self.source
         x = _resize(x, size)
         return np.ascontiguousarray(np.rot90(x, k=1)) if self.rotate else x
@@ -69,9 +71,10 @@ def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if x.shape[:2] == tuple(size):
         return x
     shrinking = size[0] * size[1] < x.shape[0] * x.shape[1]
-    out = cv2.resize(np.ascontiguousarray(x), (size[1], size[0]),
-                     interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return out.reshape(size + x.shape[2:])   # cv2 drops a trailing channel of 1
+    out = cv2.resize(
+        np.ascontiguousarray(x), (size[1], size[0]), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    )
+    return out.reshape(size + x.shape[2:])  # cv2 drops a trailing channel of 1
 
 
 def _fit(h: int, w: int, box_h: int, box_w: int) -> tuple[int, int]:
@@ -89,7 +92,7 @@ def _checked(plan: Plan, size: int, multiple: int) -> Plan:
     larger than the render canvas (at most `size` + one `multiple` a side)."""
     bound = (size + multiple) ** 2
     if plan.scaled[0] * plan.scaled[1] > bound or plan.canvas_pixels > bound:
-        raise ValueError(f"plan for {plan.source} at {size} would make a {plan.scaled} array")   # a bug, not input
+        raise ValueError(f"plan for {plan.source} at {size} would make a {plan.scaled} array")  # a bug, not input
     return plan
 
 
@@ -104,16 +107,19 @@ def make_plan(shape: tuple[int, int], size: int, policy: str = DEFAULT_POLICY, m
     if policy in ("pad-reflect", "pad-black"):
         sh, sw = _fit(h, w, size, size)
         content = ((size - sh) // 2, (size - sw) // 2, sh, sw)
-        return _checked(Plan((h, w), False, (sh, sw), square, content, None,
-                             "reflect" if policy == "pad-reflect" else "constant"), size, multiple)
+        return _checked(
+            Plan((h, w), False, (sh, sw), square, content, None, "reflect" if policy == "pad-reflect" else "constant"),
+            size,
+            multiple,
+        )
     if policy == "stretch":
         return _checked(Plan((h, w), False, square, square, (0, 0, size, size), None, "constant"), size, multiple)
     if policy == "rotate-portrait":
         rot = h > w
-        rect = (max(multiple, size * 3 // 4 // multiple * multiple), size)   # 4:3 landscape
+        rect = (max(multiple, size * 3 // 4 // multiple * multiple), size)  # 4:3 landscape
         return _checked(Plan((h, w), rot, rect, rect, (0, 0) + rect, None, "constant"), size, multiple)
     if policy == "center-crop":
-        side = min(h, w)   # the largest centred square of the source, scaled to the canvas
+        side = min(h, w)  # the largest centred square of the source, scaled to the canvas
         crop = ((h - side) // 2, (w - side) // 2, side, side)
         return _checked(Plan((h, w), False, square, square, (0, 0, size, size), crop, "constant"), size, multiple)
     if policy == "pad-multiple":

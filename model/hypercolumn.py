@@ -10,6 +10,7 @@ over a grid of ab bins (Zhang et al. 2016, at 1/4 scale as theirs), decoded by t
 temperature. `decode` picks the head at inference. The chroma comes out at half the render size;
 `Colorizer` upsamples it with the rest.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,22 +22,22 @@ from torch.nn import functional as F
 
 from .encoders import make_encoder
 
-AB_RANGE = 110.0   # ab bins cover [-110, 110) on both axes
+AB_RANGE = 110.0  # ab bins cover [-110, 110) on both axes
 
 
 @dataclass(frozen=True)
 class HypercolumnConfig:
     encoder: str = "vgg16"
-    width: int = 128          # decoder channels at 1/8 and 1/16; halved at 1/4, quartered at 1/2
-    stem: int = 16            # channels of the trained L stem at 1/2 scale
-    hint_channels: int = 0    # room for user colour hints (ab + mask = 3) joining at the stem
-    bin_size: float = 10.0    # ab grid step of the classification head (22 x 22 bins)
-    decode: str = "classes"   # classes (annealed mean) | regression
-    temperature: float = 0.38 # annealed-mean temperature: lower is more vivid, 1.0 is the plain mean
+    width: int = 128  # decoder channels at 1/8 and 1/16; halved at 1/4, quartered at 1/2
+    stem: int = 16  # channels of the trained L stem at 1/2 scale
+    hint_channels: int = 0  # room for user colour hints (ab + mask = 3) joining at the stem
+    bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins)
+    decode: str = "classes"  # classes (annealed mean) | regression
+    temperature: float = 0.38  # annealed-mean temperature: lower is more vivid, 1.0 is the plain mean
 
     @property
     def multiple(self) -> int:
-        return 32   # render sizes stay multiples of 32, as for the pix2pix U-Net
+        return 32  # render sizes stay multiples of 32, as for the pix2pix U-Net
 
     @property
     def bins_per_axis(self) -> int:
@@ -73,22 +74,27 @@ class HypercolumnDecoder(nn.Module):
         self.at16 = _block(w, w)
         self.at8 = _block(2 * w, w)
         self.at4 = nn.Sequential(_block(w + w // 2, w // 2), _block(w // 2, w // 2))
-        self.stem = nn.Sequential(nn.Conv2d(1 + cfg.hint_channels, cfg.stem, 3, padding=1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(cfg.stem, cfg.stem, 3, stride=2, padding=1), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(1 + cfg.hint_channels, cfg.stem, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cfg.stem, cfg.stem, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+        )
         self.at2 = nn.Sequential(_block(w // 2 + cfg.stem, w // 4), _block(w // 4, w // 4))
-        self.classes = nn.Conv2d(w // 2, cfg.bins_per_axis ** 2, 1)   # at 1/4: a 484-way softmax per pixel is
-        self.regression = nn.Conv2d(w // 4, 2, 1)                     # memory-bound; colour *choice* is coarse
+        self.classes = nn.Conv2d(w // 2, cfg.bins_per_axis**2, 1)  # at 1/4: a 484-way softmax per pixel is
+        self.regression = nn.Conv2d(w // 4, 2, 1)  # memory-bound; colour *choice* is coarse
 
-    def forward(self, feats: tuple[torch.Tensor, torch.Tensor, torch.Tensor], l: torch.Tensor,
-                hints: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feats: tuple[torch.Tensor, torch.Tensor, torch.Tensor], l: torch.Tensor, hints: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         f3, f4, f5 = feats
-        h = self.at16(self.lat5(f5))                                  # (B, w, ~H/16)
-        h = self.at8(torch.cat([_up(h, f4), self.lat4(f4)], 1))       # (B, w, ~H/8)
-        h = self.at4(torch.cat([_up(h, f3), self.lat3(f3)], 1))       # (B, w/2, ~H/4)
-        logits = self.classes(h)                                      # (B, Q, ~H/4)
-        s = self.stem(l if hints is None else torch.cat([l, hints], 1))   # (B, stem, H/2)
-        h = self.at2(torch.cat([_up(h, s), s], 1))                    # (B, w/4, H/2)
-        return logits, torch.tanh(self.regression(h))                 # ab/110 (B, 2, H/2)
+        h = self.at16(self.lat5(f5))  # (B, w, ~H/16)
+        h = self.at8(torch.cat([_up(h, f4), self.lat4(f4)], 1))  # (B, w, ~H/8)
+        h = self.at4(torch.cat([_up(h, f3), self.lat3(f3)], 1))  # (B, w/2, ~H/4)
+        logits = self.classes(h)  # (B, Q, ~H/4)
+        s = self.stem(l if hints is None else torch.cat([l, hints], 1))  # (B, stem, H/2)
+        h = self.at2(torch.cat([_up(h, s), s], 1))  # (B, w/4, H/2)
+        return logits, torch.tanh(self.regression(h))  # ab/110 (B, 2, H/2)
 
 
 def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float) -> torch.Tensor:

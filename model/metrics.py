@@ -1,4 +1,5 @@
 """Image quality metrics used by the data filter and `heirloom evaluate` (numpy, vectorized)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,7 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     l1, a1, b1 = [lab1[..., i].astype(np.float64) for i in range(3)]
     l2, a2, b2 = [lab2[..., i].astype(np.float64) for i in range(3)]
     c_bar = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
-    g = 0.5 * (1 - np.sqrt(c_bar ** 7 / (c_bar ** 7 + 25.0 ** 7)))
+    g = 0.5 * (1 - np.sqrt(c_bar**7 / (c_bar**7 + 25.0**7)))
     a1p, a2p = a1 * (1 + g), a2 * (1 + g)
     c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
     h1p = np.degrees(np.arctan2(b1, a1p)) % 360
@@ -42,10 +43,15 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     hsum = h1p + h2p
     h_bar = np.where(np.abs(h1p - h2p) > 180, np.where(hsum < 360, hsum + 360, hsum - 360), hsum) / 2
     h_bar = np.where(c1p * c2p == 0, hsum, h_bar)
-    t = (1 - 0.17 * np.cos(np.radians(h_bar - 30)) + 0.24 * np.cos(np.radians(2 * h_bar))
-         + 0.32 * np.cos(np.radians(3 * h_bar + 6)) - 0.20 * np.cos(np.radians(4 * h_bar - 63)))
+    t = (
+        1
+        - 0.17 * np.cos(np.radians(h_bar - 30))
+        + 0.24 * np.cos(np.radians(2 * h_bar))
+        + 0.32 * np.cos(np.radians(3 * h_bar + 6))
+        - 0.20 * np.cos(np.radians(4 * h_bar - 63))
+    )
     d_theta = 30 * np.exp(-(((h_bar - 275) / 25) ** 2))
-    r_c = 2 * np.sqrt(c_bar_p ** 7 / (c_bar_p ** 7 + 25.0 ** 7))
+    r_c = 2 * np.sqrt(c_bar_p**7 / (c_bar_p**7 + 25.0**7))
     s_l = 1 + 0.015 * (l_bar - 50) ** 2 / np.sqrt(20 + (l_bar - 50) ** 2)
     s_c, s_h = 1 + 0.045 * c_bar_p, 1 + 0.015 * c_bar_p * t
     r_t = -np.sin(np.radians(2 * d_theta)) * r_c

@@ -1,4 +1,5 @@
 """The generator (U-Net with skip connections) and the PatchGAN discriminator, built from dataclass configs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,27 +10,27 @@ from torch import nn
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    depth: int = 5              # number of stride-2 levels; inputs must be a multiple of 2**depth
-    base_width: int = 32        # channels of the first level, doubled per level up to max_width
+    depth: int = 5  # number of stride-2 levels; inputs must be a multiple of 2**depth
+    base_width: int = 32  # channels of the first level, doubled per level up to max_width
     max_width: int = 256
-    norm: str = "batch"         # batch | instance | none
-    dropout: float = 0.0        # in the deepest decoder levels, as pix2pix (0.5 there)
-    upsample: str = "transpose" # transpose (ConvTranspose2d) | bilinear (resize + conv, no checkerboard)
-    in_channels: int = 1        # L
-    out_channels: int = 2       # ab
-    semantic: str = "none"      # none | alexnet: frozen ImageNet features added to the decoder at 1/16 scale
+    norm: str = "batch"  # batch | instance | none
+    dropout: float = 0.0  # in the deepest decoder levels, as pix2pix (0.5 there)
+    upsample: str = "transpose"  # transpose (ConvTranspose2d) | bilinear (resize + conv, no checkerboard)
+    in_channels: int = 1  # L
+    out_channels: int = 2  # ab
+    semantic: str = "none"  # none | alexnet: frozen ImageNet features added to the decoder at 1/16 scale
 
     @property
     def multiple(self) -> int:
-        return int(2 ** self.depth)
+        return int(2**self.depth)
 
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    downsamples: int = 3        # stride-2 convs; the patch grid is input_size / 2**downsamples
+    downsamples: int = 3  # stride-2 convs; the patch grid is input_size / 2**downsamples
     base_width: int = 64
     max_width: int = 512
-    norm: str = "instance"      # batch | instance | spectral
+    norm: str = "instance"  # batch | instance | spectral
 
 
 def _norm2d(kind: str, ch: int) -> nn.Module:
@@ -59,8 +60,10 @@ class _Up(nn.Module):
         if mode == "transpose":
             self.conv: nn.Module = nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)
         elif mode == "bilinear":
-            self.conv = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                                      nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
+            self.conv = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(cin, cout, 3, 1, 1, bias=bias),
+            )
         else:
             raise ValueError(f"unknown upsample mode {mode!r} (transpose, bilinear)")
         self.norm = nn.Identity() if outermost else _norm2d(norm, cout)
@@ -100,19 +103,32 @@ class SemanticEncoder(nn.Module):
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188])[None, :, None, None])
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450])[None, :, None, None])
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 11, 1, 2), _BlurDown(64), nn.ReLU(), nn.MaxPool2d(3, 1), _BlurDown(64),
-            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 1), _BlurDown(192),
-            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU())
+            nn.Conv2d(3, 64, 11, 1, 2),
+            _BlurDown(64),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 1),
+            _BlurDown(64),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 1),
+            _BlurDown(192),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(),
+        )
         self.requires_grad_(False)
 
-    MIN_SIDE = 32   # its reflect-padded blurs need this much; smaller inputs are enlarged first
+    MIN_SIDE = 32  # its reflect-padded blurs need this much; smaller inputs are enlarged first
 
     def forward(self, l: torch.Tensor) -> torch.Tensor:
         h, w = l.shape[-2:]
         if min(h, w) < self.MIN_SIDE:
-            l = nn.functional.interpolate(l, size=(max(h, self.MIN_SIDE), max(w, self.MIN_SIDE)),
-                                          mode="bilinear", align_corners=False)
+            l = nn.functional.interpolate(
+                l, size=(max(h, self.MIN_SIDE), max(w, self.MIN_SIDE)), mode="bilinear", align_corners=False
+            )
         return self.features((l.expand(-1, 3, -1, -1) - self.shift) / self.scale)
 
 
@@ -125,7 +141,7 @@ class UNetGenerator(nn.Module):
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         self.cfg = cfg
-        widths = [min(cfg.base_width * 2 ** i, cfg.max_width) for i in range(cfg.depth)]
+        widths = [min(cfg.base_width * 2**i, cfg.max_width) for i in range(cfg.depth)]
         self.downs = nn.ModuleList()
         cin = cfg.in_channels
         for i, w in enumerate(widths):
@@ -145,9 +161,9 @@ class UNetGenerator(nn.Module):
                 raise ValueError("semantic features join at 1/16 scale: the U-Net needs depth >= 5")
             self.semantic = SemanticEncoder()
             self.fuse = nn.Conv2d(SemanticEncoder.out_channels, widths[3], 1)
-            nn.init.zeros_(self.fuse.weight)   # starts as the plain U-Net; learns how much to listen
+            nn.init.zeros_(self.fuse.weight)  # starts as the plain U-Net; learns how much to listen
             nn.init.zeros_(self.fuse.bias)  # type: ignore[arg-type]  # (it has one: bias=True)
-            self.fuse_at = cfg.depth - 5       # index of the up block whose output is at 1/16 scale
+            self.fuse_at = cfg.depth - 5  # index of the up block whose output is at 1/16 scale
         elif cfg.semantic != "none":
             raise ValueError(f"unknown semantic encoder {cfg.semantic!r} (none, alexnet)")
 
@@ -183,13 +199,20 @@ class PatchDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         cin = in_channels
         for i in range(cfg.downsamples):
-            cout = min(cfg.base_width * 2 ** i, cfg.max_width)
-            layers += [sn(nn.Conv2d(cin, cout, 4, 2, 1)),
-                       nn.Identity() if i == 0 else _norm2d(cfg.norm, cout), nn.LeakyReLU(0.2)]
+            cout = min(cfg.base_width * 2**i, cfg.max_width)
+            layers += [
+                sn(nn.Conv2d(cin, cout, 4, 2, 1)),
+                nn.Identity() if i == 0 else _norm2d(cfg.norm, cout),
+                nn.LeakyReLU(0.2),
+            ]
             cin = cout
         cout = min(cin * 2, cfg.max_width)
-        layers += [sn(nn.Conv2d(cin, cout, 3, 1, 1)), _norm2d(cfg.norm, cout), nn.LeakyReLU(0.2),
-                   sn(nn.Conv2d(cout, 1, 3, 1, 1))]
+        layers += [
+            sn(nn.Conv2d(cin, cout, 3, 1, 1)),
+            _norm2d(cfg.norm, cout),
+            nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(cout, 1, 3, 1, 1)),
+        ]
         self.net = nn.Sequential(*layers)
 
     def forward(self, l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
@@ -197,11 +220,11 @@ class PatchDiscriminator(nn.Module):
 
     def patch_grid(self, size: int) -> int:
         """Side of the N×N grid of patch verdicts for a square input of `size`."""
-        return size // 2 ** self.cfg.downsamples
+        return size // 2**self.cfg.downsamples
 
     def receptive_field(self) -> int:
         """Pixels of input one verdict sees (the '70' of a 70×70 PatchGAN)."""
-        rf = 1 + 2 + 2   # the two 3×3 stride-1 convs at the top
+        rf = 1 + 2 + 2  # the two 3×3 stride-1 convs at the top
         for _ in range(self.cfg.downsamples):
             rf = (rf - 1) * 2 + 4
         return rf

@@ -3,6 +3,7 @@
 Pillow decodes 8-bit images (all modes, EXIF orientation); 16-bit PNG/TIFF go through
 OpenCV, which keeps all 16 bits of colour images where Pillow would reduce them to 8.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,15 +24,28 @@ from . import formats
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
 from .options import DEFAULT_MAX_PIXELS
 
-ImageFile.LOAD_TRUNCATED_IMAGES = False   # a truncated upload is an error, not a gray half-photo
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated upload is an error, not a gray half-photo
 HEIF_READABLE = importlib.util.find_spec("pillow_heif") is not None
 if HEIF_READABLE:
     import pillow_heif
+
     pillow_heif.register_heif_opener()
 READABLE = ", ".join(f.name for f in formats.FORMATS.values() if f.name != "HEIF" or HEIF_READABLE)
 # What malformed input makes a decoder raise; each becomes UnreadableImage (never a 500).
-DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError,
-                 IndexError, ZeroDivisionError, NotImplementedError, struct.error, cv2.error)
+DECODE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ZeroDivisionError,
+    NotImplementedError,
+    struct.error,
+    cv2.error,
+)
 
 Source = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 
@@ -39,9 +53,10 @@ Source = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 @dataclass
 class Photo:
     """Decoded pixels in display orientation. `pixels` is (H, W) gray or (H, W, 3) RGB, uint8 or uint16."""
+
     pixels: np.ndarray
-    alpha: np.ndarray | None = None   # (H, W), same dtype as pixels
-    format: str = "PNG"               # the source's container, used to write the result alike
+    alpha: np.ndarray | None = None  # (H, W), same dtype as pixels
+    format: str = "PNG"  # the source's container, used to write the result alike
 
     @property
     def size(self) -> tuple[int, int]:
@@ -50,8 +65,7 @@ class Photo:
 
 def find_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files under `folder`, recursively, sorted (by suffix; decoding decides what is really an image)."""
-    return sorted(p for p in Path(folder).rglob("*")
-                  if p.is_file() and p.suffix.lower() in formats.FOLDER_SUFFIXES)
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in formats.FOLDER_SUFFIXES)
 
 
 def to_8bit(a: np.ndarray) -> np.ndarray:
@@ -91,7 +105,7 @@ def _open(source: Source, max_pixels: int) -> Image.Image:
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = max_pixels
             try:
-                return Image.open(source, formats=list(fmt.pillow))   # that format's decoder, no other
+                return Image.open(source, formats=list(fmt.pillow))  # that format's decoder, no other
             finally:
                 Image.MAX_IMAGE_PIXELS = old
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -103,16 +117,20 @@ def _open(source: Source, max_pixels: int) -> Image.Image:
 def _is_16bit(im: Image.Image) -> bool:
     if im.mode.startswith("I;16") or im.mode == "I":
         return True
-    tile = getattr(im, "tile", None)   # ImageFile's undecoded tiles: their raw mode tells the bit depth
+    tile = getattr(im, "tile", None)  # ImageFile's undecoded tiles: their raw mode tells the bit depth
     raw = tile[0][3] if tile else None
     raw = raw[0] if isinstance(raw, tuple) else raw
     return isinstance(raw, str) and ";16" in raw
 
 
 _ORIENT = {  # EXIF orientation -> how to turn the stored pixels upright
-    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-    5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1), 8: lambda a: np.rot90(a, 1),
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
+    8: lambda a: np.rot90(a, 1),
 }
 
 
@@ -174,6 +192,7 @@ def _deep_tiff(data: bytes, max_pixels: int, check: Callable[[int, int, bool], N
     (Pillow has no such mode, OpenCV drops the alpha) and CMYK (OpenCV refuses it; converted to RGB
     as Pillow converts 8-bit CMYK). First page only, like every other multi-page file."""
     import tifffile
+
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tf:
             page = tf.pages.first
@@ -189,13 +208,13 @@ def _deep_tiff(data: bytes, max_pixels: int, check: Callable[[int, int, bool], N
     except (tifffile.TiffFileError, *DECODE_ERRORS) as e:
         raise UnreadableImage("This TIFF is damaged or uses a layout we cannot read.") from e
     if planar == 2 and arr.ndim == 3:
-        arr = np.moveaxis(arr, 0, -1)                       # (samples, H, W) -> (H, W, samples)
+        arr = np.moveaxis(arr, 0, -1)  # (samples, H, W) -> (H, W, samples)
     if arr.dtype != np.uint16 or arr.ndim != 3:
         raise UnsupportedImage("This TIFF's sample layout is not supported; save it as 8- or 16-bit RGB or gray.")
     alpha: np.ndarray | None
-    if photometric == 1 and arr.shape[2] == 2:              # MINISBLACK + alpha
+    if photometric == 1 and arr.shape[2] == 2:  # MINISBLACK + alpha
         pixels, alpha = np.ascontiguousarray(arr[..., 0]), np.ascontiguousarray(arr[..., 1])
-    elif photometric == 5 and arr.shape[2] in (4, 5):       # SEPARATED: CMYK (+ alpha)
+    elif photometric == 5 and arr.shape[2] in (4, 5):  # SEPARATED: CMYK (+ alpha)
         c, m, y, k = (arr[..., i].astype(np.float32) / 65535 for i in range(4))
         rgb = np.stack([(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)], -1)
         pixels = (rgb * 65535 + 0.5).astype(np.uint16)
@@ -209,8 +228,9 @@ def _deep_tiff(data: bytes, max_pixels: int, check: Callable[[int, int, bool], N
     return Photo(pixels, alpha, "TIFF")
 
 
-def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
-               check: Callable[[int, int, bool], None] | None = None) -> Photo:
+def load_photo(
+    source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, check: Callable[[int, int, bool], None] | None = None
+) -> Photo:
     """Decode any common image into a `Photo` in display orientation.
 
     `check(width, height, sixteen_bit)` sees the header's size before any pixel is decoded (the work
@@ -228,7 +248,7 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
     except UnreadableImage as e:
         if not isinstance(e.__cause__, UnidentifiedImageError) or _head(data, path)[:4] not in _TIFF_MAGIC:
             raise
-        return _deep_tiff(_bytes(data, path), max_pixels, check)   # 16-bit gray + alpha: Pillow has no mode
+        return _deep_tiff(_bytes(data, path), max_pixels, check)  # 16-bit gray + alpha: Pillow has no mode
     w, h = im.size
     if w * h > max_pixels:
         raise ImageTooLarge(f"The image is {w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}.")
@@ -237,12 +257,12 @@ def load_photo(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS,
     fmt = im.format or "PNG"
     try:
         deep = getattr(formats.find(fmt), "deep", False)
-        sixteen = deep and _is_16bit(im)   # before getexif(), which may load and drop tiles
+        sixteen = deep and _is_16bit(im)  # before getexif(), which may load and drop tiles
         if check is not None:
             check(w, h, sixteen)
         orientation = im.getexif().get(0x0112, 1)
         if sixteen and fmt == "TIFF" and im.mode == "CMYK":
-            return _deep_tiff(_bytes(data, path), max_pixels, None)   # OpenCV cannot read 16-bit CMYK
+            return _deep_tiff(_bytes(data, path), max_pixels, None)  # OpenCV cannot read 16-bit CMYK
         if sixteen:
             pixels, alpha = _decode_16bit(im, data, path)
         else:

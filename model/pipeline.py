@@ -5,6 +5,7 @@ per call, so one instance serves many threads. The network sees the luminance at
 `render_size`; its ab prediction is brought back to the photo's geometry, upsampled and
 joined to the photo's own full-resolution L, so detail and size are the input's.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,9 +38,10 @@ def pick_device(device: str | None = None) -> torch.device:
 @dataclass(frozen=True)
 class Colorized:
     """One colorization: the result's pixels and the format `encode` writes them in."""
-    source: Photo                   # as decoded; its format is the container read ('JPEG', 'MPO', 'GIF'…)
-    photo: Photo                    # exactly the source's size, RGB, the source's alpha
-    format: formats.ImageFormat     # the requested output format, else the source's own where writable
+
+    source: Photo  # as decoded; its format is the container read ('JPEG', 'MPO', 'GIF'…)
+    photo: Photo  # exactly the source's size, RGB, the source's alpha
+    format: formats.ImageFormat  # the requested output format, else the source's own where writable
 
     def encode(self) -> bytes:
         """The result's file bytes. No EXIF is written: GPS and other metadata never reach a result."""
@@ -47,9 +49,15 @@ class Colorized:
 
 
 class Colorizer:
-    def __init__(self, model: Generator, render_size: int, device: torch.device | str = "cpu",
-                 info: dict[str, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 max_work_bytes: int = DEFAULT_MAX_WORK_BYTES):
+    def __init__(
+        self,
+        model: Generator,
+        render_size: int,
+        device: torch.device | str = "cpu",
+        info: dict[str, Any] | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_work_bytes: int = DEFAULT_MAX_WORK_BYTES,
+    ):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         for p in self.model.parameters():
@@ -59,27 +67,43 @@ class Colorizer:
         self.info = dict(info or {})
         self.max_pixels = max_pixels
         self.max_work_bytes = max_work_bytes
-        self.footprint = budget.measure(self.model, self.multiple, self.device)   # weights + activations
+        self.footprint = budget.measure(self.model, self.multiple, self.device)  # weights + activations
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike[str] | None = None, device: str | None = None,
-                        max_pixels: int = DEFAULT_MAX_PIXELS,
-                        max_work_bytes: int = DEFAULT_MAX_WORK_BYTES) -> Colorizer:
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        device: str | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_work_bytes: int = DEFAULT_MAX_WORK_BYTES,
+    ) -> Colorizer:
         """Load a generator file; the checksum beside it (always there for the shipped weights) is verified."""
         path = Path(path) if path else default_weights_path()
         if not path.exists():
-            hint = (" The shipped default model has not landed yet: pass --weights PATH."
-                    if path == DEFAULT_WEIGHTS else "")
+            hint = (
+                " The shipped default model has not landed yet: pass --weights PATH." if path == DEFAULT_WEIGHTS else ""
+            )
             raise CheckpointError(f"No weights file at {path}.{hint}")
         verify = checksum_path(path).exists() or path.resolve() == DEFAULT_WEIGHTS.resolve()
         gen = read_generator(path, verify=verify)
         return cls(build_generator(gen), gen.render_size, pick_device(device), gen.info, max_pixels, max_work_bytes)
 
-    def options(self, render_size: int | None = None, policy: str | None = None,
-                saturation: float | None = None, format: str | None = None) -> ColorizeOptions:
+    def options(
+        self,
+        render_size: int | None = None,
+        policy: str | None = None,
+        saturation: float | None = None,
+        format: str | None = None,
+    ) -> ColorizeOptions:
         """Validated options for this model; what is not given takes its default (render size: the model's)."""
-        return ColorizeOptions.make(self.default_render_size, self.multiple, render_size=render_size,
-                                    policy=policy, saturation=saturation, format=format)
+        return ColorizeOptions.make(
+            self.default_render_size,
+            self.multiple,
+            render_size=render_size,
+            policy=policy,
+            saturation=saturation,
+            format=format,
+        )
 
     def check_work(self, shape: tuple[int, int], opts: ColorizeOptions, deep: bool = False) -> None:
         """WorkTooLarge unless a photo of `shape` (H, W) fits the work budget at these options.
@@ -91,13 +115,14 @@ class Colorizer:
             raise WorkTooLarge(
                 f"Colorizing this {w}×{h} photo at render size {opts.render_size} would need about "
                 f"{budget.human(need)} of memory; the limit for one photo is {budget.human(self.max_work_bytes)}. "
-                f"Choose a smaller render size or a smaller scan.")
+                f"Choose a smaller render size or a smaller scan."
+            )
 
     @torch.inference_mode()
     def predict_ab(self, l: np.ndarray) -> np.ndarray:
         """(h, w) L in [0, 100] at a size the U-Net accepts -> (h, w, 2) ab."""
         x = torch.from_numpy(np.ascontiguousarray(l, np.float32))[None, None].to(self.device)
-        y = self.model(x / 50.0 - 1.0)   # (1, 2, h', w') in [-1, 1]; h' = h/2 for a hypercolumn generator
+        y = self.model(x / 50.0 - 1.0)  # (1, 2, h', w') in [-1, 1]; h' = h/2 for a hypercolumn generator
         if y.shape[-2:] != x.shape[-2:]:
             y = torch.nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return (y[0].permute(1, 2, 0) * AB_SCALE).float().cpu().numpy()
@@ -105,13 +130,13 @@ class Colorizer:
     def colorize_photo(self, photo: Photo, opts: ColorizeOptions | None = None) -> Photo:
         opts = opts or self.options()
         self.check_work(photo.pixels.shape[:2], opts, photo.pixels.dtype == np.uint16)
-        l_full = lightness(photo.pixels)                          # (H, W), uint8 for 8-bit photos
+        l_full = lightness(photo.pixels)  # (H, W), uint8 for 8-bit photos
         plan = make_plan(l_full.shape, opts.render_size, opts.policy, self.multiple)
-        ab = self.predict_ab(to_lstar(plan.apply(l_full)))        # (h, w, 2) at render size
+        ab = self.predict_ab(to_lstar(plan.apply(l_full)))  # (h, w, 2) at render size
         if opts.saturation != 1.0:
             ab *= opts.saturation
-        ab_full = plan.invert(ab)                                 # (H, W, 2): chroma only is upsampled
-        rgb = join_l_ab(l_full, ab_full, photo.pixels.dtype)      # consumes ab_full
+        ab_full = plan.invert(ab)  # (H, W, 2): chroma only is upsampled
+        rgb = join_l_ab(l_full, ab_full, photo.pixels.dtype)  # consumes ab_full
         return Photo(rgb, photo.alpha, photo.format)
 
     def colorize(self, source: Source | Photo, opts: ColorizeOptions | None = None) -> Colorized:
@@ -119,8 +144,11 @@ class Colorizer:
         any image (bytes, path, file, PIL image, or an already decoded `Photo`) -> its colorized result."""
         opts = opts or self.options()
         chosen = opts
-        photo = source if isinstance(source, Photo) else load_photo(
-            source, self.max_pixels, check=lambda w, h, deep: self.check_work((h, w), chosen, deep))
+        photo = (
+            source
+            if isinstance(source, Photo)
+            else load_photo(source, self.max_pixels, check=lambda w, h, deep: self.check_work((h, w), chosen, deep))
+        )
         return Colorized(photo, self.colorize_photo(photo, opts), formats.output_format(photo.format, opts.format))
 
     def __call__(self, source: Source | Photo, opts: ColorizeOptions | None = None) -> Photo:

@@ -1,4 +1,5 @@
 """A dependency-free one-line progress bar on stderr (a plain line per update when not a terminal)."""
+
 from __future__ import annotations
 
 import math

@@ -16,6 +16,7 @@ Children start from a fork server that has already imported torch and OpenCV (fa
 a threaded parent). Each child caps its own address space (RLIMIT_AS) at its size after loading
 the model plus the work budget, so an allocation the budget did not foresee fails in the child.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,36 +44,37 @@ from .pipeline import Colorizer
 log = logging.getLogger("heirloom.worker")
 
 THUMB_SIZE = 480
-STARTUP_S = 120.0                        # loading torch and the weights, on a busy machine
-ADDRESS_SLACK = 1 << 30                  # thread stacks and malloc arenas beyond the budget
+STARTUP_S = 120.0  # loading torch and the weights, on a busy machine
+ADDRESS_SLACK = 1 << 30  # thread stacks and malloc arenas beyond the budget
 
 
 @dataclass(frozen=True)
 class Job:
-    data: bytes                  # the upload, exactly as received
+    data: bytes  # the upload, exactly as received
     options: ColorizeOptions
     thumbnail: bool = True
 
 
 @dataclass(frozen=True)
 class Outcome:
-    data: bytes                  # the encoded result
-    format: str                  # its format's name ('JPEG')
-    source_format: str           # the upload's container ('MPO', 'GIF'…)
+    data: bytes  # the encoded result
+    format: str  # its format's name ('JPEG')
+    source_format: str  # the upload's container ('MPO', 'GIF'…)
     width: int
     height: int
-    thumb: bytes                 # a small JPEG, or b"" when the job asked for none
+    thumb: bytes  # a small JPEG, or b"" when the job asked for none
 
 
 @dataclass(frozen=True)
 class WorkerSpec:
     """How a worker builds its Colorizer: everything a child needs, and nothing that cannot be pickled."""
+
     weights: str | None = None
     device: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_work_bytes: int = DEFAULT_MAX_WORK_BYTES
     torch_threads: int | None = None
-    limit_memory: bool = True    # RLIMIT_AS in the child; off for CUDA, whose mappings need the address space
+    limit_memory: bool = True  # RLIMIT_AS in the child; off for CUDA, whose mappings need the address space
 
     def build(self) -> Colorizer:
         return Colorizer.from_checkpoint(self.weights, self.device, self.max_pixels, self.max_work_bytes)
@@ -91,11 +93,18 @@ def run_job(colorizer: Colorizer, job: Job) -> Outcome:
     """The work of one job: decode, colorize, encode the result and its thumbnail."""
     result = colorizer.colorize(job.data, job.options)
     w, h = result.photo.size
-    return Outcome(result.encode(), result.format.name, result.source.format, w, h,
-                   thumbnail(result.photo) if job.thumbnail else b"")
+    return Outcome(
+        result.encode(),
+        result.format.name,
+        result.source.format,
+        w,
+        h,
+        thumbnail(result.photo) if job.thumbnail else b"",
+    )
 
 
 # --- errors on the wire: (class name, message, field), for the pipe here and for a queue elsewhere -----
+
 
 def error_to_wire(e: HeirloomError) -> tuple[str, str, str | None]:
     return type(e).__name__, str(e), getattr(e, "field", None)
@@ -119,10 +128,11 @@ def _vm_size() -> int:
 
 def _child(conn: Connection, spec: WorkerSpec) -> None:
     """A worker's life: build the Colorizer, cap the address space, then one job after another."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the server's to handle; it closes us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle; it closes us
     try:
         if spec.torch_threads:
             import torch
+
             torch.set_num_threads(spec.torch_threads)
         colorizer = spec.build()
     except HeirloomError as e:
@@ -146,9 +156,17 @@ def _child(conn: Connection, spec: WorkerSpec) -> None:
         except HeirloomError as e:
             conn.send(("error", error_to_wire(e)))
         except MemoryError:
-            conn.send(("fatal", error_to_wire(WorkTooLarge(
-                "This photo needed more memory than one request may use; choose a smaller render size."))))
-            return   # start afresh: a failed allocation may have left the heap fragmented
+            conn.send(
+                (
+                    "fatal",
+                    error_to_wire(
+                        WorkTooLarge(
+                            "This photo needed more memory than one request may use; choose a smaller render size."
+                        )
+                    ),
+                )
+            )
+            return  # start afresh: a failed allocation may have left the heap fragmented
         except Exception:
             conn.send(("internal", traceback.format_exc()))
             return
@@ -218,21 +236,25 @@ class WorkerProcess:
 
     def run(self, job: Job, timeout_s: float) -> Outcome:
         if not self.alive:
-            self.start()   # replaces a child that died between jobs (not this photo's doing)
+            self.start()  # replaces a child that died between jobs (not this photo's doing)
         conn = self._conn
         assert conn is not None
         try:
             conn.send(job)
             if not conn.poll(timeout_s):
                 self.kill()
-                raise JobTimeout(f"This photo took longer than the limit of {timeout_s:g} s; it was stopped. "
-                                 f"Try a smaller render size or a smaller scan.")
+                raise JobTimeout(
+                    f"This photo took longer than the limit of {timeout_s:g} s; it was stopped. "
+                    f"Try a smaller render size or a smaller scan."
+                )
             kind, payload = conn.recv()
         except (EOFError, OSError):
             code = self._reap()
             log.error("worker process died on a job (%s)", _death(code))
-            raise WorkerCrashed(f"This photo stopped the worker that was decoding or colorizing it "
-                                f"({_death(code)}); it was not stored. Other photos are not affected.") from None
+            raise WorkerCrashed(
+                f"This photo stopped the worker that was decoding or colorizing it "
+                f"({_death(code)}); it was not stored. Other photos are not affected."
+            ) from None
         if kind == "ok":
             out: Outcome = payload
             return out
@@ -240,7 +262,7 @@ class WorkerProcess:
             log.error("worker failed on a job:\n%s", payload)
             self._reap()
             raise RuntimeError("a worker process failed; see the log")
-        if kind == "fatal":   # the child answered and is exiting: wait for it, so the next job gets a new one
+        if kind == "fatal":  # the child answered and is exiting: wait for it, so the next job gets a new one
             self._reap()
         raise error_from_wire(payload)
 
@@ -300,7 +322,7 @@ class ProcessPool:
         def start(w: WorkerProcess) -> None:
             try:
                 w.start()
-            except BaseException as e:   # reported to the caller below
+            except BaseException as e:  # reported to the caller below
                 problems.append(e)
 
         threads = [threading.Thread(target=start, args=(w,)) for w in self.workers]

@@ -1,5 +1,6 @@
 """Helpers for the app tests: settings, a client factory and tiny images. Imported by the tests that
 need the web app (not by conftest.py, so the engine's tests never load FastAPI)."""
+
 from __future__ import annotations
 
 import io
@@ -23,7 +24,8 @@ def settings_for(data_dir: Path, weights: Path | None, **changes) -> Settings:
 @contextmanager
 def client_for(settings: Settings, **kw):
     from fastapi.testclient import TestClient
-    kw.setdefault("base_url", "http://localhost")   # a Host the server answers to (loopback names by default)
+
+    kw.setdefault("base_url", "http://localhost")  # a Host the server answers to (loopback names by default)
     with TestClient(create_app(settings), **kw) as client:
         yield client
 
@@ -40,8 +42,10 @@ def image_bytes(w: int = 40, h: int = 24, fmt: str = "PNG", mode: str = "L", exi
 
 def png_bomb(w: int = 100_000, h: int = 100_000) -> bytes:
     """A PNG header claiming w×h pixels: tiny on disk, enormous once decoded."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
     idat = chunk(b"IDAT", zlib.compress(b"\0" * 1000))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")

@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite. `model` is imported first, so its OpenMP setting precedes torch."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -22,5 +23,6 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client(tmp_path: Path, tiny_weights: Path) -> Iterator[Any]:
     """A TestClient of the app with the tiny generator and an empty album (FastAPI loads only here)."""
     from app_helpers import client_for, settings_for
+
     with client_for(settings_for(tmp_path / "data", tiny_weights)) as c:
         yield c

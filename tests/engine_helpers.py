@@ -1,4 +1,5 @@
 """Tiny networks and generated photos for the engine tests (never ../shared data)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Issue 9 in the web layer: storage errors, the connection after a 500, headers on every response."""
+
 from __future__ import annotations
 
 import errno
@@ -27,9 +28,11 @@ def stored_nothing(c) -> bool:
 
 # --- storage errors ----------------------------------------------------------------------------
 
+
 def test_disk_full_is_507_with_a_message_and_stores_nothing(tmp_path, tiny_weights, monkeypatch):
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
     with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
         monkeypatch.setattr(app.storage, "_write_synced", full)
         r = post(c, "/api/photos", image_bytes())
@@ -38,12 +41,13 @@ def test_disk_full_is_507_with_a_message_and_stores_nothing(tmp_path, tiny_weigh
         assert stored_nothing(c)
         monkeypatch.undo()
         index = c.app.state.runtime.storage.index
-        monkeypatch.setattr(index, "insert", lambda rec: (_ for _ in ()).throw(
-            sqlite3.OperationalError("database or disk is full")))
+        monkeypatch.setattr(
+            index, "insert", lambda rec: (_ for _ in ()).throw(sqlite3.OperationalError("database or disk is full"))
+        )
         r = post(c, "/api/photos", image_bytes())
         assert r.status_code == 507 and stored_nothing(c)
         monkeypatch.undo()
-        assert post(c, "/api/photos", image_bytes()).status_code == 201   # space again: works again
+        assert post(c, "/api/photos", image_bytes()).status_code == 201  # space again: works again
 
 
 def test_read_only_data_dir_starts_read_only(tmp_path, tiny_weights, monkeypatch):
@@ -53,8 +57,9 @@ def test_read_only_data_dir_starts_read_only(tmp_path, tiny_weights, monkeypatch
 
     def read_only(root):
         raise OSError(errno.EROFS, "Read-only file system", str(root))
-    monkeypatch.setattr(app.storage, "probe_writable", read_only)   # as a read-only mount answers (root too)
-    with client_for(s) as c:                                         # the server starts
+
+    monkeypatch.setattr(app.storage, "probe_writable", read_only)  # as a read-only mount answers (root too)
+    with client_for(s) as c:  # the server starts
         assert c.get("/healthz").json()["storage"] == "read-only"
         assert [p["id"] for p in c.get("/api/photos").json()["photos"]] == [rec["id"]]
         assert c.get(rec["original_url"]).status_code == 200 and c.get(f"/photos/{rec['id']}").status_code == 200
@@ -64,12 +69,13 @@ def test_read_only_data_dir_starts_read_only(tmp_path, tiny_weights, monkeypatch
         assert c.post(f"{rec['url']}/rerun", data={}).status_code == 503
         page = post(c, "/photos", image_bytes())
         assert page.status_code == 503 and "read-only" in page.text
-        assert post(c, "/colorize", image_bytes()).status_code == 200   # nothing stored: still works
+        assert post(c, "/colorize", image_bytes()).status_code == 200  # nothing stored: still works
     with client_for(settings_for(tmp_path / "empty", tiny_weights)) as c:
-        assert c.get("/api/photos").json()["total"] == 0                 # no album yet: an empty one
+        assert c.get("/api/photos").json()["total"] == 0  # no album yet: an empty one
 
 
 # --- a 500 keeps the connection; every response has the headers --------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -83,6 +89,7 @@ def live_app(tmp_path):
     import uvicorn
 
     from app.main import create_app
+
     application = create_app(settings_for(tmp_path / "d", None, load_model=False))
 
     @application.get("/boom")
@@ -110,7 +117,7 @@ def test_a_500_keeps_the_connection_for_the_next_request(live_app):
     assert r.status == 500 and b"Traceback" not in body and b"unexpected bug" not in body
     assert (r.getheader("connection") or "").lower() != "close"
     assert r.getheader("x-content-type-options") == "nosniff"
-    conn.request("GET", "/api/photos")                    # same connection
+    conn.request("GET", "/api/photos")  # same connection
     r = conn.getresponse()
     assert r.status == 200 and r.read()
     conn.close()

@@ -1,4 +1,5 @@
 """HTML pages (without JavaScript), the access token, and the address safety rule."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,13 @@ HTML = {"accept": "text/html"}
 
 
 def upload_form(client, files, **fields):
-    return client.post("/photos", files=[("file", (n, b, "image/png")) for n, b in files],
-                       data=fields, headers=HTML, follow_redirects=False)
+    return client.post(
+        "/photos",
+        files=[("file", (n, b, "image/png")) for n, b in files],
+        data=fields,
+        headers=HTML,
+        follow_redirects=False,
+    )
 
 
 def test_upload_page_has_labelled_form(client):
@@ -22,13 +28,12 @@ def test_upload_page_has_labelled_form(client):
     for field in ("file", "render_size", "policy", "saturation"):
         assert re.search(rf'<label[^>]+for="{field}"', r.text), field
     assert 'enctype="multipart/form-data"' in r.text and "pad-reflect" in r.text
-    assert 'src="/static/app.js"' in r.text and "https://" not in r.text   # no CDN
+    assert 'src="/static/app.js"' in r.text and "https://" not in r.text  # no CDN
     assert client.get("/static/style.css").status_code == 200
 
 
 def test_single_upload_without_js_lands_on_photo_page(client):
-    r = upload_form(client, [("scan.png", image_bytes(30, 20))], policy="stretch", saturation="1.5",
-                    render_size="16")
+    r = upload_form(client, [("scan.png", image_bytes(30, 20))], policy="stretch", saturation="1.5", render_size="16")
     assert r.status_code == 303 and r.headers["location"].startswith("/photos/")
     page = client.get(r.headers["location"], headers=HTML)
     pid = r.headers["location"].rsplit("/", 1)[1]
@@ -41,7 +46,7 @@ def test_several_files_go_to_album(client):
     r = upload_form(client, [("a.png", image_bytes(20, 20)), ("b.png", image_bytes(24, 20))])
     assert r.status_code == 303 and r.headers["location"] == "/album"
     album = client.get("/album", headers=HTML).text
-    assert album.index('alt="b.png') < album.index('alt="a.png')   # newest first (a result's hex name may end in "a")
+    assert album.index('alt="b.png') < album.index('alt="a.png')  # newest first (a result's hex name may end in "a")
     assert album.count("/thumbnail") == 2
 
 
@@ -55,8 +60,7 @@ def test_bad_upload_on_page_shows_message(client):
 
 def test_rerun_and_delete_forms(client):
     pid = upload_form(client, [("a.png", image_bytes())]).headers["location"].rsplit("/", 1)[1]
-    r = client.post(f"/photos/{pid}/rerun", data={"policy": "center-crop", "saturation": "0.5"},
-                    follow_redirects=False)
+    r = client.post(f"/photos/{pid}/rerun", data={"policy": "center-crop", "saturation": "0.5"}, follow_redirects=False)
     assert r.status_code == 303
     assert client.get(f"/api/photos/{pid}").json()["policy"] == "center-crop"
     r = client.post(f"/photos/{pid}/rerun", data={"render_size": "7"}, headers=HTML)
@@ -81,16 +85,28 @@ def test_missing_model_banner(tmp_path):
 
 # --- access token ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def locked(tmp_path, tiny_weights):
     with client_for(settings_for(tmp_path / "d", tiny_weights, token="s3cret-token")) as c:
         yield c
 
 
-@pytest.mark.parametrize("method,url", [("get", "/api/photos"), ("post", "/colorize"), ("post", "/api/photos"),
-                                        ("get", "/api/photos/" + "a" * 24), ("delete", "/api/photos/" + "a" * 24),
-                                        ("get", "/api/photos/" + "a" * 24 + "/result"), ("get", "/openapi.json"),
-                                        ("get", "/docs"), ("post", "/photos"), ("get", "/album")])
+@pytest.mark.parametrize(
+    "method,url",
+    [
+        ("get", "/api/photos"),
+        ("post", "/colorize"),
+        ("post", "/api/photos"),
+        ("get", "/api/photos/" + "a" * 24),
+        ("delete", "/api/photos/" + "a" * 24),
+        ("get", "/api/photos/" + "a" * 24 + "/result"),
+        ("get", "/openapi.json"),
+        ("get", "/docs"),
+        ("post", "/photos"),
+        ("get", "/album"),
+    ],
+)
 def test_token_protects_every_route(locked, method, url):
     r = getattr(locked, method)(url)
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
@@ -103,15 +119,14 @@ def test_pages_redirect_to_login_and_cookie_works(locked):
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/album%3Fx%3D1"
     assert locked.get("/login").status_code == 200
     assert locked.get("/static/style.css").status_code == 200
-    assert locked.get("/healthz").json()["model_loaded"] is True       # a probe needs no secret
+    assert locked.get("/healthz").json()["model_loaded"] is True  # a probe needs no secret
     r = locked.post("/login", data={"token": "nope", "next": "/album"}, follow_redirects=False)
     assert r.status_code == 401 and "not right" in r.text
-    r = locked.post("/login", data={"token": "s3cret-token", "next": "https://evil.example/"},
-                    follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/"     # no open redirect
+    r = locked.post("/login", data={"token": "s3cret-token", "next": "https://evil.example/"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"  # no open redirect
     assert "s3cret-token" not in r.headers["set-cookie"] and "httponly" in r.headers["set-cookie"].lower()
-    assert locked.get("/album", headers=HTML).status_code == 200      # the cookie now opens pages...
-    assert locked.get("/api/photos").status_code == 200                # ...and the API
+    assert locked.get("/album", headers=HTML).status_code == 200  # the cookie now opens pages...
+    assert locked.get("/api/photos").status_code == 200  # ...and the API
     locked.post("/logout")
     assert locked.get("/api/photos").status_code == 401
 
@@ -136,12 +151,12 @@ def test_open_server_refuses_non_loopback_connections(tmp_path, tiny_weights):
 
 def test_serve_refuses_public_bind_without_token(capsys, monkeypatch):
     from app.server import parse, serve
+
     monkeypatch.delenv("HEIRLOOM_TOKEN", raising=False)
     monkeypatch.delenv("HEIRLOOM_ALLOW_PUBLIC", raising=False)
     assert serve(["--host", "0.0.0.0"]) == 2
     assert "refusing" in capsys.readouterr().err
-    s, _ = parse(["--host", "0.0.0.0", "--token", "t" * 12, "--port", "9001", "--workers", "2",
-                  "--max-upload-mb", "1"])
+    s, _ = parse(["--host", "0.0.0.0", "--token", "t" * 12, "--port", "9001", "--workers", "2", "--max-upload-mb", "1"])
     assert (s.host, s.port, s.token, s.workers, s.max_upload_bytes) == ("0.0.0.0", 9001, "t" * 12, 2, 2**20)
     assert s.torch_threads >= 1
     monkeypatch.setenv("HEIRLOOM_DATA_DIR", "/tmp/elsewhere")

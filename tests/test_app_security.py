@@ -1,5 +1,6 @@
 """Safe defaults (issue 9): Host allow-list (DNS rebinding), no cross-site state changes (CSRF), login
 rate limit, no blank or short tokens."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,9 +18,18 @@ def add_photo(c) -> dict:
     return r.json()
 
 
-@pytest.mark.parametrize("host,ok", [("evil.example", False), ("evil.example:8000", False),
-                                     ("localhost:8000", True), ("127.0.0.1:8000", True), ("[::1]:8000", True),
-                                     ("127.0.0.1.evil.example", False), ("", False)])
+@pytest.mark.parametrize(
+    "host,ok",
+    [
+        ("evil.example", False),
+        ("evil.example:8000", False),
+        ("localhost:8000", True),
+        ("127.0.0.1:8000", True),
+        ("[::1]:8000", True),
+        ("127.0.0.1.evil.example", False),
+        ("", False),
+    ],
+)
 def test_host_header_allow_list_in_open_loopback_mode(client, host, ok):
     for url in ("/api/photos", "/album"):
         r = client.get(url, headers={"host": host})
@@ -35,12 +45,20 @@ def test_allowed_hosts_are_configurable(tmp_path, tiny_weights):
         assert c.get("/api/photos", headers={"host": "localhost"}).status_code == 421
     assert Settings.from_env({"HEIRLOOM_ALLOWED_HOSTS": "a.lan, B.lan"}).allowed_hosts == ("a.lan", "b.lan")
     assert Settings.from_env({"HEIRLOOM_ALLOWED_HOSTS": "*"}).host_names is None
-    assert Settings(token=TOKEN).host_names is None          # a token guards the server: any name
+    assert Settings(token=TOKEN).host_names is None  # a token guards the server: any name
 
 
-@pytest.mark.parametrize("headers", [{"origin": "http://evil.example"}, {"origin": "null"},
-                                     {"origin": "http://localhost:3000"}, {"sec-fetch-site": "cross-site"},
-                                     {"sec-fetch-site": "same-site"}, {"referer": "http://evil.example/x"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "http://evil.example"},
+        {"origin": "null"},
+        {"origin": "http://localhost:3000"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+        {"referer": "http://evil.example/x"},
+    ],
+)
 def test_cross_site_form_posts_change_nothing(client, headers):
     rec = add_photo(client)
     r = client.post(f"/photos/{rec['id']}/delete", headers=headers, follow_redirects=False)
@@ -52,9 +70,12 @@ def test_cross_site_form_posts_change_nothing(client, headers):
 
 
 def test_same_origin_and_non_browser_posts_work(client):
-    rec = add_photo(client)                                   # no Origin: curl, scripts
-    r = client.post(f"/photos/{rec['id']}/delete", follow_redirects=False,
-                    headers={"origin": "http://localhost", "sec-fetch-site": "same-origin"})
+    rec = add_photo(client)  # no Origin: curl, scripts
+    r = client.post(
+        f"/photos/{rec['id']}/delete",
+        follow_redirects=False,
+        headers={"origin": "http://localhost", "sec-fetch-site": "same-origin"},
+    )
     assert r.status_code == 303 and client.get(rec["url"]).status_code == 404
 
 
@@ -70,7 +91,7 @@ def test_login_is_rate_limited(locked):
     r = locked.post("/login", data={"token": "wrong-token-guess"})
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     r = locked.post("/login", data={"token": TOKEN}, follow_redirects=False)
-    assert r.status_code == 429                               # no more guesses, right or wrong, for a while
+    assert r.status_code == 429  # no more guesses, right or wrong, for a while
     assert locked.get("/api/photos", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 429
 
 
@@ -81,8 +102,10 @@ def test_bad_bearer_tokens_are_rate_limited_too(locked):
     assert r.status_code == 429 and r.json()["error"] == "too_many_attempts"
 
 
-@pytest.mark.parametrize("token,words", [(" ", "blank"), ("\t \n", "blank"), ("short", "12 characters"),
-                                         (" padded-token-with-spaces ", "spaces")])
+@pytest.mark.parametrize(
+    "token,words",
+    [(" ", "blank"), ("\t \n", "blank"), ("short", "12 characters"), (" padded-token-with-spaces ", "spaces")],
+)
 def test_blank_and_short_tokens_are_refused(token, words):
     with pytest.raises(ValueError, match=words):
         Settings(token=token).checked()
@@ -94,6 +117,7 @@ def test_serve_refuses_a_blank_token(capsys, monkeypatch):
     import uvicorn
 
     from app.server import serve
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)   # were it accepted: fail, don't serve
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)  # were it accepted: fail, don't serve
     assert serve(["--token", " "]) == 2
     assert "blank" in capsys.readouterr().err

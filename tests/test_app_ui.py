@@ -1,5 +1,6 @@
 """Issue 10, the pages a person sees: offline API docs, contrast and alt texts, the home page's
 "Choose photos" area and folded options, the album's thumbnails, local times and downloads."""
+
 from __future__ import annotations
 
 import re
@@ -13,6 +14,7 @@ HTML = {"accept": "text/html"}
 
 
 # --- API docs with no network -------------------------------------------------------------------
+
 
 def local_urls(html: str) -> list[str]:
     return re.findall(r'(?:src|href)="([^"]+)"', html)
@@ -28,15 +30,15 @@ def test_docs_page_uses_only_local_assets(client):
         assert url.startswith("/"), url
         assert client.get(url).status_code == 200, url
     csp = r.headers["content-security-policy"]
-    assert "https:" not in csp and "script-src 'self';" in csp       # no CDN, no inline script
+    assert "https:" not in csp and "script-src 'self';" in csp  # no CDN, no inline script
     assert client.get("/openapi.json").json()["openapi"].startswith("3.")
-    assert client.get("/redoc").status_code == 404                     # FastAPI's CDN page is off
+    assert client.get("/redoc").status_code == 404  # FastAPI's CDN page is off
 
 
 def test_api_link_is_in_the_footer_not_the_menu(client):
     page = client.get("/", headers=HTML).text
-    nav = page[page.index("<nav"):page.index("</nav>")]
-    footer = page[page.index("<footer"):page.index("</footer>")]
+    nav = page[page.index("<nav") : page.index("</nav>")]
+    footer = page[page.index("<footer") : page.index("</footer>")]
     assert 'href="/docs"' not in nav and 'href="/docs"' in footer
 
 
@@ -46,16 +48,30 @@ STYLE = Path(__file__).resolve().parent.parent / "static" / "style.css"
 TEXT, NON_TEXT = 4.5, 3.0
 # (foreground, background, minimum): every pair the stylesheet puts together.
 PAIRS = [
-    ("fg", "bg", TEXT), ("fg", "card", TEXT), ("muted", "bg", TEXT), ("muted", "card", TEXT),
-    ("muted", "hover-bg", TEXT), ("fg", "hover-bg", TEXT),
-    ("accent", "bg", TEXT), ("accent", "card", TEXT), ("accent", "hover-bg", TEXT),   # links
-    ("accent-fg", "accent", TEXT),                                                   # primary buttons
-    ("danger", "card", TEXT), ("danger", "bg", TEXT), ("danger", "error-bg", TEXT),
-    ("bar-fg", "bar", TEXT), ("bar-current", "bar", TEXT), ("banner-fg", "banner-bg", TEXT),
+    ("fg", "bg", TEXT),
+    ("fg", "card", TEXT),
+    ("muted", "bg", TEXT),
+    ("muted", "card", TEXT),
+    ("muted", "hover-bg", TEXT),
+    ("fg", "hover-bg", TEXT),
+    ("accent", "bg", TEXT),
+    ("accent", "card", TEXT),
+    ("accent", "hover-bg", TEXT),  # links
+    ("accent-fg", "accent", TEXT),  # primary buttons
+    ("danger", "card", TEXT),
+    ("danger", "bg", TEXT),
+    ("danger", "error-bg", TEXT),
+    ("bar-fg", "bar", TEXT),
+    ("bar-current", "bar", TEXT),
+    ("banner-fg", "banner-bg", TEXT),
     ("tag-fg", "tag-bg", TEXT),
-    ("focus", "bg", NON_TEXT), ("focus", "card", NON_TEXT), ("focus", "bar", NON_TEXT),
-    ("focus", "error-bg", NON_TEXT), ("focus", "hover-bg", NON_TEXT),
-    ("control-line", "card", NON_TEXT), ("control-line", "bg", NON_TEXT),            # button, input borders
+    ("focus", "bg", NON_TEXT),
+    ("focus", "card", NON_TEXT),
+    ("focus", "bar", NON_TEXT),
+    ("focus", "error-bg", NON_TEXT),
+    ("focus", "hover-bg", NON_TEXT),
+    ("control-line", "card", NON_TEXT),
+    ("control-line", "bg", NON_TEXT),  # button, input borders
 ]
 
 
@@ -68,7 +84,8 @@ def css_colours() -> dict[str, str]:
 def luminance(hex_colour: str) -> float:
     def linear(c: float) -> float:
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (linear(int(hex_colour[i:i + 2], 16) / 255) for i in (1, 3, 5))
+
+    r, g, b = (linear(int(hex_colour[i : i + 2], 16) / 255) for i in (1, 3, 5))
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
@@ -79,7 +96,7 @@ def contrast(a: str, b: str) -> float:
 
 def test_contrast_formula_matches_known_values():
     assert contrast("#000000", "#ffffff") == pytest.approx(21.0)
-    assert contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)   # the classic just-too-light gray
+    assert contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)  # the classic just-too-light gray
 
 
 @pytest.mark.parametrize("fg,bg,minimum", PAIRS, ids=[f"{f}-on-{b}" for f, b, _ in PAIRS])
@@ -90,9 +107,9 @@ def test_colour_pairs_meet_wcag_aa(fg, bg, minimum):
 
 def test_stylesheet_uses_the_checked_colours():
     css = STYLE.read_text()
-    rules = css[css.index("}", css.index(":root")) + 1:]
+    rules = css[css.index("}", css.index(":root")) + 1 :]
     assert re.search(r":focus-visible\s*{\s*outline:\s*3px solid var\(--focus\)", rules)
-    for value in re.findall(r"(?<![\w-])color:\s*([^;}]+)", rules):   # text colours: only checked ones
+    for value in re.findall(r"(?<![\w-])color:\s*([^;}]+)", rules):  # text colours: only checked ones
         assert value.strip().startswith("var(--"), value
 
 
@@ -103,14 +120,15 @@ def test_alt_texts_say_which_photo_and_which_version(client):
     assert 'alt="grandma 1952.png (colorized)"' in page and 'alt="grandma 1952.png (original scan)"' in page
     assert 'alt="grandma 1952.png (colorized)"' in client.get("/album", headers=HTML).text
     for html in (page, client.get("/", headers=HTML).text):
-        assert not re.search(r'<img(?![^>]*\balt=")', html)                     # no image without alt
+        assert not re.search(r'<img(?![^>]*\balt=")', html)  # no image without alt
 
 
 # --- home: one "Choose photos" area, options folded, messages in view -------------------------
 
+
 def test_home_has_one_choose_area_with_touch_wording(client):
     page = client.get("/", headers=HTML).text
-    zone = page[page.index('id="dropzone"'):page.index("</label>", page.index('id="dropzone"'))]
+    zone = page[page.index('id="dropzone"') : page.index("</label>", page.index('id="dropzone"'))]
     assert "Choose photos" in zone and 'for="file"' in page and 'type="file"' in zone and "multiple" in zone
     assert 'class="for-touch">Tap' in zone and 'class="for-mouse">' in zone and "drop" in zone.lower()
     css = STYLE.read_text()
@@ -119,8 +137,8 @@ def test_home_has_one_choose_area_with_touch_wording(client):
 
 def test_options_are_folded_in_plain_words_with_the_models_defaults(client):
     page = client.get("/", headers=HTML).text
-    box = page[page.index('<details class="options-box"'):page.index("</details>")]
-    assert "<details class=\"options-box\">" in page                       # closed on the home page
+    box = page[page.index('<details class="options-box"') : page.index("</details>")]
+    assert '<details class="options-box">' in page  # closed on the home page
     assert "<summary>More options</summary>" in box
     for words in ("Detail", "Colour strength", "How to fit the photo"):
         assert words in box, words
@@ -128,12 +146,13 @@ def test_options_are_folded_in_plain_words_with_the_models_defaults(client):
     assert f'value="{model.render_size}"' in box and f"the model's own is {model.render_size}" in box
     assert re.search(rf'<option value="{model.policy}" selected>', box)
     assert f'value="{model.saturation}"' in box
-    assert "pad-reflect</option>" not in box                             # labels, not the API's names
+    assert "pad-reflect</option>" not in box  # labels, not the API's names
 
 
 def test_every_policy_has_plain_words():
     from app.routes_pages import POLICY_LABELS
     from model.options import POLICIES
+
     assert tuple(POLICY_LABELS) == POLICIES
 
 
@@ -142,12 +161,13 @@ def test_photo_page_opens_the_options_and_errors_can_take_focus(client):
     assert '<details class="options-box" open>' in client.get(f"/photos/{pid}", headers=HTML).text
     r = client.post("/photos", files=[("file", ("notes.txt", b"hello", "text/plain"))], headers=HTML)
     assert r.status_code == 415 and 'id="form-error" tabindex="-1"' in r.text
-    assert '<details class="options-box">' in r.text                       # not about the options: folded
-    r = client.post("/photos", files=[("file", ("a.png", image_bytes(), "image/png"))], data={"render_size": "7"},
-                    headers=HTML)
+    assert '<details class="options-box">' in r.text  # not about the options: folded
+    r = client.post(
+        "/photos", files=[("file", ("a.png", image_bytes(), "image/png"))], data={"render_size": "7"}, headers=HTML
+    )
     assert r.status_code == 422 and '<details class="options-box" open>' in r.text
     js = client.get("/static/app.js").text
-    assert "reveal(section)" in js and "reveal(ui.li)" in js and 'reveal(err)' in js and "scrollIntoView" in js
+    assert "reveal(section)" in js and "reveal(ui.li)" in js and "reveal(err)" in js and "scrollIntoView" in js
 
 
 def test_long_names_are_cut_or_wrapped(client):
@@ -157,12 +177,13 @@ def test_long_names_are_cut_or_wrapped(client):
     assert re.search(r"\.photo-title {[^}]*overflow-wrap: anywhere", css)
     long = "a" * 200 + ".png"
     rec = client.post("/api/photos", files={"file": (long, image_bytes(), "image/png")}).json()
-    pid, stored = rec["id"], rec["name"]                  # the server may shorten a very long name
+    pid, stored = rec["id"], rec["name"]  # the server may shorten a very long name
     assert len(stored) > 100 and f'title="{stored}"' in client.get("/album", headers=HTML).text
     assert client.get(f"/photos/{pid}", headers=HTML).status_code == 200
 
 
 # --- album: whole thumbnails, local times, downloads ------------------------------------------
+
 
 def test_album_thumbnails_are_letterboxed_not_cropped():
     tile_img = re.search(r"\.tile img {([^}]*)}", STYLE.read_text())
@@ -171,6 +192,7 @@ def test_album_thumbnails_are_letterboxed_not_cropped():
 
 def test_album_thumbnail_keeps_the_photos_shape(client):
     from app_helpers import size_of
+
     rec = client.post("/api/photos", files={"file": ("tall.png", image_bytes(30, 90), "image/png")}).json()
     w, h = size_of(client.get(rec["thumbnail_url"]).content)
     assert abs(w / h - 30 / 90) < 0.05
@@ -178,6 +200,7 @@ def test_album_thumbnail_keeps_the_photos_shape(client):
 
 def test_times_are_utc_in_a_time_element_and_converted_in_js(client):
     from datetime import datetime, timezone
+
     rec = client.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
     for url in ("/album", f"/photos/{rec['id']}"):
         m = re.search(r'<time datetime="([^"]+)" data-local>([^<]+)</time>', client.get(url, headers=HTML).text)
@@ -185,7 +208,7 @@ def test_times_are_utc_in_a_time_element_and_converted_in_js(client):
         when = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
         assert abs(when.timestamp() - datetime.now(timezone.utc).timestamp()) < 600
     js = client.get("/static/app.js").text
-    assert 'time[data-local][datetime]' in js and "toLocaleString" in js
+    assert "time[data-local][datetime]" in js and "toLocaleString" in js
 
 
 def test_album_offers_result_and_original_downloads(client):
@@ -203,6 +226,7 @@ def test_album_offers_result_and_original_downloads(client):
 
 # --- captions: who, where, when -------------------------------------------------------------
 
+
 def add(client, name="a.png") -> dict:
     r = client.post("/api/photos", files={"file": (name, image_bytes(), "image/png")})
     assert r.status_code == 201, r.text
@@ -216,7 +240,7 @@ def test_caption_rest_round_trip_and_partial_change(client):
     assert r.status_code == 200, r.text
     assert r.json()["caption"] == {"who": "Grandma Rose and Tom", "where": "Lake Garda", "when": "1952"}
     assert r.json()["label"] == "Grandma Rose and Tom, Lake Garda, 1952"
-    r = client.patch(rec["url"], json={"when": "summer 1952"})                # only what is sent changes
+    r = client.patch(rec["url"], json={"when": "summer 1952"})  # only what is sent changes
     assert r.json()["caption"] == {"who": "Grandma Rose and Tom", "where": "Lake Garda", "when": "summer 1952"}
     assert client.get(rec["url"]).json()["caption"]["when"] == "summer 1952"  # stored
     assert client.patch(rec["url"], json={"where": ""}).json()["caption"]["where"] == ""
@@ -228,7 +252,7 @@ def test_caption_limits_and_mistakes_are_clear_4xx(client):
     assert r.status_code == 422 and r.json()["error"] == "invalid_option" and r.json()["field"] == "who"
     assert "201 characters" in r.json()["message"] and "200" in r.json()["message"]
     assert client.patch(rec["url"], json={"who": "x" * 200}).status_code == 200
-    assert client.patch(rec["url"], json={"colour": "red"}).status_code == 422        # unknown field
+    assert client.patch(rec["url"], json={"colour": "red"}).status_code == 422  # unknown field
     assert client.patch(rec["url"], json={"who": 5}).status_code == 422
     assert client.patch("/api/photos/" + "a" * 24, json={"who": "x"}).status_code == 404
     assert client.get(rec["url"]).json()["caption"]["who"] == "x" * 200
@@ -243,15 +267,16 @@ def test_caption_survives_a_rerun(client):
 
 def test_caption_form_without_js(client):
     rec = add(client, "scan.png")
-    r = client.post(f"/photos/{rec['id']}/caption", data={"who": "Rose", "where": "Trento", "when": "1952"},
-                    follow_redirects=False)
+    r = client.post(
+        f"/photos/{rec['id']}/caption", data={"who": "Rose", "where": "Trento", "when": "1952"}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"] == f"/photos/{rec['id']}"
     page = client.get(f"/photos/{rec['id']}", headers=HTML).text
     assert 'value="Rose"' in page and 'alt="Rose, Trento, 1952 (colorized)"' in page
     assert 'alt="Rose, Trento, 1952 (original scan)"' in page and re.search(r'<label for="who">Who</label>', page)
     r = client.post(f"/photos/{rec['id']}/caption", data={"who": "y" * 300}, headers=HTML)
     assert r.status_code == 422 and "300 characters" in r.text and 'role="alert"' in r.text
-    assert 'value="' + "y" * 300 + '"' in r.text                  # what was typed comes back, not lost
+    assert 'value="' + "y" * 300 + '"' in r.text  # what was typed comes back, not lost
     assert client.get(rec["url"]).json()["caption"]["who"] == "Rose"
 
 
@@ -264,7 +289,7 @@ def test_album_search_finds_names_and_captions(client):
     assert "1 photo match" in page and b["id"] in page and a["id"] not in page
     page = client.get("/album?q=wedding", headers=HTML).text
     assert a["id"] in page and b["id"] not in page
-    assert client.get("/album?q=%25", headers=HTML).text.count("/thumbnail") == 1       # % is literal
+    assert client.get("/album?q=%25", headers=HTML).text.count("/thumbnail") == 1  # % is literal
     assert client.get("/album?q=_", headers=HTML).text.count("/thumbnail") == 1
     page = client.get("/album?q=nobody", headers=HTML).text
     assert "Nothing matches" in page and "0 photos match" in page
@@ -279,9 +304,10 @@ def test_captions_are_added_to_an_older_album(tmp_path, tiny_weights):
     import sqlite3
 
     from app_helpers import client_for, settings_for
+
     data = tmp_path / "d"
     data.mkdir()
-    db = sqlite3.connect(data / "heirloom.sqlite3")     # the table as the first release made it
+    db = sqlite3.connect(data / "heirloom.sqlite3")  # the table as the first release made it
     db.executescript("""CREATE TABLE photos (
         id TEXT PRIMARY KEY, created REAL NOT NULL, name TEXT NOT NULL,
         original_file TEXT NOT NULL, original_format TEXT NOT NULL, original_bytes INTEGER NOT NULL,
@@ -298,6 +324,7 @@ def test_read_only_album_from_before_captions(tmp_path):
     import sqlite3
 
     from app.metadata import PhotoIndex
+
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
     db.executescript("""CREATE TABLE photos (id TEXT PRIMARY KEY, created REAL, name TEXT, original_file TEXT,

@@ -5,6 +5,7 @@ Starts `uvicorn app.main:app` on a free loopback port with a tiny generator, upl
 With HEIRLOOM_SCREENSHOTS=1 it saves docs/upload-page.png and docs/before-after.png (otherwise it
 writes nothing in the repository). Skips only when /usr/bin/chromium is absent.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,13 +22,21 @@ from PIL import Image, ImageDraw, ImageFilter
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
-SCREENSHOTS = os.environ.get("HEIRLOOM_SCREENSHOTS") == "1"   # rewrite docs/*.png only when asked
+SCREENSHOTS = os.environ.get("HEIRLOOM_SCREENSHOTS") == "1"  # rewrite docs/*.png only when asked
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
 
 
 def free_port() -> int:
@@ -39,12 +48,21 @@ def free_port() -> int:
 @pytest.fixture
 def server(tmp_path, tiny_weights):
     port = free_port()
-    env = {**os.environ, "HEIRLOOM_WEIGHTS": str(tiny_weights), "HEIRLOOM_DATA_DIR": str(tmp_path / "data"),
-           "HEIRLOOM_WORKERS": "1", "HEIRLOOM_DEVICE": "cpu"}
+    env = {
+        **os.environ,
+        "HEIRLOOM_WEIGHTS": str(tiny_weights),
+        "HEIRLOOM_DATA_DIR": str(tmp_path / "data"),
+        "HEIRLOOM_WORKERS": "1",
+        "HEIRLOOM_DEVICE": "cpu",
+    }
     env.pop("HEIRLOOM_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -93,7 +111,7 @@ def test_upload_compare_download(server, tmp_path):
             page.goto(server + "/")
             assert page.get_by_text("Choose photos").is_visible()
             assert page.get_by_text("drop scans onto this area").is_visible()
-            assert not page.get_by_label("How to fit the photo").is_visible()    # folded
+            assert not page.get_by_label("How to fit the photo").is_visible()  # folded
             page.get_by_text("More options").click()
             assert page.get_by_label("How to fit the photo").is_visible()
             page.set_input_files("#file", str(scan))
@@ -102,8 +120,9 @@ def test_upload_compare_download(server, tmp_path):
 
             page.click("#submit")
             page.wait_for_url("**/photos/*", timeout=30_000)
-            page.wait_for_function("document.querySelector('img.after').complete && "
-                                   "document.querySelector('img.before').complete")
+            page.wait_for_function(
+                "document.querySelector('img.after').complete && document.querySelector('img.before').complete"
+            )
             box = page.locator("#compare").bounding_box()
             y = box["y"] + box["height"] / 2
             page.mouse.move(box["x"] + box["width"] / 2, y)
@@ -116,7 +135,7 @@ def test_upload_compare_download(server, tmp_path):
             assert pos == f"{value}%" or abs(float(pos.rstrip("%")) - value) < 1
             page.screenshot(path=str(shots / "before-after.png"), full_page=True)
             page.focus("#slider")
-            page.keyboard.press("ArrowRight")              # keyboard users can move it too
+            page.keyboard.press("ArrowRight")  # keyboard users can move it too
             assert int(page.input_value("#slider")) == value + 1
 
             with page.expect_download() as info:
@@ -147,7 +166,7 @@ def test_touch_screen_says_tap_and_errors_come_into_view(server, tmp_path):
             page.set_input_files("#file", str(bad))
             page.click("#submit")
             page.wait_for_selector(".progress-list .failed")
-            page.wait_for_timeout(800)                       # the smooth scroll
+            page.wait_for_timeout(800)  # the smooth scroll
             assert page.locator(".progress-list .failed").is_visible()
             top = page.locator(".progress-list .failed").bounding_box()["y"]
             assert 0 <= top < 700
@@ -173,11 +192,12 @@ def test_docs_offline_album_times_and_captions(server, tmp_path):
                 else:
                     outside.append(route.request.url)
                     route.abort()
+
             context.route("**/*", only_local)
             page = context.new_page()
             page.goto(server + "/docs")
-            page.wait_for_selector(".opblock-summary-path", timeout=15_000)   # the operations are listed
-            assert page.locator(".opblock").count() >= 8                       # every route, from local files
+            page.wait_for_selector(".opblock-summary-path", timeout=15_000)  # the operations are listed
+            assert page.locator(".opblock").count() >= 8  # every route, from local files
             assert not outside, outside
 
             page.goto(server + "/")

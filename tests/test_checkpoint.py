@@ -1,4 +1,5 @@
 """Self-describing generator files: round trip, strict loading, clear errors, checksums."""
+
 import json
 
 import pytest
@@ -25,6 +26,7 @@ def test_round_trip_rebuilds_from_file_alone(tmp_path):
 
 def test_half_precision_file_is_smaller_and_close(tmp_path):
     from model.checkpoint import save_generator
+
     g = tiny_generator()
     full = save_generator(tmp_path / "f.safetensors", g, 32)
     half = save_generator(tmp_path / "h.safetensors", g, 32, half=True)
@@ -48,8 +50,16 @@ def test_wrong_and_corrupt_files(tmp_path):
     g = tiny_generator()
     state = {k: v for k, v in g.state_dict().items() if "downs.0" not in k}
     bad = tmp_path / "bad.safetensors"
-    save_file(state, str(bad), metadata={"format": "heirloom.generator", "format_version": "1",
-                                        "generator": json.dumps(TINY_G.__dict__), "render_size": "32"})
+    save_file(
+        state,
+        str(bad),
+        metadata={
+            "format": "heirloom.generator",
+            "format_version": "1",
+            "generator": json.dumps(TINY_G.__dict__),
+            "render_size": "32",
+        },
+    )
     with pytest.raises(CheckpointError, match="do not match"):
         Colorizer.from_checkpoint(bad)
 
@@ -57,9 +67,9 @@ def test_wrong_and_corrupt_files(tmp_path):
 def test_checksum_is_verified(tmp_path):
     path = tiny_weights(tmp_path / "g.safetensors")
     write_checksum(path)
-    Colorizer.from_checkpoint(path)                 # matches
+    Colorizer.from_checkpoint(path)  # matches
     raw = bytearray(path.read_bytes())
-    raw[-1] ^= 0xFF                                 # one flipped bit in the weights
+    raw[-1] ^= 0xFF  # one flipped bit in the weights
     path.write_bytes(bytes(raw))
     with pytest.raises(ChecksumMismatch, match="damaged or was replaced"):
         Colorizer.from_checkpoint(path)

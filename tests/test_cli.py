@@ -1,4 +1,5 @@
 """The `heirloom` command: colorize files and folders, bad files reported and skipped, evaluate."""
+
 import json
 import subprocess
 import sys
@@ -21,9 +22,23 @@ def test_colorize_keeps_names_formats_and_sizes(tmp_path, capsys):
     single = tmp_path / "single.webp"
     Image.fromarray(photo_array(25, 25)).save(single, lossless=True)
     out = tmp_path / "out"
-    assert main(["colorize", str(src), str(single), "-o", str(out), "--weights", str(w),
-                 "--sheet", str(tmp_path / "sheet.png")]) == 0
-    assert Image.open(tmp_path / "sheet.png").size[1] > 4 * 240              # a row per photo
+    assert (
+        main(
+            [
+                "colorize",
+                str(src),
+                str(single),
+                "-o",
+                str(out),
+                "--weights",
+                str(w),
+                "--sheet",
+                str(tmp_path / "sheet.png"),
+            ]
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "sheet.png").size[1] > 4 * 240  # a row per photo
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert names == ["album/photo0.png", "album/photo1.png", "gray.jpg", "single.webp"]
     assert load_photo(out / "gray.jpg").format == "JPEG"
@@ -38,11 +53,28 @@ def test_colorize_reports_bad_file_and_fails(tmp_path, capsys):
     write_photos(src, 1)
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     out = tmp_path / "out"
-    assert main(["colorize", str(src), "-o", str(out), "--weights", str(w), "--format", "jpeg",
-                 "--policy", "stretch", "--saturation", "1.5"]) == 1
+    assert (
+        main(
+            [
+                "colorize",
+                str(src),
+                "-o",
+                str(out),
+                "--weights",
+                str(w),
+                "--format",
+                "jpeg",
+                "--policy",
+                "stretch",
+                "--saturation",
+                "1.5",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "broken.png" in err and "not an image" in err and "1 failed" in err
-    assert sorted(p.name for p in out.iterdir()) == ["photo0.jpg"]     # nothing written for the bad one
+    assert sorted(p.name for p in out.iterdir()) == ["photo0.jpg"]  # nothing written for the bad one
 
 
 def test_colorize_without_weights_is_a_clear_error(tmp_path, capsys, monkeypatch):
@@ -70,14 +102,15 @@ def test_evaluate_writes_report_and_sheet(tmp_path, capsys):
 
 def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
     import model.evaluate as ev
+
     rng = np.random.default_rng(0)
     a = rng.normal(size=(400, 4))
     assert abs(ev.FeatureFID.distance(a, a)) < 1e-6
-    assert ev.FeatureFID.distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=1e-3)   # |Δμ|² for equal covariances
+    assert ev.FeatureFID.distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=1e-3)  # |Δμ|² for equal covariances
 
     calls = []
 
-    class CheapFID(ev.FeatureFID):      # stands in for Inception: mean colour + spread per image
+    class CheapFID(ev.FeatureFID):  # stands in for Inception: mean colour + spread per image
         def __init__(self):
             pass
 
@@ -92,10 +125,10 @@ def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
     w = tiny_weights(tmp_path / "g.safetensors")
     write_photos(tmp_path / "val", 8)
     first = ev.evaluate_folder(tmp_path / "val", str(w), tmp_path / "e1", log=lambda *a: None)
-    assert len(calls) == 3 * 8                       # model, gray and real features
+    assert len(calls) == 3 * 8  # model, gray and real features
     calls.clear()
     second = ev.evaluate_folder(tmp_path / "val", str(w), tmp_path / "e2", log=lambda *a: None)
-    assert len(calls) == 8                           # the photos' own features came from the cache
+    assert len(calls) == 8  # the photos' own features came from the cache
     assert second["gray"]["fid"] == pytest.approx(first["gray"]["fid"])
     assert second["model"]["fid"] == pytest.approx(first["model"]["fid"])
     assert first["gray"]["fid"] > 0
@@ -103,8 +136,10 @@ def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
 
 def test_help_loads_neither_torch_nor_opencv():
     """`heirloom --help` and `heirloom <cmd> --help` answer at once: the parser reads only light tables."""
-    code = ("import sys; from model.cli import build_parser; from app.server import parse; build_parser(); "
-            "heavy = {'torch', 'cv2', 'PIL', 'numpy', 'fastapi'} & set(sys.modules); assert not heavy, heavy")
+    code = (
+        "import sys; from model.cli import build_parser; from app.server import parse; build_parser(); "
+        "heavy = {'torch', 'cv2', 'PIL', 'numpy', 'fastapi'} & set(sys.modules); assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -113,13 +148,14 @@ def test_flags_list_their_choices_from_the_tables(capsys):
     from model.options import POLICIES
     from model.training.config import PRESETS
     from model.training.presets import PRESET_HELP
-    assert list(PRESET_HELP) == list(PRESETS)                 # every preset is described for --help
+
+    assert list(PRESET_HELP) == list(PRESETS)  # every preset is described for --help
     for cmd, listed in (("colorize", [*CHOICES, *POLICIES]), ("evaluate", POLICIES), ("train", PRESETS)):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         out = capsys.readouterr().out
         assert all(name in out for name in listed), cmd
-    for cmd in ("colorize", "evaluate"):                      # the same flag means the same in every command
+    for cmd in ("colorize", "evaluate"):  # the same flag means the same in every command
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         out = capsys.readouterr().out
@@ -129,11 +165,14 @@ def test_flags_list_their_choices_from_the_tables(capsys):
 def test_only_typed_errors_become_one_line_messages(tmp_path, capsys, monkeypatch):
     w = tiny_weights(tmp_path / "g.safetensors")
     write_photos(tmp_path / "in", 1)
-    assert main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--weights", str(w),
-                 "--render-size", "30"]) == 2                      # an InvalidOption: one line, exit 2
+    assert (
+        main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--weights", str(w), "--render-size", "30"])
+        == 2
+    )  # an InvalidOption: one line, exit 2
     assert capsys.readouterr().err.startswith("error: render_size must be a multiple of 8")
     import model.colorize_files as cf
-    monkeypatch.setattr(cf, "collect", lambda inputs: 1 / 0)       # a bug: its traceback must show
+
+    monkeypatch.setattr(cf, "collect", lambda inputs: 1 / 0)  # a bug: its traceback must show
     with pytest.raises(ZeroDivisionError):
         main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--weights", str(w)])
 
@@ -145,9 +184,23 @@ def test_colorize_names_follow_the_written_format(tmp_path):
     src.mkdir()
     Image.fromarray(photo_array(20, 30)[..., 0]).save(src / "old.gif")
     Image.fromarray(photo_array(20, 30)).save(src / "scan.jpeg", quality=95)
-    assert main(["colorize", str(src / "old.gif"), str(src / "scan.jpeg"), "-o", str(tmp_path / "keep"),
-                 "--weights", str(w)]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(src / "old.gif"),
+                str(src / "scan.jpeg"),
+                "-o",
+                str(tmp_path / "keep"),
+                "--weights",
+                str(w),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == ["old.png", "scan.jpeg"]
-    assert main(["colorize", str(src / "scan.jpeg"), "-o", str(tmp_path / "tif"), "--weights", str(w),
-                 "--format", "tiff"]) == 0
+    assert (
+        main(["colorize", str(src / "scan.jpeg"), "-o", str(tmp_path / "tif"), "--weights", str(w), "--format", "tiff"])
+        == 0
+    )
     assert load_photo(tmp_path / "tif" / "scan.tif").format == "TIFF"

@@ -1,4 +1,5 @@
 """Lab conversions against scikit-image (the reference), and the luminance swap."""
+
 import numpy as np
 import pytest
 import torch
@@ -44,7 +45,7 @@ def test_torch_lab_round_trip_matches_skimage():
 def test_lightness_of_gray_uint8_equals_that_of_gray_rgb():
     g = np.arange(256, dtype=np.uint8).reshape(16, 16)
     assert np.array_equal(lightness(g), lightness(np.dstack([g] * 3)))
-    assert np.abs(to_lstar(lightness(g)) - luminance(g)).max() < 0.5   # 8-bit L quantisation
+    assert np.abs(to_lstar(lightness(g)) - luminance(g)).max() < 0.5  # 8-bit L quantisation
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
@@ -52,7 +53,7 @@ def test_join_keeps_lightness_even_for_impossible_colours(dtype):
     top = np.iinfo(dtype).max
     px = (RNG.random((50, 50, 3)) * top).astype(dtype)
     l = lightness(px)
-    ab = RNG.uniform(-300, 300, (50, 50, 2)).astype(np.float32)   # far outside sRGB
+    ab = RNG.uniform(-300, 300, (50, 50, 2)).astype(np.float32)  # far outside sRGB
     out = join_l_ab(l, ab, dtype)
     assert out.dtype == dtype and out.shape == px.shape
     tol = 1 if dtype == np.uint8 else 0.5
@@ -62,7 +63,7 @@ def test_join_keeps_lightness_even_for_impossible_colours(dtype):
 def test_gray_of_is_neutral_and_keeps_l():
     px = (RGB * 255).astype(np.uint8)
     g = gray_of(px)
-    assert np.abs(g.astype(int) - g[..., :1]).max() <= 1            # R = G = B
+    assert np.abs(g.astype(int) - g[..., :1]).max() <= 1  # R = G = B
     assert np.abs(lightness(g).astype(int) - lightness(px)).max() <= 1
 
 

@@ -1,5 +1,6 @@
 """Issue 9 against a live server subprocess under an address-space limit (RLIMIT_AS), so a regression
 fails a test instead of taking pytest down: the 5000x1 strip, and a sample of bench/fuzz_uploads.py."""
+
 from __future__ import annotations
 
 import sys
@@ -12,16 +13,25 @@ from fuzz_uploads import Case, LiveServer, make_cases, run, sample
 
 from app_helpers import image_bytes
 
-ADDRESS_LIMIT = 6 * 2**30      # the whole server: main process, fork server, worker
-REQUEST_MB = 1024              # each request's ceiling (the worker caps itself below the limit above)
+ADDRESS_LIMIT = 6 * 2**30  # the whole server: main process, fork server, worker
+REQUEST_MB = 1024  # each request's ceiling (the worker caps itself below the limit above)
 TIMEOUT_S = 60.0
 
 
 @pytest.fixture(scope="module")
 def server(tiny_weights, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
-    with LiveServer(tiny_weights, tmp / "data", workers=1, queue=8, timeout_s=TIMEOUT_S, max_request_mb=REQUEST_MB,
-                    max_pixels=4_000_000, address_limit=ADDRESS_LIMIT, log=tmp / "server.log") as s:
+    with LiveServer(
+        tiny_weights,
+        tmp / "data",
+        workers=1,
+        queue=8,
+        timeout_s=TIMEOUT_S,
+        max_request_mb=REQUEST_MB,
+        max_pixels=4_000_000,
+        address_limit=ADDRESS_LIMIT,
+        log=tmp / "server.log",
+    ) as s:
         yield s
 
 
@@ -40,8 +50,16 @@ def test_extreme_strip_at_512_center_crop(server, w, h):
 
 def test_sampled_fuzz_has_no_5xx_and_the_server_lives(server):
     cases = sample(make_cases(1000, seed=9), 48, seed=9)
-    assert {c.kind for c in cases} >= {"valid", "truncated", "bitflip", "bomb", "strip", "foreign", "garbage",
-                                       "options"}
+    assert {c.kind for c in cases} >= {
+        "valid",
+        "truncated",
+        "bitflip",
+        "bomb",
+        "strip",
+        "foreign",
+        "garbage",
+        "options",
+    }
     report = run(server, cases, concurrency=2)
     assert report["5xx"] == 0 and report["dropped_connections"] == 0, report["failures"]
     assert report["alive_at_end"] and report["slowest_s"] < TIMEOUT_S

@@ -1,4 +1,5 @@
 """Aspect policies: every policy inverts exactly on odd and extreme sizes; a hand-computed reflect pad."""
+
 import numpy as np
 import pytest
 
@@ -22,12 +23,19 @@ def test_round_trip_shape_and_canvas(policy, shape):
     assert back.shape == x.shape
 
 
-@pytest.mark.parametrize("policy", ["pad-reflect", "pad-black", "stretch", "center-crop", "pad-multiple",
-                                    "rotate-portrait"])
+@pytest.mark.parametrize(
+    "policy", ["pad-reflect", "pad-black", "stretch", "center-crop", "pad-multiple", "rotate-portrait"]
+)
 def test_invert_is_exact_when_no_resize_is_needed(policy):
     # A photo already at the render scale: the trip must give back the very same pixels.
-    shape = {"pad-reflect": (40, 64), "pad-black": (64, 40), "stretch": (64, 64), "center-crop": (64, 64),
-             "pad-multiple": (50, 64), "rotate-portrait": (64, 48)}[policy]
+    shape = {
+        "pad-reflect": (40, 64),
+        "pad-black": (64, 40),
+        "stretch": (64, 64),
+        "center-crop": (64, 64),
+        "pad-multiple": (50, 64),
+        "rotate-portrait": (64, 48),
+    }[policy]
     x = np.random.default_rng(1).random(shape).astype(np.float32)
     plan = make_plan(shape, 64, policy, multiple=16)
     assert np.array_equal(plan.invert(plan.apply(x)), x)
@@ -43,18 +51,18 @@ def test_rotate_portrait_turns_portraits_only():
 
 
 def test_reflect_pad_hand_computed():
-    x = np.array([[1, 2, 3, 4]], np.float32)            # 1×4 inside a 4×4 square: 1 row + 3 rows of padding
+    x = np.array([[1, 2, 3, 4]], np.float32)  # 1×4 inside a 4×4 square: 1 row + 3 rows of padding
     plan = make_plan(x.shape, 4, "pad-reflect", multiple=1)
     assert plan.content == (1, 0, 1, 4)
     out = plan.apply(x)
     assert np.array_equal(out, np.repeat(x, 4, axis=0))  # the border is the image's own content, mirrored
-    plan = make_plan((2, 2), 4, "pad-reflect", 1)        # scaled to fill: no padding
+    plan = make_plan((2, 2), 4, "pad-reflect", 1)  # scaled to fill: no padding
     assert plan.content == (0, 0, 4, 4)
-    plan = make_plan((2, 6), 6, "pad-reflect", 1)        # 2×6 in 6×6: 2 rows on top, 2 below
+    plan = make_plan((2, 6), 6, "pad-reflect", 1)  # 2×6 in 6×6: 2 rows on top, 2 below
     assert plan.content == (2, 0, 2, 6)
     img = np.array([[1, 1, 2, 2, 3, 3], [4, 4, 5, 5, 6, 6]], np.float32)
     out = plan.apply(img)
-    expected_rows = [img[1], img[0], img[0], img[1], img[1], img[0]]   # symmetric reflection
+    expected_rows = [img[1], img[0], img[0], img[1], img[1], img[0]]  # symmetric reflection
     assert np.array_equal(out, np.stack(expected_rows))
 
 
@@ -102,4 +110,4 @@ def test_center_crop_keeps_the_centred_square():
     assert np.array_equal(plan.apply(x), x[:, 3:7])
     back = plan.invert(plan.apply(x))
     assert np.array_equal(back[:, 3:7], x[:, 3:7])
-    assert np.array_equal(back[:, 0], x[:, 3]) and np.array_equal(back[:, 9], x[:, 6])   # edge-extended
+    assert np.array_equal(back[:, 0], x[:, 3]) and np.array_equal(back[:, 9], x[:, 6])  # edge-extended

@@ -1,4 +1,5 @@
 """The hypercolumn generator: encoder file and checksums, heads and losses, cache, trainer, GPU path on CPU."""
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,7 @@ def test_encoder_taps_and_minimum_size() -> None:
     enc = VGG16Encoder()
     f3, f4, f5 = enc(torch.zeros(2, 1, 128, 128))
     assert (f3.shape[1:], f4.shape[1:], f5.shape[1:]) == ((256, 33, 33), (512, 17, 17), (512, 9, 9))
-    tiny = enc(torch.zeros(1, 1, 8, 40))   # below the minimum side: enlarged, still three maps
+    tiny = enc(torch.zeros(1, 1, 8, 40))  # below the minimum side: enlarged, still three maps
     assert all(t.shape[0] == 1 and min(t.shape[-2:]) >= 1 for t in tiny)
     assert not any(p.requires_grad for p in enc.parameters())
 
@@ -97,7 +98,7 @@ def test_colorizer_runs_a_hypercolumn_generator_at_full_size(tmp_path: Path, enc
 
 def test_annealed_mean_temperature() -> None:
     centers = ab_bin_centers(TINY)
-    assert centers.shape == (TINY.bins_per_axis ** 2, 2)
+    assert centers.shape == (TINY.bins_per_axis**2, 2)
     logits = torch.zeros(1, len(centers), 1, 1)
     red = int(((centers - torch.tensor([60.0, 40.0])) ** 2).sum(1).argmin())
     logits[0, red] = 3.0
@@ -109,13 +110,13 @@ def test_annealed_mean_temperature() -> None:
 
 def test_class_loss_is_lowest_at_the_target_and_rebalancing_weighs_rare_colours() -> None:
     ab = torch.tensor([55.0, -30.0]).view(1, 2, 1, 1).expand(1, 2, 4, 4).clone()
-    q = TINY.bins_per_axis ** 2
+    q = TINY.bins_per_axis**2
     right = torch.full((1, q, 4, 4), -10.0)
     right[:, nearest_bin(ab, TINY)[0, 0, 0]] = 10.0
     wrong = torch.roll(right, 5, dims=1)
     assert class_loss(right, ab, TINY, None) < class_loss(wrong, ab, TINY, None)
     samples = torch.zeros(1, 2, 10, 10)
-    samples[..., :2] = 50.0   # 20 % of pixels coloured, 80 % gray
+    samples[..., :2] = 50.0  # 20 % of pixels coloured, 80 % gray
     prior = ab_prior(samples, TINY)
     assert abs(float(prior.sum()) - 1.0) < 1e-5
     w = rebalance_weights(prior, 0.5)
@@ -128,6 +129,7 @@ def test_class_loss_is_lowest_at_the_target_and_rebalancing_weighs_rare_colours(
 
 def test_lowrank_fid_equals_the_matrix_square_root_formula() -> None:
     from scipy import linalg
+
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(40, 30)), rng.normal(size=(55, 30)) * 1.5 + 0.3
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
@@ -150,24 +152,34 @@ def _photo_folder(folder: Path, n: int) -> Path:
 def test_feature_cache_trainer_resume_and_export(tmp_path: Path, encoder_file: Path) -> None:
     from model.training.feature_cache import FeatureCache, build
     from model.training.hypercolumn_trainer import Recipe, train
+
     photos = _photo_folder(tmp_path / "photos", 12)
     enc = load_encoder(encoder_file, "vgg16", None)
     cache = build(photos, tmp_path / "cache", enc, size=32, held_back_fraction=0.3, batch=4, log=lambda *a: None)
     assert cache.count == 12 and cache.arrays["f3"].shape[1:] == (256, 9, 9)
-    again = FeatureCache.open(tmp_path / "cache")   # reopening (a resumed build) sees the same photos
+    again = FeatureCache.open(tmp_path / "cache")  # reopening (a resumed build) sees the same photos
     assert again.files == cache.files and again.held_back.any() and not again.held_back.all()
     run = tmp_path / "run"
     run.mkdir()
-    (run / encoder_file.name).write_bytes(encoder_file.read_bytes())   # no ImageNet download in tests
-    recipe = Recipe(cache=str(tmp_path / "cache"), generator=TINY, size=32, batch_size=4, steps=3, rebalance=0.5,
-                    min_colorfulness=0.0, eval_photos=8)
+    (run / encoder_file.name).write_bytes(encoder_file.read_bytes())  # no ImageNet download in tests
+    recipe = Recipe(
+        cache=str(tmp_path / "cache"),
+        generator=TINY,
+        size=32,
+        batch_size=4,
+        steps=3,
+        rebalance=0.5,
+        min_colorfulness=0.0,
+        eval_photos=8,
+    )
     t = train(recipe, run, log=lambda *a: None)
     assert t.step == 3 and t.images_seen == 12
-    assert {"state.pt", "latest.safetensors", "best.safetensors", "evals.jsonl", "metrics.csv",
-            "recipe.json"} <= {p.name for p in run.iterdir()}
+    assert {"state.pt", "latest.safetensors", "best.safetensors", "evals.jsonl", "metrics.csv", "recipe.json"} <= {
+        p.name for p in run.iterdir()
+    }
     evals = [json.loads(x) for x in (run / "evals.jsonl").read_text().splitlines()]
     assert {e["decode"] for e in evals} == {"regression", "classes"}
-    t2 = train(Recipe(**{**recipe.__dict__, "steps": 5}), run, log=lambda *a: None)   # resumes, does not restart
+    t2 = train(Recipe(**{**recipe.__dict__, "steps": 5}), run, log=lambda *a: None)  # resumes, does not restart
     assert t2.step == 5 and t2.images_seen == 20
     best = read_generator(run / "best.safetensors")
     assert best.info["selection"]["step"] in (3, 5) and best.render_size == 32
@@ -175,29 +187,42 @@ def test_feature_cache_trainer_resume_and_export(tmp_path: Path, encoder_file: P
 
     from model.checkpoint import checksum_path, sha256_of
     from model.training.export import export_run
+
     shipped = export_run(run, tmp_path / "weights" / "heirloom-generator.safetensors", notes="test")
     enc = tmp_path / "weights" / encoder_file.name
     assert enc.exists() and checksum_path(enc).read_text().split()[0] == sha256_of(enc)
-    assert read_generator(shipped).encoder_path == enc                 # named beside it, not in the run folder
-    c = Colorizer.from_checkpoint(shipped)                             # both checksums verified
+    assert read_generator(shipped).encoder_path == enc  # named beside it, not in the run folder
+    c = Colorizer.from_checkpoint(shipped)  # both checksums verified
     assert c.info["notes"] == "test" and c.info["selection"]["decode"] in ("regression", "classes")
 
 
 def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
     """The GPU script's path (shard -> on-the-fly features -> train -> results in $OUT), one step on CPU."""
     from model.training.onthefly import pack_shard
+
     photos = _photo_folder(tmp_path / "photos", 10)
     shard = pack_shard(photos, tmp_path / "data" / "shard.npz", size=32, max_mb=1, log=lambda *a: None)
     out = tmp_path / "out"
     run = out / "run"
     run.mkdir(parents=True)
     (run / encoder_file.name).write_bytes(encoder_file.read_bytes())
-    env = {"HEIRLOOM_GPU_SHARDS": str(shard), "OUT": str(out), "HEIRLOOM_GPU_MINUTES": "0.01",
-           "HEIRLOOM_GPU_SET": "generator.width=16 generator.stem=8 size=32 batch_size=4 steps=1 min_colorfulness=0 "
-                               "eval_photos=8 held_back_fraction=0.3",
-           "PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}
-    r = subprocess.run(["bash", str(REPO / "gpu" / "train_on_device.sh")], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=300)
+    env = {
+        "HEIRLOOM_GPU_SHARDS": str(shard),
+        "OUT": str(out),
+        "HEIRLOOM_GPU_MINUTES": "0.01",
+        "HEIRLOOM_GPU_SET": "generator.width=16 generator.stem=8 size=32 batch_size=4 steps=1 min_colorfulness=0 "
+        "eval_photos=8 held_back_fraction=0.3",
+        "PYTHON": sys.executable,
+        "PATH": "/usr/bin:/bin",
+    }
+    r = subprocess.run(
+        ["bash", str(REPO / "gpu" / "train_on_device.sh")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert (out / "best.safetensors").exists() and (out / "evals.jsonl").exists()
     assert len([p for p in out.iterdir() if p.is_file()]) <= 8, "the device returns at most 8 files"

@@ -1,4 +1,5 @@
 """The Colorizer end to end: every input kind keeps its size and its L; bad input gets a typed error."""
+
 import io
 import threading
 from dataclasses import FrozenInstanceError
@@ -17,7 +18,7 @@ from engine_helpers import photo_array, tiny_generator
 
 @pytest.fixture(scope="module")
 def colorizer():
-    return Colorizer(tiny_generator(bias=2.0), render_size=32)   # strong colour: stresses gamut mapping
+    return Colorizer(tiny_generator(bias=2.0), render_size=32)  # strong colour: stresses gamut mapping
 
 
 def _png(im: Image.Image, **kw) -> bytes:
@@ -35,8 +36,24 @@ def _assert_same_l(out: Photo, source_pixels: np.ndarray):
 RGB = photo_array(45, 70)
 
 
-@pytest.mark.parametrize("kind", ["gray", "rgb", "rgba", "la", "palette", "palette-transparent", "cmyk",
-                                  "gray16", "rgb16", "tiff16", "webp", "bmp", "jpeg-sepia"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "gray",
+        "rgb",
+        "rgba",
+        "la",
+        "palette",
+        "palette-transparent",
+        "cmyk",
+        "gray16",
+        "rgb16",
+        "tiff16",
+        "webp",
+        "bmp",
+        "jpeg-sepia",
+    ],
+)
 def test_output_keeps_size_and_lightness(colorizer, kind):
     gray = RGB[..., 1]
     if kind == "gray":
@@ -62,13 +79,14 @@ def test_output_keeps_size_and_lightness(colorizer, kind):
         data, src = _png(Image.fromarray(g16)), g16
     elif kind in ("rgb16", "tiff16"):
         import cv2
+
         src = photo_array(45, 70, dtype=np.uint16)
         ok, buf = cv2.imencode(".png" if kind == "rgb16" else ".tif", cv2.cvtColor(src, cv2.COLOR_RGB2BGR))
         data = buf.tobytes()
     elif kind in ("webp", "bmp"):
         data = _png(Image.fromarray(RGB), format=kind.upper(), **({"lossless": True} if kind == "webp" else {}))
         src = RGB
-    else:   # a yellowed scan: its luminance becomes the output's, the yellow cast does not survive
+    else:  # a yellowed scan: its luminance becomes the output's, the yellow cast does not survive
         sepia = np.clip(np.dstack([gray * 1.0, gray * 0.85, gray * 0.6]), 0, 255).astype(np.uint8)
         data = _png(Image.fromarray(sepia), format="JPEG", quality=95)
         src = load_photo(data).pixels
@@ -77,7 +95,7 @@ def test_output_keeps_size_and_lightness(colorizer, kind):
     if kind in ("gray16", "rgb16", "tiff16"):
         assert out.pixels.dtype == np.uint16
         assert encode_photo(out)[:4] in (b"\x89PNG", b"II*\x00", b"MM\x00*")
-        assert load_photo(encode_photo(out)).pixels.dtype == np.uint16   # 16-bit out, 16-bit file
+        assert load_photo(encode_photo(out)).pixels.dtype == np.uint16  # 16-bit out, 16-bit file
     if kind in ("rgba", "la", "palette-transparent"):
         assert out.alpha is not None and out.alpha.shape == src.shape[:2]
     if kind == "rgba":
@@ -117,12 +135,13 @@ def test_twelve_megapixel_scan_keeps_size(colorizer):
 def test_saturation_scales_chroma(colorizer):
     px = photo_array(40, 40)
     flat = colorizer.colorize_photo(Photo(px), colorizer.options(saturation=0.0)).pixels.astype(int)
-    assert np.abs(flat - flat[..., :1]).max() <= 1           # no chroma: neutral gray
+    assert np.abs(flat - flat[..., :1]).max() <= 1  # no chroma: neutral gray
     half = colorizer.colorize_photo(Photo(px), colorizer.options(saturation=0.5)).pixels.astype(int)
     full = colorizer.colorize_photo(Photo(px), colorizer.options(saturation=1.0)).pixels.astype(int)
 
     def spread(a):
         return np.abs(a - a.mean(-1, keepdims=True)).mean()
+
     assert spread(flat) < spread(half) < spread(full)
 
 
@@ -146,23 +165,33 @@ def test_bad_inputs_raise_typed_errors(colorizer, tmp_path):
         colorizer(b"this is not an image")
     full = _png(Image.fromarray(RGB), format="JPEG")
     with pytest.raises(UnreadableImage):
-        colorizer(full[: len(full) // 2])                   # truncated
+        colorizer(full[: len(full) // 2])  # truncated
     with pytest.raises(UnreadableImage):
         colorizer(tmp_path / "missing.jpg")
     small_limit = Colorizer(tiny_generator(), 32, max_pixels=1000)
     with pytest.raises(ImageTooLarge, match="limit"):
-        small_limit(_png(Image.fromarray(RGB)))             # 3150 pixels > 1000
+        small_limit(_png(Image.fromarray(RGB)))  # 3150 pixels > 1000
     # a decompression bomb: a tiny file that claims to be huge
     bomb = _png(Image.new("L", (20000, 20000)))
     assert len(bomb) < 1_000_000
     with pytest.raises(ImageTooLarge):
         Colorizer(tiny_generator(), 32, max_pixels=10_000_000)(bomb)
-    assert list(tmp_path.iterdir()) == []                   # nothing written
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
-@pytest.mark.parametrize("field,value", [("render_size", 30), ("render_size", 0), ("render_size", 4096),
-                                         ("policy", "zoom"), ("saturation", -1), ("saturation", 4.5),
-                                         ("format", "gif"), ("format", "raw")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("render_size", 30),
+        ("render_size", 0),
+        ("render_size", 4096),
+        ("policy", "zoom"),
+        ("saturation", -1),
+        ("saturation", 4.5),
+        ("format", "gif"),
+        ("format", "raw"),
+    ],
+)
 def test_bad_options_are_refused_where_they_are_made(colorizer, field, value):
     with pytest.raises(InvalidOption) as e:
         colorizer.options(**{field: value})
@@ -173,14 +202,17 @@ def test_options_take_the_model_defaults_and_normalise_the_format(colorizer):
     opts = colorizer.options()
     assert (opts.render_size, opts.policy, opts.saturation, opts.format) == (32, DEFAULT_POLICY, 1.0, None)
     assert colorizer.options(format="jpg").format == "JPEG" and colorizer.options(format="TIF").format == "TIFF"
-    assert colorizer.options(render_size=64, policy="stretch", saturation=0) == \
-        ColorizeOptions(64, "stretch", 0.0, None)
+    assert colorizer.options(render_size=64, policy="stretch", saturation=0) == ColorizeOptions(
+        64, "stretch", 0.0, None
+    )
     with pytest.raises(FrozenInstanceError):
-        opts.policy = "stretch"   # type: ignore[misc]
+        opts.policy = "stretch"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("source,requested,written", [("PNG", None, "PNG"), ("MPO", None, "JPEG"),
-                                                      ("GIF", None, "PNG"), ("JPEG", "webp", "WEBP")])
+@pytest.mark.parametrize(
+    "source,requested,written",
+    [("PNG", None, "PNG"), ("MPO", None, "JPEG"), ("GIF", None, "PNG"), ("JPEG", "webp", "WEBP")],
+)
 def test_result_format_follows_the_source_unless_asked(colorizer, source, requested, written):
     result = colorizer.colorize(Photo(photo_array(20, 30), None, source), colorizer.options(format=requested))
     assert result.format.name == written and result.source.format == source
@@ -189,24 +221,27 @@ def test_result_format_follows_the_source_unless_asked(colorizer, source, reques
 
 # --- the work budget (issue 9) ------------------------------------------------------------------
 
+
 def test_work_budget_is_decided_from_the_header_before_decoding(monkeypatch):
     from model import WorkTooLarge, photo_io
+
     budgeted = Colorizer(tiny_generator(), 32, max_work_bytes=300 * 2**20)
-    assert budgeted.footprint.weights > 0 and budgeted.footprint.per_pixel > 0   # measured on the model
+    assert budgeted.footprint.weights > 0 and budgeted.footprint.per_pixel > 0  # measured on the model
     decoded = []
     monkeypatch.setattr(photo_io, "_decode_8bit", lambda im: decoded.append(im) or 1 / 0)
-    big = _png(Image.new("L", (6000, 2000)))                  # 12 MP x 40 bytes > 300 MB
+    big = _png(Image.new("L", (6000, 2000)))  # 12 MP x 40 bytes > 300 MB
     with pytest.raises(WorkTooLarge, match=r"6000×2000.*render size 32.*limit for one photo is 300 MB"):
         budgeted(big)
     with pytest.raises(WorkTooLarge, match="render size 2048"):
         budgeted(_png(Image.fromarray(RGB)), budgeted.options(render_size=2048))
-    assert decoded == []                                      # refused before any pixel was decoded
+    assert decoded == []  # refused before any pixel was decoded
 
 
 def test_render_size_budget_counts_the_model_activations():
     small = Colorizer(tiny_generator(), 32)
     # Same photo and canvas: a model with twice the activations per pixel needs more of the budget.
     from model import budget
+
     a = budget.estimate(100, 1024 * 1024, False, small.footprint)
     wider = budget.ModelFootprint(small.footprint.weights, 0, small.footprint.per_pixel * 2)
     assert budget.estimate(100, 1024 * 1024, False, wider) - a >= small.footprint.per_pixel * 1024 * 1024 * 0.99
@@ -217,7 +252,8 @@ def test_extreme_strip_colorizes_in_bounded_memory(colorizer, policy):
     # Issue 9: a 5000x1 PNG with center-crop at 512 built a 512 x 2,560,000 array.
     strip = photo_array(1, 5000, channels=1)
     from model.geometry import make_plan
-    plan = make_plan(strip.shape, 512, policy, colorizer.multiple)   # checked first: a regression fails, not OOMs
+
+    plan = make_plan(strip.shape, 512, policy, colorizer.multiple)  # checked first: a regression fails, not OOMs
     assert plan.scaled[0] * plan.scaled[1] <= (512 + colorizer.multiple) ** 2
     out = colorizer(Photo(strip), colorizer.options(render_size=512, policy=policy))
     assert out.pixels.shape == (1, 5000, 3)

@@ -1,4 +1,5 @@
 """The default model in weights/: present, within budget, checksum verified at load, and it colorizes."""
+
 import io
 import shutil
 
@@ -21,7 +22,7 @@ def test_shipped_weights_are_small_and_match_their_checksum():
     assert recorded == sha256_of(DEFAULT_WEIGHTS)
     gen = read_generator(DEFAULT_WEIGHTS)
     assert gen.info["step"] > 0 and "recipe" in gen.info
-    if gen.encoder_path is not None:   # a hypercolumn generator: its encoder ships beside it, checksummed twice
+    if gen.encoder_path is not None:  # a hypercolumn generator: its encoder ships beside it, checksummed twice
         assert gen.encoder_path.parent.resolve() == DEFAULT_WEIGHTS.parent.resolve()
         recorded = checksum_path(gen.encoder_path).read_text().split()[0]
         assert recorded == sha256_of(gen.encoder_path) == gen.encoder_sha256
@@ -29,7 +30,7 @@ def test_shipped_weights_are_small_and_match_their_checksum():
 
 def test_default_colorizer_colorizes_a_small_gray_image(monkeypatch):
     monkeypatch.delenv("HEIRLOOM_WEIGHTS", raising=False)
-    c = Colorizer.from_checkpoint()          # no path: the shipped weights, checksum verified
+    c = Colorizer.from_checkpoint()  # no path: the shipped weights, checksum verified
     gray = photo_array(60, 90, channels=1)
     buf = io.BytesIO()
     Image.fromarray(gray).save(buf, "PNG")
@@ -37,7 +38,7 @@ def test_default_colorizer_colorizes_a_small_gray_image(monkeypatch):
     assert out.pixels.shape == (60, 90, 3)
     assert np.abs(lightness(out.pixels).astype(int) - lightness(gray).astype(int)).max() <= 1
     chroma = np.hypot(*rgb_to_lab(to_unit_float(out.pixels))[..., 1:].transpose(2, 0, 1))
-    assert chroma.mean() > 2.0               # it added colour: not a gray passthrough
+    assert chroma.mean() > 2.0  # it added colour: not a gray passthrough
 
 
 def test_a_tampered_copy_is_refused(tmp_path):

@@ -1,4 +1,5 @@
 """Training end to end on a tiny net and 8 generated photos (after diffusers' example tests)."""
+
 import csv
 import json
 
@@ -13,11 +14,36 @@ from model.training.run_folder import RunFolder
 
 from engine_helpers import write_photos
 
-TINY = ["--set", "data.size=32", "--set", "generator.depth=3", "--set", "generator.base_width=8",
-        "--set", "discriminator.base_width=8", "--set", "discriminator.downsamples=2",
-        "--set", "run.batch_size=2", "--set", "run.log_every=1", "--set", "run.sample_every=2",
-        "--set", "run.checkpoint_every=2", "--set", "loss.warmup_steps=1", "--set", "data.cache_dir=",
-        "--set", "data.val_fraction=0.25", "--set", "data.min_colorfulness=1", "--set", "optim.ema=0.9"]
+TINY = [
+    "--set",
+    "data.size=32",
+    "--set",
+    "generator.depth=3",
+    "--set",
+    "generator.base_width=8",
+    "--set",
+    "discriminator.base_width=8",
+    "--set",
+    "discriminator.downsamples=2",
+    "--set",
+    "run.batch_size=2",
+    "--set",
+    "run.log_every=1",
+    "--set",
+    "run.sample_every=2",
+    "--set",
+    "run.checkpoint_every=2",
+    "--set",
+    "loss.warmup_steps=1",
+    "--set",
+    "data.cache_dir=",
+    "--set",
+    "data.val_fraction=0.25",
+    "--set",
+    "data.min_colorfulness=1",
+    "--set",
+    "optim.ema=0.9",
+]
 
 
 @pytest.fixture()
@@ -26,13 +52,29 @@ def photos(tmp_path):
     write_photos(folder / "nested", 8)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     from PIL import Image
-    Image.new("RGB", (40, 40), (128, 128, 128)).save(folder / "gray.png")   # filtered as near-gray
+
+    Image.new("RGB", (40, 40), (128, 128, 128)).save(folder / "gray.png")  # filtered as near-gray
     return folder
 
 
 def _run(photos, out, steps, *extra):
-    assert main(["train", str(photos), "--runs-dir", str(out), "--steps", str(steps), "--preset", "cpu-small",
-                 *TINY, *extra]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(photos),
+                "--runs-dir",
+                str(out),
+                "--steps",
+                str(steps),
+                "--preset",
+                "cpu-small",
+                *TINY,
+                *extra,
+            ]
+        )
+        == 0
+    )
     return RunFolder(next(p for p in sorted(out.iterdir()) if p.is_dir()))
 
 
@@ -45,27 +87,29 @@ def test_smoke_run_leaves_all_artifacts(photos, tmp_path, capsys):
     assert cfg.data.size == 32 and cfg.run.steps == 4
     rows = list(csv.DictReader((run.path / "metrics.csv").open()))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
-    assert rows[0]["d_loss"] == rows[0]["g_adv"] == ""             # warm-up: L1 only at step 0
-    assert [r["g_adv"] != "" for r in rows[1:]] == [True] * 3       # G's adversarial term every step
-    assert [r["d_loss"] != "" for r in rows[1:]] == [False, True, True]    # D's latest loss, once it has one
+    assert rows[0]["d_loss"] == rows[0]["g_adv"] == ""  # warm-up: L1 only at step 0
+    assert [r["g_adv"] != "" for r in rows[1:]] == [True] * 3  # G's adversarial term every step
+    assert [r["d_loss"] != "" for r in rows[1:]] == [False, True, True]  # D's latest loss, once it has one
     state = run.load_state()
     d_updates = {int(v["step"]) for v in state["opt_d"]["state"].values()}
     g_updates = {int(v["step"]) for v in state["opt_g"]["state"].values()}
-    assert d_updates == {1} and g_updates == {4}     # D at half rate (d_every=2), after the 1-step warm-up
+    assert d_updates == {1} and g_updates == {4}  # D at half rate (d_every=2), after the 1-step warm-up
     for name in ("adv_loss.png", "l1_loss.png"):
         assert (run.path / name).stat().st_size > 1000
     grids = sorted(run.samples.glob("*.png"))
     assert [g.name for g in grids] == ["step-000002.png", "step-000004.png"]
     from PIL import Image
-    assert Image.open(grids[0]).size == (3 * 32, 2 * 32)             # gray | generated | real, 2 val photos
+
+    assert Image.open(grids[0]).size == (3 * 32, 2 * 32)  # gray | generated | real, 2 val photos
     assert run.state_path.exists() and run.generator_path.exists()
     from model import Colorizer
+
     c = Colorizer.from_checkpoint(run.generator_path)
     assert c.default_render_size == 32 and c.info["step"] == 4
     shipped = tmp_path / "ship" / "g.safetensors"
     assert main(["export", str(run.path), "-o", str(shipped)]) == 0
     assert (tmp_path / "ship" / "g.safetensors.sha256").exists()
-    c2 = Colorizer.from_checkpoint(shipped)                         # checksum verified
+    c2 = Colorizer.from_checkpoint(shipped)  # checksum verified
     assert c2.info["recipe"]["data"]["size"] == 32 and c2.info["step"] == 4
 
 
@@ -86,15 +130,16 @@ def test_resume_continues_exactly(photos, tmp_path):
 
 
 def test_batches_are_deterministic_and_split_across_ranks(photos):
-    cfg = apply_overrides(preset("cpu-small"), [f"data.root={photos}", "data.size=32", "data.cache_dir=",
-                                                "data.degrade=true"])
+    cfg = apply_overrides(
+        preset("cpu-small"), [f"data.root={photos}", "data.size=32", "data.cache_dir=", "data.degrade=true"]
+    )
     ps = load_photos(cfg.data, workers=1, log=lambda *a: None)
     a = make_batch(ps.train, cfg.data, seed=1, step=5, batch_size=4)
     b = make_batch(ps.train, cfg.data, seed=1, step=5, batch_size=4)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     r0 = make_batch(ps.train, cfg.data, 1, 5, 2, rank=0, world=2)
     r1 = make_batch(ps.train, cfg.data, 1, 5, 2, rank=1, world=2)
-    assert torch.equal(torch.cat([r0[1], r1[1]]), a[1])                 # clean L: the global batch, split
+    assert torch.equal(torch.cat([r0[1], r1[1]]), a[1])  # clean L: the global batch, split
     l_in, l, ab = a
     assert l_in.shape == (4, 1, 32, 32) and ab.shape == (4, 2, 32, 32)
     assert 0 <= float(l.min()) and float(l.max()) <= 100
@@ -113,6 +158,7 @@ def test_losses_follow_the_write_up():
 def test_presets_and_overrides():
     assert set(PRESETS) == {"seed-part1", "seed-part2", "seed-part4", "cpu-small"}
     from model.networks import PatchDiscriminator
+
     p4 = preset("seed-part4")
     assert PatchDiscriminator(p4.discriminator).patch_grid(p4.data.size) == 11
     p2 = preset("seed-part2")
@@ -139,10 +185,22 @@ def test_empty_folder_is_a_clear_error(tmp_path, capsys):
 
 def test_stop_request_checkpoints_at_a_step_boundary(photos, tmp_path):
     from model.training.trainer import Trainer
-    cfg = apply_overrides(preset("cpu-small"), [f"data.root={photos}", "data.size=32", "data.cache_dir=",
-                                                "generator.depth=3", "generator.base_width=8",
-                                                "discriminator.base_width=8", "discriminator.downsamples=2",
-                                                "run.batch_size=2", "run.steps=50", f"run.out_dir={tmp_path}"])
+
+    cfg = apply_overrides(
+        preset("cpu-small"),
+        [
+            f"data.root={photos}",
+            "data.size=32",
+            "data.cache_dir=",
+            "generator.depth=3",
+            "generator.base_width=8",
+            "discriminator.base_width=8",
+            "discriminator.downsamples=2",
+            "run.batch_size=2",
+            "run.steps=50",
+            f"run.out_dir={tmp_path}",
+        ],
+    )
     run = RunFolder.create(cfg)
     trainer = Trainer(cfg, run, load_photos(cfg.data, workers=1, log=lambda *a: None), log=lambda *a: None)
     original = trainer.train_step
@@ -150,7 +208,7 @@ def test_stop_request_checkpoints_at_a_step_boundary(photos, tmp_path):
     def step_then_stop():
         row = original()
         if trainer.step == 3:
-            trainer.stop_requested = True   # what Ctrl-C / SIGTERM does
+            trainer.stop_requested = True  # what Ctrl-C / SIGTERM does
         return row
 
     trainer.train_step = step_then_stop

@@ -1,4 +1,5 @@
 """Worker processes (issue 9): a crash or a hang in a worker costs one request, never the server."""
+
 from __future__ import annotations
 
 import os
@@ -50,7 +51,7 @@ def test_typed_errors_cross_the_pipe(pool):
             tight.run(Job(image_bytes(4000, 1000), ColorizeOptions(32)))
     finally:
         tight.close()
-    assert pool.run(job()).width == 40   # the worker is still there
+    assert pool.run(job()).width == 40  # the worker is still there
 
 
 def _in_thread(fn, *args):
@@ -61,6 +62,7 @@ def _in_thread(fn, *args):
             box["value"] = fn(*args)
         except BaseException as e:
             box["error"] = e
+
     t = threading.Thread(target=go)
     t.start()
     return t, box
@@ -69,16 +71,16 @@ def _in_thread(fn, *args):
 def test_killed_worker_fails_its_photo_and_is_replaced(pool):
     first = pool.pids()[0]
     t, box = _in_thread(pool.run, job(400, 300))
-    os.kill(wait_busy(pool), signal.SIGKILL)               # mid-request
+    os.kill(wait_busy(pool), signal.SIGKILL)  # mid-request
     t.join(30)
     assert isinstance(box.get("error"), WorkerCrashed) and "SIGKILL" in str(box["error"])
-    assert pool.run(job()).width == 40                      # the next photo gets a fresh worker
+    assert pool.run(job()).width == 40  # the next photo gets a fresh worker
     assert pool.pids() and pool.pids()[0] != first
 
 
 def test_hung_worker_times_out_and_is_replaced(pool):
     first = pool.pids()[0]
-    os.kill(first, signal.SIGSTOP)                         # a hang in native code, as far as the parent can tell
+    os.kill(first, signal.SIGSTOP)  # a hang in native code, as far as the parent can tell
     started = time.monotonic()
     with pytest.raises(JobTimeout, match="limit of 3 s"):
         pool.run(job())
@@ -87,6 +89,7 @@ def test_hung_worker_times_out_and_is_replaced(pool):
 
 
 # --- the same over HTTP ----------------------------------------------------------------------
+
 
 def post(c, data):
     return c.post("/api/photos", files={"file": ("scan.png", data, "application/octet-stream")})
@@ -102,7 +105,7 @@ def test_http_worker_killed_mid_request_then_next_succeeds(tmp_path, tiny_weight
         assert r.status_code == 422 and r.json()["error"] == "worker_crashed", r.text
         assert "not stored" in r.json()["message"]
         assert c.app.state.runtime.storage.count() == 0
-        assert post(c, image_bytes()).status_code == 201     # same client, same connection pool
+        assert post(c, image_bytes()).status_code == 201  # same client, same connection pool
         assert c.get("/healthz").json()["model_loaded"] is True
 
 
@@ -120,12 +123,13 @@ def test_each_worker_caps_its_own_address_space(pool):
     with open(f"/proc/{pid}/limits") as f:
         line = next(ln for ln in f if ln.startswith("Max address space"))
     soft = line.split()[3]
-    assert soft != "unlimited" and int(soft) >= pool.spec.max_work_bytes   # model + budget + slack
+    assert soft != "unlimited" and int(soft) >= pool.spec.max_work_bytes  # model + budget + slack
 
 
 def test_typed_errors_survive_the_wire():
     from model import HeirloomError, InvalidOption
     from model.worker import error_from_wire, error_to_wire
+
     e = error_from_wire(error_to_wire(InvalidOption("render_size", "too big")))
     assert isinstance(e, InvalidOption) and e.field == "render_size" and str(e) == "too big"
     assert isinstance(error_from_wire(error_to_wire(WorkTooLarge("x"))), WorkTooLarge)

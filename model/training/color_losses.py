@@ -5,6 +5,7 @@ bins keeps them apart, and the annealed mean decides. Rebalancing weighs each pi
 its colour is, so the loss is not won by predicting gray-brown everywhere: lambda = 1 is no
 rebalancing, 0.5 is Zhang's (vivid, sometimes wrong), 0 is full inverse frequency.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,7 +37,7 @@ def ab_prior(ab_samples: torch.Tensor, cfg: HypercolumnConfig, sigma: float = 5.
     k = k / k.sum()
     p = F.conv2d(counts[None, None], k[None, None, :, None], padding=(r, 0))
     p = F.conv2d(p, k[None, None, None, :], padding=(0, r))[0, 0]
-    p = p * (counts > 0)   # only bins that occur: the in-gamut set (Zhang's 313)
+    p = p * (counts > 0)  # only bins that occur: the in-gamut set (Zhang's 313)
     return (p / p.sum()).reshape(-1)
 
 
@@ -48,20 +49,21 @@ def rebalance_weights(prior: torch.Tensor, lam: float) -> torch.Tensor:
     return w / (prior * w).sum()
 
 
-def class_loss(logits: torch.Tensor, ab: torch.Tensor, cfg: HypercolumnConfig,
-               weights: torch.Tensor | None) -> torch.Tensor:
+def class_loss(
+    logits: torch.Tensor, ab: torch.Tensor, cfg: HypercolumnConfig, weights: torch.Tensor | None
+) -> torch.Tensor:
     """Cross-entropy against soft targets: each pixel's ab spread bilinearly over its 4 nearest bins,
     weighted per pixel by the rebalancing weight of its nearest bin."""
     n = cfg.bins_per_axis
-    u = grid_coords(ab, cfg)                          # (B, 2, h, w)
+    u = grid_coords(ab, cfg)  # (B, 2, h, w)
     lo = u.floor().clamp(max=n - 2)
     frac = u - lo
     lo = lo.long()
-    logp = F.log_softmax(logits.float(), dim=1)       # (B, Q, h, w)
+    logp = F.log_softmax(logits.float(), dim=1)  # (B, Q, h, w)
     loss = 0.0
     for da in (0, 1):
         for db in (0, 1):
-            idx = (lo[:, 0] + da) * n + (lo[:, 1] + db)                       # (B, h, w)
+            idx = (lo[:, 0] + da) * n + (lo[:, 1] + db)  # (B, h, w)
             wa = frac[:, 0] if da else 1 - frac[:, 0]
             wb = frac[:, 1] if db else 1 - frac[:, 1]
             loss = loss - wa * wb * logp.gather(1, idx[:, None])[:, 0]

@@ -3,6 +3,7 @@
 The resolved config is written to every run folder (config.json) and into every
 training checkpoint, so a run can be resumed or inspected from its files alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,24 +16,24 @@ from ..networks import DiscriminatorConfig, GeneratorConfig
 
 @dataclass(frozen=True)
 class DataConfig:
-    root: str = ""                    # folder of colour photos, searched recursively
-    size: int = 128                   # training crop side (pixels); also the render size it ships with
-    val_fraction: float = 0.02        # deterministic split by file-name hash
-    min_colorfulness: float = 10.0    # Hasler & Süsstrunk; below this a photo counts as near-gray
-    crop_scale: tuple[float, float] = (0.6, 1.0)   # random resized crop: area fraction range
+    root: str = ""  # folder of colour photos, searched recursively
+    size: int = 128  # training crop side (pixels); also the render size it ships with
+    val_fraction: float = 0.02  # deterministic split by file-name hash
+    min_colorfulness: float = 10.0  # Hasler & Süsstrunk; below this a photo counts as near-gray
+    crop_scale: tuple[float, float] = (0.6, 1.0)  # random resized crop: area fraction range
     flip: bool = True
-    degrade: bool = False             # old-photo degradations of the input L only
+    degrade: bool = False  # old-photo degradations of the input L only
     cache_dir: str = ".cache/heirloom"  # decoded photos kept as .npy to skip re-decoding on resume
-    limit: int = 0                    # use at most this many photos (0 = all)
+    limit: int = 0  # use at most this many photos (0 = all)
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    gan: str = "hinge"                # bce | hinge | lsgan | none (L1 only)
+    gan: str = "hinge"  # bce | hinge | lsgan | none (L1 only)
     l1_weight: float = 100.0
     gan_weight: float = 1.0
-    warmup_steps: int = 0             # L1-only steps before the GAN starts (DeOldify's NoGAN idea)
-    chroma_boost: float = 1.0         # scale target ab before L1 (>1 fights the brownish average)
+    warmup_steps: int = 0  # L1-only steps before the GAN starts (DeOldify's NoGAN idea)
+    chroma_boost: float = 1.0  # scale target ab before L1 (>1 fights the brownish average)
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,15 @@ class OptimConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    d_every: int = 1                  # update D every k-th step; 2 = "D at half the rate of G"
-    schedule: str = "none"            # none | linear (decay to 0 over the second half of the steps)
-    ema: float = 0.0                  # EMA decay for G (0 = off), e.g. 0.999
+    d_every: int = 1  # update D every k-th step; 2 = "D at half the rate of G"
+    schedule: str = "none"  # none | linear (decay to 0 over the second half of the steps)
+    ema: float = 0.0  # EMA decay for G (0 = off), e.g. 0.999
 
 
 @dataclass(frozen=True)
 class RunConfig:
     steps: int = 1000
-    max_minutes: float = 0.0          # also stop after this many CPU-minutes of training (0 = no limit): equal budgets
+    max_minutes: float = 0.0  # also stop after this many CPU-minutes of training (0 = no limit): equal budgets
     batch_size: int = 16
     seed: int = 0
     out_dir: str = "runs"
@@ -56,9 +57,9 @@ class RunConfig:
     log_every: int = 10
     sample_every: int = 200
     checkpoint_every: int = 500
-    checkpoint_minutes: float = 5.0   # also checkpoint after this much wall time
-    amp: bool = True                  # mixed precision on CUDA only
-    threads: int = 0                  # torch CPU threads (0 = torch's default)
+    checkpoint_minutes: float = 5.0  # also checkpoint after this much wall time
+    amp: bool = True  # mixed precision on CUDA only
+    threads: int = 0  # torch CPU threads (0 = torch's default)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
     return TrainConfig.from_dict(d)
 
 
-_PART2_D = DiscriminatorConfig(downsamples=6, base_width=64, norm="instance")   # 4×4 grid at 256 px
+_PART2_D = DiscriminatorConfig(downsamples=6, base_width=64, norm="instance")  # 4×4 grid at 256 px
 
 PRESETS: dict[str, TrainConfig] = {
     # The write-up, part 1: BCE, batch norm in D, D every step, 256 px.
@@ -128,25 +129,34 @@ PRESETS: dict[str, TrainConfig] = {
         data=DataConfig(size=256),
         generator=GeneratorConfig(depth=8, base_width=64, max_width=512, norm="batch", dropout=0.5),
         discriminator=DiscriminatorConfig(downsamples=6, base_width=64, norm="batch"),
-        loss=LossConfig(gan="bce"), optim=OptimConfig(d_every=1)),
+        loss=LossConfig(gan="bce"),
+        optim=OptimConfig(d_every=1),
+    ),
     # Part 2: hinge, instance norm in D, D every 2nd step.
     "seed-part2": TrainConfig(
         data=DataConfig(size=256),
         generator=GeneratorConfig(depth=8, base_width=64, max_width=512, norm="batch", dropout=0.5),
-        discriminator=_PART2_D, loss=LossConfig(gan="hinge"), optim=OptimConfig(d_every=2)),
+        discriminator=_PART2_D,
+        loss=LossConfig(gan="hinge"),
+        optim=OptimConfig(d_every=2),
+    ),
     # Part 4: part 2 at 352 px with an 11×11 patch grid, lr 2e-4, no scheduler.
     "seed-part4": TrainConfig(
         data=DataConfig(size=352),
         generator=GeneratorConfig(depth=5, base_width=64, max_width=512, norm="batch", dropout=0.5),
-        discriminator=replace(_PART2_D, downsamples=5), loss=LossConfig(gan="hinge"),
-        optim=OptimConfig(d_every=2, schedule="none")),
+        discriminator=replace(_PART2_D, downsamples=5),
+        loss=LossConfig(gan="hinge"),
+        optim=OptimConfig(d_every=2, schedule="none"),
+    ),
     # Small enough to train usefully on 2 CPU cores: ~4M-parameter G, ndf-32 D, 128 px.
     "cpu-small": TrainConfig(
         data=DataConfig(size=128),
         generator=GeneratorConfig(depth=5, base_width=32, max_width=256, norm="batch", upsample="transpose"),
         discriminator=DiscriminatorConfig(downsamples=3, base_width=32, max_width=256, norm="instance"),
-        loss=LossConfig(gan="hinge", warmup_steps=500), optim=OptimConfig(d_every=2, ema=0.999),
-        run=RunConfig(batch_size=16, threads=0)),
+        loss=LossConfig(gan="hinge", warmup_steps=500),
+        optim=OptimConfig(d_every=2, ema=0.999),
+        run=RunConfig(batch_size=16, threads=0),
+    ),
 }
 
 

@@ -5,6 +5,7 @@ center-cropped to a square of `size` and kept as one uint8 array; batches are cu
 from it with a generator seeded by (seed, step), which makes `--resume` exact and
 lets every DDP rank draw its own share of the same global batch.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,14 +30,16 @@ from .degrade import degrade_l
 
 @dataclass
 class PhotoSet:
-    train: np.ndarray          # (N, S, S, 3) uint8
-    val: np.ndarray            # (M, S, S, 3) uint8
-    unreadable: int            # files skipped because they could not be decoded
-    near_gray: int             # photos dropped by the colorfulness filter
+    train: np.ndarray  # (N, S, S, 3) uint8
+    val: np.ndarray  # (M, S, S, 3) uint8
+    unreadable: int  # files skipped because they could not be decoded
+    near_gray: int  # photos dropped by the colorfulness filter
 
     def summary(self) -> str:
-        return (f"{len(self.train)} train / {len(self.val)} val photos; skipped {self.unreadable} unreadable "
-                f"and {self.near_gray} near-gray")
+        return (
+            f"{len(self.train)} train / {len(self.val)} val photos; skipped {self.unreadable} unreadable "
+            f"and {self.near_gray} near-gray"
+        )
 
 
 def scan(root: str | Path) -> list[Path]:
@@ -56,16 +59,16 @@ def decode_square(path: Path, size: int) -> tuple[np.ndarray | None, float]:
     """-> (size, size, 3) uint8 center square and its colorfulness, or (None, 0) if unreadable."""
     try:
         with Image.open(path) as im:
-            im.draft("RGB", (size, size))   # JPEG: decode at reduced scale, much faster
+            im.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
             im = im.convert("RGB")
             w, h = im.size
             s = size / min(w, h)
             im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BICUBIC, reducing_gap=2.0)
             arr = np.asarray(im)
-    except Exception:   # any decoder failure means "skip and count": training must not die on one bad file
+    except Exception:  # any decoder failure means "skip and count": training must not die on one bad file
         return None, 0.0
     t, l = (arr.shape[0] - size) // 2, (arr.shape[1] - size) // 2
-    arr = np.ascontiguousarray(arr[t:t + size, l:l + size])
+    arr = np.ascontiguousarray(arr[t : t + size, l : l + size])
     return arr, colorfulness(arr)
 
 
@@ -76,7 +79,7 @@ def _decode_job(args):
 def load_photos(cfg: DataConfig, workers: int = 2, log=print) -> PhotoSet:
     files = scan(cfg.root)
     if cfg.limit:
-        files = files[:cfg.limit]
+        files = files[: cfg.limit]
     if not files:
         raise NoImages(f"no images ({', '.join(sorted(FOLDER_SUFFIXES))}) under {cfg.root}")
     key = hashlib.sha1(("\n".join(str(f) for f in files) + f"|{cfg.size}").encode()).hexdigest()[:16]
@@ -105,32 +108,38 @@ def load_photos(cfg: DataConfig, workers: int = 2, log=print) -> PhotoSet:
     rels = [str(f.relative_to(cfg.root)) for f in files]
     val_mask = np.array([is_val(r, cfg.val_fraction) for r in rels], bool)
     keep = ok & colorful
-    return PhotoSet(arrays[keep & ~val_mask], arrays[keep & val_mask],
-                    unreadable=int((~ok).sum()), near_gray=int((ok & ~colorful).sum()))
+    return PhotoSet(
+        arrays[keep & ~val_mask],
+        arrays[keep & val_mask],
+        unreadable=int((~ok).sum()),
+        near_gray=int((ok & ~colorful).sum()),
+    )
 
 
-def random_resized_crop(img: np.ndarray, rng: np.random.Generator, scale: tuple[float, float],
-                        flip: bool) -> np.ndarray:
+def random_resized_crop(
+    img: np.ndarray, rng: np.random.Generator, scale: tuple[float, float], flip: bool
+) -> np.ndarray:
     s = img.shape[0]
     area = rng.uniform(*scale) * s * s
     ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
     h = int(min(s, round(np.sqrt(area / ratio))))
     w = int(min(s, round(np.sqrt(area * ratio))))
     t, l = int(rng.integers(0, s - h + 1)), int(rng.integers(0, s - w + 1))
-    out = cv2.resize(img[t:t + h, l:l + w], (s, s), interpolation=cv2.INTER_LINEAR)
+    out = cv2.resize(img[t : t + h, l : l + w], (s, s), interpolation=cv2.INTER_LINEAR)
     if flip and rng.random() < 0.5:
         out = out[:, ::-1]
     return out
 
 
-def make_batch(photos: np.ndarray, cfg: DataConfig, seed: int, step: int, batch_size: int,
-               rank: int = 0, world: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def make_batch(
+    photos: np.ndarray, cfg: DataConfig, seed: int, step: int, batch_size: int, rank: int = 0, world: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """-> (l_in, l, ab), each (B, C, S, S) float: l_in is the (maybe degraded) network input in L*,
     l the clean L*, ab the target chroma. Same (seed, step) gives the same global batch."""
     rng = np.random.default_rng([seed, step])
     idx = rng.integers(0, len(photos), size=batch_size * world)
     crops = [random_resized_crop(photos[i], rng, cfg.crop_scale, cfg.flip) for i in idx]
-    mine = np.stack(crops[rank * batch_size:(rank + 1) * batch_size])
+    mine = np.stack(crops[rank * batch_size : (rank + 1) * batch_size])
     rgb = torch.from_numpy(mine).permute(0, 3, 1, 2).float() / 255.0
     lab = rgb_to_lab_torch(rgb)
     l, ab = lab[:, :1], lab[:, 1:]

@@ -1,4 +1,5 @@
 """Turn a run's generator into a shippable file: half precision, recipe in the header, SHA-256 beside it."""
+
 from __future__ import annotations
 
 import shutil
@@ -43,4 +44,3 @@ def export_run(run_dir: str | Path, out: str | Path, half: bool = True, notes: s
     path = save_generator(out, build_generator(gen), gen.render_size, info, half=half)
     write_checksum(path)
     return path
-

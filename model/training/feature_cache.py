@@ -9,6 +9,7 @@ The build appends in order and records how far it got, so an interrupted build r
 Horizontal flips are applied to the cached maps at training time (the blur-pooled encoder is close
 to flip-equivariant), which doubles the views at no cost.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,6 +36,7 @@ def feature_shapes(encoder: VGG16Encoder, size: int) -> dict[str, tuple[int, ...
 def rgb_to_input(rgb: np.ndarray) -> torch.Tensor:
     """(B, S, S, 3) uint8 -> (B, 1, S, S) L normalised to [-1, 1], the generator's input."""
     from ..color import rgb_to_lab_torch
+
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).float() / 255.0
     return rgb_to_lab_torch(x)[:, :1] / 50.0 - 1.0
 
@@ -42,13 +44,14 @@ def rgb_to_input(rgb: np.ndarray) -> torch.Tensor:
 @dataclass
 class FeatureCache:
     """Read side: memory-mapped arrays plus the per-photo table (file, held-back flag, colourfulness)."""
+
     root: Path
     files: list[str]
     count: int
     size: int
     arrays: dict[str, np.ndarray]
-    held_back: np.ndarray      # (N,) bool: the 2 % slice for selection, never trained on
-    colorfulness: np.ndarray   # (N,) float
+    held_back: np.ndarray  # (N,) bool: the 2 % slice for selection, never trained on
+    colorfulness: np.ndarray  # (N,) float
 
     @classmethod
     def open(cls, root: str | Path) -> FeatureCache:
@@ -60,8 +63,9 @@ class FeatureCache:
         n = int(meta["done"])
         arrays = {k: np.load(root / f"{k}.npy", mmap_mode="r")[:n] for k in (*LAYERS, "rgb")}
         table = np.load(root / "table.npz")
-        return cls(root, meta["files"][:n], n, int(meta["size"]), arrays,
-                   table["held_back"][:n], table["colorfulness"][:n])
+        return cls(
+            root, meta["files"][:n], n, int(meta["size"]), arrays, table["held_back"][:n], table["colorfulness"][:n]
+        )
 
     def indices(self, held_back: bool, min_colorfulness: float) -> np.ndarray:
         keep = (self.held_back == held_back) & (self.colorfulness >= min_colorfulness)
@@ -69,7 +73,7 @@ class FeatureCache:
 
     def batch(self, idx: np.ndarray, flip: np.ndarray | None = None) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:
         """-> ((f3, f4, f5) float32, rgb (B, S, S, 3) uint8); flip[i] mirrors photo i."""
-        order = np.argsort(idx)   # sorted reads are kinder to the page cache and the disk
+        order = np.argsort(idx)  # sorted reads are kinder to the page cache and the disk
         feats = []
         for k in LAYERS:
             a = np.empty((len(idx),) + self.arrays[k].shape[1:], np.float16)
@@ -84,8 +88,16 @@ class FeatureCache:
         return tuple(torch.from_numpy(a).float() for a in feats), rgb
 
 
-def build(photos_root: str | Path, out: str | Path, encoder: VGG16Encoder, size: int = 128,
-          held_back_fraction: float = 0.02, batch: int = 32, limit: int = 0, log=print) -> FeatureCache:
+def build(
+    photos_root: str | Path,
+    out: str | Path,
+    encoder: VGG16Encoder,
+    size: int = 128,
+    held_back_fraction: float = 0.02,
+    batch: int = 32,
+    limit: int = 0,
+    log=print,
+) -> FeatureCache:
     """Compute (or finish computing) the cache of every photo under `photos_root` into `out`."""
     photos_root, out = Path(photos_root), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -105,12 +117,21 @@ def build(photos_root: str | Path, out: str | Path, encoder: VGG16Encoder, size:
             raise ValueError(f"{out} holds a cache of other photos or settings; choose another folder")
         mode = "r+"
     else:
-        meta = {"files": files, "size": size, "encoder": encoder.name, "photos_root": str(photos_root),
-                "done": 0, "held_back_fraction": held_back_fraction}
+        meta = {
+            "files": files,
+            "size": size,
+            "encoder": encoder.name,
+            "photos_root": str(photos_root),
+            "done": 0,
+            "held_back_fraction": held_back_fraction,
+        }
         mode = "w+"
-    arrays = {k: np.lib.format.open_memmap(out / f"{k}.npy", mode=mode,
-                                           dtype=np.uint8 if k == "rgb" else np.float16, shape=(n,) + shapes[k])
-              for k in shapes}
+    arrays = {
+        k: np.lib.format.open_memmap(
+            out / f"{k}.npy", mode=mode, dtype=np.uint8 if k == "rgb" else np.float16, shape=(n,) + shapes[k]
+        )
+        for k in shapes
+    }
     table_path = out / "table.npz"
     if table_path.exists():
         t = np.load(table_path)
@@ -120,7 +141,7 @@ def build(photos_root: str | Path, out: str | Path, encoder: VGG16Encoder, size:
     held = np.array([is_val(f, held_back_fraction) for f in files], bool)
     done, t0 = int(meta["done"]), time.time()
     start = done
-    encoder = encoder.eval().to(memory_format=torch.channels_last)   # ~20 % faster convs on CPU
+    encoder = encoder.eval().to(memory_format=torch.channels_last)  # ~20 % faster convs on CPU
     while done < n:
         chunk = range(done, min(done + batch, n))
         rgb = np.zeros((len(chunk), size, size, 3), np.uint8)
@@ -131,10 +152,10 @@ def build(photos_root: str | Path, out: str | Path, encoder: VGG16Encoder, size:
         with torch.no_grad():
             feats = encoder(rgb_to_input(rgb).contiguous(memory_format=torch.channels_last))
         for k, f in zip(LAYERS, feats):
-            arrays[k][chunk.start:chunk.stop] = f.half().contiguous().numpy()
-        arrays["rgb"][chunk.start:chunk.stop] = rgb
+            arrays[k][chunk.start : chunk.stop] = f.half().contiguous().numpy()
+        arrays["rgb"][chunk.start : chunk.stop] = rgb
         done = chunk.stop
-        if (done // batch) % 20 == 0 or done == n:   # persist progress every ~640 photos
+        if (done // batch) % 20 == 0 or done == n:  # persist progress every ~640 photos
             for a in arrays.values():
                 a.flush()
             np.savez(out / "table.tmp.npz", colorfulness=cf, ok=ok, held_back=held)
@@ -146,7 +167,7 @@ def build(photos_root: str | Path, out: str | Path, encoder: VGG16Encoder, size:
             rate = (done - start) / max(time.time() - t0, 1e-9)
             print(f"\rfeatures {done}/{n} photos ({rate:.1f}/s)", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    cache = FeatureCache.open(out)   # unreadable photos keep colourfulness 0: the filter drops them
+    cache = FeatureCache.open(out)  # unreadable photos keep colourfulness 0: the filter drops them
     log(f"feature cache {out}: {n} photos, {int((~ok).sum())} unreadable, {int(held.sum())} held back")
     return cache
 
@@ -156,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     import os
 
     from .pretrained import pretrained_vgg16
+
     p = argparse.ArgumentParser(description="Cache frozen VGG16 features of a folder of colour photos.")
     p.add_argument("photos", help="folder of colour photos (searched recursively)")
     p.add_argument("cache", help="output folder (memory-mapped arrays; resumes if interrupted)")

