@@ -6,7 +6,7 @@
 # later GPU or CPU run to continue), evals, metrics, recipe and the two plots.
 # Knobs (environment): HEIRLOOM_GPU_SHARDS (a shard, or a folder of shard-*.npz; default data/),
 # HEIRLOOM_GPU_MINUTES (training wall minutes, default 7: one call may run 10), HEIRLOOM_GPU_INIT
-# (warm start; default the shipped generator when it is a hypercolumn one), HEIRLOOM_GPU_SET
+# (warm start; default the shipped generator when it is a hypercolumn one; "none" starts afresh), HEIRLOOM_GPU_SET
 # (space-separated recipe overrides, applied after the GPU defaults below), PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ fi
 
 # GPU defaults: large batches (the encoder runs per batch, in bf16), frequent checkpoints and evals.
 sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_minutes=3 --set eval_photos=200)
-[ -n "$init" ] && sets+=(--set "init=$init")
+[ -n "$init" ] && [ "$init" != none ] && sets+=(--set "init=$init")
 for kv in ${HEIRLOOM_GPU_SET:-}; do sets+=(--set "$kv"); done
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 

@@ -210,6 +210,7 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
         "HEIRLOOM_GPU_SHARDS": str(shard),
         "OUT": str(out),
         "HEIRLOOM_GPU_MINUTES": "0.01",
+        "HEIRLOOM_GPU_INIT": "none",  # the shipped decoder is wider than this tiny recipe
         "HEIRLOOM_GPU_SET": "generator.width=16 generator.stem=8 size=32 batch_size=4 steps=1 min_colorfulness=0 "
         "eval_photos=8 held_back_fraction=0.3",
         "PYTHON": sys.executable,

