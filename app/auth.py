@@ -122,11 +122,15 @@ def cross_site(request: Request) -> bool:
     h = request.headers
     origin = h.get("origin")
     host = h.get("host", "").lower()
-    if origin is not None:
-        return origin == "null" or urlsplit(origin).netloc.lower() != host
+    if origin is not None and origin != "null":
+        return urlsplit(origin).netloc.lower() != host
+    # "Origin: null" is also what a browser sends for a same-origin form post from a page whose
+    # referrer policy is no-referrer; Sec-Fetch-Site tells the two apart.
     site = h.get("sec-fetch-site")
     if site is not None:
         return site not in ("same-origin", "none")
+    if origin == "null":
+        return True
     referer = h.get("referer")
     return referer is not None and urlsplit(referer).netloc.lower() != host
 

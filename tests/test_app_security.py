@@ -53,6 +53,7 @@ def test_allowed_hosts_are_configurable(tmp_path, tiny_weights):
     [
         {"origin": "http://evil.example"},
         {"origin": "null"},
+        {"origin": "null", "sec-fetch-site": "cross-site"},
         {"origin": "http://localhost:3000"},
         {"sec-fetch-site": "cross-site"},
         {"sec-fetch-site": "same-site"},
@@ -67,6 +68,15 @@ def test_cross_site_form_posts_change_nothing(client, headers):
     r = client.post("/api/photos", headers=headers, files={"file": ("a.png", image_bytes(), "image/png")})
     assert r.status_code == 403
     assert client.get(rec["url"]).status_code == 200 and client.app.state.runtime.storage.count() == 1
+
+
+def test_a_form_post_from_our_own_no_referrer_page_is_same_origin(client):
+    """Our pages send Referrer-Policy: no-referrer, so a browser's own form posts carry Origin: null;
+    Sec-Fetch-Site says they are same-origin (found by the browser test of the caption form)."""
+    rec = add_photo(client)
+    headers = {"origin": "null", "sec-fetch-site": "same-origin"}
+    r = client.post(f"/photos/{rec['id']}/delete", headers=headers, follow_redirects=False)
+    assert r.status_code in (302, 303) and client.app.state.runtime.storage.count() == 0
 
 
 def test_same_origin_and_non_browser_posts_work(client):
