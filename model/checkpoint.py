@@ -9,7 +9,6 @@ No pickled code is ever loaded. The header's metadata holds:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -17,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .encoders import encoder_filename, load_encoder
 from .errors import CheckpointError, ChecksumMismatch
 from .hypercolumn import HypercolumnConfig, HypercolumnGenerator
 from .networks import GeneratorConfig, UNetGenerator
+from .weights_file import read_safetensors
+from .weights_file import sha256_of as sha256_of  # re-exported: callers and tests read checksums here
 
 Generator = UNetGenerator | HypercolumnGenerator
 ARCHITECTURES: dict[str, type[GeneratorConfig] | type[HypercolumnConfig]] = {
@@ -87,14 +87,6 @@ def save_generator(
     return path
 
 
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def checksum_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
@@ -126,14 +118,7 @@ def read_generator(path: str | os.PathLike[str], verify: bool = False) -> Genera
         raise CheckpointError(f"No weights file at {path}.")
     if verify:
         verify_checksum(path)
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path} is not a readable safetensors weights file ({e}).") from e
+    meta, state = read_safetensors(path, "safetensors weights file")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Heirloom generator (format {meta.get('format')!r}).")
     if int(meta.get("format_version", -1)) != FORMAT_VERSION:

@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from .errors import CheckpointError
+from .weights_file import read_safetensors, sha256_of
 
 ENCODER_FORMAT = "heirloom.encoder"
 
@@ -126,8 +126,6 @@ def save_encoder(path: str | os.PathLike[str], encoder: VGG16Encoder, source: st
 
 def load_encoder(path: str | os.PathLike[str], name: str, sha256: str | None) -> VGG16Encoder:
     """Build `name` and load its weights strictly from `path`, checking the SHA-256 first."""
-    from .checkpoint import sha256_of  # checkpoint imports this module; import here to avoid a cycle
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"The generator needs its encoder weights {path.name}, not found at {path}.")
@@ -138,12 +136,7 @@ def load_encoder(path: str | os.PathLike[str], name: str, sha256: str | None) ->
                 f"The encoder weights {path} are not the ones this generator was trained "
                 f"with: SHA-256 {actual[:16]}…, expected {sha256[:16]}…."
             )
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path} is not a readable encoder weights file ({e}).") from e
+    meta, state = read_safetensors(path, "encoder weights file")
     if meta.get("format") != ENCODER_FORMAT or meta.get("encoder") != name:
         raise CheckpointError(f"{path} holds {meta.get('encoder')!r} ({meta.get('format')}), not the {name} encoder.")
     enc = make_encoder(name)

@@ -88,6 +88,13 @@ class FeatureCache:
         return tuple(torch.from_numpy(a).float() for a in feats), rgb
 
 
+def shuffled_photos(photos_root: Path) -> list[str]:
+    """Every photo under `photos_root` (relative names) in a fixed shuffle: whatever prefix is cached
+    or packed so far is a fair sample of every source folder, so training can start before the end."""
+    files = [str(f.relative_to(photos_root)) for f in scan(photos_root)]
+    return [files[i] for i in np.random.default_rng(0).permutation(len(files))]
+
+
 def build(
     photos_root: str | Path,
     out: str | Path,
@@ -102,10 +109,7 @@ def build(
     photos_root, out = Path(photos_root), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "meta.json"
-    files = [str(f.relative_to(photos_root)) for f in scan(photos_root)]
-    # A fixed shuffle: whatever prefix is cached so far is a fair sample of every source folder,
-    # so training can start before the whole folder is done.
-    files = [files[i] for i in np.random.default_rng(0).permutation(len(files))]
+    files = shuffled_photos(photos_root)
     if limit:
         files = files[:limit]
     n = len(files)

@@ -29,6 +29,7 @@ from ..checkpoint import save_generator
 from ..encoders import encoder_filename, load_encoder, save_encoder
 from ..hypercolumn import HypercolumnConfig, HypercolumnGenerator
 from ..networks import count_parameters
+from ..pipeline import pick_device
 from .color_losses import ab_prior, class_loss, rebalance_weights, regression_loss
 from .held_back import HeldBackScorer, decodings, lab_targets, selection_key
 from .run_plots import plot_run
@@ -109,7 +110,7 @@ class HypercolumnTrainer:
         self.recipe, self.source, self.log = recipe, source, log
         self.run = Path(run_dir)
         self.run.mkdir(parents=True, exist_ok=True)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = pick_device(device)
         if recipe.threads:
             torch.set_num_threads(recipe.threads)
         torch.manual_seed(recipe.seed)
@@ -350,19 +351,7 @@ def train(
     recipe_path = run_dir / "recipe.json"
     if resume and recipe_path.exists():
         stored = Recipe.from_dict(json.loads(recipe_path.read_text()))
-        if (
-            replace(
-                stored,
-                cpu_hours=recipe.cpu_hours,
-                wall_minutes=recipe.wall_minutes,
-                steps=recipe.steps,
-                threads=recipe.threads,
-                eval_minutes=recipe.eval_minutes,
-            )
-            != recipe
-        ):
-            log(f"note: {run_dir} was started with another recipe; continuing with its own (budgets from the command)")
-        recipe = replace(
+        continued = replace(  # the run's own recipe; budgets and threads from the command
             stored,
             cpu_hours=recipe.cpu_hours,
             wall_minutes=recipe.wall_minutes,
@@ -370,6 +359,9 @@ def train(
             threads=recipe.threads,
             eval_minutes=recipe.eval_minutes,
         )
+        if continued != recipe:
+            log(f"note: {run_dir} was started with another recipe; continuing with its own (budgets from the command)")
+        recipe = continued
     run_dir.mkdir(parents=True, exist_ok=True)
     recipe_path.write_text(json.dumps(recipe.to_dict(), indent=2))
     if source is None:
@@ -380,7 +372,7 @@ def train(
         else:
             from .onthefly import OnTheFlySource
 
-            source = OnTheFlySource(recipe, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+            source = OnTheFlySource(recipe, pick_device(device))
     trainer = HypercolumnTrainer(recipe, run_dir, source, device, log)
     if resume and trainer.state_path.exists():
         trainer.load_state()

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..metrics import colorfulness
 from .data import decode_square, is_val, random_resized_crop, scan
-from .feature_cache import rgb_to_input
+from .feature_cache import rgb_to_input, shuffled_photos
 
 
 def pack_shard(
@@ -32,8 +32,7 @@ def pack_shard(
     """Cut photos to `size` squares, JPEG them, and pack until `max_mb`; `skip` starts later in the
     fixed shuffle (so consecutive shards hold different photos)."""
     photos_root, out = Path(photos_root), Path(out)
-    files = [str(f.relative_to(photos_root)) for f in scan(photos_root)]
-    files = [files[i] for i in np.random.default_rng(0).permutation(len(files))][skip:]
+    files = shuffled_photos(photos_root)[skip:]
     names, blobs, total = [], [], 0
     for rel in files:
         arr, _ = decode_square(photos_root / rel, size)
