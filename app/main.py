@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from model import CheckpointError, Colorizer, HeirloomError
+from model.pipeline import default_weights_path
 from model.worker import ProcessPool, WorkerSpec
 
 from . import errors
@@ -26,8 +27,14 @@ from .routes_pages import router as pages_router
 from .settings import Settings
 from .storage import Storage
 from .templating import STATIC
+from .versions import ModelId
 
 log = logging.getLogger("heirloom.app")
+
+
+def model_id(settings: Settings) -> ModelId:
+    """Name and SHA-256 of the weights in use (the shipped file unless configured)."""
+    return ModelId.of_file(settings.weights or default_weights_path())
 
 
 def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
@@ -77,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 colorizer, problem, processes = None, str(e), None
         storage = Storage(settings.data_dir)
         pool = WorkerPool(settings.workers, settings.queue_size)
-        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem, processes)
+        model = await run_in_threadpool(model_id, settings) if colorizer is not None else ModelId()
+        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem, processes, model)
         try:
             yield
         finally:

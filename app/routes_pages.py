@@ -13,7 +13,7 @@ from model import HeirloomError, InvalidOption
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
-from .errors import describe
+from .errors import LastVersion, describe
 from .metadata import MAX_CAPTION
 from .photos import Runtime, create_photo, rerun_photo, runtime
 from .templating import render
@@ -84,9 +84,33 @@ async def upload(
     return RedirectResponse(target, 303)
 
 
+def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[str, Any]:
+    """The photo page's context: the photo, its versions and the one shown (the favourite unless asked)."""
+    rec = rt.storage.get(photo_id)
+    versions = rt.storage.versions(photo_id)
+    shown = next((v for v in versions if v.id == version_id), rec.favorite)
+    return {"photo": rec, "versions": versions, "shown": shown, "options_open": True}
+
+
 @router.get("/photos/{photo_id}")
-def photo_page(request: Request, photo_id: str) -> Response:
-    return _form_page(request, "photo.html", photo=runtime(request).storage.get(photo_id), options_open=True)
+def photo_page(request: Request, photo_id: str, v: str | None = None) -> Response:
+    return _form_page(request, "photo.html", **_photo(runtime(request), photo_id, v))
+
+
+@router.post("/photos/{photo_id}/versions/{version_id}/favorite")
+async def favorite(request: Request, photo_id: str, version_id: str) -> Response:
+    await run_in_threadpool(runtime(request).storage.set_favorite, photo_id, version_id)
+    return RedirectResponse(f"/photos/{photo_id}", 303)
+
+
+@router.post("/photos/{photo_id}/versions/{version_id}/delete")
+async def delete_version(request: Request, photo_id: str, version_id: str) -> Response:
+    rt = runtime(request)
+    try:
+        await run_in_threadpool(rt.storage.delete_version, photo_id, version_id)
+    except LastVersion as e:
+        return _form_page(request, "photo.html", e, **_photo(rt, photo_id, version_id))
+    return RedirectResponse(f"/photos/{photo_id}", 303)
 
 
 @router.post("/photos/{photo_id}/rerun")
@@ -102,7 +126,7 @@ async def rerun(
         opts = rt.require_model().options(render_size, policy, saturation)
         await rerun_photo(rt, photo_id, opts)
     except HeirloomError as e:
-        return _form_page(request, "photo.html", e, photo=rt.storage.get(photo_id), options_open=True)
+        return _form_page(request, "photo.html", e, **_photo(rt, photo_id))
     return RedirectResponse(f"/photos/{photo_id}", 303)
 
 
@@ -119,8 +143,7 @@ async def caption(
             request,
             "photo.html",
             e,
-            photo=rt.storage.get(photo_id),
-            options_open=True,
+            **_photo(rt, photo_id),
             caption_typed={"who": who, "where": where, "when": when},
         )
     return RedirectResponse(f"/photos/{photo_id}", 303)

@@ -1,6 +1,7 @@
 """Originals and results as files under the data directory; their records in `PhotoIndex`.
 
-Layout:  <data>/photos/<id>/original.<ext>, result-<v>.<ext>, thumb-<v>.jpg;  <data>/heirloom.sqlite3
+Layout:  <data>/photos/<id>/original.<ext>, and per version result-<v>.<ext>, thumb-<v>.jpg;
+<data>/heirloom.sqlite3
 A photo's files are written into <data>/tmp, fsynced, and renamed into place *before* its
 record is committed, so a record never points at a half-written file; a crash leaves at most
 an orphan folder, removed at the next start. The original is stored byte for byte.
@@ -23,13 +24,13 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 from model import formats
 
 from .errors import NotFound, StorageFull, StorageReadOnly
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
+from .versions import Rendering, Version
 
 log = logging.getLogger("heirloom.app")
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -41,10 +42,6 @@ FULL_MESSAGE = (
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 THUMB_FORMAT = formats.THUMBNAIL
-
-
-def _thumb_file(version: str) -> str:
-    return f"thumb-{version}{THUMB_FORMAT.extension}"
 
 
 def new_id() -> str:
@@ -156,144 +153,94 @@ class Storage:
             raise NotFound("There is no photo with this id.")
         return self.photos / photo_id
 
-    def add(
-        self,
-        *,
-        name: str,
-        original: bytes,
-        original_format: str,
-        result: bytes,
-        result_format: str,
-        thumb: bytes,
-        width: int,
-        height: int,
-        render_size: int | None,
-        policy: str,
-        saturation: float,
-    ) -> Record:
+    def _version(self, r: Rendering) -> Version:
+        vid = secrets.token_hex(4)
+        return Version(
+            id=vid,
+            created=time.time(),
+            result_file=f"result-{vid}.{formats.extension(r.result_format)}",
+            result_format=r.result_format,
+            render_size=r.opts.render_size,
+            policy=r.opts.policy,
+            saturation=r.opts.saturation,
+            model_name=r.model.name,
+            model_sha256=r.model.sha256,
+        )
+
+    def add(self, *, name: str, original: bytes, original_format: str, width: int, height: int, r: Rendering) -> Record:
+        """A new photo: its original and first version, written and renamed into place, then recorded."""
         with self._writing():
-            return self._add(
-                name=name,
-                original=original,
+            version = self._version(r)
+            rec = Record(
+                id=new_id(),
+                created=version.created,
+                name=display_name(name),
+                original_file=f"original.{formats.extension(original_format)}",
                 original_format=original_format,
-                result=result,
-                result_format=result_format,
-                thumb=thumb,
+                original_bytes=len(original),
                 width=width,
                 height=height,
-                render_size=render_size,
-                policy=policy,
-                saturation=saturation,
+                favorite=version,
             )
+            staging = self.tmp / rec.id
+            staging.mkdir()
+            try:
+                _write_synced(staging / rec.original_file, original)
+                _write_synced(staging / version.result_file, r.result)
+                _write_synced(staging / version.thumb_file, r.thumb)
+                _sync_dir(staging)
+                os.replace(staging, self.photos / rec.id)
+                _sync_dir(self.photos)
+                self.index.insert(rec)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                shutil.rmtree(self.photos / rec.id, ignore_errors=True)
+                raise
+            return rec
 
-    def _add(
-        self,
-        *,
-        name: str,
-        original: bytes,
-        original_format: str,
-        result: bytes,
-        result_format: str,
-        thumb: bytes,
-        width: int,
-        height: int,
-        render_size: int | None,
-        policy: str,
-        saturation: float,
-    ) -> Record:
-        photo_id = new_id()
-        version = secrets.token_hex(4)
-        rec = Record(
-            id=photo_id,
-            created=time.time(),
-            name=display_name(name),
-            original_file=f"original.{formats.extension(original_format)}",
-            original_format=original_format,
-            original_bytes=len(original),
-            result_file=f"result-{version}.{formats.extension(result_format)}",
-            result_format=result_format,
-            width=width,
-            height=height,
-            render_size=render_size,
-            policy=policy,
-            saturation=saturation,
-        )
-        staging = self.tmp / photo_id
-        staging.mkdir()
-        try:
-            _write_synced(staging / rec.original_file, original)
-            _write_synced(staging / rec.result_file, result)
-            _write_synced(staging / _thumb_file(version), thumb)
-            _sync_dir(staging)
-            os.replace(staging, self.photos / photo_id)
-            _sync_dir(self.photos)
-            self.index.insert(rec)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(self.photos / photo_id, ignore_errors=True)
-            raise
-        return rec
-
-    def replace_result(
-        self,
-        photo_id: str,
-        *,
-        result: bytes,
-        result_format: str,
-        thumb: bytes,
-        render_size: int | None,
-        policy: str,
-        saturation: float,
-    ) -> Record:
-        """Re-run: new result files beside the old ones, then one record update, then the old files go."""
+    def add_version(self, photo_id: str, r: Rendering) -> Record:
+        """Re-run: the new version's files beside the others, then one transaction records it as the favourite."""
         with self._writing():
-            return self._replace_result(
-                photo_id,
-                result=result,
-                result_format=result_format,
-                thumb=thumb,
-                render_size=render_size,
-                policy=policy,
-                saturation=saturation,
-            )
+            folder = self.folder(photo_id)
+            self.get(photo_id)
+            version = self._version(r)
+            written = []
+            try:
+                for name, data in ((version.result_file, r.result), (version.thumb_file, r.thumb)):
+                    tmp = self.tmp / f"{photo_id}-{name}"
+                    _write_synced(tmp, data)
+                    os.replace(tmp, folder / name)
+                    written.append(folder / name)
+                _sync_dir(folder)
+                return self.index.add_version(photo_id, version)
+            except BaseException:
+                for path in written:  # nothing on record points at them
+                    path.unlink(missing_ok=True)
+                raise
 
-    def _replace_result(
-        self,
-        photo_id: str,
-        *,
-        result: bytes,
-        result_format: str,
-        thumb: bytes,
-        render_size: int | None,
-        policy: str,
-        saturation: float,
-    ) -> Record:
-        old = self.get(photo_id)
+    def versions(self, photo_id: str) -> list[Version]:
+        self.get(photo_id)  # a 404 for an unknown photo, not an empty list
+        return self.index.versions(photo_id)
+
+    def version(self, photo_id: str, version_id: str) -> tuple[Record, Version]:
+        rec = self.get(photo_id)
+        found = next((v for v in self.index.versions(photo_id) if v.id == version_id), None)
+        if found is None:
+            raise NotFound("This photo has no version with this id.")
+        return rec, found
+
+    def set_favorite(self, photo_id: str, version_id: str) -> Record:
+        self.folder(photo_id)
+        with self._writing():
+            return self.index.set_favorite(photo_id, version_id)
+
+    def delete_version(self, photo_id: str, version_id: str) -> Record:
+        """Record first, then its files (as `delete`)."""
         folder = self.folder(photo_id)
-        version = secrets.token_hex(4)
-        rec = replace(
-            old,
-            result_file=f"result-{version}.{formats.extension(result_format)}",
-            result_format=result_format,
-            render_size=render_size,
-            policy=policy,
-            saturation=saturation,
-        )
-        written = []
-        try:
-            for name, data in ((rec.result_file, result), (_thumb_file(version), thumb)):
-                tmp = self.tmp / f"{photo_id}-{name}"
-                _write_synced(tmp, data)
-                os.replace(tmp, folder / name)
-                written.append(folder / name)
-            _sync_dir(folder)
-            self.index.update(rec)
-        except BaseException:
-            for path in written:  # the old result stays the one on record
-                path.unlink(missing_ok=True)
-            raise
-        for stale in (old.result_file, self._thumb_name(old)):
-            (folder / stale).unlink(missing_ok=True)
+        with self._writing():
+            rec, gone = self.index.delete_version(photo_id, version_id)
+        for name in (gone.result_file, gone.thumb_file):
+            (folder / name).unlink(missing_ok=True)
         return rec
 
     def set_caption(self, photo_id: str, **caption: str | None) -> Record:
@@ -325,12 +272,10 @@ class Storage:
     def count(self) -> int:
         return self.index.count()
 
-    @staticmethod
-    def _thumb_name(rec: Record) -> str:
-        return _thumb_file(rec.result_file.split("-", 1)[1].split(".")[0])
-
-    def path(self, rec: Record, kind: str) -> Path:
-        name = {"original": rec.original_file, "result": rec.result_file, "thumbnail": self._thumb_name(rec)}[kind]
+    def path(self, rec: Record, kind: str, version: Version | None = None) -> Path:
+        """A photo's original, or a version's result or thumbnail (the favourite's unless one is given)."""
+        v = version or rec.favorite
+        name = {"original": rec.original_file, "result": v.result_file, "thumbnail": v.thumb_file}[kind]
         return self.folder(rec.id) / name
 
     def delete(self, photo_id: str) -> None:

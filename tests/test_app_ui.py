@@ -261,7 +261,7 @@ def test_caption_limits_and_mistakes_are_clear_4xx(client):
 def test_caption_survives_a_rerun(client):
     rec = add(client)
     client.patch(rec["url"], json={"who": "Rose"})
-    assert client.post(f"{rec['url']}/rerun", data={"policy": "stretch"}).status_code == 200
+    assert client.post(f"{rec['url']}/rerun", data={"policy": "stretch"}).status_code == 201
     assert client.get(rec["url"]).json()["caption"]["who"] == "Rose"
 
 
