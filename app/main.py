@@ -21,6 +21,7 @@ from .jobs import WorkerPool
 from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .photos import Runtime
 from .routes_api import router as api_router
+from .routes_batches import router as batches_router
 from .routes_docs import SWAGGER_STATIC
 from .routes_docs import router as docs_router
 from .routes_pages import router as pages_router
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(api_router)
     app.include_router(pages_router)
+    app.include_router(batches_router)
     app.include_router(docs_router)
     app.mount("/static/swagger", StaticFiles(directory=str(SWAGGER_STATIC)), name="swagger")
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from model import InvalidOption
 
+from .batch_index import BatchIndex
 from .errors import LastVersion, NotFound
 from .schema import VERSION, migrate, version_of
 from .versions import Version
@@ -94,6 +95,7 @@ class PhotoIndex:
             self._db.execute("PRAGMA synchronous=FULL")  # a committed record survives power loss
             migrate(self._db)
         self._db.row_factory = sqlite3.Row
+        self.batches = BatchIndex(self._db, self._lock)
 
     @staticmethod
     def _open_read_only(path: Path) -> sqlite3.Connection:

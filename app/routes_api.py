@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from model import ColorizeOptions, formats
 from model.options import MAX_SATURATION, POLICIES
 
+from .batches import create_in_batch
 from .metadata import CAPTION_FIELDS, MAX_CAPTION, Record
 from .photos import colorize_upload, create_photo, rerun_photo, runtime
 from .storage import THUMB_FORMAT
@@ -133,8 +134,15 @@ async def colorize(request: Request, file: UploadFile = FILE, opts: ColorizeOpti
     responses=ERRORS,
     summary="Colorize a scan and keep original and result in the album",
 )
-async def add_photo(request: Request, file: UploadFile = FILE, opts: ColorizeOptions = OPTIONS) -> JSONResponse:
-    rec = await create_photo(runtime(request), file, opts)
+async def add_photo(
+    request: Request,
+    file: UploadFile = FILE,
+    opts: ColorizeOptions = OPTIONS,
+    batch: str | None = Form(None, description="A batch from `POST /api/batches` this photo belongs to"),
+    position: int | None = Form(None, description="The photo's index in the batch's `names`"),
+) -> JSONResponse:
+    rt = runtime(request)
+    rec = await (create_in_batch(rt, file, opts, batch, position) if batch else create_photo(rt, file, opts))
     return JSONResponse(photo_json(rec), 201, headers={"Location": f"/api/photos/{rec.id}"})
 
 

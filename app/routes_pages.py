@@ -13,6 +13,7 @@ from model import HeirloomError, InvalidOption
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
+from .batches import create_in_batch
 from .errors import LastVersion, describe
 from .metadata import MAX_CAPTION
 from .photos import Runtime, create_photo, rerun_photo, runtime
@@ -71,17 +72,26 @@ async def upload(
     policy: str | None = Form(None),
     saturation: float | None = Form(None),
 ) -> Response:
-    """The no-JavaScript path: one or several files in one form post."""
+    """The no-JavaScript path: one file goes to its photo page; several become a batch, each colorized in
+    turn (one that fails does not stop the others), and the batch's page shows how each went."""
     rt = runtime(request)
+    files = [f for f in file if f.filename]
     try:
         opts = rt.require_model().options(render_size, policy, saturation)
-        records = [await create_photo(rt, f, opts) for f in file if f.filename]
+        if not files:
+            raise InvalidOption("file", "Choose a photo first.")
+        if len(files) == 1:
+            return RedirectResponse(f"/photos/{(await create_photo(rt, files[0], opts)).id}", 303)
+        rt.storage.require_writable()
+        batch = await run_in_threadpool(rt.storage.create_batch, [f.filename or "photo" for f in files])
     except HeirloomError as e:
         return _form_page(request, "index.html", e)
-    if not records:
-        return _form_page(request, "index.html", InvalidOption("file", "Choose a photo first."))
-    target = f"/photos/{records[0].id}" if len(records) == 1 else "/album"
-    return RedirectResponse(target, 303)
+    for position, f in enumerate(files):
+        try:
+            await create_in_batch(rt, f, opts, batch.id, position)
+        except HeirloomError:
+            pass  # recorded in the batch, shown on its page
+    return RedirectResponse(f"/batches/{batch.id}", 303)
 
 
 def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[str, Any]:

@@ -41,6 +41,16 @@ _VERSIONS = [
 ]
 
 
+# Step 3, batches: the photos chosen together in one upload, in the order chosen; an item names its
+# photo once stored, or the reason it could not be.
+_BATCHES = [
+    "CREATE TABLE batches (id TEXT PRIMARY KEY, created REAL NOT NULL)",
+    """CREATE TABLE batch_items (
+        batch_id TEXT NOT NULL, position INTEGER NOT NULL, name TEXT NOT NULL,
+        photo_id TEXT, error TEXT NOT NULL DEFAULT '', PRIMARY KEY (batch_id, position))""",
+]
+
+
 def _step1(db: sqlite3.Connection) -> list[str]:
     db.execute(_PHOTOS_V1)
     have = {r[1] for r in db.execute("PRAGMA table_info(photos)")}
@@ -55,7 +65,7 @@ class SchemaTooNew(AppError):
 
 
 # Each step gives the statements to run (they may depend on what an old album holds).
-STEPS: list[Callable[[sqlite3.Connection], list[str]]] = [_step1, lambda _db: _VERSIONS]
+STEPS: list[Callable[[sqlite3.Connection], list[str]]] = [_step1, lambda _db: _VERSIONS, lambda _db: _BATCHES]
 VERSION = len(STEPS)
 
 

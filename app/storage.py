@@ -26,8 +26,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from model import formats
+from model import InvalidOption, formats
 
+from .batch_index import MAX_BATCH, Batch, BatchItem
 from .errors import NotFound, StorageFull, StorageReadOnly
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
 from .versions import Rendering, Version
@@ -255,6 +256,24 @@ class Storage:
         if rec is None:
             raise NotFound("There is no photo with this id.")
         return rec
+
+    def create_batch(self, names: list[str]) -> Batch:
+        if not 1 <= len(names) <= MAX_BATCH:
+            raise InvalidOption("names", f"A batch holds 1 to {MAX_BATCH} photos; this one has {len(names)}.")
+        batch = Batch(new_id(), time.time(), [BatchItem(i, display_name(n)) for i, n in enumerate(names)])
+        with self._writing():
+            self.index.batches.create(batch)
+        return batch
+
+    def batch(self, batch_id: str) -> Batch:
+        found = self.index.batches.get(batch_id) if ID_PATTERN.match(batch_id) else None
+        if found is None:
+            raise NotFound("There is no batch with this id.")
+        return found
+
+    def settle(self, batch_id: str, position: int, photo_id: str | None, error: str = "") -> None:
+        with self._writing():
+            self.index.batches.settle(batch_id, position, photo_id, error)
 
     def search(self, text: str, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
         return self.index.search(text, limit, offset)
