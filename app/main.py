@@ -15,7 +15,7 @@ from model import CheckpointError, Colorizer, HeirloomError
 from model.pipeline import default_weights_path
 from model.worker import ProcessPool, WorkerSpec
 
-from . import errors
+from . import errors, trash
 from .auth import AccessMiddleware, LoginLimiter
 from .jobs import WorkerPool
 from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -25,6 +25,7 @@ from .routes_batches import router as batches_router
 from .routes_docs import SWAGGER_STATIC
 from .routes_docs import router as docs_router
 from .routes_pages import router as pages_router
+from .routes_trash import router as trash_router
 from .settings import Settings
 from .storage import Storage
 from .templating import STATIC
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 processes.close()
                 colorizer, problem, processes = None, str(e), None
         storage = Storage(settings.data_dir)
+        await run_in_threadpool(trash.purge, storage)
         pool = WorkerPool(settings.workers, settings.queue_size)
         model = await run_in_threadpool(model_id, settings) if colorizer is not None else ModelId()
         app.state.runtime = Runtime(settings, storage, pool, colorizer, problem, processes, model)
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(pages_router)
     app.include_router(batches_router)
+    app.include_router(trash_router)
     app.include_router(docs_router)
     app.mount("/static/swagger", StaticFiles(directory=str(SWAGGER_STATIC)), name="swagger")
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

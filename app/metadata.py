@@ -48,6 +48,7 @@ class Record:
     caption_who: str = ""
     caption_where: str = ""
     caption_when: str = ""
+    deleted: float | None = None  # Unix time it went to the trash; None while in the album
 
     @property
     def caption(self) -> dict[str, str]:
@@ -66,6 +67,7 @@ _SELECT = (
     f"SELECT p.*, {', '.join(f'v.{c} AS v_{c}' for c in _VERSION)} FROM photos p "
     "JOIN versions v ON v.photo_id = p.id AND v.id = p.favorite"
 )
+IN_ALBUM, IN_TRASH = "p.deleted IS NULL", "p.deleted IS NOT NULL"
 _SEARCHED = ("name", *(f"caption_{f}" for f in CAPTION_FIELDS))
 NO_PHOTO = "There is no photo with this id."
 
@@ -123,8 +125,8 @@ class PhotoIndex:
         self._db.execute("BEGIN")
         return self._db
 
-    def _get(self, photo_id: str) -> Record | None:
-        row = self._db.execute(f"{_SELECT} WHERE p.id = ?", (photo_id,)).fetchone()
+    def _get(self, photo_id: str, where: str = IN_ALBUM) -> Record | None:
+        row = self._db.execute(f"{_SELECT} WHERE p.id = ? AND {where}", (photo_id,)).fetchone()
         return None if row is None else _record(row)
 
     def _insert_version(self, photo_id: str, version: Version) -> None:
@@ -147,7 +149,7 @@ class PhotoIndex:
     def add_version(self, photo_id: str, version: Version) -> Record:
         """Add a version and make it the favourite (a re-run shows what was asked for)."""
         with self._lock, self._write() as db:
-            if db.execute("SELECT 1 FROM photos WHERE id = ?", (photo_id,)).fetchone() is None:
+            if db.execute(f"SELECT 1 FROM photos p WHERE id = ? AND {IN_ALBUM}", (photo_id,)).fetchone() is None:
                 raise NotFound(NO_PHOTO)
             self._insert_version(photo_id, version)
             db.execute("UPDATE photos SET favorite = ? WHERE id = ?", (version.id, photo_id))
@@ -206,26 +208,27 @@ class PhotoIndex:
                 )
             return self._get(photo_id)
 
-    def get(self, photo_id: str) -> Record | None:
+    def get(self, photo_id: str, trashed: bool = False) -> Record | None:
+        """A photo in the album (or, with `trashed`, one in the trash)."""
         with self._lock:
-            return self._get(photo_id)
+            return self._get(photo_id, IN_TRASH if trashed else IN_ALBUM)
 
     def newest_first(self, limit: int = 100, offset: int = 0) -> list[Record]:
         with self._lock:
             rows = self._db.execute(
-                f"{_SELECT} ORDER BY p.created DESC, p.id LIMIT ? OFFSET ?", (limit, offset)
+                f"{_SELECT} WHERE {IN_ALBUM} ORDER BY p.created DESC, p.id LIMIT ? OFFSET ?", (limit, offset)
             ).fetchall()
         return [_record(r) for r in rows]
 
     def count(self) -> int:
         with self._lock:
-            count: int = self._db.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+            count: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {IN_ALBUM}").fetchone()[0]
         return count
 
     def search(self, text: str, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
         """Photos whose name or caption contains `text` (case-insensitive for ASCII), newest first, and
         how many there are in all."""
-        where = " OR ".join(f"p.{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED)
+        where = f"{IN_ALBUM} AND (" + " OR ".join(f"p.{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")"
         args = [_like(text)] * len(_SEARCHED)
         with self._lock:
             total: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {where}", args).fetchone()[0]
@@ -237,6 +240,29 @@ class PhotoIndex:
     def ids(self) -> set[str]:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT id FROM photos")}
+
+    def trash(self, photo_id: str, when: float) -> bool:
+        with self._lock, self._write() as db:
+            sql = "UPDATE photos SET deleted = ? WHERE id = ? AND deleted IS NULL"
+            return db.execute(sql, (when, photo_id)).rowcount > 0
+
+    def restore(self, photo_id: str) -> Record | None:
+        with self._lock, self._write() as db:
+            sql = "UPDATE photos SET deleted = NULL WHERE id = ? AND deleted IS NOT NULL"
+            return self._get(photo_id) if db.execute(sql, (photo_id,)).rowcount else None
+
+    def trashed(self, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
+        """Photos in the trash, most recently deleted first, and how many there are."""
+        with self._lock:
+            total: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {IN_TRASH}").fetchone()[0]
+            rows = self._db.execute(
+                f"{_SELECT} WHERE {IN_TRASH} ORDER BY p.deleted DESC, p.id LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
+        return total, [_record(r) for r in rows]
+
+    def trashed_before(self, when: float) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM photos WHERE deleted < ?", (when,))]
 
     def delete(self, photo_id: str) -> bool:
         with self._lock, self._write() as db:

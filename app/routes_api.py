@@ -18,6 +18,7 @@ from .batches import create_in_batch
 from .metadata import CAPTION_FIELDS, MAX_CAPTION, Record
 from .photos import colorize_upload, create_photo, rerun_photo, runtime
 from .storage import THUMB_FORMAT
+from .trash import TRASH_DAYS, move_to_trash
 from .versions import Version
 
 router = APIRouter()
@@ -296,7 +297,14 @@ def get_version_thumbnail(request: Request, photo_id: str, version_id: str) -> F
     return _file(request, photo_id, "thumbnail", False, version_id)
 
 
-@router.delete("/api/photos/{photo_id}", status_code=204, tags=["album"], response_class=Response)
+@router.delete(
+    "/api/photos/{photo_id}",
+    status_code=204,
+    tags=["album"],
+    response_class=Response,
+    responses=NO_PHOTO,
+    summary=f"Move a photo to the trash (restorable for {TRASH_DAYS} days; see /api/trash)",
+)
 async def delete_photo(request: Request, photo_id: str) -> Response:
-    await run_in_threadpool(runtime(request).storage.delete, photo_id)
+    await run_in_threadpool(move_to_trash, runtime(request).storage, photo_id)
     return Response(status_code=204)

@@ -18,6 +18,7 @@ from .errors import LastVersion, describe
 from .metadata import MAX_CAPTION
 from .photos import Runtime, create_photo, rerun_photo, runtime
 from .templating import render
+from .trash import move_to_trash
 
 router = APIRouter(include_in_schema=False)
 
@@ -161,7 +162,7 @@ async def caption(
 
 @router.post("/photos/{photo_id}/delete")
 async def delete(request: Request, photo_id: str) -> Response:
-    await run_in_threadpool(runtime(request).storage.delete, photo_id)
+    await run_in_threadpool(move_to_trash, runtime(request).storage, photo_id)
     return RedirectResponse("/album", 303)
 
 

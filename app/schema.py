@@ -51,6 +51,13 @@ _BATCHES = [
 ]
 
 
+# Step 4, trash: a deleted photo keeps its files and rows for a while; `deleted` says since when.
+_TRASH = [
+    "ALTER TABLE photos ADD COLUMN deleted REAL",
+    "CREATE INDEX photos_deleted ON photos (deleted)",
+]
+
+
 def _step1(db: sqlite3.Connection) -> list[str]:
     db.execute(_PHOTOS_V1)
     have = {r[1] for r in db.execute("PRAGMA table_info(photos)")}
@@ -65,7 +72,12 @@ class SchemaTooNew(AppError):
 
 
 # Each step gives the statements to run (they may depend on what an old album holds).
-STEPS: list[Callable[[sqlite3.Connection], list[str]]] = [_step1, lambda _db: _VERSIONS, lambda _db: _BATCHES]
+STEPS: list[Callable[[sqlite3.Connection], list[str]]] = [
+    _step1,
+    lambda _db: _VERSIONS,
+    lambda _db: _BATCHES,
+    lambda _db: _TRASH,
+]
 VERSION = len(STEPS)
 
 

@@ -129,7 +129,7 @@ class Storage:
             )
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[None]:
         self.require_writable()
         try:
             yield
@@ -170,7 +170,7 @@ class Storage:
 
     def add(self, *, name: str, original: bytes, original_format: str, width: int, height: int, r: Rendering) -> Record:
         """A new photo: its original and first version, written and renamed into place, then recorded."""
-        with self._writing():
+        with self.writing():
             version = self._version(r)
             rec = Record(
                 id=new_id(),
@@ -201,7 +201,7 @@ class Storage:
 
     def add_version(self, photo_id: str, r: Rendering) -> Record:
         """Re-run: the new version's files beside the others, then one transaction records it as the favourite."""
-        with self._writing():
+        with self.writing():
             folder = self.folder(photo_id)
             self.get(photo_id)
             version = self._version(r)
@@ -232,13 +232,13 @@ class Storage:
 
     def set_favorite(self, photo_id: str, version_id: str) -> Record:
         self.folder(photo_id)
-        with self._writing():
+        with self.writing():
             return self.index.set_favorite(photo_id, version_id)
 
     def delete_version(self, photo_id: str, version_id: str) -> Record:
         """Record first, then its files (as `delete`)."""
         folder = self.folder(photo_id)
-        with self._writing():
+        with self.writing():
             rec, gone = self.index.delete_version(photo_id, version_id)
         for name in (gone.result_file, gone.thumb_file):
             (folder / name).unlink(missing_ok=True)
@@ -251,7 +251,7 @@ class Storage:
             raise ValueError(f"not caption fields: {sorted(unknown)}")
         changes = {k: clean_caption(k, v) for k, v in caption.items() if v is not None}
         self.folder(photo_id)  # validates the id's shape
-        with self._writing():
+        with self.writing():
             rec = self.index.set_caption(photo_id, changes)
         if rec is None:
             raise NotFound("There is no photo with this id.")
@@ -261,7 +261,7 @@ class Storage:
         if not 1 <= len(names) <= MAX_BATCH:
             raise InvalidOption("names", f"A batch holds 1 to {MAX_BATCH} photos; this one has {len(names)}.")
         batch = Batch(new_id(), time.time(), [BatchItem(i, display_name(n)) for i, n in enumerate(names)])
-        with self._writing():
+        with self.writing():
             self.index.batches.create(batch)
         return batch
 
@@ -272,7 +272,7 @@ class Storage:
         return found
 
     def settle(self, batch_id: str, position: int, photo_id: str | None, error: str = "") -> None:
-        with self._writing():
+        with self.writing():
             self.index.batches.settle(batch_id, position, photo_id, error)
 
     def search(self, text: str, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
@@ -298,9 +298,10 @@ class Storage:
         return self.folder(rec.id) / name
 
     def delete(self, photo_id: str) -> None:
-        """Record first (one transaction), then files: a crash in between leaves only an orphan folder."""
+        """For good (app/trash.py moves photos to the trash first). Record first (one transaction), then
+        files: a crash in between leaves only an orphan folder."""
         folder = self.folder(photo_id)
-        with self._writing():
+        with self.writing():
             if not self.index.delete(photo_id):
                 raise NotFound("There is no photo with this id.")
         shutil.rmtree(folder, ignore_errors=True)

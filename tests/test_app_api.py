@@ -199,7 +199,7 @@ def test_album_lifecycle(client):
     assert client.get(rec["url"]).status_code == 404
     assert client.get(rec["original_url"]).status_code == 404
     assert client.delete(rec["url"]).status_code == 404
-    assert not (client.app.state.runtime.storage.photos / rec["id"]).exists()
+    assert client.get("/api/trash").json()["photos"][0]["id"] == rec["id"]  # restorable: tests/test_app_trash.py
 
 
 def test_rerun_adds_a_version_and_keeps_original(client):
