@@ -136,15 +136,16 @@ class PhotoIndex:
             [photo_id, *(getattr(version, c) for c in _VERSION)],
         )
 
-    def insert(self, rec: Record) -> None:
-        """A new photo and its first version, in one transaction."""
+    def insert(self, rec: Record, versions: list[Version] | None = None) -> None:
+        """A new photo and its versions (by default just its favourite), in one transaction."""
         marks = ", ".join("?" for _ in _PHOTO)
         with self._lock, self._write() as db:
             db.execute(
                 f"INSERT INTO photos ({', '.join(_PHOTO)}, favorite) VALUES ({marks}, ?)",
                 [*(getattr(rec, k) for k in _PHOTO), rec.favorite.id],
             )
-            self._insert_version(rec.id, rec.favorite)
+            for version in versions or [rec.favorite]:
+                self._insert_version(rec.id, version)
 
     def add_version(self, photo_id: str, version: Version) -> Record:
         """Add a version and make it the favourite (a re-run shows what was asked for)."""
@@ -238,6 +239,7 @@ class PhotoIndex:
         return total, [_record(r) for r in rows]
 
     def ids(self) -> set[str]:
+        """Every photo's id, the trash's included."""
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT id FROM photos")}
 
@@ -259,6 +261,12 @@ class PhotoIndex:
                 f"{_SELECT} WHERE {IN_TRASH} ORDER BY p.deleted DESC, p.id LIMIT ? OFFSET ?", (limit, offset)
             ).fetchall()
         return total, [_record(r) for r in rows]
+
+    def everything(self) -> list[tuple[Record, list[Version]]]:
+        """Every photo (the trash's too, oldest first) with all its versions: what an album export holds."""
+        with self._lock:
+            rows = self._db.execute(f"{_SELECT} ORDER BY p.created, p.id").fetchall()
+        return [(r, self.versions(r.id)) for r in map(_record, rows)]
 
     def trashed_before(self, when: float) -> list[str]:
         with self._lock:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model import ColorizeOptions, formats
-from model.weights_file import sha256_of
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,8 @@ class ModelId:
 
     @classmethod
     def of_file(cls, path: Path) -> ModelId:
+        from model.weights_file import sha256_of  # it loads torch; `heirloom album` never needs that
+
         return cls(path.name, sha256_of(path))
 
 
