@@ -69,6 +69,14 @@ _SELECT = (
 )
 IN_ALBUM, IN_TRASH = "p.deleted IS NULL", "p.deleted IS NOT NULL"
 _SEARCHED = ("name", *(f"caption_{f}" for f in CAPTION_FIELDS))
+# The album's orders. By caption: captioned photos first, by who, where, when, then by file name.
+SORTS = {
+    "newest": "p.created DESC, p.id",
+    "oldest": "p.created, p.id",
+    "caption": "(p.caption_who || p.caption_where || p.caption_when) = '', "
+    + ", ".join(f"p.{c} COLLATE NOCASE" for c in _SEARCHED[1:])
+    + ", p.name COLLATE NOCASE, p.id",
+}
 NO_PHOTO = "There is no photo with this id."
 
 
@@ -214,29 +222,29 @@ class PhotoIndex:
         with self._lock:
             return self._get(photo_id, IN_TRASH if trashed else IN_ALBUM)
 
-    def newest_first(self, limit: int = 100, offset: int = 0) -> list[Record]:
+    def listing(
+        self, text: str = "", sort: str = "newest", limit: int = 100, offset: int = 0
+    ) -> tuple[int, list[Record]]:
+        """One page of the album in `sort` order (a key of SORTS), only photos whose name or caption contains
+        `text` (case-insensitive for ASCII) if given, and how many there are in all."""
+        where, args = IN_ALBUM, []
+        if text:
+            where += " AND (" + " OR ".join(f"p.{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")"
+            args = [_like(text)] * len(_SEARCHED)
         with self._lock:
+            total: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {where}", args).fetchone()[0]
             rows = self._db.execute(
-                f"{_SELECT} WHERE {IN_ALBUM} ORDER BY p.created DESC, p.id LIMIT ? OFFSET ?", (limit, offset)
+                f"{_SELECT} WHERE {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?", [*args, limit, offset]
             ).fetchall()
-        return [_record(r) for r in rows]
+        return total, [_record(r) for r in rows]
+
+    def newest_first(self, limit: int = 100, offset: int = 0) -> list[Record]:
+        return self.listing(limit=limit, offset=offset)[1]
 
     def count(self) -> int:
         with self._lock:
             count: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {IN_ALBUM}").fetchone()[0]
         return count
-
-    def search(self, text: str, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
-        """Photos whose name or caption contains `text` (case-insensitive for ASCII), newest first, and
-        how many there are in all."""
-        where = f"{IN_ALBUM} AND (" + " OR ".join(f"p.{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")"
-        args = [_like(text)] * len(_SEARCHED)
-        with self._lock:
-            total: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {where}", args).fetchone()[0]
-            rows = self._db.execute(
-                f"{_SELECT} WHERE {where} ORDER BY p.created DESC, p.id LIMIT ? OFFSET ?", [*args, limit, offset]
-            ).fetchall()
-        return total, [_record(r) for r in rows]
 
     def ids(self) -> set[str]:
         """Every photo's id, the trash's included."""

@@ -11,11 +11,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from model import ColorizeOptions, formats
+from model import ColorizeOptions, InvalidOption, formats
 from model.options import MAX_SATURATION, POLICIES
 
 from .batches import create_in_batch
-from .metadata import CAPTION_FIELDS, MAX_CAPTION, Record
+from .metadata import CAPTION_FIELDS, MAX_CAPTION, SORTS, Record
 from .photos import colorize_upload, create_photo, rerun_photo, runtime
 from .storage import THUMB_FORMAT
 from .trash import TRASH_DAYS, move_to_trash
@@ -147,18 +147,18 @@ async def add_photo(
     return JSONResponse(photo_json(rec), 201, headers={"Location": f"/api/photos/{rec.id}"})
 
 
-@router.get("/api/photos", tags=["album"], summary="The album, newest first")
+@router.get("/api/photos", tags=["album"], summary="The album, one page at a time")
 def list_photos(
     request: Request,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
     q: str = Query("", max_length=MAX_CAPTION, description="Only photos whose name or caption contains this text"),
+    sort: str = Query("newest", description="Order of the photos", json_schema_extra={"enum": list(SORTS)}),
 ) -> dict[str, Any]:
-    storage = runtime(request).storage
-    if q.strip():
-        total, records = storage.search(q.strip(), limit, offset)
-        return {"total": total, "photos": [photo_json(r) for r in records]}
-    return {"total": storage.count(), "photos": [photo_json(r) for r in storage.newest_first(limit, offset)]}
+    if sort not in SORTS:
+        raise InvalidOption("sort", f"sort must be one of {', '.join(SORTS)}.")
+    total, records = runtime(request).storage.listing(q.strip(), sort, limit, offset)
+    return {"total": total, "photos": [photo_json(r) for r in records]}
 
 
 NO_PHOTO: dict[int | str, dict[str, Any]] = {404: {"description": "No such photo (or version)"}}

@@ -4,6 +4,7 @@ drag & drop, several files at once with progress, and the comparison slider."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
@@ -15,7 +16,7 @@ from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
 from .batches import create_in_batch
 from .errors import LastVersion, describe
-from .metadata import MAX_CAPTION
+from .metadata import MAX_CAPTION, SORTS
 from .photos import Runtime, create_photo, rerun_photo, runtime
 from .templating import render
 from .trash import move_to_trash
@@ -166,14 +167,33 @@ async def delete(request: Request, photo_id: str) -> Response:
     return RedirectResponse("/album", 303)
 
 
+PER_PAGE = 60  # photos on one album page
+SORT_LABELS = {"newest": "Newest first", "oldest": "Oldest first", "caption": "By caption (who, where, when)"}
+
+
 @router.get("/album")
-def album(request: Request, q: str = "") -> Response:
+def album(request: Request, q: str = "", sort: str = "newest", page: int = 1) -> Response:
     storage = runtime(request).storage
-    q = q.strip()[:MAX_CAPTION]
-    if q:
-        found, photos = storage.search(q, 500)
-        return render(request, "album.html", {"photos": photos, "found": found, "total": storage.count(), "q": q})
-    return render(request, "album.html", {"photos": storage.newest_first(500), "total": storage.count(), "q": ""})
+    q, sort, page = q.strip()[:MAX_CAPTION], sort if sort in SORTS else "newest", max(page, 1)
+    found, photos = storage.listing(q, sort, PER_PAGE, (page - 1) * PER_PAGE)
+    pages = max(1, -(-found // PER_PAGE))
+
+    def url(n: int) -> str:
+        return "/album?" + urlencode({k: v for k, v in (("q", q), ("sort", sort), ("page", n)) if v})
+
+    context = {
+        "photos": photos,
+        "found": found,
+        "total": storage.count(),
+        "q": q,
+        "sort": sort,
+        "sort_labels": {k: SORT_LABELS.get(k, k) for k in SORTS},
+        "page": page,
+        "pages": pages,
+        "prev_url": url(page - 1) if page > 1 else None,
+        "next_url": url(page + 1) if page < pages else None,
+    }
+    return render(request, "album.html", context)
 
 
 @router.get("/login")

@@ -275,8 +275,10 @@ class Storage:
         with self.writing():
             self.index.batches.settle(batch_id, position, photo_id, error)
 
-    def search(self, text: str, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
-        return self.index.search(text, limit, offset)
+    def listing(
+        self, text: str = "", sort: str = "newest", limit: int = 100, offset: int = 0
+    ) -> tuple[int, list[Record]]:
+        return self.index.listing(text, sort, limit, offset)
 
     def get(self, photo_id: str) -> Record:
         self.folder(photo_id)  # validates the id's shape before any lookup
