@@ -336,7 +336,7 @@ def test_read_only_album_from_before_captions(tmp_path):
     index = PhotoIndex(path, read_only=True)
     rec = index.get("x")
     assert rec is not None and rec.caption == {"who": "", "where": "", "when": ""} and rec.label == "rose.png"
-    assert index.search("rose")[0] == 1 and index.search("tom")[0] == 0
+    assert index.listing("rose")[0] == 1 and index.listing("tom")[0] == 0
     index.close()
 
 
