@@ -196,6 +196,11 @@ def album(request: Request, q: str = "", sort: str = "newest", page: int = 1) ->
     return render(request, "album.html", context)
 
 
+@router.get("/about")
+def about(request: Request) -> Response:
+    return render(request, "about.html")
+
+
 @router.get("/login")
 def login_page(request: Request, next: str = "/") -> Response:
     return render(request, "login.html", {"next": safe_next(next)})
