@@ -113,7 +113,12 @@ function setupCompare() {
   const box = $("#compare"), slider = $("#slider");
   if (!box || !slider) return;
   const img = box.querySelector("img.after");
-  box.style.maxWidth = slider.style.maxWidth = `calc(80vh * ${img.getAttribute("width")} / ${img.getAttribute("height")})`;
+  // As wide as lets the whole photo, the slider and the Download button fit one screen (20rem: the title and
+  // details above, the slider and buttons below), laptop or phone; svh leaves out a phone's browser bars.
+  const ratio = Number(img.getAttribute("width")) / Number(img.getAttribute("height"));
+  for (const vh of ["100vh", "100svh"]) {  // an engine without svh keeps the vh value
+    box.style.maxWidth = slider.style.maxWidth = `max(10rem, (${vh} - 20rem) * ${ratio})`;
+  }
   function set(pct) {
     pct = Math.max(0, Math.min(100, pct));
     box.style.setProperty("--pos", pct + "%");
