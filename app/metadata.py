@@ -212,7 +212,7 @@ class PhotoIndex:
         with self._lock, self._write() as db:
             if sets:
                 db.execute(
-                    f"UPDATE photos SET {sets} WHERE id = ?",
+                    f"UPDATE photos SET {sets} WHERE id = ? AND deleted IS NULL",
                     [caption[k] for k in caption if k in CAPTION_FIELDS] + [photo_id],
                 )
             return self._get(photo_id)

@@ -231,13 +231,14 @@ class Storage:
         return rec, found
 
     def set_favorite(self, photo_id: str, version_id: str) -> Record:
-        self.folder(photo_id)
+        self.get(photo_id)  # in the album: a photo in the trash is not changed
         with self.writing():
             return self.index.set_favorite(photo_id, version_id)
 
     def delete_version(self, photo_id: str, version_id: str) -> Record:
         """Record first, then its files (as `delete`)."""
         folder = self.folder(photo_id)
+        self.get(photo_id)
         with self.writing():
             rec, gone = self.index.delete_version(photo_id, version_id)
         for name in (gone.result_file, gone.thumb_file):

@@ -66,6 +66,22 @@ def test_photos_older_than_30_days_are_purged(tmp_path, tiny_weights):
         assert not (c.app.state.runtime.storage.photos / kept["id"]).exists()
 
 
+def test_a_photo_in_the_trash_cannot_be_changed(client):
+    rec = add(client)
+    assert client.post(f"{rec['url']}/rerun", data={"saturation": "0"}).status_code == 201
+    old, new = client.get(rec["url"]).json()["versions"]
+    client.delete(rec["url"])
+    for r in (
+        client.patch(rec["url"], json={"favorite": old["id"]}),
+        client.patch(rec["url"], json={"who": "x"}),
+        client.delete(new["url"]),
+        client.post(f"{rec['url']}/rerun"),
+    ):
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+    restored = client.post(f"/api/trash/{rec['id']}/restore").json()
+    assert restored["favorite"] == new["id"] and restored["caption"]["who"] == ""
+
+
 def test_only_trashed_photos_are_restored_or_deleted_for_good(client):
     rec = add(client)
     assert client.post(f"/api/trash/{rec['id']}/restore").status_code == 404
