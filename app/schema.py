@@ -67,8 +67,9 @@ def _step1(db: sqlite3.Connection) -> list[str]:
     ]
 
 
-class SchemaTooNew(AppError):
-    """The album was written by a newer Heirloom; opening it here could lose what this one does not know."""
+class SchemaError(AppError):
+    """This Heirloom cannot open the album: a newer one wrote it (opening it here could lose what this one does
+    not know), or its upgrade needs a newer SQLite."""
 
 
 # Each step gives the statements to run (they may depend on what an old album holds).
@@ -90,10 +91,12 @@ def migrate(db: sqlite3.Connection) -> None:
     """Bring the database (autocommit connection) up to VERSION; a newer album than this code is refused."""
     current = version_of(db)
     if current > VERSION:
-        raise SchemaTooNew(
+        raise SchemaError(
             f"The album's database has schema version {current}; this Heirloom knows up to {VERSION}. "
             "Use a newer Heirloom."
         )
+    if current < 2 and sqlite3.sqlite_version_info < (3, 35, 0):  # step 2 drops columns
+        raise SchemaError(f"Upgrading this album needs SQLite 3.35 or newer; this Python has {sqlite3.sqlite_version}.")
     for number in range(current + 1, VERSION + 1):
         step = STEPS[number - 1]
         db.execute("BEGIN IMMEDIATE")

@@ -150,6 +150,17 @@ function setupBatch() {
   }, 2000);
 }
 
+// --- Album: "Download ticked" waits until a photo is ticked (without this file the server says so) ----
+function setupZip() {
+  const form = $("#zip-form");
+  if (!form) return;
+  const ticked = form.querySelector("button:not([name])");
+  const boxes = document.querySelectorAll('input[name=id][form="zip-form"]');
+  const update = () => { ticked.disabled = !Array.from(boxes).some((b) => b.checked); };
+  boxes.forEach((b) => b.addEventListener("change", update));
+  update();
+}
+
 // --- Small things: live saturation value, confirm before delete -------------------------
 function setupMisc() {
   document.querySelectorAll("input[type=range][name=saturation]").forEach((r) => {
@@ -177,4 +188,4 @@ function setupErrors() {
   if (err) { reveal(err); err.focus({ preventScroll: true }); }
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupBatch(); setupMisc(); setupErrors(); setupTimes(); });
+document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupBatch(); setupZip(); setupMisc(); setupErrors(); setupTimes(); });

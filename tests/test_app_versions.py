@@ -167,11 +167,11 @@ def test_an_album_from_a_newer_heirloom_is_refused(tmp_path):
     import pytest
 
     from app.metadata import PhotoIndex
-    from app.schema import VERSION, SchemaTooNew
+    from app.schema import VERSION, SchemaError
 
     path = tmp_path / "new.sqlite3"
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {VERSION + 1}")
     db.close()
-    with pytest.raises(SchemaTooNew, match="newer Heirloom"):
+    with pytest.raises(SchemaError, match="newer Heirloom"):
         PhotoIndex(path)

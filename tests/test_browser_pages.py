@@ -133,5 +133,9 @@ def test_phone_and_laptop_screens(album, tmp_path):
                     page.goto(url + path)
                     page.wait_for_load_state("networkidle")
                     page.screenshot(path=str(shots / f"{name}-{kind}.png"))
+                ticked = page.locator("#zip-form button:not([name])")  # the album, last shown
+                assert ticked.is_disabled()
+                page.locator('input[name="id"]').first.check()
+                assert ticked.is_enabled()
         finally:
             browser.close()
