@@ -106,6 +106,16 @@ def locked(tmp_path, tiny_weights):
         ("get", "/docs"),
         ("post", "/photos"),
         ("get", "/album"),
+        ("get", "/api/photos/" + "a" * 24 + "/versions"),
+        ("delete", "/api/photos/" + "a" * 24 + "/versions/0a1b2c3d"),
+        ("post", "/api/batches"),
+        ("get", "/api/batches/" + "a" * 24 + "/zip"),
+        ("get", "/api/album.zip?all=true"),
+        ("get", "/api/trash"),
+        ("delete", "/api/trash"),
+        ("post", "/api/trash/" + "a" * 24 + "/restore"),
+        ("get", "/trash"),
+        ("get", "/about"),
     ],
 )
 def test_token_protects_every_route(locked, method, url):
