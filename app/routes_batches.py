@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ def _temp_zip(storage: Storage) -> Path:
     return Path(name)
 
 
-async def _zip(storage: Storage, records: Iterator[Record] | list[Record], name: str, originals: bool) -> Response:
+async def _zip(storage: Storage, records: Iterable[Record], name: str, originals: bool) -> Response:
     path = _temp_zip(storage)
     try:
         count = await run_in_threadpool(write_zip, storage, records, path, originals)
@@ -142,14 +142,14 @@ def _whole_album(storage: Storage) -> Iterator[Record]:
 )
 async def album_zip(
     request: Request,
-    id: list[str] = Query([], description=f"The photos to include (at most {MAX_SELECTION})"),
-    all: bool = Query(False, description="Every photo in the album (then `id` is not needed)"),
+    ids: list[str] = Query([], alias="id", description=f"The photos to include (at most {MAX_SELECTION})"),
+    everything: bool = Query(False, alias="all", description="Every photo in the album (then `id` is not needed)"),
     originals: bool = ORIGINALS,
 ) -> Response:
     storage = runtime(request).storage
-    if all:
+    if everything:
         return await _zip(storage, _whole_album(storage), "heirloom-album.zip", originals)
-    chosen = list(dict.fromkeys(id))
+    chosen = list(dict.fromkeys(ids))
     if not chosen:
         raise InvalidOption("id", "Choose at least one photo (or ask for all of them).")
     if len(chosen) > MAX_SELECTION:

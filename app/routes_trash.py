@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from model import formats
 
 from . import trash
+from .metadata import Record
 from .photos import runtime
 from .routes_api import NO_PHOTO, photo_json
 from .templating import render
@@ -18,7 +19,7 @@ from .templating import render
 router = APIRouter()
 
 
-def trashed_json(rec: Any) -> dict[str, Any]:
+def trashed_json(rec: Record) -> dict[str, Any]:
     base = f"/api/trash/{rec.id}"
     return {
         **photo_json(rec),
