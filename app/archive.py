@@ -50,17 +50,18 @@ def _files(rec: Record, versions: list[Version]) -> list[str]:
 
 
 def export_album(data_dir: Path, dest: Path) -> int:
-    """Write the album in `data_dir` to `dest` (replaced only once complete); -> how many photos."""
+    """Write the album in `data_dir` to `dest` (replaced only once complete); -> how many photos.
+    It only reads: a running server may keep using the album (its half-written files are not touched)."""
     if not (data_dir / DATABASE).exists():
         raise ArchiveError(f"There is no album in {data_dir} (no {DATABASE}).")
-    storage = Storage(data_dir)
+    index = PhotoIndex(data_dir / DATABASE, read_only=True)
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
     try:
-        everything = storage.index.everything()
+        everything = index.everything()
         photos = []
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:  # photos are compressed already
             for rec, versions in everything:
-                folder = storage.folder(rec.id)
+                folder = data_dir / "photos" / rec.id
                 sums = {}
                 for name in _files(rec, versions):
                     zf.write(folder / name, f"photos/{rec.id}/{name}")
@@ -76,9 +77,11 @@ def export_album(data_dir: Path, dest: Path) -> int:
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "exported": time.time(), "photos": photos}
             zf.writestr(MANIFEST, json.dumps(manifest, indent=1), zipfile.ZIP_DEFLATED)
         os.replace(tmp, dest)
+    except FileNotFoundError as e:
+        raise ArchiveError(f"The album in {data_dir} is missing a file ({e.filename}); nothing was written.") from e
     finally:
         tmp.unlink(missing_ok=True)
-        storage.close()
+        index.close()
     return len(everything)
 
 

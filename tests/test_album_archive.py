@@ -130,3 +130,18 @@ def test_import_needs_an_empty_album_and_export_an_album(exported, tmp_path, cap
     assert "There is no album" in capsys.readouterr().err and not (tmp_path / "x.zip").exists()
     assert main(["album", "import", str(tmp_path / "missing.zip"), "--data-dir", str(tmp_path / "n")]) == 2
     assert "There is no file" in capsys.readouterr().err
+
+
+def test_export_only_reads_the_album(tmp_path, tiny_weights, capsys):
+    """A running server's half-written upload (in tmp/, or a folder not yet recorded) is left alone."""
+    home = tmp_path / "home"
+    with client_for(settings_for(home, tiny_weights)) as c:
+        build_album(c)
+    (home / "tmp" / "upload-in-progress").write_bytes(b"half")
+    (home / "photos" / ("N" * 24)).mkdir()
+    assert main(["album", "export", str(tmp_path / "a.zip"), "--data-dir", str(home)]) == 0
+    assert (home / "tmp" / "upload-in-progress").exists() and (home / "photos" / ("N" * 24)).exists()
+    victim = next(p for p in (home / "photos").rglob("result-*"))
+    victim.unlink()
+    assert main(["album", "export", str(tmp_path / "b.zip"), "--data-dir", str(home)]) == 2
+    assert "missing a file" in capsys.readouterr().err and not (tmp_path / "b.zip").exists()
