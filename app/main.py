@@ -19,6 +19,7 @@ from .auth import AccessMiddleware, LoginLimiter
 from .jobs import WorkerPool
 from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .photos import Runtime
+from .queue_routes import router as jobs_router
 from .routes_api import router as api_router
 from .routes_docs import SWAGGER_STATIC
 from .routes_docs import router as docs_router
@@ -56,11 +57,33 @@ def worker_spec(settings: Settings, colorizer: Colorizer) -> WorkerSpec:
     )
 
 
+@asynccontextmanager
+async def queue_mode(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """`--broker`: jobs go to Redis for `heirloom worker`s; this process loads no model (nor torch)."""
+    from .queue import running
+
+    storage = Storage(settings.data_dir)
+    pool = WorkerPool(settings.workers, settings.queue_size)  # unused here; the Runtime's shape stays one
+    try:
+        async with running(settings, storage) as client:
+            problem = "queue mode: the model runs in `heirloom worker` processes"
+            app.state.runtime = Runtime(settings, storage, pool, None, problem, None, client)
+            log.info("Heirloom in queue mode: colorize jobs go to the workers through Redis")
+            yield
+    finally:
+        pool.shutdown()
+        storage.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.broker_url:
+            async with queue_mode(app, settings):
+                yield
+            return
         if settings.torch_threads:
             import torch
 
@@ -97,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(api_router)
+    app.include_router(jobs_router)
     app.include_router(pages_router)
     app.include_router(docs_router)
     app.mount("/static/swagger", StaticFiles(directory=str(SWAGGER_STATIC)), name="swagger")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +16,9 @@ from .jobs import WorkerPool
 from .metadata import Record
 from .settings import Settings, human_size
 from .storage import Storage
+
+if TYPE_CHECKING:
+    from .queue import QueueClient
 
 CHUNK = 1 << 20
 
@@ -29,6 +33,7 @@ class Runtime:
     colorizer: Colorizer | None  # in this process: options and health; the work runs in `processes`
     model_error: str | None = None
     processes: ProcessPool | None = None
+    queue: QueueClient | None = None  # queue mode: jobs go to `heirloom worker`s; no model here
 
     def require_model(self) -> Colorizer:
         if self.colorizer is None or self.processes is None:

@@ -10,12 +10,14 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from model import HeirloomError, InvalidOption
+from model.job_store import Request as Asked
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
 from .errors import describe
 from .metadata import MAX_CAPTION
 from .photos import Runtime, create_photo, rerun_photo, runtime
+from .queue_routes import enqueue_rerun, enqueue_upload
 from .templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -35,14 +37,15 @@ POLICY_LABELS = {
 def _form_defaults(rt: Runtime) -> dict[str, Any]:
     """The form's defaults are the loaded model's own options (render size from its checkpoint)."""
     c = rt.colorizer
-    defaults = c.options() if c else ColorizeOptions.make(256, 32)
+    queued = rt.queue.form_defaults() if rt.queue is not None else None
+    defaults = c.options() if c else queued or ColorizeOptions.make(256, 32)
     return {
         "policy_labels": {p: POLICY_LABELS.get(p, p) for p in POLICIES},
         "default_policy": defaults.policy,
         "max_render_size": MAX_RENDER_SIZE,
         "default_render_size": defaults.render_size,
         "default_saturation": defaults.saturation,
-        "multiple": c.multiple if c else 32,
+        "multiple": c.multiple if c else queued.multiple if queued else 32,
         "max_upload_mb": rt.settings.max_upload_bytes // 2**20,
     }
 
@@ -73,6 +76,8 @@ async def upload(
 ) -> Response:
     """The no-JavaScript path: one or several files in one form post."""
     rt = runtime(request)
+    if rt.queue is not None:
+        return await _enqueue_uploads(request, rt, file, Asked(render_size, policy, saturation))
     try:
         opts = rt.require_model().options(render_size, policy, saturation)
         records = [await create_photo(rt, f, opts) for f in file if f.filename]
@@ -82,6 +87,17 @@ async def upload(
         return _form_page(request, "index.html", InvalidOption("file", "Choose a photo first."))
     target = f"/photos/{records[0].id}" if len(records) == 1 else "/album"
     return RedirectResponse(target, 303)
+
+
+async def _enqueue_uploads(request: Request, rt: Runtime, files: list[UploadFile], asked: Asked) -> Response:
+    """Queue mode: each file becomes a job; one file's page follows its job, several go to the album."""
+    try:
+        jobs = [await enqueue_upload(rt, f, asked, "add") for f in files if f.filename]
+    except HeirloomError as e:
+        return _form_page(request, "index.html", e)
+    if not jobs:
+        return _form_page(request, "index.html", InvalidOption("file", "Choose a photo first."))
+    return RedirectResponse(f"/jobs/{jobs[0].id}" if len(jobs) == 1 else "/album", 303)
 
 
 @router.get("/photos/{photo_id}")
@@ -99,6 +115,9 @@ async def rerun(
 ) -> Response:
     rt = runtime(request)
     try:
+        if rt.queue is not None:
+            job = await enqueue_rerun(rt, photo_id, Asked(render_size, policy, saturation))
+            return RedirectResponse(f"/jobs/{job.id}", 303)
         opts = rt.require_model().options(render_size, policy, saturation)
         await rerun_photo(rt, photo_id, opts)
     except HeirloomError as e:

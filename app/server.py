@@ -58,6 +58,12 @@ def parse(argv: list[str] | None) -> tuple[Settings, str]:
         help="comma-separated Host names served, '*' for any (default without a token: "
         "localhost, 127.0.0.1, ::1; $HEIRLOOM_ALLOWED_HOSTS)",
     )
+    p.add_argument(
+        "--broker",
+        dest="broker_url",
+        help="redis://host:6379/0: queue colorize jobs for `heirloom worker`s instead of running them here; "
+        "no model is loaded ($HEIRLOOM_BROKER_URL)",
+    )
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)
     overrides = {
@@ -74,6 +80,7 @@ def parse(argv: list[str] | None) -> tuple[Settings, str]:
             "allow_public",
             "max_pixels",
             "request_timeout_s",
+            "broker_url",
         )
     }
     if a.max_upload_mb is not None:

@@ -170,7 +170,9 @@ class Storage:
         render_size: int | None,
         policy: str,
         saturation: float,
+        photo_id: str | None = None,
     ) -> Record:
+        """`photo_id`: the queue mode's job id, so that storing a job's result twice finds it stored."""
         with self._writing():
             return self._add(
                 name=name,
@@ -184,6 +186,7 @@ class Storage:
                 render_size=render_size,
                 policy=policy,
                 saturation=saturation,
+                photo_id=photo_id,
             )
 
     def _add(
@@ -200,8 +203,9 @@ class Storage:
         render_size: int | None,
         policy: str,
         saturation: float,
+        photo_id: str | None = None,
     ) -> Record:
-        photo_id = new_id()
+        photo_id = photo_id or new_id()
         version = secrets.token_hex(4)
         rec = Record(
             id=photo_id,

@@ -298,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.set_defaults(func=_train_hypercolumn)
 
     sub.add_parser("serve", help="run the web app (see `heirloom serve --help`)", add_help=False)
+    sub.add_parser("worker", help="colorize jobs from a Redis queue (see `heirloom worker --help`)", add_help=False)
     return p
 
 
@@ -305,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["serve"]:  # the web app parses its own flags (and its own --help)
         return _serve(argv[1:])
+    if argv[:1] == ["worker"]:  # a queue worker: its own flags too, and no web framework
+        from .queue_worker import main as worker_main
+
+        return worker_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)

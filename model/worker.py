@@ -35,8 +35,10 @@ from typing import Any
 
 from PIL import Image
 
-from . import errors, formats
+from . import formats
 from .errors import CheckpointError, HeirloomError, JobTimeout, WorkerCrashed, WorkTooLarge
+from .errors import error_from_wire as error_from_wire  # re-exported: the wire format lives with the errors
+from .errors import error_to_wire as error_to_wire
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES, ColorizeOptions
 from .photo_io import Photo, to_8bit
 from .pipeline import Colorizer
@@ -101,24 +103,6 @@ def run_job(colorizer: Colorizer, job: Job) -> Outcome:
         h,
         thumbnail(result.photo) if job.thumbnail else b"",
     )
-
-
-# --- errors on the wire: (class name, message, field), for the pipe here and for a queue elsewhere -----
-
-
-def error_to_wire(e: HeirloomError) -> tuple[str, str, str | None]:
-    return type(e).__name__, str(e), getattr(e, "field", None)
-
-
-def error_from_wire(packed: tuple[str, str, str | None]) -> HeirloomError:
-    """The typed error again (HeirloomError for a name this version does not know)."""
-    name, message, field = packed
-    cls = getattr(errors, name, HeirloomError)
-    if not (isinstance(cls, type) and issubclass(cls, HeirloomError)):
-        cls = HeirloomError
-    if cls is errors.InvalidOption:
-        return errors.InvalidOption(field or "", message)
-    return cls(message)
 
 
 def _vm_size() -> int:

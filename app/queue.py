@@ -1,0 +1,246 @@
+"""Queue mode (`heirloom serve --broker redis://…`): the web side of colorize jobs. An upload gets the
+cheap checks (size, format, pixels from the header), is stored as a job on the shared data directory
+and queued; `heirloom worker`s do the work. This process loads no model.
+
+Album jobs are finished here: a finished `add` job becomes the album photo of the job's own id (so
+storing it twice finds it stored), a finished `rerun` replaces its photo's result. A background loop
+collects them, so an album fills even when no page is watching; reading a job's status collects it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from model import HeirloomError
+from model import job_queue as jq
+from model.errors import JobTimeout, error_from_wire
+from model.header_check import check_header
+from model.job_store import DONE, FAILED, QUEUED, JobNotFound, JobRecord, JobStore, Request
+from model.options import ColorizeOptions
+from model.queue_worker import resolve_options
+
+from .errors import NotFound, QueueUnavailable, describe
+from .metadata import Record
+from .settings import Settings
+from .storage import Storage
+
+log = logging.getLogger("heirloom.app")
+PROFILE_TTL_S = 5.0  # how long the workers' model profile is trusted before it is read again
+COLLECT_EVERY_S = 0.5
+
+
+class QueueClient:
+    def __init__(self, settings: Settings, storage: Storage):
+        assert settings.broker_url is not None
+        self.settings = settings
+        self.storage = storage
+        self.broker = jq.make_broker(settings.broker_url, settings.redelivery_s, maintenance=0.0)
+        self.jobs = JobStore(settings.data_dir)
+        self._profile: tuple[float, jq.ModelProfile | None] = (0.0, None)
+
+    # --- before queueing ------------------------------------------------------------------------
+
+    def profile(self) -> jq.ModelProfile | None:
+        at, profile = self._profile
+        if time.monotonic() - at > PROFILE_TTL_S:
+            profile = self._call(jq.model_profile, self.broker)
+            self._profile = (time.monotonic(), profile)
+        return profile
+
+    def options(
+        self, render_size: int | None, policy: str | None, saturation: float | None, format: str | None = None
+    ) -> Request:
+        """The options as given, validated as far as this side can (422 now rather than a failed job):
+        fully against the workers' model once one has announced it, else all but the render size's multiple."""
+        profile = self.profile()
+        if profile is not None:
+            resolve_options(profile, Request(render_size, policy, saturation, format))
+        else:
+            ColorizeOptions.make(256, 1, render_size=render_size, policy=policy, saturation=saturation, format=format)
+        fmt = ColorizeOptions.make(256, 1, format=format).format
+        return Request(render_size, policy or None, saturation, fmt)
+
+    def form_defaults(self) -> ColorizeOptions | None:
+        profile = self.profile()
+        return None if profile is None else ColorizeOptions.make(profile.render_size, profile.multiple)
+
+    def submit(
+        self, kind: str, data: bytes, request: Request, *, name: str = "photo", photo_id: str | None = None
+    ) -> JobRecord:
+        """Check the upload's header, store the job, queue it (blocking: call from a thread)."""
+        if kind != "rerun":
+            check_header(data, self.settings.max_pixels)
+        if kind != "colorize":
+            self.storage.require_writable()
+        rec = self.jobs.create(kind, data, request, name=name, photo_id=photo_id, thumbnail=kind != "colorize")
+        message_id = self._call(jq.enqueue, self.broker, rec.id)
+        return self.jobs.set_message_id(rec.id, message_id)
+
+    # --- after ----------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord:
+        try:
+            return self.jobs.get(job_id)
+        except JobNotFound:
+            raise NotFound("There is no job with this id.") from None
+
+    async def wait(self, job_id: str, timeout_s: float) -> JobRecord:
+        """The finished record, or JobTimeout-like 504 when it takes longer than `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        pause = 0.02
+        while True:
+            rec = await run_in_threadpool(self.get, job_id)
+            if rec.status in (DONE, FAILED):
+                return rec
+            if time.monotonic() > deadline:
+                raise JobTimeout(
+                    f"This photo was not finished within {timeout_s:g} s (job {job_id}, {rec.status}); "
+                    f"it stays queued: follow it at /api/jobs/{job_id}."
+                )
+            await asyncio.sleep(pause)
+            pause = min(0.25, pause * 1.5)
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        """The job as the API shows it; an album job is 'done' once its photo is in the album."""
+        rec = self.get(job_id)
+        if rec.kind != "colorize" and rec.status in (DONE, FAILED) and not rec.collected:
+            with contextlib.suppress(HeirloomError):  # a full disk now: the loop tries again later
+                rec = self.collect(job_id)
+        status = rec.status
+        if status == DONE and rec.kind != "colorize" and not rec.collected:
+            status = "running"
+        body: dict[str, Any] = {
+            "id": rec.id,
+            "kind": rec.kind,
+            "status": status,
+            "position": self._position(rec) if status == QUEUED else None,
+            "attempts": rec.attempts,
+            "created": rec.created,
+            "started": rec.started,
+            "finished": rec.finished,
+            "name": rec.name,
+            "url": f"/api/jobs/{rec.id}",
+            "error": None,
+        }
+        if rec.error is not None:
+            http, err, _ = describe(error_from_wire(rec.error))
+            body["error"] = {**err, "status": http}
+        if status == DONE and rec.kind == "colorize":
+            body["result_url"] = f"/api/jobs/{rec.id}/result"
+        if status == DONE and rec.photo_id:
+            body["photo_id"] = rec.photo_id
+            body["photo_url"] = f"/api/photos/{rec.photo_id}"
+            body["page_url"] = f"/photos/{rec.photo_id}"
+        return body
+
+    def _position(self, rec: JobRecord) -> int:
+        if rec.message_id is None:
+            return 0
+        pos = self._call(jq.position, self.broker, rec.message_id)
+        return 0 if pos is None else pos  # fetched by a worker, about to start
+
+    def collect(self, job_id: str) -> JobRecord:
+        """Store a finished album job's result in the album (once), then drop the job's copies."""
+        rec = self.jobs.get(job_id)
+        if rec.collected or rec.status not in (DONE, FAILED):
+            return rec
+        if rec.status == FAILED or rec.result is None:
+            return self.jobs.mark_collected(job_id, rec.photo_id or "")
+        result, folder = rec.result, self.jobs.folder(job_id)
+        data, thumb = (folder / result.file).read_bytes(), (folder / result.thumb_file).read_bytes()
+        photo: Record
+        if rec.kind == "add":
+            try:
+                photo = self.storage.get(rec.id)  # stored before a crash, not marked
+            except NotFound:
+                photo = self.storage.add(
+                    name=rec.name,
+                    original=self.jobs.input(job_id),
+                    original_format=result.source_format,
+                    result=data,
+                    result_format=result.format,
+                    thumb=thumb,
+                    width=result.width,
+                    height=result.height,
+                    render_size=result.render_size,
+                    policy=result.policy,
+                    saturation=result.saturation,
+                    photo_id=rec.id,
+                )
+        else:
+            assert rec.photo_id is not None
+            photo = self.storage.replace_result(
+                rec.photo_id,
+                result=data,
+                result_format=result.format,
+                thumb=thumb,
+                render_size=result.render_size,
+                policy=result.policy,
+                saturation=result.saturation,
+            )
+        rec = self.jobs.mark_collected(job_id, photo.id)
+        self.jobs.drop_files(job_id)
+        return rec
+
+    def collect_ready(self) -> int:
+        done = 0
+        for job_id in self.jobs.uncollected():
+            try:
+                self.collect(job_id)
+                done += 1
+            except JobNotFound:
+                continue
+            except HeirloomError as e:  # full or read-only disk, a photo deleted meanwhile: log, go on
+                log.error("queue: job %s could not be stored in the album: %s", job_id, e)
+        return done
+
+    async def collector(self) -> None:
+        while True:
+            try:
+                await run_in_threadpool(self.collect_ready)
+            except Exception:  # keep collecting whatever one round met
+                log.exception("queue: collecting finished jobs failed")
+            await asyncio.sleep(COLLECT_EVERY_S)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "waiting": self._call(jq.waiting, self.broker),
+            "workers": self._call(jq.live_workers, self.broker, self.settings.redelivery_s),
+        }
+
+    def close(self) -> None:
+        self.broker.close()
+
+    @staticmethod
+    def _call(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except jq.BrokerUnavailable as e:
+            raise QueueUnavailable(f"The job queue cannot be reached ({e}); nothing was queued.") from e
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, storage: Storage) -> AsyncIterator[QueueClient]:
+    """The client and its collecting loop, for the app's lifespan."""
+    client = QueueClient(settings, storage)
+    task = asyncio.create_task(client.collector())
+    try:
+        yield client
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        client.close()
+
+
+def job_failure(rec: JobRecord) -> HeirloomError:
+    """A failed job's typed error, to raise where the client waits (POST /colorize)."""
+    assert rec.error is not None
+    return error_from_wire(rec.error)
