@@ -164,13 +164,7 @@ class QueueWorker:
         )
         beats.start()
         worker.start()
-        log.info(
-            "heirloom worker %s: %d engine process(es) on %s, queue %s",
-            self.name,
-            s.workers,
-            profile.device,
-            s.broker_url,
-        )
+        log.info("heirloom worker %s: %d engine process(es) on %s", self.name, s.workers, profile.device)
         print(f"heirloom worker ready: {self.name}", flush=True)
         try:
             self._stop.wait()

@@ -1,0 +1,150 @@
+"""Queue mode against a real redis-server (started here on a free port) and real `heirloom worker`
+processes with the tiny model: many jobs on two workers, a worker killed with -9 mid-job, a web
+server restarted with jobs waiting. Skipped, saying why, where redis-server is not installed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from model import job_queue as jq
+from model.job_store import JobStore
+
+from app_helpers import client_for, image_bytes, settings_for, size_of
+from queue_helpers import REDELIVERY_S, WorkerProc, needs_redis, redis_server
+
+pytestmark = needs_redis
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path):
+    with redis_server(tmp_path / "redis") as url:
+        yield url
+
+
+def queue_settings(data: Path, url: str):
+    return settings_for(data, None, broker_url=url, redelivery_s=REDELIVERY_S, load_model=False)
+
+
+def wait_for(client, job_ids, timeout_s: float = 120) -> dict[str, dict]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = {j: client.get(f"/api/jobs/{j}").json() for j in job_ids}
+        if all(s["status"] in ("done", "failed") for s in states.values()):
+            return states
+        assert time.monotonic() < deadline, Counter(s["status"] for s in states.values())
+        time.sleep(0.2)
+
+
+def finished_lines(workers: list[WorkerProc]) -> Counter[str]:
+    """How often each job id was reported finished by any worker."""
+    seen: Counter[str] = Counter()
+    for w in workers:
+        for line in w.lines:
+            if " job " in line and ("done" in line or "failed" in line):
+                seen[line.split(" job ", 1)[1].split()[0]] += 1
+    return seen
+
+
+def assert_queue_empty(url: str):
+    broker = jq.make_broker(url, REDELIVERY_S, maintenance=0.0)
+    try:
+        assert (jq.waiting(broker), jq.unacknowledged(broker), jq.dead_lettered(broker)) == (0, 0, 0)
+    finally:
+        broker.close()
+
+
+def test_two_workers_finish_forty_jobs_each_stored_once_across_a_web_restart(tmp_path, tiny_weights, redis_url):
+    data = tmp_path / "data"
+    workers = [WorkerProc(redis_url, data, tiny_weights, f"w{i}") for i in (1, 2)]
+    try:
+        for w in workers:
+            w.wait_ready()
+        for w in workers:  # hold both while the jobs are queued, so that they start together
+            os.kill(w.proc.pid, signal.SIGSTOP)
+        uploads = [image_bytes(40 + i, 24 + i % 7) for i in range(40)]
+        with client_for(queue_settings(data, redis_url)) as web:
+            files = [{"file": (f"p{i}.png", b, "image/png")} for i, b in enumerate(uploads)]
+            jobs = [web.post("/api/photos", files=f) for f in files]
+            assert [r.status_code for r in jobs] == [202] * 40
+            ids = [r.json()["id"] for r in jobs]
+            assert jobs[0].headers["location"] == f"/api/jobs/{ids[0]}"
+        # A new web server over the same Redis and data directory knows every job and its place.
+        with client_for(queue_settings(data, redis_url)) as web:
+            states = [web.get(f"/api/jobs/{j}").json() for j in ids]
+            assert [s["status"] for s in states] == ["queued"] * 40
+            assert [s["position"] for s in states] == list(range(40))
+            assert web.get("/healthz").json()["queue"]["waiting"] == 40
+            for w in workers:
+                os.kill(w.proc.pid, signal.SIGCONT)
+            states = list(wait_for(web, ids).values())
+            assert [s["status"] for s in states] == ["done"] * 40, [s["error"] for s in states]
+            album = web.get("/api/photos", params={"limit": 100}).json()
+            assert album["total"] == 40 and sorted(p["id"] for p in album["photos"]) == sorted(ids)
+            for i in (0, 17, 39):
+                photo = web.get(f"/api/photos/{ids[i]}").json()
+                assert photo["name"] == f"p{i}.png" and (photo["width"], photo["height"]) == size_of(uploads[i])
+                assert web.get(photo["original_url"]).content == uploads[i]
+                assert size_of(web.get(photo["result_url"]).content) == size_of(uploads[i])
+            # POST /colorize still answers with the bytes: queued, waited for, forgotten.
+            r = web.post("/colorize", files={"file": ("s.png", image_bytes(30, 20), "image/png")})
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png" and size_of(r.content) == (30, 20)
+        store = JobStore(data)
+        records = [store.get(j) for j in ids]
+        assert all(r.attempts == 1 and r.collected for r in records)
+        by_worker = Counter(r.worker for r in records)
+        assert set(by_worker) == {"w1", "w2"}, by_worker  # both did their share
+        seen = finished_lines(workers)
+        assert all(seen[j] == 1 for j in ids), [j for j in ids if seen[j] != 1]
+        assert not any("already done" in line for w in workers for line in w.lines)
+        assert_queue_empty(redis_url)
+    finally:
+        for w in workers:
+            if w.proc.poll() is None:
+                os.kill(w.proc.pid, signal.SIGCONT)
+            w.stop()
+
+
+def test_a_worker_killed_mid_job_loses_nothing(tmp_path, tiny_weights, redis_url):
+    data = tmp_path / "data"
+    first = WorkerProc(redis_url, data, tiny_weights, "first").wait_ready()
+    second = None
+    try:
+        for pid in first.children():  # its engine process (and fork server) hold still: the job stays mid-way
+            os.kill(pid, signal.SIGSTOP)
+        with client_for(queue_settings(data, redis_url)) as web:
+            upload = image_bytes(64, 48)
+            job = web.post("/api/photos", files={"file": ("grandpa.png", upload, "image/png")}).json()
+            deadline = time.monotonic() + 60
+            while web.get(job["url"]).json()["status"] != "running":
+                assert time.monotonic() < deadline, first.log()
+                time.sleep(0.05)
+            first.kill9()
+            killed_at = time.monotonic()
+            second = WorkerProc(redis_url, data, tiny_weights, "second").wait_ready()
+            state = wait_for(web, [job["id"]])[job["id"]]
+            assert state["status"] == "done" and state["attempts"] == 2 and state["page_url"] == f"/photos/{job['id']}"
+            assert time.monotonic() - killed_at < 60 + 30  # start-up of the second worker + redelivery
+            photo = web.get(f"/api/photos/{job['id']}").json()
+            assert web.get(photo["original_url"]).content == upload
+            assert web.get("/api/photos").json()["total"] == 1
+            # A bad photo on the same worker: its header passes the web's check, its pixels do not decode.
+            bad = web.post("/api/photos", files={"file": ("torn.png", upload[:80], "image/png")}).json()
+            failed = wait_for(web, [bad["id"]])[bad["id"]]
+            assert failed["status"] == "failed" and failed["attempts"] == 1
+            assert failed["error"]["error"] == "unreadable_image" and failed["error"]["status"] == 415
+            assert web.get("/api/photos").json()["total"] == 1  # nothing stored for it
+        rec = JobStore(data).get(job["id"])
+        assert (rec.worker, rec.attempts) == ("second", 2)
+        seen = finished_lines([first, second])
+        assert seen[job["id"]] == 1 and seen[bad["id"]] == 1
+        assert_queue_empty(redis_url)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
