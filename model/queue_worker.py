@@ -49,6 +49,7 @@ class WorkerSettings:
     redelivery_s: float = 30.0
     maintenance: float = 0.1
     name: str = ""
+    beat_file: str | None = None  # touched at each heartbeat, for a container's health check
 
 
 def resolve_options(profile: Any, request: Any) -> ColorizeOptions:
@@ -183,6 +184,9 @@ class QueueWorker:
                 job_queue.heartbeat(broker, self.name, profile, self.settings.redelivery_s)
             except Exception as e:  # Redis away for a moment: try again at the next beat
                 log.warning("heartbeat failed: %s", e)
+                continue
+            if self.settings.beat_file:
+                Path(self.settings.beat_file).touch()
 
     def stop(self, *_: Any) -> None:
         self._stop.set()
@@ -248,6 +252,7 @@ def parse(argv: list[str] | None) -> WorkerSettings:
         a.redelivery,
         float(env.get("HEIRLOOM_MAINTENANCE") or 0.1),
         a.name,
+        env.get("HEIRLOOM_BEAT_FILE") or None,
     )
 
 

@@ -153,3 +153,8 @@ def test_worker_needs_a_broker(capsys):
     assert "--broker" in capsys.readouterr().err
     s = parse(["--broker", "redis://h:1/0", "--workers", "2", "--redelivery", "5"])
     assert (s.broker_url, s.workers, s.redelivery_s) == ("redis://h:1/0", 2, 5.0)
+
+
+def test_the_single_process_server_has_no_job_routes(client):
+    assert client.get("/api/jobs/abc").status_code == 404
+    assert "mode" not in client.get("/healthz").json()

@@ -148,3 +148,98 @@ def test_a_worker_killed_mid_job_loses_nothing(tmp_path, tiny_weights, redis_url
         first.stop()
         if second is not None:
             second.stop()
+
+
+# --- the web side alone (Redis, no worker processes): fast ------------------------------------------
+
+
+@pytest.fixture
+def queued_web(tmp_path, redis_url):
+    with client_for(queue_settings(tmp_path / "data", redis_url)) as web:
+        yield web
+
+
+def run_queued_job(data: Path, job_id: str, size=(40, 24)):
+    """Do what a worker does with a job, in this process, with a stand-in for the model."""
+    from model.job_queue import ModelProfile
+    from model.queue_worker import JobRunner
+    from model.worker import Outcome
+
+    def engine(job):
+        return Outcome(image_bytes(*size), "PNG", "PNG", size[0], size[1], image_bytes(20, 12, "JPEG"))
+
+    return JobRunner(JobStore(data), engine, ModelProfile(32, 32), "inline")(job_id)
+
+
+def test_queue_mode_checks_uploads_before_queueing(queued_web, tmp_path):
+    web = queued_web
+    assert web.get("/healthz").json() == {
+        "status": "ok",
+        "mode": "queue",
+        "model_loaded": False,
+        "storage": "ok",
+        "queue": {"waiting": 0, "workers": 0},
+    }
+    r = web.post("/api/photos", files={"file": ("x.eps", b"%!PS-Adobe-3.0 EPSF-3.0", "image/png")})
+    assert r.status_code == 415 and r.json()["error"] == "unreadable_image"
+    from app_helpers import png_bomb
+
+    r = web.post("/api/photos", files={"file": ("bomb.png", png_bomb(), "image/png")})
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+    r = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}, data={"policy": "sideways"})
+    assert r.status_code == 422 and r.json()["field"] == "policy"
+    assert web.get("/healthz").json()["queue"]["waiting"] == 0  # none of them was queued…
+    assert not [p for p in (tmp_path / "data" / "jobs").iterdir() if p.name not in ("ready", "tmp")]  # …or stored
+
+
+def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
+    web, data = queued_web, tmp_path / "data"
+    first = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
+    second = web.post("/api/photos", files={"file": ("b.png", image_bytes(50, 30), "image/png")}).json()
+    assert (first["status"], first["position"], second["position"]) == ("queued", 0, 1)
+    assert web.get("/api/jobs/nosuchjob").status_code == 404
+    assert run_queued_job(data, first["id"]) == "done"
+    state = web.get(first["url"]).json()  # reading the status stores the photo in the album
+    assert state["status"] == "done" and state["photo_url"] == f"/api/photos/{first['id']}"
+    assert web.get(first["url"]).json()["photo_id"] == first["id"]
+    assert web.get("/api/photos").json()["total"] == 1
+    assert web.get(f"/api/photos/{first['id']}/original").content == image_bytes()
+    assert not (data / "jobs" / first["id"] / "input").exists()  # the album holds the bytes now
+    # A re-run is a job too; its result replaces the photo's.
+    rerun = web.post(f"/api/photos/{first['id']}/rerun", data={"saturation": "2"})
+    assert rerun.status_code == 202 and rerun.json()["kind"] == "rerun"
+    assert run_queued_job(data, rerun.json()["id"], size=(40, 24)) == "done"
+    assert web.get(rerun.json()["url"]).json()["status"] == "done"
+    photo = web.get(f"/api/photos/{first['id']}").json()
+    assert photo["saturation"] == 2.0 and web.get("/api/photos").json()["total"] == 1
+
+
+def test_the_page_follows_a_job_without_javascript(queued_web, tmp_path):
+    web = queued_web
+    page = web.get("/")
+    assert page.status_code == 200 and "not loaded" not in page.text
+    r = web.post("/photos", files={"file": ("a.png", image_bytes(), "image/png")}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+    job_page = web.get(r.headers["location"])
+    assert job_page.status_code == 200 and 'http-equiv="refresh"' in job_page.text and "next in line" in job_page.text
+    run_queued_job(tmp_path / "data", r.headers["location"].rsplit("/", 1)[1])
+    done = web.get(r.headers["location"], follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith("/photos/")
+
+
+def test_colorize_waits_with_a_bound(tmp_path, redis_url):
+    settings = queue_settings(tmp_path / "data", redis_url).with_(wait_timeout_s=0.3)
+    with client_for(settings) as web:
+        r = web.post("/colorize", files={"file": ("a.png", image_bytes(), "image/png")})
+        assert r.status_code == 504 and r.json()["error"] == "timeout" and "/api/jobs/" in r.json()["message"]
+
+
+def test_without_redis_queue_mode_says_so(tmp_path):
+    from queue_helpers import free_port
+
+    settings = queue_settings(tmp_path / "data", f"redis://127.0.0.1:{free_port()}/0")
+    with client_for(settings) as web:
+        r = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")})
+        assert r.status_code == 503 and r.json()["error"] == "queue_unavailable"
+        assert web.get("/healthz").status_code == 503
+        assert web.get("/api/photos").status_code == 200  # the album is still there
