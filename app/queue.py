@@ -27,7 +27,6 @@ from model.options import ColorizeOptions
 from model.queue_worker import resolve_options
 
 from .errors import NotFound, QueueUnavailable, describe
-from .metadata import Record
 from .settings import Settings
 from .storage import Storage
 
@@ -68,7 +67,12 @@ class QueueClient:
         return Request(render_size, policy or None, saturation, fmt)
 
     def form_defaults(self) -> ColorizeOptions | None:
-        profile = self.profile()
+        """The workers' model's own defaults for the forms; None while unknown (or Redis is away: the
+        page still shows, and the upload will say what is wrong)."""
+        try:
+            profile = self.profile()
+        except QueueUnavailable:
+            return None
         return None if profile is None else ColorizeOptions.make(profile.render_size, profile.multiple)
 
     def submit(
@@ -147,36 +151,30 @@ class QueueClient:
         return 0 if pos is None else pos  # fetched by a worker, about to start
 
     def collect(self, job_id: str) -> JobRecord:
-        """Store a finished album job's result in the album (once), then drop the job's copies."""
+        """Store a finished album job's result in the album (once), then drop the job's copies.
+        A /colorize job is its waiting request's to read and delete; one whose client gave up is deleted
+        once nobody can be waiting for it any more."""
         rec = self.jobs.get(job_id)
+        if rec.kind == "colorize":
+            if rec.finished is not None and time.time() - rec.finished > self.settings.wait_timeout_s + 60:
+                self.jobs.delete(job_id)
+            return rec
         if rec.collected or rec.status not in (DONE, FAILED):
             return rec
+        rec = self.jobs.collect(job_id, self._store_in_album)
+        if rec.status == DONE:
+            self.jobs.drop_files(job_id)
+        return rec
+
+    def _store_in_album(self, rec: JobRecord) -> str:
+        """-> the album photo's id (none for a failed job)."""
         if rec.status == FAILED or rec.result is None:
-            return self.jobs.mark_collected(job_id, rec.photo_id or "")
-        result, folder = rec.result, self.jobs.folder(job_id)
+            return rec.photo_id or ""
+        result, folder = rec.result, self.jobs.folder(rec.id)
         data, thumb = (folder / result.file).read_bytes(), (folder / result.thumb_file).read_bytes()
-        photo: Record
-        if rec.kind == "add":
-            try:
-                photo = self.storage.get(rec.id)  # stored before a crash, not marked
-            except NotFound:
-                photo = self.storage.add(
-                    name=rec.name,
-                    original=self.jobs.input(job_id),
-                    original_format=result.source_format,
-                    result=data,
-                    result_format=result.format,
-                    thumb=thumb,
-                    width=result.width,
-                    height=result.height,
-                    render_size=result.render_size,
-                    policy=result.policy,
-                    saturation=result.saturation,
-                    photo_id=rec.id,
-                )
-        else:
+        if rec.kind == "rerun":
             assert rec.photo_id is not None
-            photo = self.storage.replace_result(
+            self.storage.replace_result(
                 rec.photo_id,
                 result=data,
                 result_format=result.format,
@@ -185,9 +183,26 @@ class QueueClient:
                 policy=result.policy,
                 saturation=result.saturation,
             )
-        rec = self.jobs.mark_collected(job_id, photo.id)
-        self.jobs.drop_files(job_id)
-        return rec
+            return rec.photo_id
+        try:
+            return self.storage.get(rec.id).id  # stored before a crash, not marked
+        except NotFound:
+            pass
+        photo = self.storage.add(
+            name=rec.name,
+            original=self.jobs.input(rec.id),
+            original_format=result.source_format,
+            result=data,
+            result_format=result.format,
+            thumb=thumb,
+            width=result.width,
+            height=result.height,
+            render_size=result.render_size,
+            policy=result.policy,
+            saturation=result.saturation,
+            photo_id=rec.id,
+        )
+        return photo.id
 
     def collect_ready(self) -> int:
         done = 0

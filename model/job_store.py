@@ -1,14 +1,15 @@
 """Queued colorize jobs as files on the data directory that the web servers and the workers share.
 
 Layout:  <data>/jobs/<id>/job.json (the record), input (the upload, byte for byte), result.<ext>,
-thumb.jpg;  <data>/jobs/ready/<id> marks a finished album job the web side has not collected yet.
+thumb.jpg;  <data>/jobs/ready/<id> marks a finished job the web side has not dealt with yet (an album
+job to store in the album; a /colorize job whose client may have stopped waiting, to delete later).
 
 The broker (Redis) only carries job ids; everything a job is lives here, so a restart of Redis or of a
 web server loses no job state, and a worker acknowledges a message only after `finish` or `fail`
 returned. Every change of a record happens under that job's `flock`, and a finished job never
 changes again: a redelivered job that already has a result is skipped, so each result is stored once.
 
-Small on purpose (create, get, start, finish, fail, collected): a database can hold the records later
+Small on purpose (create, get, start, finish, fail, collect): a database can hold the records later
 without the worker or the web side changing. Imports nothing heavy and nothing of the web framework.
 """
 
@@ -17,10 +18,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -34,6 +36,7 @@ FINISHED = (DONE, FAILED)
 # What the web side does with a result: answer a waiting /colorize, add a photo to the album, or
 # replace an album photo's result (a re-run with other options).
 KINDS = ("colorize", "add", "rerun")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # what new_job_id makes; nothing else becomes a path
 
 
 class JobNotFound(HeirloomError):
@@ -121,7 +124,7 @@ class JobStore:
             folder.mkdir(parents=True, exist_ok=True)
 
     def folder(self, job_id: str) -> Path:
-        if not job_id or not all(c.isalnum() or c in "-_" for c in job_id) or len(job_id) > 64:
+        if not ID_PATTERN.match(job_id):
             raise JobNotFound("There is no job with this id.")
         return self.root / job_id
 
@@ -178,12 +181,16 @@ class JobStore:
         return self.folder(rec.id) / rec.result.thumb_file
 
     def uncollected(self) -> list[str]:
-        """Finished album jobs whose result the web side has not stored in the album yet."""
+        """Finished jobs the web side has not dealt with yet (see the module's docstring)."""
         return sorted(p.name for p in self.ready.iterdir())
 
-    def mark_collected(self, job_id: str, photo_id: str) -> JobRecord:
+    def collect(self, job_id: str, store: Callable[[JobRecord], str]) -> JobRecord:
+        """Run `store(record) -> photo id` once for a finished album job, under the job's lock, so that two
+        web servers (or a status request and the collecting loop) never both store it; then mark it."""
         with self._locked(job_id) as rec:
-            rec = self._save(replace(rec, collected=True, photo_id=photo_id))
+            if rec.collected or rec.status not in FINISHED:
+                return rec
+            rec = self._save(replace(rec, collected=True, photo_id=store(rec)))
         (self.ready / job_id).unlink(missing_ok=True)
         return rec
 
@@ -233,8 +240,7 @@ class JobStore:
     # --- inside ---------------------------------------------------------------------------------
 
     def _mark_ready(self, rec: JobRecord) -> None:
-        if rec.kind != "colorize":  # a waiting /colorize reads its own result; album jobs are collected
-            _write_synced(self.ready / rec.id, b"")
+        _write_synced(self.ready / rec.id, b"")
 
     @contextmanager
     def _locked(self, job_id: str) -> Iterator[JobRecord]:

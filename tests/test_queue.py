@@ -42,16 +42,43 @@ def test_a_result_is_stored_once_and_a_finished_job_never_changes(tmp_path: Path
     assert done.status == DONE and done.attempts == 1 and done.worker == "w1" and done.error is None
     assert store.result_path(done).read_bytes() == b"first result"
     assert store.uncollected() == [rec.id]  # an album job waits for the web side
-    store.mark_collected(rec.id, rec.id)
-    assert store.uncollected() == [] and store.get(rec.id).collected
+    stored: list[str] = []
+    assert store.collect(rec.id, lambda r: stored.append(r.id) or "photo-1").photo_id == "photo-1"
+    assert store.collect(rec.id, lambda r: stored.append(r.id) or "photo-2").photo_id == "photo-1"
+    assert stored == [rec.id] and store.uncollected() == [] and store.get(rec.id).collected
 
 
-def test_a_colorize_job_is_not_left_for_the_album(tmp_path: Path):
+def test_two_collectors_at_once_store_a_job_once(tmp_path: Path):
+    """A status request and the collecting loop (or two web servers) reach the same finished job together."""
+    import threading
+    import time
+
     store = JobStore(tmp_path)
-    rec = store.create("colorize", b"x", Request(), thumbnail=False)
+    rec = store.create("add", b"x", Request())
     store.start(rec.id, "w1")
-    store.finish(rec.id, RESULT, b"r", b"")
-    assert store.uncollected() == []
+    store.finish(rec.id, RESULT, b"r", b"t")
+    calls: list[int] = []
+
+    def slow_store(r: JobRecord) -> str:
+        calls.append(1)
+        time.sleep(0.2)  # long enough for the other thread to arrive
+        return "photo"
+
+    threads = [threading.Thread(target=store.collect, args=(rec.id, slow_store)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and store.get(rec.id).photo_id == "photo"
+
+
+def test_ids_never_become_other_paths(tmp_path: Path):
+    from model.job_store import JobNotFound
+
+    store = JobStore(tmp_path)
+    for bad in ("", "../../etc", "a/b", "ready", "tmp", "é" * 30, "x" * 65):
+        with pytest.raises(JobNotFound):
+            store.get(bad)
 
 
 def test_job_records_round_trip_through_json():
