@@ -1,4 +1,4 @@
-"""`heirloom` command: colorize, train, cache-features, train-hypercolumn, export, evaluate, serve.
+"""`heirloom` command: colorize, train, cache-features, train-hypercolumn, export, evaluate, serve, worker.
 
 The parser reads only light tables (output formats, aspect policies, preset names), so `--help`
 answers at once; each subcommand imports what it needs, so `heirloom colorize` never loads the

@@ -243,3 +243,66 @@ def test_without_redis_queue_mode_says_so(tmp_path):
         assert r.status_code == 503 and r.json()["error"] == "queue_unavailable"
         assert web.get("/healthz").status_code == 503
         assert web.get("/api/photos").status_code == 200  # the album is still there
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_the_upload_page_shows_queued_photos_live(tmp_path, redis_url):
+    """A real browser on a real queue-mode server: two uploads get in line, the page shows their places,
+    then (a worker's work done here, with a stand-in for the model) their links."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from queue_helpers import REPO, free_port
+
+    data, port = tmp_path / "data", free_port()
+    env = {**os.environ, "HEIRLOOM_BROKER_URL": redis_url, "HEIRLOOM_DATA_DIR": str(data)}
+    env.pop("HEIRLOOM_TOKEN", None)
+    cmd = [sys.executable, "-m", "app.server", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    scans = []
+    for name in ("first.png", "second.png"):
+        (tmp_path / name).write_bytes(image_bytes(48, 32))
+        scans.append(str(tmp_path / name))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "server did not start"
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(url + "/")
+                page.set_input_files("#file", scans)
+                page.click("#submit")
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('#progress .state')].map(s => s.textContent).sort().join('|')"
+                    " === 'In line: 1 before it|Next in line'",
+                    timeout=20_000,
+                )
+                root = JobStore(data).root
+                job_ids = [j for j in os.listdir(root) if (root / j / "job.json").exists()]
+                assert len(job_ids) == 2
+                for job_id in job_ids:
+                    assert run_queued_job(data, job_id) == "done"
+                links_shown = "() => document.querySelectorAll('#progress .state a').length === 2"
+                page.wait_for_function(links_shown, timeout=20_000)
+                links = page.eval_on_selector_all("#progress .state a", "as => as.map(a => a.getAttribute('href'))")
+                assert all(h.startswith("/photos/") for h in links) and not errors
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
