@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from model import CheckpointError, Colorizer, HeirloomError
+from model import CheckpointError, HeirloomError
 from model.worker import ProcessPool, WorkerSpec
 
 from . import errors
@@ -28,11 +29,16 @@ from .settings import Settings
 from .storage import Storage
 from .templating import STATIC
 
+if TYPE_CHECKING:
+    from model import Colorizer
+
 log = logging.getLogger("heirloom.app")
 
 
 def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
     """A missing or broken weights file leaves the album usable and is reported in /healthz."""
+    from model import Colorizer  # torch loads here, never in queue mode
+
     if not settings.load_model:
         return None, "model loading is switched off"
     try:

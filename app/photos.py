@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from model import ColorizeOptions, Colorizer
+from model import ColorizeOptions
 from model.worker import Job, Outcome, ProcessPool
 
 from .errors import ModelUnavailable, UploadTooLarge
@@ -17,7 +17,9 @@ from .metadata import Record
 from .settings import Settings, human_size
 from .storage import Storage
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Colorizer means torch: only the single-process server loads it (app.main)
+    from model import Colorizer
+
     from .queue import QueueClient
 
 CHUNK = 1 << 20

@@ -306,3 +306,26 @@ def test_the_upload_page_shows_queued_photos_live(tmp_path, redis_url):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_the_web_side_of_queue_mode_loads_neither_model_nor_torch(tmp_path, redis_url):
+    """Its own process: this one has long imported torch for other tests."""
+    import subprocess
+    import sys
+
+    from queue_helpers import REPO
+
+    script = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, "tests")
+from app_helpers import client_for, image_bytes, settings_for
+settings = settings_for(Path({str(tmp_path / "data")!r}), None, broker_url={redis_url!r}, load_model=False)
+with client_for(settings) as web:
+    assert web.post("/api/photos", files={{"file": ("a.png", image_bytes(), "image/png")}}).status_code == 202
+    assert web.get("/").status_code == 200
+print(sorted(m for m in ("torch", "cv2", "model.pipeline") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
