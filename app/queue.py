@@ -33,6 +33,8 @@ from .storage import Storage
 log = logging.getLogger("heirloom.app")
 PROFILE_TTL_S = 5.0  # how long the workers' model profile is trusted before it is read again
 COLLECT_EVERY_S = 0.5
+RECOVER_EVERY_S = 60.0  # look for jobs whose message Redis lost (restarted without its data, flushed)
+RECOVER_AFTER_S = 30.0  # …among jobs at least this old (a younger one may be between create and enqueue)
 
 
 class QueueClient:
@@ -216,11 +218,34 @@ class QueueClient:
                 log.error("queue: job %s could not be stored in the album: %s", job_id, e)
         return done
 
+    def requeue_lost(self, min_age_s: float = RECOVER_AFTER_S) -> list[str]:
+        """Queue again the unfinished jobs that Redis no longer holds (the job records are the truth).
+        A job queued twice this way still runs at most once to completion: its result is stored once."""
+        again = []
+        for job_id in self.jobs.not_finished():
+            try:
+                rec = self.jobs.get(job_id)
+            except JobNotFound:
+                continue
+            if rec.status in (DONE, FAILED) or time.time() - rec.created < min_age_s:
+                continue
+            if rec.message_id is not None and self._call(jq.is_known, self.broker, rec.message_id):
+                continue
+            self.jobs.set_message_id(job_id, self._call(jq.enqueue, self.broker, job_id))
+            again.append(job_id)
+        if again:
+            log.warning("queue: %d job(s) were not in Redis any more and were queued again", len(again))
+        return again
+
     async def collector(self) -> None:
+        last_recovery = 0.0
         while True:
             try:
                 await run_in_threadpool(self.collect_ready)
-            except Exception:  # keep collecting whatever one round met
+                if time.monotonic() - last_recovery > RECOVER_EVERY_S:
+                    last_recovery = time.monotonic()
+                    await run_in_threadpool(self.requeue_lost)
+            except Exception:  # keep collecting whatever one round met (Redis away: try again later)
                 log.exception("queue: collecting finished jobs failed")
             await asyncio.sleep(COLLECT_EVERY_S)
 

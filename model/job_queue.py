@@ -85,6 +85,14 @@ def position(broker: RedisBroker, message_id: str) -> int | None:
     return None if pos is None else int(cast(int, pos))
 
 
+def is_known(broker: RedisBroker, message_id: str) -> bool:
+    """Does the broker still hold this message (waiting, or fetched and not acknowledged)?"""
+    try:
+        return bool(redis_client(broker).hexists(f"{NAMESPACE}:{QUEUE}.msgs", message_id))
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+
+
 def waiting(broker: RedisBroker) -> int:
     try:
         return int(redis_client(broker).llen(f"{NAMESPACE}:{QUEUE}"))

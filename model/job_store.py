@@ -1,8 +1,9 @@
 """Queued colorize jobs as files on the data directory that the web servers and the workers share.
 
 Layout:  <data>/jobs/<id>/job.json (the record), input (the upload, byte for byte), result.<ext>,
-thumb.jpg;  <data>/jobs/ready/<id> marks a finished job the web side has not dealt with yet (an album
-job to store in the album; a /colorize job whose client may have stopped waiting, to delete later).
+thumb.jpg.  Markers (empty files), so that nobody lists every job: <data>/jobs/unfinished/<id> for a job
+queued or running; <data>/jobs/ready/<id> for a finished job the web side has not dealt with yet (an
+album job to store in the album; a /colorize job whose client may have stopped waiting, to delete later).
 
 The broker (Redis) only carries job ids; everything a job is lives here, so a restart of Redis or of a
 web server loses no job state, and a worker acknowledges a message only after `finish` or `fail`
@@ -119,8 +120,9 @@ class JobStore:
     def __init__(self, data_dir: Path | str):
         self.root = Path(data_dir) / "jobs"
         self.ready = self.root / "ready"
+        self.unfinished = self.root / "unfinished"
         self.staging = self.root / "tmp"
-        for folder in (self.root, self.ready, self.staging):
+        for folder in (self.root, self.ready, self.unfinished, self.staging):
             folder.mkdir(parents=True, exist_ok=True)
 
     def folder(self, job_id: str) -> Path:
@@ -151,6 +153,7 @@ class JobStore:
             _write_synced(staging / "input", data)
             _write_synced(staging / "job.json", rec.to_json().encode())
             os.replace(staging, self.folder(rec.id))
+            _write_synced(self.unfinished / rec.id, b"")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -203,6 +206,7 @@ class JobStore:
     def delete(self, job_id: str) -> None:
         folder = self.folder(job_id)
         (self.ready / job_id).unlink(missing_ok=True)
+        (self.unfinished / job_id).unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
 
     # --- the worker side ------------------------------------------------------------------------
@@ -241,6 +245,11 @@ class JobStore:
 
     def _mark_ready(self, rec: JobRecord) -> None:
         _write_synced(self.ready / rec.id, b"")
+        (self.unfinished / rec.id).unlink(missing_ok=True)
+
+    def not_finished(self) -> list[str]:
+        """Jobs queued or running (for finding those whose broker message was lost)."""
+        return sorted(p.name for p in self.unfinished.iterdir())
 
     @contextmanager
     def _locked(self, job_id: str) -> Iterator[JobRecord]:

@@ -189,7 +189,9 @@ def test_queue_mode_checks_uploads_before_queueing(queued_web, tmp_path):
     r = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}, data={"policy": "sideways"})
     assert r.status_code == 422 and r.json()["field"] == "policy"
     assert web.get("/healthz").json()["queue"]["waiting"] == 0  # none of them was queued…
-    assert not [p for p in (tmp_path / "data" / "jobs").iterdir() if p.name not in ("ready", "tmp")]  # …or stored
+    assert not [
+        p for p in (tmp_path / "data" / "jobs").iterdir() if p.name not in ("ready", "unfinished", "tmp")
+    ]  # …or stored
 
 
 def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
@@ -329,3 +331,21 @@ print(sorted(m for m in ("torch", "cv2", "model.pipeline") if m in sys.modules))
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_jobs_that_redis_lost_are_queued_again(tmp_path, redis_url):
+    """Redis restarted without its data (or flushed): the job records on the data directory are the truth."""
+    import redis
+
+    data = tmp_path / "data"
+    with client_for(queue_settings(data, redis_url)) as web:
+        job = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
+        done = web.post("/api/photos", files={"file": ("b.png", image_bytes(), "image/png")}).json()
+        assert run_queued_job(data, done["id"]) == "done"
+        redis.Redis.from_url(redis_url).flushall()
+        assert web.get(job["url"]).json()["position"] == 0  # (not in Redis: counted as about to start)
+        client = web.app.state.runtime.queue
+        assert client.requeue_lost(min_age_s=0) == [job["id"]]  # the finished one is left alone
+        assert client.requeue_lost(min_age_s=0) == []  # known to Redis again
+        assert web.get("/healthz").json()["queue"]["waiting"] == 1
+        assert run_queued_job(data, job["id"]) == "done" and web.get(job["url"]).json()["status"] == "done"
