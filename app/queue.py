@@ -86,7 +86,11 @@ class QueueClient:
         if kind != "colorize":
             self.storage.require_writable()
         rec = self.jobs.create(kind, data, request, name=name, photo_id=photo_id, thumbnail=kind != "colorize")
-        message_id = self._call(jq.enqueue, self.broker, rec.id)
+        try:
+            message_id = self._call(jq.enqueue, self.broker, rec.id)
+        except QueueUnavailable:
+            self.jobs.delete(rec.id)  # the client hears "nothing was queued": so nothing may run later
+            raise
         return self.jobs.set_message_id(rec.id, message_id)
 
     # --- after ----------------------------------------------------------------------------------

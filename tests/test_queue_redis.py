@@ -243,6 +243,7 @@ def test_without_redis_queue_mode_says_so(tmp_path):
     with client_for(settings) as web:
         r = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")})
         assert r.status_code == 503 and r.json()["error"] == "queue_unavailable"
+        assert JobStore(tmp_path / "data").not_finished() == []  # nothing left to run later
         assert web.get("/healthz").status_code == 503
         assert web.get("/api/photos").status_code == 200  # the album is still there
 
