@@ -4,6 +4,7 @@ server restarted with jobs waiting. Skipped, saying why, where redis-server is n
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -59,7 +60,7 @@ def assert_queue_empty(url: str):
         broker.close()
 
 
-def test_two_workers_finish_forty_jobs_each_stored_once_across_a_web_restart(tmp_path, tiny_weights, redis_url):
+def test_two_workers_finish_forty_jobs_each_stored_once_across_a_web_restart(tmp_path, tiny_weights, redis_url, caplog):
     data = tmp_path / "data"
     workers = [WorkerProc(redis_url, data, tiny_weights, f"w{i}") for i in (1, 2)]
     try:
@@ -103,6 +104,7 @@ def test_two_workers_finish_forty_jobs_each_stored_once_across_a_web_restart(tmp
         assert all(seen[j] == 1 for j in ids), [j for j in ids if seen[j] != 1]
         assert not any("already done" in line for w in workers for line in w.lines)
         assert_queue_empty(redis_url)
+        assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]  # no race, no 500
     finally:
         for w in workers:
             if w.proc.poll() is None:
