@@ -42,7 +42,7 @@ class QueueClient:
         assert settings.broker_url is not None
         self.settings = settings
         self.storage = storage
-        self.broker = jq.make_broker(settings.broker_url, settings.redelivery_s, maintenance=0.0)
+        self.broker = jq.make_broker(settings.broker_url, settings.redelivery_s)
         self.jobs = JobStore(settings.data_dir)
         self._profile: tuple[float, jq.ModelProfile | None] = (0.0, None)
 

@@ -5,8 +5,9 @@ keeps a fetched message in the worker's own acknowledgement set until the worker
 worker does only after the result (or the typed error) is stored. Every broker call records the
 worker's heartbeat; when a worker has been silent for `redelivery_s` (killed, its machine gone),
 the next maintenance pass of any live worker puts its unacknowledged messages back on the queue.
-Maintenance runs on a random fraction of calls; workers heartbeat (and so give it a chance) every
-`redelivery_s / 4`, which brings a dead worker's job back within about `redelivery_s` + a few seconds.
+Dramatiq runs maintenance on a random 0.1 % of calls; our workers also run it with every heartbeat
+(every `redelivery_s / 4`, busy or idle), so a dead worker's job is back on the queue within
+1.25 × `redelivery_s` of its last sign of life, while any other worker lives.
 
 Imports redis and dramatiq, never torch or the web framework.
 """
@@ -20,7 +21,7 @@ from typing import Any, cast
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+from dramatiq.brokers.redis import RedisBroker
 
 QUEUE = "heirloom"
 ACTOR = "colorize"
@@ -43,15 +44,30 @@ class ModelProfile:
     device: str = "cpu"
 
 
-def make_broker(url: str, redelivery_s: float = DEFAULT_REDELIVERY_S, maintenance: float = 0.1) -> RedisBroker:
-    """A broker on `url` with our redelivery timeout; `maintenance` is the share of calls that look
-    for dead workers (1.0 in tests, so a killed worker's job comes back at once after the timeout;
-    0 for the web side, which must never judge workers by a timeout of its own)."""
-    broker = RedisBroker(  # type: ignore[no-untyped-call]
+HEARTBEAT_COMMAND = "qsize"  # a read-only dispatch: it records the heartbeat and changes nothing
+
+
+class _Broker(RedisBroker):
+    """Dramatiq's Redis broker; with `judge`, every heartbeat also looks for dead workers. Without it
+    (the web side) no call ever does: only workers, with their common timeout, judge workers."""
+
+    def __init__(self, judge: bool, **kw: Any):
+        super().__init__(**kw)  # type: ignore[no-untyped-call]
+        self.judge = judge
+
+    def _should_do_maintenance(self, command: str) -> int:
+        if not self.judge:
+            return 0
+        return 1 if command == HEARTBEAT_COMMAND else int(super()._should_do_maintenance(command))
+
+
+def make_broker(url: str, redelivery_s: float = DEFAULT_REDELIVERY_S, judge: bool = False) -> RedisBroker:
+    """A broker on `url` with our redelivery timeout; `judge`: a worker's (see _Broker)."""
+    broker = _Broker(
+        judge,
         url=url,
         namespace=NAMESPACE,
         heartbeat_timeout=int(redelivery_s * 1000),
-        maintenance_chance=int(maintenance * MAINTENANCE_SCALE),
         # No retries, no time limit, no age limit: our worker stores every outcome, failures
         # included, and its engine processes have their own timeout.
         middleware=[],
@@ -114,9 +130,9 @@ def dead_lettered(broker: RedisBroker) -> int:
 
 
 def heartbeat(broker: RedisBroker, worker: str, profile: ModelProfile, ttl_s: float) -> None:
-    """A worker is alive: Dramatiq's heartbeat (one cheap broker call, which may also run maintenance),
+    """A worker is alive: Dramatiq's heartbeat (one cheap broker call, which also runs maintenance),
     our worker list, and the model profile for the web side."""
-    broker.do_qsize(QUEUE)  # any dispatch records the heartbeat; qsize changes nothing
+    getattr(broker, f"do_{HEARTBEAT_COMMAND}")(QUEUE)  # records the heartbeat, runs maintenance (see _Broker)
     r = redis_client(broker)
     now = time.time()
     pipe = r.pipeline()

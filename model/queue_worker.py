@@ -47,7 +47,6 @@ class WorkerSettings:
     max_work_bytes: int | None = None
     timeout_s: float = 120.0
     redelivery_s: float = 30.0
-    maintenance: float = 0.1
     name: str = ""
     beat_file: str | None = None  # touched at each heartbeat, for a container's health check
 
@@ -148,7 +147,7 @@ class QueueWorker:
         del colorizer  # the engine processes hold their own copies; this one only told us its options
         pool = ProcessPool(spec, s.workers, s.timeout_s)
         pool.start()
-        broker = job_queue.make_broker(s.broker_url, s.redelivery_s, s.maintenance)
+        broker = job_queue.make_broker(s.broker_url, s.redelivery_s, judge=True)
         runner = JobRunner(JobStore(s.data_dir), pool.run, profile, self.name)
 
         def colorize(job_id: str) -> None:
@@ -250,7 +249,6 @@ def parse(argv: list[str] | None) -> WorkerSettings:
         int(a.max_request_mb * 2**20) if a.max_request_mb else None,
         a.request_timeout,
         a.redelivery,
-        float(env.get("HEIRLOOM_MAINTENANCE") or 0.1),
         a.name,
         env.get("HEIRLOOM_BEAT_FILE") or None,
     )

@@ -185,3 +185,17 @@ def test_worker_needs_a_broker(capsys):
 def test_the_single_process_server_has_no_job_routes(client):
     assert client.get("/api/jobs/abc").status_code == 404
     assert "mode" not in client.get("/healthz").json()
+
+
+def test_only_workers_judge_workers_and_every_heartbeat_does():
+    """A dead worker's job comes back within 1.25 × the redelivery timeout because each live worker's
+    heartbeat looks for dead ones; the web side, whose timeout could differ, never looks."""
+    from model import job_queue as jq
+
+    worker = jq.make_broker("redis://127.0.0.1:1/0", 30, judge=True)  # no connection is made here
+    web = jq.make_broker("redis://127.0.0.1:1/0", 30)
+    assert worker._should_do_maintenance(jq.HEARTBEAT_COMMAND) == 1
+    assert all(
+        web._should_do_maintenance(c) == 0 for c in (jq.HEARTBEAT_COMMAND, "enqueue", "fetch") for _ in range(50)
+    )
+    assert worker.heartbeat_timeout == 30_000

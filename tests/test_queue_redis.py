@@ -53,7 +53,7 @@ def finished_lines(workers: list[WorkerProc]) -> Counter[str]:
 
 
 def assert_queue_empty(url: str):
-    broker = jq.make_broker(url, REDELIVERY_S, maintenance=0.0)
+    broker = jq.make_broker(url, REDELIVERY_S)
     try:
         assert (jq.waiting(broker), jq.unacknowledged(broker), jq.dead_lettered(broker)) == (0, 0, 0)
     finally:
