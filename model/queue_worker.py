@@ -129,22 +129,20 @@ class QueueWorker:
         from dramatiq.worker import Worker
 
         from . import job_queue
+        from .checkpoint import read_generator
         from .options import DEFAULT_MAX_WORK_BYTES
-        from .pipeline import Colorizer
+        from .pipeline import default_weights_path, pick_device
         from .worker import ProcessPool, WorkerSpec
 
         s = self.settings
         work = s.max_work_bytes or DEFAULT_MAX_WORK_BYTES
-        if s.torch_threads:
-            import torch
-
-            torch.set_num_threads(s.torch_threads)
-        colorizer = Colorizer.from_checkpoint(s.weights, s.device, s.max_pixels, work)
-        profile = job_queue.ModelProfile(colorizer.default_render_size, colorizer.multiple, str(colorizer.device))
-        spec = WorkerSpec(
-            s.weights, s.device, s.max_pixels, work, s.torch_threads, limit_memory=colorizer.device.type == "cpu"
-        )
-        del colorizer  # the engine processes hold their own copies; this one only told us its options
+        # The model itself lives in the engine processes (each loads and checks it); this process reads
+        # only the file's header for the options the web side validates against.
+        gen = read_generator(s.weights or default_weights_path())
+        device = pick_device(s.device)
+        profile = job_queue.ModelProfile(gen.render_size, gen.config.multiple, str(device))
+        del gen
+        spec = WorkerSpec(s.weights, s.device, s.max_pixels, work, s.torch_threads, limit_memory=device.type == "cpu")
         pool = ProcessPool(spec, s.workers, s.timeout_s)
         pool.start()
         broker = job_queue.make_broker(s.broker_url, s.redelivery_s, judge=True)

@@ -199,3 +199,10 @@ def test_only_workers_judge_workers_and_every_heartbeat_does():
         web._should_do_maintenance(c) == 0 for c in (jq.HEARTBEAT_COMMAND, "enqueue", "fetch") for _ in range(50)
     )
     assert worker.heartbeat_timeout == 30_000
+
+
+def test_a_worker_without_weights_says_so(tmp_path, capsys):
+    from model.queue_worker import main
+
+    code = main(["--broker", "redis://127.0.0.1:1/0", "--data-dir", str(tmp_path), "--weights", str(tmp_path / "no")])
+    assert code == 2 and "No weights file" in capsys.readouterr().err
