@@ -33,6 +33,7 @@ from .storage import Storage
 log = logging.getLogger("heirloom.app")
 PROFILE_TTL_S = 5.0  # how long the workers' model profile is trusted before it is read again
 COLLECT_EVERY_S = 0.5
+ANY_RENDER_SIZE = 256  # before any worker announced its model: a stand-in default, so the given values get checked
 RECOVER_EVERY_S = 60.0  # look for jobs whose message Redis lost (restarted without its data, flushed)
 RECOVER_AFTER_S = 30.0  # …among jobs at least this old (a younger one may be between create and enqueue)
 
@@ -64,8 +65,10 @@ class QueueClient:
         if profile is not None:
             resolve_options(profile, Request(render_size, policy, saturation, format))
         else:
-            ColorizeOptions.make(256, 1, render_size=render_size, policy=policy, saturation=saturation, format=format)
-        fmt = ColorizeOptions.make(256, 1, format=format).format
+            ColorizeOptions.make(
+                ANY_RENDER_SIZE, 1, render_size=render_size, policy=policy, saturation=saturation, format=format
+            )
+        fmt = ColorizeOptions.make(ANY_RENDER_SIZE, 1, format=format).format  # its name: "jpg" -> "JPEG"
         return Request(render_size, policy or None, saturation, fmt)
 
     def form_defaults(self) -> ColorizeOptions | None:
@@ -180,6 +183,10 @@ class QueueClient:
         data, thumb = (folder / result.file).read_bytes(), (folder / result.thumb_file).read_bytes()
         if rec.kind == "rerun":
             assert rec.photo_id is not None
+            try:
+                self.storage.get(rec.photo_id)
+            except NotFound:  # deleted while its re-run waited: nothing to store it in
+                return ""
             self.storage.replace_result(
                 rec.photo_id,
                 result=data,

@@ -216,6 +216,12 @@ def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
     assert web.get(rerun.json()["url"]).json()["status"] == "done"
     photo = web.get(f"/api/photos/{first['id']}").json()
     assert photo["saturation"] == 2.0 and web.get("/api/photos").json()["total"] == 1
+    # A photo deleted while its re-run waits: the re-run's result has nowhere to go, and that is the end of it.
+    late = web.post(f"/api/photos/{first['id']}/rerun", data={"saturation": "0.5"}).json()
+    assert web.delete(f"/api/photos/{first['id']}").status_code == 204
+    assert run_queued_job(data, late["id"]) == "done"
+    assert web.get(late["url"]).json()["status"] == "done" and JobStore(data).uncollected() == []
+    assert web.get("/api/photos").json()["total"] == 0
 
 
 def test_the_page_follows_a_job_without_javascript(queued_web, tmp_path):
