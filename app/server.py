@@ -1,6 +1,7 @@
 """`heirloom serve`: flags over environment variables over defaults, a safety check on the
 address, then uvicorn with one process that serves pages and uploads; decoding and the model run
-in `--workers` worker processes (model/worker.py), each holding its own copy of the model."""
+in `--workers` worker processes (model/worker.py), each holding its own copy of the model. With
+`--broker redis://…` (queue mode, app/queue.py) it loads no model: jobs go to `heirloom worker`s."""
 
 from __future__ import annotations
 
