@@ -27,12 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HeirloomError, InvalidOption, WorkerCrashed
+from .errors import HeirloomError, WorkerCrashed, error_to_wire
 from .job_store import JobNotFound, JobRecord, JobResult, JobStore
 from .options import DEFAULT_MAX_PIXELS, ColorizeOptions
+from .worker import Job  # light: the engine (torch, OpenCV) loads in its processes only
 
 log = logging.getLogger("heirloom.queue_worker")
 MAX_ATTEMPTS = 2
+CRASHED_TWICE = (
+    f"This photo was started {MAX_ATTEMPTS} times and each time the worker colorizing it died; "
+    f"it was not tried again. Other photos are not affected."
+)
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,6 @@ class JobRunner:
 
     def __call__(self, job_id: str) -> str:
         """Store the job's outcome; -> what happened ('done', 'failed', 'skipped'). Returning acks."""
-        from .worker import Job
-
         try:
             rec = self.store.start(job_id, self.name)
         except JobNotFound:
@@ -82,7 +85,7 @@ class JobRunner:
         if rec is None:  # redelivered after its outcome was stored: nothing to do but ack
             return "skipped"
         if rec.attempts > MAX_ATTEMPTS:
-            self._fail(rec, WorkerCrashed(self._crash_message(rec)))
+            self._fail(rec, WorkerCrashed(CRASHED_TWICE))
             return "failed"
         try:
             opts = resolve_options(self.profile, rec.request)
@@ -102,18 +105,8 @@ class JobRunner:
         return "done"
 
     def _fail(self, rec: JobRecord, e: HeirloomError) -> None:
-        from .worker import error_to_wire
-
-        if not isinstance(e, InvalidOption):
-            log.info("job %s failed: %s", rec.id, e)
+        log.info("job %s failed (attempt %d): %s", rec.id, rec.attempts, e)
         self.store.fail(rec.id, error_to_wire(e))
-
-    @staticmethod
-    def _crash_message(rec: JobRecord) -> str:
-        return (
-            f"This photo was started {MAX_ATTEMPTS} times and each time the worker colorizing it died; "
-            f"it was not tried again. Other photos are not affected."
-        )
 
 
 class QueueWorker:
