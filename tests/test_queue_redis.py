@@ -152,6 +152,39 @@ def test_a_worker_killed_mid_job_loses_nothing(tmp_path, tiny_weights, redis_url
             second.stop()
 
 
+def test_a_photo_that_kills_two_workers_is_failed_not_tried_a_third_time(tmp_path, tiny_weights, redis_url):
+    """Both workers hang on the job (their engine processes stopped) and are killed with -9 in turn, as a
+    photo that kills whatever takes it would do; the third worker fails it instead of running it."""
+    data = tmp_path / "data"
+    workers = {n: WorkerProc(redis_url, data, tiny_weights, n) for n in ("a", "b")}
+    third = None
+    try:
+        for w in workers.values():
+            w.wait_ready()
+            for pid in w.children():
+                os.kill(pid, signal.SIGSTOP)
+        with client_for(queue_settings(data, redis_url)) as web:
+            job = web.post("/api/photos", files={"file": ("deadly.png", image_bytes(), "image/png")}).json()
+            store = JobStore(data)
+            for attempt in (1, 2):
+                deadline = time.monotonic() + 60
+                while (rec := store.get(job["id"])).attempts < attempt or rec.status != "running":
+                    assert time.monotonic() < deadline, [w.log() for w in workers.values()]
+                    time.sleep(0.05)
+                assert rec.worker in workers
+                workers[rec.worker].kill9()  # the other one gets it back after the redelivery timeout
+            third = WorkerProc(redis_url, data, tiny_weights, "c").wait_ready()
+            state = wait_for(web, [job["id"]])[job["id"]]
+            assert state["status"] == "failed" and state["attempts"] == 3
+            assert state["error"]["error"] == "worker_crashed" and state["error"]["status"] == 422
+            assert web.get("/api/photos").json()["total"] == 0
+        assert any(f"job {job['id']} failed (attempt 3)" in line for line in third.lines)
+        assert_queue_empty(redis_url)
+    finally:
+        for w in [*workers.values(), *([third] if third else [])]:
+            w.stop()
+
+
 # --- the web side alone (Redis, no worker processes): fast ------------------------------------------
 
 
