@@ -60,6 +60,7 @@ def assert_queue_empty(url: str):
         broker.close()
 
 
+@pytest.mark.slow  # `heirloom worker` processes: each loads torch and the model
 def test_two_workers_finish_forty_jobs_each_stored_once_across_a_web_restart(tmp_path, tiny_weights, redis_url, caplog):
     data = tmp_path / "data"
     workers = [WorkerProc(redis_url, data, tiny_weights, f"w{i}") for i in (1, 2)]
@@ -112,6 +113,7 @@ def test_two_workers_finish_forty_jobs_each_stored_once_across_a_web_restart(tmp
             w.stop()
 
 
+@pytest.mark.slow  # `heirloom worker` processes: each loads torch and the model
 def test_a_worker_killed_mid_job_loses_nothing(tmp_path, tiny_weights, redis_url):
     data = tmp_path / "data"
     first = WorkerProc(redis_url, data, tiny_weights, "first").wait_ready()
@@ -152,6 +154,7 @@ def test_a_worker_killed_mid_job_loses_nothing(tmp_path, tiny_weights, redis_url
             second.stop()
 
 
+@pytest.mark.slow  # `heirloom worker` processes: each loads torch and the model
 def test_a_photo_that_kills_two_workers_is_failed_not_tried_a_third_time(tmp_path, tiny_weights, redis_url):
     """Both workers hang on the job (their engine processes stopped) and are killed with -9 in turn, as a
     photo that kills whatever takes it would do; the third worker fails it instead of running it."""
