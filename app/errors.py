@@ -41,6 +41,10 @@ class NotFound(AppError):
     pass
 
 
+class LastVersion(AppError):
+    """Deleting a photo's only version would leave it with no result."""
+
+
 class ModelUnavailable(AppError):
     pass
 
@@ -80,6 +84,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (UnreadableImage, 415, "unreadable_image"),
     (UnsupportedImage, 415, "unsupported_image"),
     (NotFound, 404, "not_found"),
+    (LastVersion, 409, "last_version"),
     (HeirloomError, 400, "bad_request"),
 ]
 

@@ -15,24 +15,34 @@ from starlette.concurrency import run_in_threadpool
 from model import CheckpointError, HeirloomError
 from model.worker import ProcessPool, WorkerSpec
 
-from . import errors
+from . import errors, trash
 from .auth import AccessMiddleware, LoginLimiter
 from .jobs import WorkerPool
 from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .photos import Runtime
 from .queue_routes import router as jobs_router
 from .routes_api import router as api_router
+from .routes_batches import router as batches_router
 from .routes_docs import SWAGGER_STATIC
 from .routes_docs import router as docs_router
 from .routes_pages import router as pages_router
+from .routes_trash import router as trash_router
 from .settings import Settings
 from .storage import Storage
 from .templating import STATIC
+from .versions import ModelId
 
 if TYPE_CHECKING:
     from model import Colorizer
 
 log = logging.getLogger("heirloom.app")
+
+
+def model_id(settings: Settings) -> ModelId:
+    """Name and SHA-256 of the weights in use (the shipped file unless configured)."""
+    from model.pipeline import default_weights_path  # torch: never in queue mode
+
+    return ModelId.of_file(settings.weights or default_weights_path())
 
 
 def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
@@ -69,11 +79,12 @@ async def queue_mode(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     from .queue import running
 
     storage = Storage(settings.data_dir)
+    await run_in_threadpool(trash.purge, storage)
     pool = WorkerPool(settings.workers, settings.queue_size)  # unused here; the Runtime's shape stays one
     try:
         async with running(settings, storage) as client:
             problem = "queue mode: the model runs in `heirloom worker` processes"
-            app.state.runtime = Runtime(settings, storage, pool, None, problem, None, client)
+            app.state.runtime = Runtime(settings, storage, pool, None, problem, queue=client)
             log.info("Heirloom in queue mode: colorize jobs go to the workers through Redis")
             yield
     finally:
@@ -105,8 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 processes.close()
                 colorizer, problem, processes = None, str(e), None
         storage = Storage(settings.data_dir)
+        await run_in_threadpool(trash.purge, storage)
         pool = WorkerPool(settings.workers, settings.queue_size)
-        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem, processes)
+        model = await run_in_threadpool(model_id, settings) if colorizer is not None else ModelId()
+        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem, processes, model=model)
         try:
             yield
         finally:
@@ -128,6 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(jobs_router)
     app.include_router(pages_router)
+    app.include_router(batches_router)
+    app.include_router(trash_router)
     app.include_router(docs_router)
     app.mount("/static/swagger", StaticFiles(directory=str(SWAGGER_STATIC)), name="swagger")
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

@@ -1,16 +1,20 @@
-"""Photo records in SQLite (stdlib). The rest of the app sees only `PhotoIndex` and `Record`,
-so another database can replace this module without touching routes or file storage."""
+"""Photo records in SQLite (stdlib). The rest of the app sees only `PhotoIndex`, `Record` and `Version`,
+so another database can replace this module (and app/schema.py) without touching routes or file storage."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from model import InvalidOption
+
+from .batch_index import BatchIndex
+from .errors import LastVersion, NotFound
+from .schema import VERSION, migrate, version_of
+from .versions import Version
 
 # A caption says who is in the photo, where and when it was taken, in the family's own words.
 CAPTION_FIELDS = ("who", "where", "when")
@@ -30,25 +34,21 @@ def clean_caption(field: str, value: str) -> str:
 
 @dataclass(frozen=True)
 class Record:
+    """A photo: its original, its caption, and its favourite version (the one the album shows)."""
+
     id: str
     created: float  # Unix time
     name: str  # the upload's display name; never used as a path
-    original_file: str  # file names inside the photo's folder, chosen by us
+    original_file: str  # file name inside the photo's folder, chosen by us
     original_format: str  # e.g. JPEG, PNG
     original_bytes: int
-    result_file: str
-    result_format: str
     width: int
     height: int
-    render_size: int | None
-    policy: str
-    saturation: float
+    favorite: Version
     caption_who: str = ""
     caption_where: str = ""
     caption_when: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    deleted: float | None = None  # Unix time it went to the trash; None while in the album
 
     @property
     def caption(self) -> dict[str, str]:
@@ -60,24 +60,36 @@ class Record:
         return ", ".join(v for v in self.caption.values() if v) or self.name
 
 
-_COLUMNS = [f.name for f in fields(Record)]
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS photos (
-    id TEXT PRIMARY KEY, created REAL NOT NULL, name TEXT NOT NULL,
-    original_file TEXT NOT NULL, original_format TEXT NOT NULL, original_bytes INTEGER NOT NULL,
-    result_file TEXT NOT NULL, result_format TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
-    render_size INTEGER, policy TEXT NOT NULL, saturation REAL NOT NULL,
-    caption_who TEXT NOT NULL DEFAULT '', caption_where TEXT NOT NULL DEFAULT '',
-    caption_when TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS photos_created ON photos (created DESC);
-"""
-# Columns added after the first release: an older album gains them (empty) when it is opened.
-_ADDED = {f"caption_{f}": "TEXT NOT NULL DEFAULT ''" for f in CAPTION_FIELDS}
+_PHOTO = [f.name for f in fields(Record) if f.name != "favorite"]
+_VERSION = [f.name for f in fields(Version)]
+# A photo row joined with its favourite version; the version's columns are prefixed with v_.
+_SELECT = (
+    f"SELECT p.*, {', '.join(f'v.{c} AS v_{c}' for c in _VERSION)} FROM photos p "
+    "JOIN versions v ON v.photo_id = p.id AND v.id = p.favorite"
+)
+IN_ALBUM, IN_TRASH = "p.deleted IS NULL", "p.deleted IS NOT NULL"
+_SEARCHED = ("name", *(f"caption_{f}" for f in CAPTION_FIELDS))
+# The album's orders. By caption: captioned photos first, by who, where, when, then by file name.
+SORTS = {
+    "newest": "p.created DESC, p.id",
+    "oldest": "p.created, p.id",
+    "caption": "(p.caption_who || p.caption_where || p.caption_when) = '', "
+    + ", ".join(f"p.{c} COLLATE NOCASE" for c in _SEARCHED[1:])
+    + ", p.name COLLATE NOCASE, p.id",
+}
+NO_PHOTO = "There is no photo with this id."
 
 
 def _like(text: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+
+
+def _version(row: sqlite3.Row, prefix: str = "") -> Version:
+    return Version(**{c: row[prefix + c] for c in _VERSION})
+
+
+def _record(row: sqlite3.Row) -> Record:
+    return Record(**{k: row[k] for k in _PHOTO}, favorite=_version(row, "v_"))
 
 
 class PhotoIndex:
@@ -87,111 +99,191 @@ class PhotoIndex:
         self._lock = threading.Lock()
         if read_only:
             self._db = self._open_read_only(path)
-            self._db.row_factory = sqlite3.Row
-            return
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        with self._lock:
+        else:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
             self._db.execute("PRAGMA synchronous=FULL")  # a committed record survives power loss
-            self._db.executescript(_SCHEMA)
-            have = {r[1] for r in self._db.execute("PRAGMA table_info(photos)")}
-            for column, kind in _ADDED.items():
-                if column not in have:
-                    self._db.execute(f"ALTER TABLE photos ADD COLUMN {column} {kind}")
+            migrate(self._db)
+        self._db.row_factory = sqlite3.Row
+        self.batches = BatchIndex(self._db, self._lock)
 
     @staticmethod
     def _open_read_only(path: Path) -> sqlite3.Connection:
         """A read-only data directory: the album as it is (WAL needs its -shm file; `immutable` does without);
-        no database yet: an empty album."""
+        an older album is upgraded in a copy in memory; no database yet: an empty album."""
+        memory = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         if path.exists():
             for flags in ("mode=ro", "immutable=1"):
                 try:
                     db = sqlite3.connect(
                         f"{path.resolve().as_uri()}?{flags}", uri=True, check_same_thread=False, isolation_level=None
                     )
-                    db.execute("SELECT COUNT(*) FROM photos").fetchone()
-                    return db
+                    if version_of(db) == VERSION:
+                        db.execute("SELECT COUNT(*) FROM photos").fetchone()
+                        return db
+                    db.backup(memory)
+                    break
                 except sqlite3.Error:
                     continue
-        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        db.executescript(_SCHEMA)
-        return db
+        migrate(memory)
+        return memory
 
-    @staticmethod
-    def _record(row: sqlite3.Row) -> Record:
-        have = row.keys()  # a read-only album from before captions lacks their columns
-        return Record(**{k: row[k] for k in _COLUMNS if k in have})
+    def _write(self) -> sqlite3.Connection:
+        """Inside `with self._lock, self._write() as db:` one transaction (committed, or rolled back on error)."""
+        self._db.execute("BEGIN")
+        return self._db
 
-    def insert(self, rec: Record) -> None:
-        marks = ", ".join("?" for _ in _COLUMNS)
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                f"INSERT INTO photos ({', '.join(_COLUMNS)}) VALUES ({marks})", [getattr(rec, k) for k in _COLUMNS]
+    def _get(self, photo_id: str, where: str = IN_ALBUM) -> Record | None:
+        row = self._db.execute(f"{_SELECT} WHERE p.id = ? AND {where}", (photo_id,)).fetchone()
+        return None if row is None else _record(row)
+
+    def _insert_version(self, photo_id: str, version: Version) -> None:
+        marks = ", ".join("?" for _ in _VERSION)
+        self._db.execute(
+            f"INSERT INTO versions (photo_id, {', '.join(_VERSION)}) VALUES (?, {marks})",
+            [photo_id, *(getattr(version, c) for c in _VERSION)],
+        )
+
+    def insert(self, rec: Record, versions: list[Version] | None = None) -> None:
+        """A new photo and its versions (by default just its favourite), in one transaction."""
+        marks = ", ".join("?" for _ in _PHOTO)
+        with self._lock, self._write() as db:
+            db.execute(
+                f"INSERT INTO photos ({', '.join(_PHOTO)}, favorite) VALUES ({marks}, ?)",
+                [*(getattr(rec, k) for k in _PHOTO), rec.favorite.id],
             )
+            for version in versions or [rec.favorite]:
+                self._insert_version(rec.id, version)
 
-    def update(self, rec: Record) -> None:
-        """Everything but the caption, which changes only through `set_caption`: a re-run that read the
-        record before a caption was saved cannot undo it."""
-        columns = [k for k in _COLUMNS if k != "id" and k not in _ADDED]
-        sets = ", ".join(f"{k} = ?" for k in columns)
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(f"UPDATE photos SET {sets} WHERE id = ?", [getattr(rec, k) for k in columns] + [rec.id])
+    def add_version(self, photo_id: str, version: Version) -> Record:
+        """Add a version and make it the favourite (a re-run shows what was asked for)."""
+        with self._lock, self._write() as db:
+            if db.execute(f"SELECT 1 FROM photos p WHERE id = ? AND {IN_ALBUM}", (photo_id,)).fetchone() is None:
+                raise NotFound(NO_PHOTO)
+            self._insert_version(photo_id, version)
+            db.execute("UPDATE photos SET favorite = ? WHERE id = ?", (version.id, photo_id))
+            rec = self._get(photo_id)
+        assert rec is not None
+        return rec
+
+    def versions(self, photo_id: str) -> list[Version]:
+        """The photo's versions, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_VERSION)} FROM versions WHERE photo_id = ? ORDER BY created, id", (photo_id,)
+            ).fetchall()
+        return [_version(r) for r in rows]
+
+    def set_favorite(self, photo_id: str, version_id: str) -> Record:
+        with self._lock, self._write() as db:
+            found = db.execute("SELECT 1 FROM versions WHERE photo_id = ? AND id = ?", (photo_id, version_id))
+            if found.fetchone() is None:
+                raise NotFound("This photo has no version with this id.")
+            db.execute("UPDATE photos SET favorite = ? WHERE id = ?", (version_id, photo_id))
+            rec = self._get(photo_id)
+        assert rec is not None
+        return rec
+
+    def delete_version(self, photo_id: str, version_id: str) -> tuple[Record, Version]:
+        """Remove one version (never the last); a deleted favourite passes to the newest one left.
+        -> (the photo now, the version removed)."""
+        with self._lock, self._write() as db:
+            rows = db.execute(
+                f"SELECT {', '.join(_VERSION)} FROM versions WHERE photo_id = ? ORDER BY created DESC, id DESC",
+                (photo_id,),
+            ).fetchall()
+            gone = next((_version(r) for r in rows if r["id"] == version_id), None)
+            if gone is None:
+                raise NotFound("This photo has no version with this id.")
+            if len(rows) == 1:
+                raise LastVersion("This is the photo's only version; delete the photo instead.")
+            db.execute("DELETE FROM versions WHERE photo_id = ? AND id = ?", (photo_id, version_id))
+            newest_left = next(r["id"] for r in rows if r["id"] != version_id)
+            db.execute(
+                "UPDATE photos SET favorite = ? WHERE id = ? AND favorite = ?", (newest_left, photo_id, version_id)
+            )
+            rec = self._get(photo_id)
+        assert rec is not None
+        return rec, gone
 
     def set_caption(self, photo_id: str, caption: dict[str, str]) -> Record | None:
         """Change the given caption fields (already cleaned) in one transaction; None if there is no such photo."""
         sets = ", ".join(f"caption_{k} = ?" for k in caption if k in CAPTION_FIELDS)
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        with self._lock, self._write() as db:
             if sets:
-                self._db.execute(
-                    f"UPDATE photos SET {sets} WHERE id = ?",
+                db.execute(
+                    f"UPDATE photos SET {sets} WHERE id = ? AND deleted IS NULL",
                     [caption[k] for k in caption if k in CAPTION_FIELDS] + [photo_id],
                 )
-            row = self._db.execute("SELECT * FROM photos WHERE id = ?", (photo_id,)).fetchone()
-        return None if row is None else self._record(row)
+            return self._get(photo_id)
 
-    def get(self, photo_id: str) -> Record | None:
+    def get(self, photo_id: str, trashed: bool = False) -> Record | None:
+        """A photo in the album (or, with `trashed`, one in the trash)."""
         with self._lock:
-            row = self._db.execute("SELECT * FROM photos WHERE id = ?", (photo_id,)).fetchone()
-        return None if row is None else self._record(row)
+            return self._get(photo_id, IN_TRASH if trashed else IN_ALBUM)
+
+    def listing(
+        self, text: str = "", sort: str = "newest", limit: int = 100, offset: int = 0
+    ) -> tuple[int, list[Record]]:
+        """One page of the album in `sort` order (a key of SORTS), only photos whose name or caption contains
+        `text` (case-insensitive for ASCII) if given, and how many there are in all."""
+        where, args = IN_ALBUM, []
+        if text:
+            where += " AND (" + " OR ".join(f"p.{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")"
+            args = [_like(text)] * len(_SEARCHED)
+        with self._lock:
+            total: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {where}", args).fetchone()[0]
+            rows = self._db.execute(
+                f"{_SELECT} WHERE {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?", [*args, limit, offset]
+            ).fetchall()
+        return total, [_record(r) for r in rows]
 
     def newest_first(self, limit: int = 100, offset: int = 0) -> list[Record]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM photos ORDER BY created DESC, id LIMIT ? OFFSET ?", (limit, offset)
-            ).fetchall()
-        return [self._record(r) for r in rows]
+        return self.listing(limit=limit, offset=offset)[1]
 
     def count(self) -> int:
         with self._lock:
-            count: int = self._db.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+            count: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {IN_ALBUM}").fetchone()[0]
         return count
 
-    def search(self, text: str, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
-        """Photos whose name or caption contains `text` (case-insensitive for ASCII), newest first, and
-        how many there are in all."""
-        with self._lock:
-            have = {r[1] for r in self._db.execute("PRAGMA table_info(photos)")}
-            columns = [c for c in ("name", *_ADDED) if c in have]
-            where = " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns)
-            args = [_like(text)] * len(columns)
-            total: int = self._db.execute(f"SELECT COUNT(*) FROM photos WHERE {where}", args).fetchone()[0]
-            rows = self._db.execute(
-                f"SELECT * FROM photos WHERE {where} ORDER BY created DESC, id LIMIT ? OFFSET ?", [*args, limit, offset]
-            ).fetchall()
-        return total, [self._record(r) for r in rows]
-
     def ids(self) -> set[str]:
+        """Every photo's id, the trash's included."""
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT id FROM photos")}
 
+    def trash(self, photo_id: str, when: float) -> bool:
+        with self._lock, self._write() as db:
+            sql = "UPDATE photos SET deleted = ? WHERE id = ? AND deleted IS NULL"
+            return db.execute(sql, (when, photo_id)).rowcount > 0
+
+    def restore(self, photo_id: str) -> Record | None:
+        with self._lock, self._write() as db:
+            sql = "UPDATE photos SET deleted = NULL WHERE id = ? AND deleted IS NOT NULL"
+            return self._get(photo_id) if db.execute(sql, (photo_id,)).rowcount else None
+
+    def trashed(self, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
+        """Photos in the trash, most recently deleted first, and how many there are."""
+        with self._lock:
+            total: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {IN_TRASH}").fetchone()[0]
+            rows = self._db.execute(
+                f"{_SELECT} WHERE {IN_TRASH} ORDER BY p.deleted DESC, p.id LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
+        return total, [_record(r) for r in rows]
+
+    def everything(self) -> list[tuple[Record, list[Version]]]:
+        """Every photo (the trash's too, oldest first) with all its versions: what an album export holds."""
+        with self._lock:
+            rows = self._db.execute(f"{_SELECT} ORDER BY p.created, p.id").fetchall()
+        return [(r, self.versions(r.id)) for r in map(_record, rows)]
+
+    def trashed_before(self, when: float) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM photos WHERE deleted < ?", (when,))]
+
     def delete(self, photo_id: str) -> bool:
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            return self._db.execute("DELETE FROM photos WHERE id = ?", (photo_id,)).rowcount > 0
+        with self._lock, self._write() as db:
+            db.execute("DELETE FROM versions WHERE photo_id = ?", (photo_id,))
+            return db.execute("DELETE FROM photos WHERE id = ?", (photo_id,)).rowcount > 0
 
     def close(self) -> None:
         with self._lock:

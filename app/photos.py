@@ -16,6 +16,7 @@ from .jobs import WorkerPool
 from .metadata import Record
 from .settings import Settings, human_size
 from .storage import Storage
+from .versions import ModelId, Rendering
 
 if TYPE_CHECKING:  # Colorizer means torch: only the single-process server loads it (app.main)
     from model import Colorizer
@@ -35,6 +36,7 @@ class Runtime:
     colorizer: Colorizer | None  # in this process: options and health; the work runs in `processes`
     model_error: str | None = None
     processes: ProcessPool | None = None
+    model: ModelId = ModelId()  # the loaded weights, recorded with every version they make
     queue: QueueClient | None = None  # queue mode: jobs go to `heirloom worker`s; no model here
 
     def require_model(self) -> Colorizer:
@@ -47,6 +49,9 @@ class Runtime:
         self.require_model()
         assert self.processes is not None
         return await self.pool.run(self.processes.run, job)
+
+    def rendering(self, out: Outcome, opts: ColorizeOptions) -> Rendering:
+        return Rendering(out.data, out.format, out.thumb, opts, self.model)
 
 
 def runtime(request: Request) -> Runtime:
@@ -78,38 +83,19 @@ async def create_photo(rt: Runtime, upload: UploadFile, opts: ColorizeOptions) -
     """Colorize, then store original and result together; a rejected upload stores nothing."""
     rt.storage.require_writable()  # before the work, not after it
     data, out = await colorize_upload(rt, upload, opts, with_thumb=True)
+    name, r = upload.filename or "photo", rt.rendering(out, opts)
     return await run_in_threadpool(
         lambda: rt.storage.add(
-            name=upload.filename or "photo",
-            original=data,
-            original_format=out.source_format,
-            result=out.data,
-            result_format=out.format,
-            thumb=out.thumb,
-            width=out.width,
-            height=out.height,
-            render_size=opts.render_size,
-            policy=opts.policy,
-            saturation=opts.saturation,
+            name=name, original=data, original_format=out.source_format, width=out.width, height=out.height, r=r
         )
     )
 
 
 async def rerun_photo(rt: Runtime, photo_id: str, opts: ColorizeOptions) -> Record:
-    """Colorize the stored original again with other options; the original itself is untouched."""
+    """Colorize the stored original again with other options: a new version, which becomes the favourite."""
     rt.storage.require_writable()
     rt.require_model()
     rec = rt.storage.get(photo_id)
     data = await run_in_threadpool(rt.storage.path(rec, "original").read_bytes)
     out = await rt.run(Job(data, opts))
-    return await run_in_threadpool(
-        lambda: rt.storage.replace_result(
-            photo_id,
-            result=out.data,
-            result_format=out.format,
-            thumb=out.thumb,
-            render_size=opts.render_size,
-            policy=opts.policy,
-            saturation=opts.saturation,
-        )
-    )
+    return await run_in_threadpool(rt.storage.add_version, photo_id, rt.rendering(out, opts))

@@ -3,14 +3,16 @@ cheap checks (size, format, pixels from the header), is stored as a job on the s
 and queued; `heirloom worker`s do the work. This process loads no model.
 
 Album jobs are finished here: a finished `add` job becomes the album photo of the job's own id (so
-storing it twice finds it stored), a finished `rerun` replaces its photo's result. A background loop
-collects them, so an album fills even when no page is watching; reading a job's status collects it too.
+storing it twice finds it stored), a finished `rerun` adds a version to its photo (its favourite). A
+background loop collects them, so an album fills even when no page is watching; reading a job's status
+collects it too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -29,6 +31,7 @@ from model.queue_worker import resolve_options
 from .errors import NotFound, QueueUnavailable, describe
 from .settings import Settings
 from .storage import Storage
+from .versions import ModelId, Rendering
 
 log = logging.getLogger("heirloom.app")
 PROFILE_TTL_S = 5.0  # how long the workers' model profile is trusted before it is read again
@@ -81,14 +84,31 @@ class QueueClient:
         return None if profile is None else ColorizeOptions.make(profile.render_size, profile.multiple)
 
     def submit(
-        self, kind: str, data: bytes, request: Request, *, name: str = "photo", photo_id: str | None = None
+        self,
+        kind: str,
+        data: bytes,
+        request: Request,
+        *,
+        name: str = "photo",
+        photo_id: str | None = None,
+        batch: str | None = None,
+        position: int | None = None,
     ) -> JobRecord:
         """Check the upload's header, store the job, queue it (blocking: call from a thread)."""
         if kind != "rerun":
             check_header(data, self.settings.max_pixels)
         if kind != "colorize":
             self.storage.require_writable()
-        rec = self.jobs.create(kind, data, request, name=name, photo_id=photo_id, thumbnail=kind != "colorize")
+        rec = self.jobs.create(
+            kind,
+            data,
+            request,
+            name=name,
+            photo_id=photo_id,
+            thumbnail=kind != "colorize",
+            batch=batch,
+            position=position,
+        )
         try:
             message_id = self._call(jq.enqueue, self.broker, rec.id)
         except QueueUnavailable:
@@ -176,26 +196,35 @@ class QueueClient:
         return rec
 
     def _store_in_album(self, rec: JobRecord) -> str:
-        """-> the album photo's id (none for a failed job)."""
+        """-> the album photo's id (none for a failed job); a batch's item is settled either way."""
         if rec.status == FAILED or rec.result is None:
+            if rec.batch is not None and rec.position is not None and rec.error is not None:
+                message = describe(job_failure(rec))[1]["message"]
+                self.storage.settle(rec.batch, rec.position, None, message)
             return rec.photo_id or ""
+        photo_id = self._store_result(rec)
+        if rec.batch is not None and rec.position is not None:
+            self.storage.settle(rec.batch, rec.position, photo_id)
+        return photo_id
+
+    def _store_result(self, rec: JobRecord) -> str:
+        assert rec.result is not None
         result, folder = rec.result, self.jobs.folder(rec.id)
         data, thumb = (folder / result.file).read_bytes(), (folder / result.thumb_file).read_bytes()
+        r = Rendering(
+            data,
+            result.format,
+            thumb,
+            ColorizeOptions(result.render_size, result.policy, result.saturation, result.format),
+            ModelId(result.model_name, result.model_sha256),
+        )
         if rec.kind == "rerun":
             assert rec.photo_id is not None
             try:
                 self.storage.get(rec.photo_id)
-            except NotFound:  # deleted while its re-run waited: nothing to store it in
+            except NotFound:  # deleted (or in the trash) while its re-run waited: nothing to store it in
                 return ""
-            self.storage.replace_result(
-                rec.photo_id,
-                result=data,
-                result_format=result.format,
-                thumb=thumb,
-                render_size=result.render_size,
-                policy=result.policy,
-                saturation=result.saturation,
-            )
+            self.storage.add_version(rec.photo_id, r, version_id=job_version_id(rec.id))
             return rec.photo_id
         try:
             return self.storage.get(rec.id).id  # stored before a crash, not marked
@@ -205,14 +234,9 @@ class QueueClient:
             name=rec.name,
             original=self.jobs.input(rec.id),
             original_format=result.source_format,
-            result=data,
-            result_format=result.format,
-            thumb=thumb,
             width=result.width,
             height=result.height,
-            render_size=result.render_size,
-            policy=result.policy,
-            saturation=result.saturation,
+            r=r,
             photo_id=rec.id,
         )
         return photo.id
@@ -289,6 +313,12 @@ async def running(settings: Settings, storage: Storage) -> AsyncIterator[QueueCl
         with contextlib.suppress(asyncio.CancelledError):
             await task
         client.close()
+
+
+def job_version_id(job_id: str) -> str:
+    """A re-run job's version id (8 hex digits, as the album's own): the same job adds one version, however
+    many times its result is stored (a crash between storing and marking it collected)."""
+    return hashlib.sha256(job_id.encode()).hexdigest()[:8]
 
 
 def job_failure(rec: JobRecord) -> HeirloomError:

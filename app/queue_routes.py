@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from model import formats
+from model import HeirloomError, InvalidOption, formats
 from model.job_store import DONE, FAILED, JobRecord
 from model.job_store import Request as Asked
 
+from .errors import describe
 from .photos import Runtime, read_upload, runtime
 from .queue import QueueClient, job_failure
 from .templating import render
@@ -29,11 +30,25 @@ def client(rt: Runtime) -> QueueClient:
     return rt.queue
 
 
-async def enqueue_upload(rt: Runtime, upload: UploadFile, asked: Asked, kind: str) -> JobRecord:
+async def enqueue_upload(
+    rt: Runtime, upload: UploadFile, asked: Asked, kind: str, batch: str | None = None, position: int | None = None
+) -> JobRecord:
+    """With `batch`: the job is item `position` of that batch (checked first), which it settles when it is
+    collected; an upload refused here settles it at once, as in the single-process server."""
     q = client(rt)
     request = q.options(asked.render_size, asked.policy, asked.saturation, asked.format)
-    data = await read_upload(upload, rt.settings.max_upload_bytes)
-    return await run_in_threadpool(lambda: q.submit(kind, data, request, name=upload.filename or "photo"))
+    if batch is not None:
+        found = await run_in_threadpool(rt.storage.batch, batch)
+        if position is None or not 0 <= position < len(found.items):
+            raise InvalidOption("position", f"The batch has photos 0 to {len(found.items) - 1}; say which this is.")
+    try:
+        data = await read_upload(upload, rt.settings.max_upload_bytes)
+        name = upload.filename or "photo"
+        return await run_in_threadpool(lambda: q.submit(kind, data, request, name=name, batch=batch, position=position))
+    except HeirloomError as e:
+        if batch is not None and position is not None:
+            await run_in_threadpool(rt.storage.settle, batch, position, None, describe(e)[1]["message"])
+        raise
 
 
 async def enqueue_rerun(rt: Runtime, photo_id: str, asked: Asked) -> JobRecord:

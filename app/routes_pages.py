@@ -4,6 +4,7 @@ drag & drop, several files at once with progress, and the comparison slider."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
@@ -14,11 +15,13 @@ from model.job_store import Request as Asked
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
-from .errors import describe
-from .metadata import MAX_CAPTION
+from .batches import create_in_batch
+from .errors import LastVersion, describe
+from .metadata import MAX_CAPTION, SORTS
 from .photos import Runtime, create_photo, rerun_photo, runtime
-from .queue_routes import enqueue_rerun, enqueue_upload
+from .queue_routes import client, enqueue_rerun, enqueue_upload
 from .templating import render
+from .trash import move_to_trash
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,35 +77,78 @@ async def upload(
     policy: str | None = Form(None),
     saturation: float | None = Form(None),
 ) -> Response:
-    """The no-JavaScript path: one or several files in one form post."""
+    """The no-JavaScript path: one file goes to its photo page; several become a batch, each colorized in
+    turn (one that fails does not stop the others), and the batch's page shows how each went."""
     rt = runtime(request)
+    files = [f for f in file if f.filename]
     if rt.queue is not None:
-        return await _enqueue_uploads(request, rt, file, Asked(render_size, policy, saturation))
+        return await _enqueue_uploads(request, rt, files, Asked(render_size, policy, saturation))
     try:
         opts = rt.require_model().options(render_size, policy, saturation)
-        records = [await create_photo(rt, f, opts) for f in file if f.filename]
+        if not files:
+            raise InvalidOption("file", "Choose a photo first.")
+        if len(files) == 1:
+            return RedirectResponse(f"/photos/{(await create_photo(rt, files[0], opts)).id}", 303)
+        rt.storage.require_writable()
+        batch = await run_in_threadpool(rt.storage.create_batch, [f.filename or "photo" for f in files])
     except HeirloomError as e:
         return _form_page(request, "index.html", e)
-    if not records:
-        return _form_page(request, "index.html", InvalidOption("file", "Choose a photo first."))
-    target = f"/photos/{records[0].id}" if len(records) == 1 else "/album"
-    return RedirectResponse(target, 303)
+    for position, f in enumerate(files):
+        try:
+            await create_in_batch(rt, f, opts, batch.id, position)
+        except HeirloomError:
+            pass  # recorded in the batch, shown on its page
+    return RedirectResponse(f"/batches/{batch.id}", 303)
+
+
+def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[str, Any]:
+    """The photo page's context: the photo, its versions and the one shown (the favourite unless asked)."""
+    rec = rt.storage.get(photo_id)
+    versions = rt.storage.versions(photo_id)
+    shown = next((v for v in versions if v.id == version_id), rec.favorite)
+    return {"photo": rec, "versions": versions, "shown": shown, "options_open": True}
 
 
 async def _enqueue_uploads(request: Request, rt: Runtime, files: list[UploadFile], asked: Asked) -> Response:
-    """Queue mode: each file becomes a job; one file's page follows its job, several go to the album."""
+    """Queue mode: one file's page follows its job; several become a batch of jobs, whose page shows each
+    photo as it is stored (or why it failed)."""
     try:
-        jobs = [await enqueue_upload(rt, f, asked, "add") for f in files if f.filename]
+        if not files:
+            raise InvalidOption("file", "Choose a photo first.")
+        if len(files) == 1:
+            return RedirectResponse(f"/jobs/{(await enqueue_upload(rt, files[0], asked, 'add')).id}", 303)
+        client(rt).options(asked.render_size, asked.policy, asked.saturation, asked.format)  # 422 before any job
+        rt.storage.require_writable()
+        batch = await run_in_threadpool(rt.storage.create_batch, [f.filename or "photo" for f in files])
     except HeirloomError as e:
         return _form_page(request, "index.html", e)
-    if not jobs:
-        return _form_page(request, "index.html", InvalidOption("file", "Choose a photo first."))
-    return RedirectResponse(f"/jobs/{jobs[0].id}" if len(jobs) == 1 else "/album", 303)
+    for position, f in enumerate(files):
+        try:
+            await enqueue_upload(rt, f, asked, "add", batch.id, position)
+        except HeirloomError:
+            pass  # recorded in the batch, shown on its page
+    return RedirectResponse(f"/batches/{batch.id}", 303)
 
 
 @router.get("/photos/{photo_id}")
-def photo_page(request: Request, photo_id: str) -> Response:
-    return _form_page(request, "photo.html", photo=runtime(request).storage.get(photo_id), options_open=True)
+def photo_page(request: Request, photo_id: str, v: str | None = None) -> Response:
+    return _form_page(request, "photo.html", **_photo(runtime(request), photo_id, v))
+
+
+@router.post("/photos/{photo_id}/versions/{version_id}/favorite")
+async def favorite(request: Request, photo_id: str, version_id: str) -> Response:
+    await run_in_threadpool(runtime(request).storage.set_favorite, photo_id, version_id)
+    return RedirectResponse(f"/photos/{photo_id}", 303)
+
+
+@router.post("/photos/{photo_id}/versions/{version_id}/delete")
+async def delete_version(request: Request, photo_id: str, version_id: str) -> Response:
+    rt = runtime(request)
+    try:
+        await run_in_threadpool(rt.storage.delete_version, photo_id, version_id)
+    except LastVersion as e:
+        return _form_page(request, "photo.html", e, **_photo(rt, photo_id, version_id))
+    return RedirectResponse(f"/photos/{photo_id}", 303)
 
 
 @router.post("/photos/{photo_id}/rerun")
@@ -121,7 +167,7 @@ async def rerun(
         opts = rt.require_model().options(render_size, policy, saturation)
         await rerun_photo(rt, photo_id, opts)
     except HeirloomError as e:
-        return _form_page(request, "photo.html", e, photo=rt.storage.get(photo_id), options_open=True)
+        return _form_page(request, "photo.html", e, **_photo(rt, photo_id))
     return RedirectResponse(f"/photos/{photo_id}", 303)
 
 
@@ -138,8 +184,7 @@ async def caption(
             request,
             "photo.html",
             e,
-            photo=rt.storage.get(photo_id),
-            options_open=True,
+            **_photo(rt, photo_id),
             caption_typed={"who": who, "where": where, "when": when},
         )
     return RedirectResponse(f"/photos/{photo_id}", 303)
@@ -147,18 +192,42 @@ async def caption(
 
 @router.post("/photos/{photo_id}/delete")
 async def delete(request: Request, photo_id: str) -> Response:
-    await run_in_threadpool(runtime(request).storage.delete, photo_id)
+    await run_in_threadpool(move_to_trash, runtime(request).storage, photo_id)
     return RedirectResponse("/album", 303)
 
 
+PER_PAGE = 60  # photos on one album page
+SORT_LABELS = {"newest": "Newest first", "oldest": "Oldest first", "caption": "By caption (who, where, when)"}
+
+
 @router.get("/album")
-def album(request: Request, q: str = "") -> Response:
+def album(request: Request, q: str = "", sort: str = "newest", page: int = 1) -> Response:
     storage = runtime(request).storage
-    q = q.strip()[:MAX_CAPTION]
-    if q:
-        found, photos = storage.search(q, 500)
-        return render(request, "album.html", {"photos": photos, "found": found, "total": storage.count(), "q": q})
-    return render(request, "album.html", {"photos": storage.newest_first(500), "total": storage.count(), "q": ""})
+    q, sort, page = q.strip()[:MAX_CAPTION], sort if sort in SORTS else "newest", max(page, 1)
+    found, photos = storage.listing(q, sort, PER_PAGE, (page - 1) * PER_PAGE)
+    pages = max(1, -(-found // PER_PAGE))
+
+    def url(n: int) -> str:
+        return "/album?" + urlencode({k: v for k, v in (("q", q), ("sort", sort), ("page", n)) if v})
+
+    context = {
+        "photos": photos,
+        "found": found,
+        "total": storage.count(),
+        "q": q,
+        "sort": sort,
+        "sort_labels": {k: SORT_LABELS.get(k, k) for k in SORTS},
+        "page": page,
+        "pages": pages,
+        "prev_url": url(page - 1) if page > 1 else None,
+        "next_url": url(page + 1) if page < pages else None,
+    }
+    return render(request, "album.html", context)
+
+
+@router.get("/about")
+def about(request: Request) -> Response:
+    return render(request, "about.html")
 
 
 @router.get("/login")

@@ -1,6 +1,7 @@
 """Originals and results as files under the data directory; their records in `PhotoIndex`.
 
-Layout:  <data>/photos/<id>/original.<ext>, result-<v>.<ext>, thumb-<v>.jpg;  <data>/heirloom.sqlite3
+Layout:  <data>/photos/<id>/original.<ext>, and per version result-<v>.<ext>, thumb-<v>.jpg;
+<data>/heirloom.sqlite3
 A photo's files are written into <data>/tmp, fsynced, and renamed into place *before* its
 record is committed, so a record never points at a half-written file; a crash leaves at most
 an orphan folder, removed at the next start. The original is stored byte for byte.
@@ -23,13 +24,14 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
-from model import formats
+from model import InvalidOption, formats
 
+from .batch_index import MAX_BATCH, Batch, BatchItem
 from .errors import NotFound, StorageFull, StorageReadOnly
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
+from .versions import Rendering, Version
 
 log = logging.getLogger("heirloom.app")
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -41,10 +43,6 @@ FULL_MESSAGE = (
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 THUMB_FORMAT = formats.THUMBNAIL
-
-
-def _thumb_file(version: str) -> str:
-    return f"thumb-{version}{THUMB_FORMAT.extension}"
 
 
 def new_id() -> str:
@@ -131,7 +129,7 @@ class Storage:
             )
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[None]:
         self.require_writable()
         try:
             yield
@@ -156,148 +154,109 @@ class Storage:
             raise NotFound("There is no photo with this id.")
         return self.photos / photo_id
 
+    def _version(self, r: Rendering, version_id: str | None = None) -> Version:
+        vid = version_id or secrets.token_hex(4)
+        return Version(
+            id=vid,
+            created=time.time(),
+            result_file=f"result-{vid}.{formats.extension(r.result_format)}",
+            result_format=r.result_format,
+            render_size=r.opts.render_size,
+            policy=r.opts.policy,
+            saturation=r.opts.saturation,
+            model_name=r.model.name,
+            model_sha256=r.model.sha256,
+        )
+
     def add(
         self,
         *,
         name: str,
         original: bytes,
         original_format: str,
-        result: bytes,
-        result_format: str,
-        thumb: bytes,
         width: int,
         height: int,
-        render_size: int | None,
-        policy: str,
-        saturation: float,
+        r: Rendering,
         photo_id: str | None = None,
     ) -> Record:
-        """`photo_id`: the queue mode's job id, so that storing a job's result twice finds it stored."""
-        with self._writing():
-            return self._add(
-                name=name,
-                original=original,
+        """A new photo: its original and first version, written and renamed into place, then recorded.
+        `photo_id`: the queue mode's job id, so that storing a job's result twice finds it stored."""
+        with self.writing():
+            version = self._version(r)
+            rec = Record(
+                id=photo_id or new_id(),
+                created=version.created,
+                name=display_name(name),
+                original_file=f"original.{formats.extension(original_format)}",
                 original_format=original_format,
-                result=result,
-                result_format=result_format,
-                thumb=thumb,
+                original_bytes=len(original),
                 width=width,
                 height=height,
-                render_size=render_size,
-                policy=policy,
-                saturation=saturation,
-                photo_id=photo_id,
+                favorite=version,
             )
+            staging = self.tmp / rec.id
+            staging.mkdir()
+            try:
+                _write_synced(staging / rec.original_file, original)
+                _write_synced(staging / version.result_file, r.result)
+                _write_synced(staging / version.thumb_file, r.thumb)
+                _sync_dir(staging)
+                os.replace(staging, self.photos / rec.id)
+                _sync_dir(self.photos)
+                self.index.insert(rec)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                shutil.rmtree(self.photos / rec.id, ignore_errors=True)
+                raise
+            return rec
 
-    def _add(
-        self,
-        *,
-        name: str,
-        original: bytes,
-        original_format: str,
-        result: bytes,
-        result_format: str,
-        thumb: bytes,
-        width: int,
-        height: int,
-        render_size: int | None,
-        policy: str,
-        saturation: float,
-        photo_id: str | None = None,
-    ) -> Record:
-        photo_id = photo_id or new_id()
-        version = secrets.token_hex(4)
-        rec = Record(
-            id=photo_id,
-            created=time.time(),
-            name=display_name(name),
-            original_file=f"original.{formats.extension(original_format)}",
-            original_format=original_format,
-            original_bytes=len(original),
-            result_file=f"result-{version}.{formats.extension(result_format)}",
-            result_format=result_format,
-            width=width,
-            height=height,
-            render_size=render_size,
-            policy=policy,
-            saturation=saturation,
-        )
-        staging = self.tmp / photo_id
-        staging.mkdir()
-        try:
-            _write_synced(staging / rec.original_file, original)
-            _write_synced(staging / rec.result_file, result)
-            _write_synced(staging / _thumb_file(version), thumb)
-            _sync_dir(staging)
-            os.replace(staging, self.photos / photo_id)
-            _sync_dir(self.photos)
-            self.index.insert(rec)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(self.photos / photo_id, ignore_errors=True)
-            raise
-        return rec
+    def add_version(self, photo_id: str, r: Rendering, version_id: str | None = None) -> Record:
+        """Re-run: the new version's files beside the others, then one transaction records it as the favourite.
+        `version_id`: the queue mode's, made from the job's id, so that storing a job twice adds one version."""
+        with self.writing():
+            folder = self.folder(photo_id)
+            rec = self.get(photo_id)
+            if version_id is not None and any(v.id == version_id for v in self.index.versions(photo_id)):
+                return rec
+            version = self._version(r, version_id)
+            written = []
+            try:
+                for name, data in ((version.result_file, r.result), (version.thumb_file, r.thumb)):
+                    tmp = self.tmp / f"{photo_id}-{name}"
+                    _write_synced(tmp, data)
+                    os.replace(tmp, folder / name)
+                    written.append(folder / name)
+                _sync_dir(folder)
+                return self.index.add_version(photo_id, version)
+            except BaseException:
+                for path in written:  # nothing on record points at them
+                    path.unlink(missing_ok=True)
+                raise
 
-    def replace_result(
-        self,
-        photo_id: str,
-        *,
-        result: bytes,
-        result_format: str,
-        thumb: bytes,
-        render_size: int | None,
-        policy: str,
-        saturation: float,
-    ) -> Record:
-        """Re-run: new result files beside the old ones, then one record update, then the old files go."""
-        with self._writing():
-            return self._replace_result(
-                photo_id,
-                result=result,
-                result_format=result_format,
-                thumb=thumb,
-                render_size=render_size,
-                policy=policy,
-                saturation=saturation,
-            )
+    def versions(self, photo_id: str) -> list[Version]:
+        self.get(photo_id)  # a 404 for an unknown photo, not an empty list
+        return self.index.versions(photo_id)
 
-    def _replace_result(
-        self,
-        photo_id: str,
-        *,
-        result: bytes,
-        result_format: str,
-        thumb: bytes,
-        render_size: int | None,
-        policy: str,
-        saturation: float,
-    ) -> Record:
-        old = self.get(photo_id)
+    def version(self, photo_id: str, version_id: str) -> tuple[Record, Version]:
+        rec = self.get(photo_id)
+        found = next((v for v in self.index.versions(photo_id) if v.id == version_id), None)
+        if found is None:
+            raise NotFound("This photo has no version with this id.")
+        return rec, found
+
+    def set_favorite(self, photo_id: str, version_id: str) -> Record:
+        self.get(photo_id)  # in the album: a photo in the trash is not changed
+        with self.writing():
+            return self.index.set_favorite(photo_id, version_id)
+
+    def delete_version(self, photo_id: str, version_id: str) -> Record:
+        """Record first, then its files (as `delete`)."""
         folder = self.folder(photo_id)
-        version = secrets.token_hex(4)
-        rec = replace(
-            old,
-            result_file=f"result-{version}.{formats.extension(result_format)}",
-            result_format=result_format,
-            render_size=render_size,
-            policy=policy,
-            saturation=saturation,
-        )
-        written = []
-        try:
-            for name, data in ((rec.result_file, result), (_thumb_file(version), thumb)):
-                tmp = self.tmp / f"{photo_id}-{name}"
-                _write_synced(tmp, data)
-                os.replace(tmp, folder / name)
-                written.append(folder / name)
-            _sync_dir(folder)
-            self.index.update(rec)
-        except BaseException:
-            for path in written:  # the old result stays the one on record
-                path.unlink(missing_ok=True)
-            raise
-        for stale in (old.result_file, self._thumb_name(old)):
-            (folder / stale).unlink(missing_ok=True)
+        self.get(photo_id)
+        with self.writing():
+            rec, gone = self.index.delete_version(photo_id, version_id)
+        for name in (gone.result_file, gone.thumb_file):
+            (folder / name).unlink(missing_ok=True)
         return rec
 
     def set_caption(self, photo_id: str, **caption: str | None) -> Record:
@@ -307,14 +266,34 @@ class Storage:
             raise ValueError(f"not caption fields: {sorted(unknown)}")
         changes = {k: clean_caption(k, v) for k, v in caption.items() if v is not None}
         self.folder(photo_id)  # validates the id's shape
-        with self._writing():
+        with self.writing():
             rec = self.index.set_caption(photo_id, changes)
         if rec is None:
             raise NotFound("There is no photo with this id.")
         return rec
 
-    def search(self, text: str, limit: int = 100, offset: int = 0) -> tuple[int, list[Record]]:
-        return self.index.search(text, limit, offset)
+    def create_batch(self, names: list[str]) -> Batch:
+        if not 1 <= len(names) <= MAX_BATCH:
+            raise InvalidOption("names", f"A batch holds 1 to {MAX_BATCH} photos; this one has {len(names)}.")
+        batch = Batch(new_id(), time.time(), [BatchItem(i, display_name(n)) for i, n in enumerate(names)])
+        with self.writing():
+            self.index.batches.create(batch)
+        return batch
+
+    def batch(self, batch_id: str) -> Batch:
+        found = self.index.batches.get(batch_id) if ID_PATTERN.match(batch_id) else None
+        if found is None:
+            raise NotFound("There is no batch with this id.")
+        return found
+
+    def settle(self, batch_id: str, position: int, photo_id: str | None, error: str = "") -> None:
+        with self.writing():
+            self.index.batches.settle(batch_id, position, photo_id, error)
+
+    def listing(
+        self, text: str = "", sort: str = "newest", limit: int = 100, offset: int = 0
+    ) -> tuple[int, list[Record]]:
+        return self.index.listing(text, sort, limit, offset)
 
     def get(self, photo_id: str) -> Record:
         self.folder(photo_id)  # validates the id's shape before any lookup
@@ -329,18 +308,17 @@ class Storage:
     def count(self) -> int:
         return self.index.count()
 
-    @staticmethod
-    def _thumb_name(rec: Record) -> str:
-        return _thumb_file(rec.result_file.split("-", 1)[1].split(".")[0])
-
-    def path(self, rec: Record, kind: str) -> Path:
-        name = {"original": rec.original_file, "result": rec.result_file, "thumbnail": self._thumb_name(rec)}[kind]
+    def path(self, rec: Record, kind: str, version: Version | None = None) -> Path:
+        """A photo's original, or a version's result or thumbnail (the favourite's unless one is given)."""
+        v = version or rec.favorite
+        name = {"original": rec.original_file, "result": v.result_file, "thumbnail": v.thumb_file}[kind]
         return self.folder(rec.id) / name
 
     def delete(self, photo_id: str) -> None:
-        """Record first (one transaction), then files: a crash in between leaves only an orphan folder."""
+        """For good (app/trash.py moves photos to the trash first). Record first (one transaction), then
+        files: a crash in between leaves only an orphan folder."""
         folder = self.folder(photo_id)
-        with self._writing():
+        with self.writing():
             if not self.index.delete(photo_id):
                 raise NotFound("There is no photo with this id.")
         shutil.rmtree(folder, ignore_errors=True)

@@ -29,7 +29,13 @@ fi
 
 # GPU defaults: large batches (the encoder runs per batch, in bf16), frequent checkpoints and evals.
 sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_minutes=3 --set eval_photos=200)
-[ -n "$init" ] && [ "$init" != none ] && sets+=(--set "init=$init")
+if [ -n "$init" ] && [ "$init" != none ]; then
+  sets+=(--set "init=$init")
+  # Continue the init's decoder in its own shape (the shipped one may be narrower than the defaults).
+  for kv in $(PYTHONPATH=. "$py" -c "import sys; from model.training.hypercolumn_trainer import init_shape_overrides as s; print(' '.join(f'generator.{k}={v}' for k, v in s(sys.argv[1]).items()))" "$init"); do
+    sets+=(--set "$kv")
+  done
+fi
 for kv in ${HEIRLOOM_GPU_SET:-}; do sets+=(--set "$kv"); done
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 

@@ -168,6 +168,19 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _album(args: argparse.Namespace) -> int:
+    from app.archive import default_data_dir, export_album, import_album  # FastAPI's errors: only for this command
+
+    data = Path(args.data_dir) if args.data_dir else default_data_dir()
+    if args.action == "export":
+        count = export_album(data, Path(args.file))
+        print(f"wrote {args.file}: {count} photos from {data}")
+    else:
+        count = import_album(Path(args.file), data)
+        print(f"imported {count} photos from {args.file} into {data}")
+    return 0
+
+
 def _serve(argv: list[str]) -> int:
     from app.server import serve  # FastAPI is loaded only for this subcommand
 
@@ -296,6 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--device", help="cpu, cuda (default: CUDA if present)")
     h.add_argument("--restart", action="store_true", help="ignore a state in RUN_DIR and start afresh")
     h.set_defaults(func=_train_hypercolumn)
+
+    a = sub.add_parser(
+        "album",
+        help="the web app's album as one file: export it, or import one into an empty data directory",
+        description="export: originals, every version, captions and the trash into one ZIP file. "
+        "import: that file into a data directory with no photos; a damaged or foreign file changes nothing.",
+    )
+    a.add_argument("action", choices=["export", "import"])
+    a.add_argument("file", help="the album archive (.zip)")
+    a.add_argument("--data-dir", help="the album's data directory (default: $HEIRLOOM_DATA_DIR or data)")
+    a.set_defaults(func=_album)
 
     sub.add_parser("serve", help="run the web app (see `heirloom serve --help`)", add_help=False)
     sub.add_parser("worker", help="colorize jobs from a Redis queue (see `heirloom worker --help`)", add_help=False)

@@ -42,6 +42,8 @@ class ModelProfile:
     render_size: int
     multiple: int
     device: str = "cpu"
+    model_name: str = ""  # the weights file's name and SHA-256, recorded with each version it makes
+    model_sha256: str = ""
 
 
 HEARTBEAT_COMMAND = "qsize"  # a read-only dispatch: it records the heartbeat and changes nothing

@@ -63,6 +63,8 @@ class JobResult:
     render_size: int  # the options it was made with, resolved by the worker's model
     policy: str
     saturation: float
+    model_name: str = ""  # the worker's weights (file name and SHA-256): the album records them per version
+    model_sha256: str = ""
 
     @property
     def file(self) -> str:  # inside the job's folder
@@ -91,6 +93,8 @@ class JobRecord:
     result: JobResult | None = None
     error: tuple[str, str, str | None] | None = None  # (class name, message, field), as model.worker sends it
     collected: bool = False  # album jobs: the web side has stored the result in the album
+    batch: str | None = None  # an upload of a batch: the batch's id and this photo's place in it
+    position: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -141,12 +145,14 @@ class JobStore:
         name: str = "photo",
         photo_id: str | None = None,
         thumbnail: bool = True,
+        batch: str | None = None,
+        position: int | None = None,
     ) -> JobRecord:
         """The upload and its record, written in a staging folder and renamed into place as one."""
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
         rec = JobRecord(new_job_id(), kind, time.time(), name=name, photo_id=photo_id, request=request)
-        rec = replace(rec, thumbnail=thumbnail)
+        rec = replace(rec, thumbnail=thumbnail, batch=batch, position=position)
         staging = self.staging / rec.id
         staging.mkdir()
         try:

@@ -98,7 +98,15 @@ class JobRunner:
             self._fail(rec, HeirloomError("The worker failed on this photo; the error is in its log."))
             return "failed"
         result = JobResult(
-            out.format, out.source_format, out.width, out.height, opts.render_size, opts.policy, opts.saturation
+            out.format,
+            out.source_format,
+            out.width,
+            out.height,
+            opts.render_size,
+            opts.policy,
+            opts.saturation,
+            getattr(self.profile, "model_name", ""),
+            getattr(self.profile, "model_sha256", ""),
         )
         stored = self.store.finish(job_id, result, out.data, out.thumb)
         log.info("job %s %s (attempt %d)", job_id, "done" if stored else "already done elsewhere", rec.attempts)
@@ -125,15 +133,19 @@ class QueueWorker:
         from .checkpoint import read_generator
         from .options import DEFAULT_MAX_WORK_BYTES
         from .pipeline import default_weights_path, pick_device
+        from .weights_file import sha256_of
         from .worker import ProcessPool, WorkerSpec
 
         s = self.settings
         work = s.max_work_bytes or DEFAULT_MAX_WORK_BYTES
         # The model itself lives in the engine processes (each loads and checks it); this process reads
         # only the file's header for the options the web side validates against.
-        gen = read_generator(s.weights or default_weights_path())
+        weights = Path(s.weights) if s.weights else default_weights_path()
+        gen = read_generator(weights)
         device = pick_device(s.device)
-        profile = job_queue.ModelProfile(gen.render_size, gen.config.multiple, str(device))
+        profile = job_queue.ModelProfile(
+            gen.render_size, gen.config.multiple, str(device), weights.name, sha256_of(weights)
+        )
         del gen
         spec = WorkerSpec(s.weights, s.device, s.max_pixels, work, s.torch_threads, limit_memory=device.type == "cpu")
         pool = ProcessPool(spec, s.workers, s.timeout_s)

@@ -42,10 +42,11 @@ function setupUpload() {
     return { li, state, bar };
   }
 
-  function send(file, ui) {
+  function send(file, ui, batch, position) {
     return new Promise((resolve) => {
       const data = new FormData();
       data.append("file", file);
+      if (batch) { data.append("batch", batch.id); data.append("position", String(position)); }
       for (const k of ["render_size", "policy", "saturation"]) {
         const v = form.elements[k].value; if (v !== "") data.append(k, v);
       }
@@ -112,15 +113,30 @@ function setupUpload() {
     submit.disabled = true; section.hidden = false; list.replaceChildren();
     const rows = files.map(row);
     reveal(section);
+    // Several files make a batch: its page shows them all, before and after, when they are done.
+    let batch = null;
+    if (files.length > 1) {
+      try {
+        const r = await fetch("/api/batches", {
+          method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ names: files.map((f) => f.name) }),
+        });
+        if (r.status === 201) batch = await r.json();
+      } catch (_) { /* without a batch the photos still go to the album */ }
+    }
     const results = [];
     let next = 0;
     // Two uploads at a time keep the server's queue busy without flooding it.
-    async function worker() { while (next < files.length) { const i = next++; results[i] = await send(files[i], rows[i]); } }
+    async function worker() {
+      while (next < files.length) { const i = next++; results[i] = await send(files[i], rows[i], batch, i); }
+    }
     await Promise.all([worker(), worker()]);
+    // Queue mode: each row shows its place in line until its photo is stored (`later`).
     const settled = await Promise.all(results.map((r) => (r && r.later ? r.later : r)));
     submit.disabled = false;
     const ok = settled.filter(Boolean);
-    if (files.length === 1 && ok.length === 1) window.location.assign(ok[0].page_url);
+    if (batch) window.location.assign(batch.page_url);
+    else if (files.length === 1 && ok.length === 1) window.location.assign(ok[0].page_url);
   });
 }
 
@@ -129,7 +145,12 @@ function setupCompare() {
   const box = $("#compare"), slider = $("#slider");
   if (!box || !slider) return;
   const img = box.querySelector("img.after");
-  box.style.maxWidth = slider.style.maxWidth = `calc(80vh * ${img.getAttribute("width")} / ${img.getAttribute("height")})`;
+  // As wide as lets the whole photo, the slider and the Download button fit one screen (20rem: the title and
+  // details above, the slider and buttons below), laptop or phone; svh leaves out a phone's browser bars.
+  const ratio = Number(img.getAttribute("width")) / Number(img.getAttribute("height"));
+  for (const vh of ["100vh", "100svh"]) {  // an engine without svh keeps the vh value
+    box.style.maxWidth = slider.style.maxWidth = `max(10rem, (${vh} - 20rem) * ${ratio})`;
+  }
   function set(pct) {
     pct = Math.max(0, Math.min(100, pct));
     box.style.setProperty("--pos", pct + "%");
@@ -144,6 +165,32 @@ function setupCompare() {
   box.addEventListener("pointerup", () => { dragging = false; });
   box.addEventListener("pointercancel", () => { dragging = false; });
   set(Number(slider.value));
+}
+
+// --- Batch page: while photos are still being colorized, reload when one is done ------------
+function setupBatch() {
+  const status = $("#batch-status[data-poll]");
+  if (!status) return;
+  const seen = Number(status.dataset.seen);
+  const timer = setInterval(async () => {
+    try {
+      const r = await fetch(status.dataset.poll);
+      if (!r.ok) return;
+      const b = await r.json();
+      if (b.done + b.failed !== seen) { clearInterval(timer); window.location.reload(); }
+    } catch (_) { /* try again at the next tick */ }
+  }, 2000);
+}
+
+// --- Album: "Download ticked" waits until a photo is ticked (without this file the server says so) ----
+function setupZip() {
+  const form = $("#zip-form");
+  if (!form) return;
+  const ticked = form.querySelector("button:not([name])");
+  const boxes = document.querySelectorAll('input[name=id][form="zip-form"]');
+  const update = () => { ticked.disabled = !Array.from(boxes).some((b) => b.checked); };
+  boxes.forEach((b) => b.addEventListener("change", update));
+  update();
 }
 
 // --- Small things: live saturation value, confirm before delete -------------------------
@@ -173,4 +220,4 @@ function setupErrors() {
   if (err) { reveal(err); err.focus({ preventScroll: true }); }
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupMisc(); setupErrors(); setupTimes(); });
+document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupBatch(); setupZip(); setupMisc(); setupErrors(); setupTimes(); });

@@ -199,22 +199,22 @@ def test_album_lifecycle(client):
     assert client.get(rec["url"]).status_code == 404
     assert client.get(rec["original_url"]).status_code == 404
     assert client.delete(rec["url"]).status_code == 404
-    assert not (client.app.state.runtime.storage.photos / rec["id"]).exists()
+    assert client.get("/api/trash").json()["photos"][0]["id"] == rec["id"]  # restorable: tests/test_app_trash.py
 
 
-def test_rerun_replaces_result_and_keeps_original(client):
+def test_rerun_adds_a_version_and_keeps_original(client):
     scan = image_bytes(40, 30)
     rec = post(client, "/api/photos", scan).json()
     before = client.get(rec["result_url"]).content
     r = client.post(f"{rec['url']}/rerun", data={"saturation": "0", "format": "jpeg"})
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
     again = r.json()
     assert again["saturation"] == 0 and again["result_format"] == "JPEG" and again["result_file"] != rec["result_file"]
     after = client.get(again["result_url"]).content
     assert after != before and size_of(after) == (40, 30)
     assert client.get(rec["original_url"]).content == scan
     folder = client.app.state.runtime.storage.photos / rec["id"]
-    assert not (folder / rec["result_file"]).exists()  # the old result is gone
+    assert (folder / rec["result_file"]).read_bytes() == before  # the first version stays (tests/test_app_versions.py)
 
 
 @pytest.mark.parametrize("bad", ["nope", "..%2F..%2Fetc", "a" * 21, "x" * 30])

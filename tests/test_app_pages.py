@@ -42,9 +42,10 @@ def test_single_upload_without_js_lands_on_photo_page(client):
     assert 'id="slider"' in page.text and "30 × 20" in page.text
 
 
-def test_several_files_go_to_album(client):
+def test_several_files_go_to_their_batch_and_the_album(client):
     r = upload_form(client, [("a.png", image_bytes(20, 20)), ("b.png", image_bytes(24, 20))])
-    assert r.status_code == 303 and r.headers["location"] == "/album"
+    assert r.status_code == 303 and r.headers["location"].startswith("/batches/")
+    assert "Batch of 2 photos" in client.get(r.headers["location"], headers=HTML).text
     album = client.get("/album", headers=HTML).text
     assert album.index('alt="b.png') < album.index('alt="a.png')  # newest first (a result's hex name may end in "a")
     assert album.count("/thumbnail") == 2
@@ -105,6 +106,16 @@ def locked(tmp_path, tiny_weights):
         ("get", "/docs"),
         ("post", "/photos"),
         ("get", "/album"),
+        ("get", "/api/photos/" + "a" * 24 + "/versions"),
+        ("delete", "/api/photos/" + "a" * 24 + "/versions/0a1b2c3d"),
+        ("post", "/api/batches"),
+        ("get", "/api/batches/" + "a" * 24 + "/zip"),
+        ("get", "/api/album.zip?all=true"),
+        ("get", "/api/trash"),
+        ("delete", "/api/trash"),
+        ("post", "/api/trash/" + "a" * 24 + "/restore"),
+        ("get", "/trash"),
+        ("get", "/about"),
     ],
 )
 def test_token_protects_every_route(locked, method, url):

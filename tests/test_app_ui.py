@@ -261,7 +261,7 @@ def test_caption_limits_and_mistakes_are_clear_4xx(client):
 def test_caption_survives_a_rerun(client):
     rec = add(client)
     client.patch(rec["url"], json={"who": "Rose"})
-    assert client.post(f"{rec['url']}/rerun", data={"policy": "stretch"}).status_code == 200
+    assert client.post(f"{rec['url']}/rerun", data={"policy": "stretch"}).status_code == 201
     assert client.get(rec["url"]).json()["caption"]["who"] == "Rose"
 
 
@@ -336,7 +336,7 @@ def test_read_only_album_from_before_captions(tmp_path):
     index = PhotoIndex(path, read_only=True)
     rec = index.get("x")
     assert rec is not None and rec.caption == {"who": "", "where": "", "when": ""} and rec.label == "rose.png"
-    assert index.search("rose")[0] == 1 and index.search("tom")[0] == 0
+    assert index.listing("rose")[0] == 1 and index.listing("tom")[0] == 0
     index.close()
 
 

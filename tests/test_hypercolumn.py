@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,36 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert (out / "best.safetensors").exists() and (out / "evals.jsonl").exists()
     assert len([p for p in out.iterdir() if p.is_file()]) <= 8, "the device returns at most 8 files"
+
+    # The default warm start continues a decoder narrower than the GPU defaults (the shipped one is):
+    # the script takes the init's shape, so no generator.width/stem need be given.
+    init = tmp_path / "init.safetensors"
+    (out / "best.safetensors").rename(init)
+    (out / "run").mkdir()
+    (out / "run" / encoder_file.name).write_bytes(encoder_file.read_bytes())
+    env["HEIRLOOM_GPU_INIT"] = str(init)
+    env["HEIRLOOM_GPU_SET"] = "size=32 batch_size=4 steps=1 min_colorfulness=0 eval_photos=8 held_back_fraction=0.3"
+    r = subprocess.run(
+        ["bash", str(REPO / "gpu" / "train_on_device.sh")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "warm start from" in r.stdout
+    cfg = read_generator(out / "latest.safetensors").config
+    assert (cfg.width, cfg.stem) == (16, 8)
+
+
+def test_warm_start_of_another_shape_names_the_overrides(tmp_path: Path, encoder_file: Path) -> None:
+    from model.training.hypercolumn_trainer import HypercolumnTrainer, Recipe
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / encoder_file.name).write_bytes(encoder_file.read_bytes())
+    init = _generator_file(tmp_path, encoder_file)
+    wider = Recipe(generator=replace(TINY, width=TINY.width * 2), size=32, init=str(init))
+    with pytest.raises(ValueError, match=f"--set generator.width={TINY.width} --set generator.stem={TINY.stem}"):
+        HypercolumnTrainer(wider, run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ server restarted with jobs waiting. Skipped, saying why, where redis-server is n
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -206,7 +207,8 @@ def run_queued_job(data: Path, job_id: str, size=(40, 24)):
     def engine(job):
         return Outcome(image_bytes(*size), "PNG", "PNG", size[0], size[1], image_bytes(20, 12, "JPEG"))
 
-    return JobRunner(JobStore(data), engine, ModelProfile(32, 32), "inline")(job_id)
+    profile = ModelProfile(32, 32, "cpu", "stand-in.safetensors", "ab" * 32)
+    return JobRunner(JobStore(data), engine, profile, "inline")(job_id)
 
 
 def test_queue_mode_checks_uploads_before_queueing(queued_web, tmp_path):
@@ -245,19 +247,84 @@ def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
     assert web.get("/api/photos").json()["total"] == 1
     assert web.get(f"/api/photos/{first['id']}/original").content == image_bytes()
     assert not (data / "jobs" / first["id"] / "input").exists()  # the album holds the bytes now
-    # A re-run is a job too; its result replaces the photo's.
+    # A re-run is a job too; its result is a new version, the favourite, recording the worker's model.
     rerun = web.post(f"/api/photos/{first['id']}/rerun", data={"saturation": "2"})
     assert rerun.status_code == 202 and rerun.json()["kind"] == "rerun"
+    assert rerun.headers["location"] == rerun.json()["url"]
     assert run_queued_job(data, rerun.json()["id"], size=(40, 24)) == "done"
     assert web.get(rerun.json()["url"]).json()["status"] == "done"
     photo = web.get(f"/api/photos/{first['id']}").json()
     assert photo["saturation"] == 2.0 and web.get("/api/photos").json()["total"] == 1
+    versions = photo["versions"]
+    assert len(versions) == 2 and [v["favorite"] for v in versions].count(True) == 1
+    newest = next(v for v in versions if v["favorite"])
+    assert (newest["saturation"], newest["model_name"], newest["model_sha256"]) == (
+        2.0,
+        "stand-in.safetensors",
+        "ab" * 32,
+    )
+    # Storing the same job's result again (a crash before it was marked collected) adds no third version:
+    # a re-run job's version id is made from the job's id.
+    from app.queue import job_version_id
+    from app.versions import ModelId, Rendering
+    from model import ColorizeOptions
+
+    assert newest["id"] == job_version_id(rerun.json()["id"])
+    again = Rendering(image_bytes(), "PNG", image_bytes(20, 12, "JPEG"), ColorizeOptions(32), ModelId())
+    web.app.state.runtime.storage.add_version(first["id"], again, version_id=newest["id"])
+    assert len(web.get(f"/api/photos/{first['id']}/versions").json()["versions"]) == 2
     # A photo deleted while its re-run waits: the re-run's result has nowhere to go, and that is the end of it.
     late = web.post(f"/api/photos/{first['id']}/rerun", data={"saturation": "0.5"}).json()
     assert web.delete(f"/api/photos/{first['id']}").status_code == 204
     assert run_queued_job(data, late["id"]) == "done"
     assert web.get(late["url"]).json()["status"] == "done" and JobStore(data).uncollected() == []
     assert web.get("/api/photos").json()["total"] == 0
+
+
+def test_queued_uploads_of_a_batch_settle_its_items(queued_web, tmp_path):
+    """The API's batch protocol in queue mode: each upload names the batch; its job settles its item when
+    it is stored or fails, and an upload refused before queueing settles it at once."""
+    web, data = queued_web, tmp_path / "data"
+    batch = web.post("/api/batches", json={"names": ["a.png", "b.png", "c.png"]}).json()
+    jobs = [
+        web.post(
+            "/api/photos",
+            files={"file": (name, image_bytes(), "image/png")},
+            data={"batch": batch["id"], "position": str(i)},
+        )
+        for i, name in enumerate(["a.png", "b.png"])
+    ]
+    assert [j.status_code for j in jobs] == [202, 202]
+    bad = web.post(
+        "/api/photos",
+        files={"file": ("c.png", b"not an image", "image/png")},
+        data={"batch": batch["id"], "position": "2"},
+    )
+    assert bad.status_code == 415
+    r = web.post(
+        "/api/photos",
+        files={"file": ("d.png", image_bytes(), "image/png")},
+        data={"batch": batch["id"], "position": "7"},
+    )
+    assert r.status_code == 422 and r.json()["field"] == "position"
+    state = web.get(batch["url"]).json()
+    assert [i["status"] for i in state["items"]] == ["waiting", "waiting", "failed"]
+    assert run_queued_job(data, jobs[0].json()["id"]) == "done"
+    assert web.get(jobs[0].json()["url"]).json()["status"] == "done"
+    state = web.get(batch["url"]).json()
+    assert [i["status"] for i in state["items"]] == ["done", "waiting", "failed"]
+    assert state["items"][0]["photo"]["id"] == jobs[0].json()["id"]
+    assert "Waiting" in web.get(batch["page_url"]).text or "waiting" in web.get(batch["page_url"]).text
+
+
+def test_a_no_javascript_upload_of_several_files_is_a_batch_of_jobs(queued_web, tmp_path):
+    web = queued_web
+    files = [("file", (n, image_bytes(), "image/png")) for n in ("a.png", "b.png")]
+    r = web.post("/photos", files=files, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/batches/")
+    state = web.get("/api" + r.headers["location"]).json()
+    assert state["total"] == 2 and state["waiting"] == 2
+    assert len(JobStore(tmp_path / "data").not_finished()) == 2
 
 
 def test_the_page_follows_a_job_without_javascript(queued_web, tmp_path):
@@ -296,7 +363,7 @@ def test_without_redis_queue_mode_says_so(tmp_path):
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 def test_the_upload_page_shows_queued_photos_live(tmp_path, redis_url):
     """A real browser on a real queue-mode server: two uploads get in line, the page shows their places,
-    then (a worker's work done here, with a stand-in for the model) their links."""
+    then (a worker's work done here, with a stand-in for the model) the page of the batch they formed."""
     import subprocess
     import sys
     import urllib.request
@@ -344,10 +411,13 @@ def test_the_upload_page_shows_queued_photos_live(tmp_path, redis_url):
                 assert len(job_ids) == 2
                 for job_id in job_ids:
                     assert run_queued_job(data, job_id) == "done"
-                links_shown = "() => document.querySelectorAll('#progress .state a').length === 2"
-                page.wait_for_function(links_shown, timeout=20_000)
-                links = page.eval_on_selector_all("#progress .state a", "as => as.map(a => a.getAttribute('href'))")
-                assert all(h.startswith("/photos/") for h in links) and not errors
+                # Both stored: the two uploads formed a batch, whose page the upload page goes to.
+                page.wait_for_url("**/batches/*", timeout=20_000)
+                path = page.url.removeprefix(url)
+                with urllib.request.urlopen(url + "/api" + path, timeout=5) as r:
+                    batch = json.load(r)
+                assert batch["done"] == 2 and {i["photo"]["id"] for i in batch["items"]} == set(job_ids)
+                assert not errors
             finally:
                 browser.close()
     finally:

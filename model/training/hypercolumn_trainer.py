@@ -143,10 +143,13 @@ class HypercolumnTrainer:
         from ..checkpoint import read_generator
 
         gen = read_generator(path)
-        if gen.architecture != "hypercolumn" or replace(gen.config, decode="classes", temperature=1.0) != replace(
+        if gen.architecture != "hypercolumn":
+            raise ValueError(f"--init {path} is not a hypercolumn generator")
+        if replace(gen.config, decode="classes", temperature=1.0) != replace(
             self.recipe.generator, decode="classes", temperature=1.0
         ):
-            raise ValueError(f"--init {path} is not a hypercolumn generator of this recipe's shape")
+            sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
+            raise ValueError(f"--init {path} has another decoder shape than this recipe; to continue it, add: {sets}")
         state = {k.removeprefix("decoder."): v.float() for k, v in gen.state.items()}
         self.G.decoder.load_state_dict(state, strict=True)
         self.log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
@@ -328,6 +331,14 @@ class HypercolumnTrainer:
                 f"CF {row['colorfulness']:.1f}/{row['real_colorfulness']:.1f}"
             )
         plot_run(self.run)
+
+
+def init_shape_overrides(path: str | Path) -> dict[str, object]:
+    """The generator fields that fix a hypercolumn decoder's shape, as stored in `path` (for `--set`)."""
+    from ..checkpoint import read_generator
+
+    cfg = read_generator(path).config
+    return {k: getattr(cfg, k) for k in ("encoder", "width", "stem", "hint_channels", "bin_size")}
 
 
 def _stop_between_steps(trainer: HypercolumnTrainer) -> None:

@@ -1,0 +1,164 @@
+"""Batches and ZIP downloads: a batch's gallery page and status, and archives of a batch, a selection
+or the whole album."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from model import InvalidOption
+
+from .batch_index import Batch
+from .errors import NotFound
+from .metadata import Record
+from .photos import runtime
+from .routes_api import photo_json
+from .storage import Storage
+from .templating import render
+from .zips import write_zip
+
+router = APIRouter()
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such batch or photo"}}
+ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
+ORIGINALS = Query(False, description="Also put each original scan in the archive, under originals/")
+MAX_SELECTION = 1000
+
+
+class NewBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    names: list[str] = Field(..., description="The files' names, in the order they will be uploaded")
+
+
+def _records(storage: Storage, batch: Batch) -> dict[int, Record]:
+    """The batch's stored photos by position (one deleted since is left out)."""
+    found = {}
+    for item in batch.items:
+        if item.photo_id:
+            try:
+                found[item.position] = storage.get(item.photo_id)
+            except NotFound:
+                pass
+    return found
+
+
+def batch_json(storage: Storage, batch: Batch) -> dict[str, Any]:
+    records = _records(storage, batch)
+    items = [
+        {
+            "position": i.position,
+            "name": i.name,
+            "status": i.status if i.status != "done" or i.position in records else "deleted",
+            "error": i.error or None,
+            "photo": photo_json(records[i.position]) if i.position in records else None,
+        }
+        for i in batch.items
+    ]
+    counts = {s: sum(1 for i in items if i["status"] == s) for s in ("waiting", "done", "failed")}
+    url = f"/api/batches/{batch.id}"
+    return {
+        "id": batch.id,
+        "created": batch.created,
+        "total": len(items),
+        **counts,
+        "items": items,
+        "url": url,
+        "page_url": f"/batches/{batch.id}",
+        "zip_url": f"{url}/zip",
+    }
+
+
+@router.post("/api/batches", status_code=201, tags=["batches"], summary="Start a batch of uploads")
+def create_batch(request: Request, batch: NewBatch) -> JSONResponse:
+    """Then upload each file to `POST /api/photos` with the form fields `batch` (this id) and `position`
+    (its index in `names`); the batch's page shows each photo's status. At most 500 names."""
+    storage = runtime(request).storage
+    created = storage.create_batch(batch.names)
+    return JSONResponse(batch_json(storage, created), 201, headers={"Location": f"/api/batches/{created.id}"})
+
+
+@router.get("/api/batches/{batch_id}", tags=["batches"], responses=NOT_FOUND, summary="A batch and each photo's status")
+def get_batch(request: Request, batch_id: str) -> dict[str, Any]:
+    storage = runtime(request).storage
+    return batch_json(storage, storage.batch(batch_id))
+
+
+def _temp_zip(storage: Storage) -> Path:
+    """An empty file for the archive: on the album's disk, or the system's when the album is read-only."""
+    fd, name = tempfile.mkstemp(".zip", "zip-", dir=None if storage.read_only else storage.tmp)
+    os.close(fd)
+    return Path(name)
+
+
+async def _zip(storage: Storage, records: Iterable[Record], name: str, originals: bool) -> Response:
+    path = _temp_zip(storage)
+    try:
+        count = await run_in_threadpool(write_zip, storage, records, path, originals)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if count == 0:
+        path.unlink(missing_ok=True)
+        raise NotFound("There are no photos to put in the archive.")
+    return FileResponse(
+        path, media_type="application/zip", filename=name, background=BackgroundTask(path.unlink, missing_ok=True)
+    )
+
+
+@router.get(
+    "/api/batches/{batch_id}/zip",
+    tags=["batches"],
+    response_class=FileResponse,
+    responses={**ZIP, **NOT_FOUND},
+    summary="The batch's colorized photos as one ZIP",
+)
+async def batch_zip(request: Request, batch_id: str, originals: bool = ORIGINALS) -> Response:
+    storage = runtime(request).storage
+    records = list(_records(storage, storage.batch(batch_id)).values())
+    return await _zip(storage, records, "heirloom-batch.zip", originals)
+
+
+def _whole_album(storage: Storage) -> Iterator[Record]:
+    offset = 0
+    while page := storage.newest_first(500, offset):
+        yield from page
+        offset += len(page)
+
+
+@router.get(
+    "/api/album.zip",
+    tags=["album"],
+    response_class=FileResponse,
+    responses={**ZIP, **NOT_FOUND, 422: {"description": "Neither photos chosen nor `all`"}},
+    summary="Chosen photos, or the whole album, as one ZIP",
+)
+async def album_zip(
+    request: Request,
+    ids: list[str] = Query([], alias="id", description=f"The photos to include (at most {MAX_SELECTION})"),
+    everything: bool = Query(False, alias="all", description="Every photo in the album (then `id` is not needed)"),
+    originals: bool = ORIGINALS,
+) -> Response:
+    storage = runtime(request).storage
+    if everything:
+        return await _zip(storage, _whole_album(storage), "heirloom-album.zip", originals)
+    chosen = list(dict.fromkeys(ids))
+    if not chosen:
+        raise InvalidOption("id", "Choose at least one photo (or ask for all of them).")
+    if len(chosen) > MAX_SELECTION:
+        raise InvalidOption("id", f"At most {MAX_SELECTION} photos at once; use all=true for the whole album.")
+    records = [storage.get(i) for i in chosen]
+    return await _zip(storage, records, "heirloom-photos.zip", originals)
+
+
+@router.get("/batches/{batch_id}", include_in_schema=False)
+def batch_page(request: Request, batch_id: str) -> Response:
+    storage = runtime(request).storage
+    return render(request, "batch.html", {"batch": batch_json(storage, storage.batch(batch_id))})

@@ -1,0 +1,37 @@
+"""The About page (the model's data terms, the example photo's credit) and the example on the home page."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+HTML = {"accept": "text/html"}
+
+
+def test_home_shows_the_example_before_and_after(client):
+    page = client.get("/", headers=HTML).text
+    assert page.index('id="upload-form"') < page.index('class="example card"')  # the upload comes first
+    sizes = []
+    for side in ("before", "after"):
+        assert f'src="/static/example/{side}.jpg"' in page
+        r = client.get(f"/static/example/{side}.jpg")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert len(r.content) < 150_000  # small: it loads on every visit
+        im = Image.open(io.BytesIO(r.content))
+        assert f'width="{im.width}" height="{im.height}"' in page
+        sizes.append((im.size, im.mode))
+    assert sizes[0][0] == sizes[1][0] and sizes[0][1] == "L" and sizes[1][1] == "RGB"
+    assert 'href="/about#example"' in page and "Apache-2.0" in page
+
+
+def test_about_page_names_the_model_its_terms_and_the_credit(client, tiny_weights):
+    from model.checkpoint import sha256_of
+
+    page = client.get("/about", headers=HTML)
+    assert page.status_code == 200
+    text = page.text
+    assert "non-commercial research only" in text and "not commercially" in text
+    assert tiny_weights.name in text and sha256_of(tiny_weights) in text
+    assert "DDColor" in text and "Apache License 2.0" in text and "scripts/make_example.py" in text
+    assert 'href="/about"' in client.get("/album", headers=HTML).text  # in every page's footer

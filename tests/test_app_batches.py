@@ -1,0 +1,102 @@
+"""Batches (several photos chosen together: a gallery page with each one's status) and ZIP downloads of a
+batch, a selection or the whole album; every file in an archive has its upload's pixel size."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from app_helpers import image_bytes, size_of
+
+HTML = {"accept": "text/html"}
+SIZES = [(40, 30), (23, 31), (50, 20)]
+
+
+def add(client, w, h, name="scan.png", **fields):
+    files = {"file": (name, image_bytes(w, h), "image/png")}
+    return client.post("/api/photos", files=files, data={k: str(v) for k, v in fields.items()})
+
+
+def unzip(response) -> dict[str, bytes]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        assert zf.testzip() is None
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def test_batch_records_each_photo_and_its_zip_keeps_sizes(client):
+    names = ["a.png", "b.png", "notes.txt", "c.png"]
+    r = client.post("/api/batches", json={"names": names})
+    assert r.status_code == 201, r.text
+    batch = r.json()
+    assert r.headers["location"] == batch["url"] and batch["waiting"] == 4 and batch["done"] == 0
+    for i, (w, h) in enumerate(SIZES[:2]):
+        assert add(client, w, h, names[i], batch=batch["id"], position=i).status_code == 201
+    files = {"file": ("notes.txt", b"hello", "text/plain")}
+    bad = client.post("/api/photos", files=files, data={"batch": batch["id"], "position": "2"})
+    assert bad.status_code == 415
+    now = client.get(batch["url"]).json()
+    assert [i["status"] for i in now["items"]] == ["done", "done", "failed", "waiting"]
+    assert now["items"][2]["error"] == bad.json()["message"]
+    page = client.get(batch["page_url"], headers=HTML).text
+    assert bad.json()["message"] in page and "Waiting" in page and 'href="/album"' in page
+    assert 'data-poll="' in page  # the page refreshes itself while a photo is still working
+    for item in now["items"][:2]:
+        p = item["photo"]
+        assert f'href="{p["page_url"]}"' in page and "(before: the scan" in page and "(colorized)" in page
+    assert add(client, *SIZES[2], "c.png", batch=batch["id"], position=3).status_code == 201
+
+    archive = unzip(client.get(batch["zip_url"]))
+    assert sorted(archive) == ["a-color.png", "b-color.png", "c-color.png"]
+    for name, size in zip(["a", "b", "c"], SIZES):
+        assert size_of(archive[f"{name}-color.png"]) == size
+    with_originals = unzip(client.get(batch["zip_url"], params={"originals": "true"}))
+    for name, size in zip(["a", "b", "c"], SIZES):
+        assert with_originals[f"originals/{name}.png"] == image_bytes(*size)  # byte for byte
+    assert 'data-poll="' not in client.get(batch["page_url"], headers=HTML).text
+    assert not list(client.app.state.runtime.storage.tmp.iterdir())  # each archive is removed once sent
+
+
+def test_album_zip_of_a_selection_or_everything(client):
+    ids = [add(client, w, h).json()["id"] for w, h in SIZES]  # three uploads all named scan.png
+    picked = unzip(client.get("/api/album.zip", params={"id": [ids[0], ids[2], ids[0]]}))
+    assert sorted(picked) == ["scan-color (2).png", "scan-color.png"]
+    assert sorted(size_of(d) for d in picked.values()) == sorted([SIZES[0], SIZES[2]])
+    everything = unzip(client.get("/api/album.zip", params={"all": "true", "originals": "true"}))
+    results = [d for n, d in everything.items() if not n.startswith("originals/")]
+    originals = [d for n, d in everything.items() if n.startswith("originals/")]
+    assert sorted(size_of(d) for d in results) == sorted(SIZES) == sorted(size_of(d) for d in originals)
+    album = client.get("/album", headers=HTML).text
+    assert 'action="/api/album.zip"' in album and album.count('form="zip-form"') == 3
+
+
+def test_zip_and_batch_bad_inputs_are_clear_4xx(client):
+    r = client.get("/api/album.zip")
+    assert r.status_code == 422 and r.json()["field"] == "id"
+    assert client.get("/api/album.zip", params={"all": "true"}).status_code == 404  # empty album
+    r = client.get("/api/album.zip", params={"id": "A" * 24})
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert client.post("/api/batches", json={"names": []}).status_code == 422
+    assert client.post("/api/batches", json={"names": ["x"] * 501}).json()["field"] == "names"
+    assert client.get(f"/api/batches/{'B' * 24}").status_code == 404
+    assert client.get("/batches/nope", headers=HTML).status_code == 404
+    batch = client.post("/api/batches", json={"names": ["a.png"]}).json()
+    r = add(client, 20, 20, batch=batch["id"], position=1)
+    assert r.status_code == 422 and r.json()["field"] == "position"
+    assert add(client, 20, 20, batch="B" * 24, position=0).status_code == 404
+    assert client.app.state.runtime.storage.count() == 0  # refused before any work
+    assert client.get(batch["zip_url"]).status_code == 404  # nothing stored in it yet
+
+
+def test_several_files_without_js_make_a_batch(client):
+    files = [
+        ("file", ("a.png", image_bytes(20, 20), "image/png")),
+        ("file", ("bad.png", b"not a png", "image/png")),
+        ("file", ("b.png", image_bytes(24, 20), "image/png")),
+    ]
+    r = client.post("/photos", files=files, headers=HTML, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/batches/")
+    batch = client.get("/api" + r.headers["location"]).json()
+    assert [i["status"] for i in batch["items"]] == ["done", "failed", "done"]  # one failure stops nothing
+    assert client.app.state.runtime.storage.count() == 2

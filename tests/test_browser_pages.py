@@ -1,0 +1,141 @@
+"""Every page in a real browser: axe-core finds no serious or critical accessibility problem (home, login,
+photo, album, batch, trash, about); on a 390×844 phone errors show without scrolling; the photo page shows the
+slider and the Download button in one screen on a 1366×900 laptop and on the phone, for wide and tall photos.
+With HEIRLOOM_SCREENSHOTS=1 it saves docs/<page>-<desktop|phone>.png (otherwise nothing in the repository)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from browser_helpers import ARGS, CHROMIUM, DOCS, SCREENSHOTS, make_scan, running_server
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+AXE = Path(__file__).parent / "assets" / "axe.min.js"  # axe-core 4.14.1, vendored (tests/assets/README.md)
+TOKEN = "browser-test-token-1234"
+DESKTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def album(tmp_path, tiny_weights):
+    """A token-protected server whose album holds a batch of a wide and a tall photo, the wide one with two
+    versions and a caption. -> (base URL, {"wide": id, "tall": id, "batch": id})."""
+    with running_server(tmp_path / "data", tiny_weights, HEIRLOOM_TOKEN=TOKEN) as url:
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+        batch = api.post("/api/batches", json={"names": ["wide.jpg", "tall.jpg"]}).json()
+        ids = {"batch": batch["id"]}
+        for position, (name, size) in enumerate([("wide", (600, 400)), ("tall", (300, 600))]):
+            scan = make_scan(tmp_path / f"{name}.jpg", size).read_bytes()
+            files = {"file": (f"{name}.jpg", scan, "image/jpeg")}
+            r = api.post("/api/photos", files=files, data={"batch": batch["id"], "position": str(position)})
+            assert r.status_code == 201, r.text
+            ids[name] = r.json()["id"]
+        assert api.post(f"/api/photos/{ids['wide']}/rerun", data={"saturation": "0.5"}).status_code == 201
+        api.patch(f"/api/photos/{ids['wide']}", json={"who": "Grandma Rose", "where": "Lake Garda"})
+        yield url, ids
+
+
+def serious_problems(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))  # the context bypasses CSP only for this injected checker
+    return page.evaluate(
+        """async () => {
+            const found = await axe.run(document, { resultTypes: ["violations"] });
+            return found.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+                .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
+        }"""
+    )
+
+
+def log_in(page, url, token=TOKEN):
+    page.goto(url + "/login")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+
+
+def in_view(page, selector) -> bool:
+    """Wholly inside the window as the page stands (no scrolling done by the test)."""
+    box = page.locator(selector).first.bounding_box()
+    view = page.viewport_size
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= view["height"]
+
+
+def test_no_serious_accessibility_problems(album):
+    from playwright.sync_api import sync_playwright
+
+    url, ids = album
+    pages = {
+        "home": "/",
+        "photo": f"/photos/{ids['wide']}",
+        "album": "/album",
+        "batch": f"/batches/{ids['batch']}",
+        "trash": "/trash",
+        "about": "/about",
+    }
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for viewport in (DESKTOP, PHONE):
+                page = browser.new_context(viewport=viewport, bypass_csp=True).new_page()
+                page.goto(url + "/login")
+                assert serious_problems(page) == [], "login"
+                log_in(page, url, "wrong-token-000000")
+                page.wait_for_selector(".error")
+                assert serious_problems(page) == [], "login with an error"
+                log_in(page, url)
+                for name, path in pages.items():
+                    page.goto(url + path)
+                    page.wait_for_load_state("networkidle")
+                    assert serious_problems(page) == [], name
+        finally:
+            browser.close()
+
+
+def test_phone_and_laptop_screens(album, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, ids = album
+    shots = DOCS if SCREENSHOTS else tmp_path
+    bad = tmp_path / "notes.jpg"
+    bad.write_bytes(b"not a photo at all")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for kind, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+                phone = kind == "phone"
+                page = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone).new_page()
+                log_in(page, url, "wrong-token-000000")
+                page.wait_for_selector(".error")
+                assert in_view(page, ".error"), f"login error out of view ({kind})"
+                log_in(page, url)
+
+                page.goto(url + "/")
+                page.screenshot(path=str(shots / f"home-{kind}.png"))
+                page.set_input_files("#file", str(bad))
+                page.click("#submit")
+                page.wait_for_selector(".progress-list .failed")
+                page.wait_for_timeout(800)  # the smooth scroll
+                assert in_view(page, ".progress-list .failed"), f"upload error out of view ({kind})"
+
+                for which in ("wide", "tall"):
+                    page.goto(url + f"/photos/{ids[which]}")
+                    page.wait_for_function("document.querySelector('img.after').complete")
+                    for selector in ("#compare", "#slider", "#download-result"):
+                        assert in_view(page, selector), f"{selector} out of view: {which} photo, {kind}"
+                    if which == "wide":
+                        page.screenshot(path=str(shots / f"photo-{kind}.png"))
+
+                for name, path in (("batch", f"/batches/{ids['batch']}"), ("album", "/album")):
+                    page.goto(url + path)
+                    page.wait_for_load_state("networkidle")
+                    page.screenshot(path=str(shots / f"{name}-{kind}.png"))
+                ticked = page.locator("#zip-form button:not([name])")  # the album, last shown
+                assert ticked.is_disabled()
+                page.locator('input[name="id"]').first.check()
+                assert ticked.is_enabled()
+        finally:
+            browser.close()
