@@ -57,6 +57,10 @@ class StorageReadOnly(AppError):
     """The data directory cannot be written (a read-only mount, no permission): the album is view-only."""
 
 
+class QueueUnavailable(AppError):
+    """Queue mode: the broker (Redis) cannot be reached; nothing was queued."""
+
+
 class QueueFull(AppError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
@@ -66,6 +70,7 @@ class QueueFull(AppError):
 # First match wins: subclasses before their bases.
 STATUS: list[tuple[type[Exception], int, str]] = [
     (QueueFull, 503, "busy"),
+    (QueueUnavailable, 503, "queue_unavailable"),
     (StorageFull, 507, "storage_full"),
     (StorageReadOnly, 503, "read_only"),
     (ModelUnavailable, 503, "model_unavailable"),

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from model import CheckpointError, Colorizer, HeirloomError
-from model.pipeline import default_weights_path
+from model import CheckpointError, HeirloomError
 from model.worker import ProcessPool, WorkerSpec
 
 from . import errors, trash
@@ -20,6 +20,7 @@ from .auth import AccessMiddleware, LoginLimiter
 from .jobs import WorkerPool
 from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .photos import Runtime
+from .queue_routes import router as jobs_router
 from .routes_api import router as api_router
 from .routes_batches import router as batches_router
 from .routes_docs import SWAGGER_STATIC
@@ -31,16 +32,23 @@ from .storage import Storage
 from .templating import STATIC
 from .versions import ModelId
 
+if TYPE_CHECKING:
+    from model import Colorizer
+
 log = logging.getLogger("heirloom.app")
 
 
 def model_id(settings: Settings) -> ModelId:
     """Name and SHA-256 of the weights in use (the shipped file unless configured)."""
+    from model.pipeline import default_weights_path  # torch: never in queue mode
+
     return ModelId.of_file(settings.weights or default_weights_path())
 
 
 def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
     """A missing or broken weights file leaves the album usable and is reported in /healthz."""
+    from model import Colorizer  # torch loads here, never in queue mode
+
     if not settings.load_model:
         return None, "model loading is switched off"
     try:
@@ -65,11 +73,34 @@ def worker_spec(settings: Settings, colorizer: Colorizer) -> WorkerSpec:
     )
 
 
+@asynccontextmanager
+async def queue_mode(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """`--broker`: jobs go to Redis for `heirloom worker`s; this process loads no model (nor torch)."""
+    from .queue import running
+
+    storage = Storage(settings.data_dir)
+    await run_in_threadpool(trash.purge, storage)
+    pool = WorkerPool(settings.workers, settings.queue_size)  # unused here; the Runtime's shape stays one
+    try:
+        async with running(settings, storage) as client:
+            problem = "queue mode: the model runs in `heirloom worker` processes"
+            app.state.runtime = Runtime(settings, storage, pool, None, problem, queue=client)
+            log.info("Heirloom in queue mode: colorize jobs go to the workers through Redis")
+            yield
+    finally:
+        pool.shutdown()
+        storage.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.broker_url:
+            async with queue_mode(app, settings):
+                yield
+            return
         if settings.torch_threads:
             import torch
 
@@ -88,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(trash.purge, storage)
         pool = WorkerPool(settings.workers, settings.queue_size)
         model = await run_in_threadpool(model_id, settings) if colorizer is not None else ModelId()
-        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem, processes, model)
+        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem, processes, model=model)
         try:
             yield
         finally:
@@ -108,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(api_router)
+    app.include_router(jobs_router)
     app.include_router(pages_router)
     app.include_router(batches_router)
     app.include_router(trash_router)

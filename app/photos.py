@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from model import ColorizeOptions, Colorizer
+from model import ColorizeOptions
 from model.worker import Job, Outcome, ProcessPool
 
 from .errors import ModelUnavailable, UploadTooLarge
@@ -16,6 +17,11 @@ from .metadata import Record
 from .settings import Settings, human_size
 from .storage import Storage
 from .versions import ModelId, Rendering
+
+if TYPE_CHECKING:  # Colorizer means torch: only the single-process server loads it (app.main)
+    from model import Colorizer
+
+    from .queue import QueueClient
 
 CHUNK = 1 << 20
 
@@ -31,6 +37,7 @@ class Runtime:
     model_error: str | None = None
     processes: ProcessPool | None = None
     model: ModelId = ModelId()  # the loaded weights, recorded with every version they make
+    queue: QueueClient | None = None  # queue mode: jobs go to `heirloom worker`s; no model here
 
     def require_model(self) -> Colorizer:
         if self.colorizer is None or self.processes is None:

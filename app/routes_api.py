@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from model import ColorizeOptions, InvalidOption, formats
+from model.job_store import Request as Asked
 from model.options import MAX_SATURATION, POLICIES
 
 from .batches import create_in_batch
 from .metadata import CAPTION_FIELDS, MAX_CAPTION, SORTS, Record
-from .photos import colorize_upload, create_photo, rerun_photo, runtime
+from .photos import Runtime, colorize_upload, create_photo, rerun_photo, runtime
+from .queue_routes import accepted, colorize_and_wait, enqueue_rerun, enqueue_upload
 from .storage import THUMB_FORMAT
 from .trash import TRASH_DAYS, move_to_trash
 from .versions import Version
@@ -27,7 +29,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "File over the byte limit, or image over the pixel limit (decompression bombs too)"},
     415: {"description": "Not an image, truncated, or an image mode we cannot colorize"},
     422: {"description": "An option out of range; the JSON names the `field`"},
-    503: {"description": "Queue full (see Retry-After) or model not loaded"},
+    503: {"description": "Queue full (see Retry-After), model not loaded, or (queue mode) Redis unreachable"},
+}
+QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Queue mode: the job was queued; follow it at `Location` (/api/jobs/{id})"}
 }
 # Options are validated once, by ColorizeOptions (a 422 naming the field); the enums document them.
 FILE = File(..., description=f"The scan: {', '.join(formats.FORMATS)}")
@@ -41,18 +46,22 @@ FORMAT = Form(
 )
 
 
-def form_options(
-    request: Request,
+def form_fields(
     render_size: int | None = RENDER_SIZE,
     policy: str | None = POLICY,
     saturation: float | None = SATURATION,
     format: str | None = FORMAT,
-) -> ColorizeOptions:
-    """The option fields of a form, made into validated options for the loaded model (or a 503, 422)."""
-    return runtime(request).require_model().options(render_size, policy, saturation, format)
+) -> Asked:
+    """The option fields of a form, as given; `model_options` validates them for the loaded model."""
+    return Asked(render_size, policy, saturation, format)
 
 
-OPTIONS = Depends(form_options)
+def model_options(rt: Runtime, asked: Asked) -> ColorizeOptions:
+    """Validated options for the loaded model (or a 503, 422)."""
+    return rt.require_model().options(asked.render_size, asked.policy, asked.saturation, asked.format)
+
+
+OPTIONS = Depends(form_fields)
 
 
 def version_json(photo_id: str, v: Version, favorite: str) -> dict[str, Any]:
@@ -90,14 +99,19 @@ def photo_json(rec: Record, versions: list[Version] | None = None) -> dict[str, 
     return body
 
 
-@router.get("/healthz", tags=["service"], summary="Is the model loaded?")
+@router.get("/healthz", tags=["service"], summary="Is the model loaded (or, in queue mode, is Redis reachable)?")
 def healthz(request: Request) -> JSONResponse:
     rt = runtime(request)
-    body: dict[str, Any] = {
+    storage = "read-only" if rt.storage.read_only else "ok"
+    if rt.queue is not None:  # the model is the workers' business; this side needs Redis
+        body: dict[str, Any] = {"status": "ok", "mode": "queue", "model_loaded": False, "storage": storage}
+        body["queue"] = rt.queue.health()  # 503 queue_unavailable when Redis is away
+        return JSONResponse(body)
+    body = {
         "status": "ok" if rt.colorizer else "error",
         "model_loaded": rt.colorizer is not None,
         "queue": {"pending": rt.pool.pending, "capacity": rt.pool.capacity},
-        "storage": "read-only" if rt.storage.read_only else "ok",
+        "storage": storage,
     }
     if rt.colorizer is None:
         body["error"] = rt.model_error
@@ -116,11 +130,14 @@ IMAGES: dict[int | str, dict[str, Any]] = {200: {"content": {f.media_type: {} fo
     response_class=Response,
     summary="Colorize one scan and answer with the image",
 )
-async def colorize(request: Request, file: UploadFile = FILE, opts: ColorizeOptions = OPTIONS) -> Response:
-    """Same pixel size and aspect ratio as the upload; nothing is stored.
+async def colorize(request: Request, file: UploadFile = FILE, asked: Asked = OPTIONS) -> Response:
+    """Same pixel size and aspect ratio as the upload; nothing is stored. In queue mode the job is queued
+    and the request waits for it (at most `HEIRLOOM_WAIT_TIMEOUT` s, then 504).
     `curl -F file=@scan.jpg http://127.0.0.1:8000/colorize -o color.jpg`"""
     rt = runtime(request)
-    _, out = await colorize_upload(rt, file, opts, with_thumb=False)
+    if rt.queue is not None:
+        return await colorize_and_wait(rt, file, asked)
+    _, out = await colorize_upload(rt, file, model_options(rt, asked), with_thumb=False)
     return Response(
         out.data,
         media_type=formats.media_type(out.format),
@@ -132,17 +149,22 @@ async def colorize(request: Request, file: UploadFile = FILE, opts: ColorizeOpti
     "/api/photos",
     status_code=201,
     tags=["album"],
-    responses=ERRORS,
+    responses={**QUEUED, **ERRORS},
     summary="Colorize a scan and keep original and result in the album",
 )
 async def add_photo(
     request: Request,
     file: UploadFile = FILE,
-    opts: ColorizeOptions = OPTIONS,
+    asked: Asked = OPTIONS,
     batch: str | None = Form(None, description="A batch from `POST /api/batches` this photo belongs to"),
     position: int | None = Form(None, description="The photo's index in the batch's `names`"),
 ) -> JSONResponse:
+    """201 + the photo; in queue mode 202 + the job (its `page_url` once it is done; a batch's page shows
+    its status too)."""
     rt = runtime(request)
+    if rt.queue is not None:
+        return accepted(rt, await enqueue_upload(rt, file, asked, "add", batch, position))
+    opts = model_options(rt, asked)
     rec = await (create_in_batch(rt, file, opts, batch, position) if batch else create_photo(rt, file, opts))
     return JSONResponse(photo_json(rec), 201, headers={"Location": f"/api/photos/{rec.id}"})
 
@@ -215,14 +237,17 @@ async def change_photo(request: Request, photo_id: str, change: PhotoChange) -> 
     "/api/photos/{photo_id}/rerun",
     status_code=201,
     tags=["versions"],
-    responses={**ERRORS, **NO_PHOTO},
+    responses={**QUEUED, **ERRORS, **NO_PHOTO},
     summary="Colorize the stored original again with other options: adds a version",
 )
-async def rerun(request: Request, photo_id: str, opts: ColorizeOptions = OPTIONS) -> JSONResponse:
+async def rerun(request: Request, photo_id: str, asked: Asked = OPTIONS) -> JSONResponse:
     """The earlier versions stay; the new one (its options and the loaded model recorded) becomes the
-    favourite. The answer is the photo with all its versions; `Location` is the new version."""
+    favourite. The answer is the photo with all its versions; `Location` is the new version. In queue
+    mode: 202 + the job, which adds the version when a worker has made it."""
     rt = runtime(request)
-    rec = await rerun_photo(rt, photo_id, opts)
+    if rt.queue is not None:
+        return accepted(rt, await enqueue_rerun(rt, photo_id, asked))
+    rec = await rerun_photo(rt, photo_id, model_options(rt, asked))
     body = photo_json(rec, rt.storage.versions(photo_id))
     return JSONResponse(body, 201, headers={"Location": f"/api/photos/{photo_id}/versions/{rec.favorite.id}"})
 

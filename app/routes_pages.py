@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from model import HeirloomError, InvalidOption
+from model.job_store import Request as Asked
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
@@ -18,6 +19,7 @@ from .batches import create_in_batch
 from .errors import LastVersion, describe
 from .metadata import MAX_CAPTION, SORTS
 from .photos import Runtime, create_photo, rerun_photo, runtime
+from .queue_routes import client, enqueue_rerun, enqueue_upload
 from .templating import render
 from .trash import move_to_trash
 
@@ -38,14 +40,15 @@ POLICY_LABELS = {
 def _form_defaults(rt: Runtime) -> dict[str, Any]:
     """The form's defaults are the loaded model's own options (render size from its checkpoint)."""
     c = rt.colorizer
-    defaults = c.options() if c else ColorizeOptions.make(256, 32)
+    queued = rt.queue.form_defaults() if rt.queue is not None else None
+    defaults = c.options() if c else queued or ColorizeOptions.make(256, 32)
     return {
         "policy_labels": {p: POLICY_LABELS.get(p, p) for p in POLICIES},
         "default_policy": defaults.policy,
         "max_render_size": MAX_RENDER_SIZE,
         "default_render_size": defaults.render_size,
         "default_saturation": defaults.saturation,
-        "multiple": c.multiple if c else 32,
+        "multiple": c.multiple if c else queued.multiple if queued else 32,
         "max_upload_mb": rt.settings.max_upload_bytes // 2**20,
     }
 
@@ -78,6 +81,8 @@ async def upload(
     turn (one that fails does not stop the others), and the batch's page shows how each went."""
     rt = runtime(request)
     files = [f for f in file if f.filename]
+    if rt.queue is not None:
+        return await _enqueue_uploads(request, rt, files, Asked(render_size, policy, saturation))
     try:
         opts = rt.require_model().options(render_size, policy, saturation)
         if not files:
@@ -102,6 +107,27 @@ def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[st
     versions = rt.storage.versions(photo_id)
     shown = next((v for v in versions if v.id == version_id), rec.favorite)
     return {"photo": rec, "versions": versions, "shown": shown, "options_open": True}
+
+
+async def _enqueue_uploads(request: Request, rt: Runtime, files: list[UploadFile], asked: Asked) -> Response:
+    """Queue mode: one file's page follows its job; several become a batch of jobs, whose page shows each
+    photo as it is stored (or why it failed)."""
+    try:
+        if not files:
+            raise InvalidOption("file", "Choose a photo first.")
+        if len(files) == 1:
+            return RedirectResponse(f"/jobs/{(await enqueue_upload(rt, files[0], asked, 'add')).id}", 303)
+        client(rt).options(asked.render_size, asked.policy, asked.saturation, asked.format)  # 422 before any job
+        rt.storage.require_writable()
+        batch = await run_in_threadpool(rt.storage.create_batch, [f.filename or "photo" for f in files])
+    except HeirloomError as e:
+        return _form_page(request, "index.html", e)
+    for position, f in enumerate(files):
+        try:
+            await enqueue_upload(rt, f, asked, "add", batch.id, position)
+        except HeirloomError:
+            pass  # recorded in the batch, shown on its page
+    return RedirectResponse(f"/batches/{batch.id}", 303)
 
 
 @router.get("/photos/{photo_id}")
@@ -135,6 +161,9 @@ async def rerun(
 ) -> Response:
     rt = runtime(request)
     try:
+        if rt.queue is not None:
+            job = await enqueue_rerun(rt, photo_id, Asked(render_size, policy, saturation))
+            return RedirectResponse(f"/jobs/{job.id}", 303)
         opts = rt.require_model().options(render_size, policy, saturation)
         await rerun_photo(rt, photo_id, opts)
     except HeirloomError as e:

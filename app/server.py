@@ -1,6 +1,7 @@
 """`heirloom serve`: flags over environment variables over defaults, a safety check on the
 address, then uvicorn with one process that serves pages and uploads; decoding and the model run
-in `--workers` worker processes (model/worker.py), each holding its own copy of the model."""
+in `--workers` worker processes (model/worker.py), each holding its own copy of the model. With
+`--broker redis://…` (queue mode, app/queue.py) it loads no model: jobs go to `heirloom worker`s."""
 
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ def parse(argv: list[str] | None) -> tuple[Settings, str]:
         help="comma-separated Host names served, '*' for any (default without a token: "
         "localhost, 127.0.0.1, ::1; $HEIRLOOM_ALLOWED_HOSTS)",
     )
+    p.add_argument(
+        "--broker",
+        dest="broker_url",
+        help="redis://host:6379/0: queue colorize jobs for `heirloom worker`s instead of running them here; "
+        "no model is loaded ($HEIRLOOM_BROKER_URL)",
+    )
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)
     overrides = {
@@ -74,6 +81,7 @@ def parse(argv: list[str] | None) -> tuple[Settings, str]:
             "allow_public",
             "max_pixels",
             "request_timeout_s",
+            "broker_url",
         )
     }
     if a.max_upload_mb is not None:

@@ -77,6 +77,9 @@ class Settings:
     login_attempts: int = 10  # failed logins (or bad bearer tokens) per client before a wait…
     login_window_s: float = 60.0  # …of this long
     load_model: bool = True  # tests of storage-only paths may skip the model
+    broker_url: str | None = None  # redis://…: enqueue colorize jobs for `heirloom worker`s, load no model
+    redelivery_s: float = 30.0  # queue mode: a worker silent this long is dead (must match the workers')
+    wait_timeout_s: float = 300.0  # queue mode: how long POST /colorize waits for its job
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -100,6 +103,9 @@ class Settings:
             else None,
             "request_timeout_s": float(env.get("HEIRLOOM_REQUEST_TIMEOUT") or s.request_timeout_s),
             "allowed_hosts": names_list(env.get("HEIRLOOM_ALLOWED_HOSTS")),
+            "broker_url": env.get("HEIRLOOM_BROKER_URL") or None,
+            "redelivery_s": float(env.get("HEIRLOOM_REDELIVERY_S") or s.redelivery_s),
+            "wait_timeout_s": float(env.get("HEIRLOOM_WAIT_TIMEOUT") or s.wait_timeout_s),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).checked()
@@ -111,6 +117,12 @@ class Settings:
             raise ValueError("upload limits must be positive")
         if self.request_timeout_s <= 0 or (self.max_work_bytes is not None and self.max_work_bytes < 64 * MB):
             raise ValueError("the request timeout must be positive and the request memory at least 64 MB")
+        if self.broker_url is not None and not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"the broker URL must be redis://host:port/db (or rediss://, unix://), got {self.broker_url!r}"
+            )
+        if self.redelivery_s <= 0 or self.wait_timeout_s <= 0:
+            raise ValueError("the redelivery and wait timeouts must be positive")
         if self.token is not None:
             if not self.token.strip():
                 raise ValueError(

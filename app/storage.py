@@ -154,8 +154,8 @@ class Storage:
             raise NotFound("There is no photo with this id.")
         return self.photos / photo_id
 
-    def _version(self, r: Rendering) -> Version:
-        vid = secrets.token_hex(4)
+    def _version(self, r: Rendering, version_id: str | None = None) -> Version:
+        vid = version_id or secrets.token_hex(4)
         return Version(
             id=vid,
             created=time.time(),
@@ -168,12 +168,23 @@ class Storage:
             model_sha256=r.model.sha256,
         )
 
-    def add(self, *, name: str, original: bytes, original_format: str, width: int, height: int, r: Rendering) -> Record:
-        """A new photo: its original and first version, written and renamed into place, then recorded."""
+    def add(
+        self,
+        *,
+        name: str,
+        original: bytes,
+        original_format: str,
+        width: int,
+        height: int,
+        r: Rendering,
+        photo_id: str | None = None,
+    ) -> Record:
+        """A new photo: its original and first version, written and renamed into place, then recorded.
+        `photo_id`: the queue mode's job id, so that storing a job's result twice finds it stored."""
         with self.writing():
             version = self._version(r)
             rec = Record(
-                id=new_id(),
+                id=photo_id or new_id(),
                 created=version.created,
                 name=display_name(name),
                 original_file=f"original.{formats.extension(original_format)}",
@@ -199,12 +210,15 @@ class Storage:
                 raise
             return rec
 
-    def add_version(self, photo_id: str, r: Rendering) -> Record:
-        """Re-run: the new version's files beside the others, then one transaction records it as the favourite."""
+    def add_version(self, photo_id: str, r: Rendering, version_id: str | None = None) -> Record:
+        """Re-run: the new version's files beside the others, then one transaction records it as the favourite.
+        `version_id`: the queue mode's, made from the job's id, so that storing a job twice adds one version."""
         with self.writing():
             folder = self.folder(photo_id)
-            self.get(photo_id)
-            version = self._version(r)
+            rec = self.get(photo_id)
+            if version_id is not None and any(v.id == version_id for v in self.index.versions(photo_id)):
+                return rec
+            version = self._version(r, version_id)
             written = []
             try:
                 for name, data in ((version.result_file, r.result), (version.thumb_file, r.thumb)):

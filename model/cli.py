@@ -1,4 +1,4 @@
-"""`heirloom` command: colorize, train, cache-features, train-hypercolumn, export, evaluate, serve.
+"""`heirloom` command: colorize, train, cache-features, train-hypercolumn, export, evaluate, serve, worker.
 
 The parser reads only light tables (output formats, aspect policies, preset names), so `--help`
 answers at once; each subcommand imports what it needs, so `heirloom colorize` never loads the
@@ -322,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_album)
 
     sub.add_parser("serve", help="run the web app (see `heirloom serve --help`)", add_help=False)
+    sub.add_parser("worker", help="colorize jobs from a Redis queue (see `heirloom worker --help`)", add_help=False)
     return p
 
 
@@ -329,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["serve"]:  # the web app parses its own flags (and its own --help)
         return _serve(argv[1:])
+    if argv[:1] == ["worker"]:  # a queue worker: its own flags too, and no web framework
+        from .queue_worker import main as worker_main
+
+        return worker_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)

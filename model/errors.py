@@ -51,3 +51,21 @@ class NoImages(HeirloomError, FileNotFoundError):
 
 class ConfigError(HeirloomError, ValueError):
     """A training config, preset or override that does not make sense."""
+
+
+# --- errors on the wire: (class name, message, field), for the worker processes' pipe and the job queue ---
+
+
+def error_to_wire(e: HeirloomError) -> tuple[str, str, str | None]:
+    return type(e).__name__, str(e), getattr(e, "field", None)
+
+
+def error_from_wire(packed: tuple[str, str, str | None] | list[str | None]) -> HeirloomError:
+    """The typed error again (HeirloomError for a name this version does not know)."""
+    name, message, field = packed
+    cls = globals().get(str(name), HeirloomError)
+    if not (isinstance(cls, type) and issubclass(cls, HeirloomError)):
+        cls = HeirloomError
+    if cls is InvalidOption:
+        return InvalidOption(field or "", str(message))
+    return cls(str(message))

@@ -31,15 +31,19 @@ import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-
-from . import errors, formats
+from . import formats
 from .errors import CheckpointError, HeirloomError, JobTimeout, WorkerCrashed, WorkTooLarge
+from .errors import error_from_wire as error_from_wire  # re-exported: the wire format lives with the errors
+from .errors import error_to_wire as error_to_wire
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES, ColorizeOptions
-from .photo_io import Photo, to_8bit
-from .pipeline import Colorizer
+
+if TYPE_CHECKING:  # torch and OpenCV load in the children (and their fork server), not in whoever imports this
+    from .photo_io import Photo
+    from .pipeline import Colorizer
+
+ENGINE_MODULES = ["model.pipeline", "model.photo_io", "model.worker"]  # what the fork server preloads
 
 log = logging.getLogger("heirloom.worker")
 
@@ -77,10 +81,16 @@ class WorkerSpec:
     limit_memory: bool = True  # RLIMIT_AS in the child; off for CUDA, whose mappings need the address space
 
     def build(self) -> Colorizer:
+        from .pipeline import Colorizer
+
         return Colorizer.from_checkpoint(self.weights, self.device, self.max_pixels, self.max_work_bytes)
 
 
 def thumbnail(photo: Photo) -> bytes:
+    from PIL import Image
+
+    from .photo_io import to_8bit
+
     px = to_8bit(photo.pixels)
     im = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
     im.thumbnail((THUMB_SIZE, THUMB_SIZE))
@@ -101,24 +111,6 @@ def run_job(colorizer: Colorizer, job: Job) -> Outcome:
         h,
         thumbnail(result.photo) if job.thumbnail else b"",
     )
-
-
-# --- errors on the wire: (class name, message, field), for the pipe here and for a queue elsewhere -----
-
-
-def error_to_wire(e: HeirloomError) -> tuple[str, str, str | None]:
-    return type(e).__name__, str(e), getattr(e, "field", None)
-
-
-def error_from_wire(packed: tuple[str, str, str | None]) -> HeirloomError:
-    """The typed error again (HeirloomError for a name this version does not know)."""
-    name, message, field = packed
-    cls = getattr(errors, name, HeirloomError)
-    if not (isinstance(cls, type) and issubclass(cls, HeirloomError)):
-        cls = HeirloomError
-    if cls is errors.InvalidOption:
-        return errors.InvalidOption(field or "", message)
-    return cls(message)
 
 
 def _vm_size() -> int:
@@ -182,7 +174,7 @@ def _mp_context() -> Any:
     with _context_lock:
         if _context is None:
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["model.worker"])
+            ctx.set_forkserver_preload(ENGINE_MODULES)
             _context = ctx
         return _context
 

@@ -57,23 +57,53 @@ function setupUpload() {
         if (e.lengthComputable) { ui.bar.value = (e.loaded / e.total) * 90; ui.state.textContent = "Uploading"; }
       };
       xhr.upload.onload = () => { ui.bar.removeAttribute("value"); ui.state.textContent = "Colorizing…"; };
+      const done = (body) => {
+        ui.bar.value = 100; ui.state.textContent = "";
+        const a = document.createElement("a"); a.href = body.page_url; a.textContent = "Open";
+        ui.state.append(a); return body;
+      };
+      const failed = (message) => {
+        ui.li.classList.add("failed"); ui.bar.value = 0; ui.state.textContent = message;
+        reveal(ui.li); return null;
+      };
       xhr.onload = () => {
         const body = xhr.response || {};
-        if (xhr.status === 201) {
-          ui.bar.value = 100; ui.state.textContent = "";
-          const a = document.createElement("a"); a.href = body.page_url; a.textContent = "Open";
-          ui.state.append(a); resolve(body);
-        } else {
+        if (xhr.status === 201) resolve(done(body));
+        // Queue mode: a job to follow. The upload slot frees at once (`later` settles when it is done),
+        // so every photo gets in line rather than two at a time.
+        else if (xhr.status === 202) resolve({ later: follow(body, ui, done, failed) });
+        else {
           const retry = xhr.getResponseHeader("Retry-After");
-          ui.li.classList.add("failed"); ui.bar.value = 0;
-          ui.state.textContent = (body.message || `Error ${xhr.status}`) + (retry ? ` (retry in ${retry}s)` : "");
-          reveal(ui.li);
-          resolve(null);
+          resolve(failed((body.message || `Error ${xhr.status}`) + (retry ? ` (retry in ${retry}s)` : "")));
         }
       };
       xhr.onerror = () => { ui.li.classList.add("failed"); ui.state.textContent = "Network error"; reveal(ui.li); resolve(null); };
       xhr.send(data);
     });
+  }
+
+  // Queue mode: the server answered with a job; ask how it is doing until its photo is in the album.
+  function follow(job, ui, done, failed) {
+    const show = (j) => {
+      if (j.status === "queued") ui.state.textContent = j.position ? `In line: ${j.position} before it` : "Next in line";
+      else if (j.status === "running") ui.state.textContent = "Colorizing…";
+    };
+    show(job);
+    const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+    return (async () => {
+      for (;;) {
+        await wait(1000);
+        let j;
+        try {
+          const r = await fetch(job.url, { headers: { Accept: "application/json" } });
+          j = await r.json();
+          if (!r.ok) return failed(j.message || `Error ${r.status}`);
+        } catch (err) { await wait(2000); continue; }  // the network blinked: ask again
+        if (j.status === "done") return done(j);
+        if (j.status === "failed") return failed(j.error ? j.error.message : "Failed");
+        show(j);
+      }
+    })();
   }
 
   form.addEventListener("submit", async (e) => {
@@ -101,8 +131,10 @@ function setupUpload() {
       while (next < files.length) { const i = next++; results[i] = await send(files[i], rows[i], batch, i); }
     }
     await Promise.all([worker(), worker()]);
+    // Queue mode: each row shows its place in line until its photo is stored (`later`).
+    const settled = await Promise.all(results.map((r) => (r && r.later ? r.later : r)));
     submit.disabled = false;
-    const ok = results.filter(Boolean);
+    const ok = settled.filter(Boolean);
     if (batch) window.location.assign(batch.page_url);
     else if (files.length === 1 && ok.length === 1) window.location.assign(ok[0].page_url);
   });

@@ -1,0 +1,166 @@
+"""The job queue on Redis, through Dramatiq's Redis broker: what the web side and the workers share.
+
+A message carries only a job id (the job itself is in `model.job_store`). Dramatiq's Redis broker
+keeps a fetched message in the worker's own acknowledgement set until the worker acks it, which our
+worker does only after the result (or the typed error) is stored. Every broker call records the
+worker's heartbeat; when a worker has been silent for `redelivery_s` (killed, its machine gone),
+the next maintenance pass of any live worker puts its unacknowledged messages back on the queue.
+Dramatiq runs maintenance on a random 0.1 % of calls; our workers also run it with every heartbeat
+(every `redelivery_s / 4`, busy or idle), so a dead worker's job is back on the queue within
+1.25 × `redelivery_s` of its last sign of life, while any other worker lives.
+
+Imports redis and dramatiq, never torch or the web framework.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, cast
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+QUEUE = "heirloom"
+ACTOR = "colorize"
+NAMESPACE = "dramatiq"  # Dramatiq's default key prefix: its own tools (dramatiq-dashboard) read it
+MODEL_KEY = "heirloom:model"  # what the workers' model accepts: default render size, multiple
+WORKERS_KEY = "heirloom:workers"  # sorted set: worker name -> its last heartbeat (Unix time)
+DEFAULT_REDELIVERY_S = 30.0  # a worker silent this long is dead: its job runs again elsewhere
+
+
+class BrokerUnavailable(Exception):
+    """Redis cannot be reached."""
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """What the web side needs of the workers' model to validate options without loading it."""
+
+    render_size: int
+    multiple: int
+    device: str = "cpu"
+    model_name: str = ""  # the weights file's name and SHA-256, recorded with each version it makes
+    model_sha256: str = ""
+
+
+HEARTBEAT_COMMAND = "qsize"  # a read-only dispatch: it records the heartbeat and changes nothing
+
+
+class _Broker(RedisBroker):
+    """Dramatiq's Redis broker; with `judge`, every heartbeat also looks for dead workers. Without it
+    (the web side) no call ever does: only workers, with their common timeout, judge workers."""
+
+    def __init__(self, judge: bool, **kw: Any):
+        super().__init__(**kw)  # type: ignore[no-untyped-call]
+        self.judge = judge
+
+    def _should_do_maintenance(self, command: str) -> int:
+        if not self.judge:
+            return 0
+        return 1 if command == HEARTBEAT_COMMAND else int(super()._should_do_maintenance(command))
+
+
+def make_broker(url: str, redelivery_s: float = DEFAULT_REDELIVERY_S, judge: bool = False) -> RedisBroker:
+    """A broker on `url` with our redelivery timeout; `judge`: a worker's (see _Broker)."""
+    broker = _Broker(
+        judge,
+        url=url,
+        namespace=NAMESPACE,
+        heartbeat_timeout=int(redelivery_s * 1000),
+        # No retries, no time limit, no age limit: our worker stores every outcome, failures
+        # included, and its engine processes have their own timeout.
+        middleware=[],
+    )
+    broker.declare_queue(QUEUE)
+    return broker
+
+
+def redis_client(broker: RedisBroker) -> redis.Redis:
+    return cast(redis.Redis, broker.client)
+
+
+def enqueue(broker: RedisBroker, job_id: str) -> str:
+    """Put a job on the queue; -> the broker's message id (for `position`)."""
+    msg: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name=QUEUE, actor_name=ACTOR, args=(job_id,), kwargs={}, options={}
+    )
+    try:
+        sent = broker.enqueue(msg)
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+    return str(sent.options["redis_message_id"])
+
+
+def position(broker: RedisBroker, message_id: str) -> int | None:
+    """0 for the next job to be fetched; None when it is not waiting (fetched by a worker, or done)."""
+    try:
+        pos = redis_client(broker).lpos(f"{NAMESPACE}:{QUEUE}", message_id)
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+    return None if pos is None else int(cast(int, pos))
+
+
+def is_known(broker: RedisBroker, message_id: str) -> bool:
+    """Does the broker still hold this message (waiting, or fetched and not acknowledged)?"""
+    try:
+        return bool(redis_client(broker).hexists(f"{NAMESPACE}:{QUEUE}.msgs", message_id))
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+
+
+def waiting(broker: RedisBroker) -> int:
+    try:
+        return int(redis_client(broker).llen(f"{NAMESPACE}:{QUEUE}"))
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+
+
+def unacknowledged(broker: RedisBroker) -> int:
+    """Messages fetched by some worker and not acknowledged yet (running, prefetched, or of a dead worker)."""
+    r = redis_client(broker)
+    total = 0
+    for key in r.scan_iter(f"{NAMESPACE}:__acks__.*.{QUEUE}"):
+        total += int(r.scard(key))
+    return total
+
+
+def dead_lettered(broker: RedisBroker) -> int:
+    return int(redis_client(broker).zcard(f"{NAMESPACE}:{QUEUE}.XQ"))
+
+
+def heartbeat(broker: RedisBroker, worker: str, profile: ModelProfile, ttl_s: float) -> None:
+    """A worker is alive: Dramatiq's heartbeat (one cheap broker call, which also runs maintenance),
+    our worker list, and the model profile for the web side."""
+    getattr(broker, f"do_{HEARTBEAT_COMMAND}")(QUEUE)  # records the heartbeat, runs maintenance (see _Broker)
+    r = redis_client(broker)
+    now = time.time()
+    pipe = r.pipeline()
+    pipe.zadd(WORKERS_KEY, {worker: now})
+    pipe.zremrangebyscore(WORKERS_KEY, 0, now - ttl_s)
+    pipe.set(MODEL_KEY, json.dumps(profile.__dict__), ex=max(1, int(ttl_s)))
+    pipe.execute()
+
+
+def leave(broker: RedisBroker, worker: str) -> None:
+    redis_client(broker).zrem(WORKERS_KEY, worker)
+
+
+def live_workers(broker: RedisBroker, ttl_s: float) -> int:
+    try:
+        return int(redis_client(broker).zcount(WORKERS_KEY, time.time() - ttl_s, "+inf"))
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+
+
+def model_profile(broker: RedisBroker) -> ModelProfile | None:
+    """The model the workers hold, as the last one to start published it; None before any worker ran."""
+    try:
+        raw = redis_client(broker).get(MODEL_KEY)
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+    if raw is None:
+        return None
+    return ModelProfile(**json.loads(cast(bytes, raw)))

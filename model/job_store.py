@@ -1,0 +1,274 @@
+"""Queued colorize jobs as files on the data directory that the web servers and the workers share.
+
+Layout:  <data>/jobs/<id>/job.json (the record), input (the upload, byte for byte), result.<ext>,
+thumb.jpg.  Markers (empty files), so that nobody lists every job: <data>/jobs/unfinished/<id> for a job
+queued or running; <data>/jobs/ready/<id> for a finished job the web side has not dealt with yet (an
+album job to store in the album; a /colorize job whose client may have stopped waiting, to delete later).
+
+The broker (Redis) only carries job ids; everything a job is lives here, so a restart of Redis or of a
+web server loses no job state, and a worker acknowledges a message only after `finish` or `fail`
+returned. Every change of a record happens under that job's `flock`, and a finished job never
+changes again: a redelivered job that already has a result is skipped, so each result is stored once.
+
+Small on purpose (create, get, start, finish, fail, collect): a database can hold the records later
+without the worker or the web side changing. Imports nothing heavy and nothing of the web framework.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import formats
+from .errors import HeirloomError
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+FINISHED = (DONE, FAILED)
+# What the web side does with a result: answer a waiting /colorize, add a photo to the album, or
+# replace an album photo's result (a re-run with other options).
+KINDS = ("colorize", "add", "rerun")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # what new_job_id makes; nothing else becomes a path
+
+
+class JobNotFound(HeirloomError):
+    pass
+
+
+@dataclass(frozen=True)
+class Request:
+    """The options as the user gave them; the worker validates them against its model (None: its default)."""
+
+    render_size: int | None = None
+    policy: str | None = None
+    saturation: float | None = None
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    format: str  # the result's format ('JPEG')
+    source_format: str  # the upload's container
+    width: int
+    height: int
+    render_size: int  # the options it was made with, resolved by the worker's model
+    policy: str
+    saturation: float
+    model_name: str = ""  # the worker's weights (file name and SHA-256): the album records them per version
+    model_sha256: str = ""
+
+    @property
+    def file(self) -> str:  # inside the job's folder
+        return f"result.{formats.extension(self.format)}"
+
+    @property
+    def thumb_file(self) -> str:
+        return f"thumb{formats.THUMBNAIL.extension}"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    kind: str
+    created: float
+    status: str = QUEUED
+    name: str = "photo"  # the upload's display name (album jobs)
+    photo_id: str | None = None  # rerun: the photo to change; add: the photo made, once collected
+    request: Request = field(default_factory=Request)
+    thumbnail: bool = True
+    attempts: int = 0  # how many times a worker started it
+    worker: str | None = None  # who ran it last
+    message_id: str | None = None  # the broker's id for it, for the queue position
+    started: float | None = None
+    finished: float | None = None
+    result: JobResult | None = None
+    error: tuple[str, str, str | None] | None = None  # (class name, message, field), as model.worker sends it
+    collected: bool = False  # album jobs: the web side has stored the result in the album
+    batch: str | None = None  # an upload of a batch: the batch's id and this photo's place in it
+    position: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> JobRecord:
+        d: dict[str, Any] = json.loads(text)
+        d["request"] = Request(**d["request"])
+        d["result"] = JobResult(**d["result"]) if d.get("result") else None
+        d["error"] = tuple(d["error"]) if d.get("error") else None
+        return cls(**d)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def new_job_id() -> str:
+    # The same shape as an album photo's id: a finished `add` job becomes the photo of that id.
+    return secrets.token_urlsafe(18)
+
+
+class JobStore:
+    def __init__(self, data_dir: Path | str):
+        self.root = Path(data_dir) / "jobs"
+        self.ready = self.root / "ready"
+        self.unfinished = self.root / "unfinished"
+        self.staging = self.root / "tmp"
+        for folder in (self.root, self.ready, self.unfinished, self.staging):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def folder(self, job_id: str) -> Path:
+        if not ID_PATTERN.match(job_id):
+            raise JobNotFound("There is no job with this id.")
+        return self.root / job_id
+
+    # --- the web side ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        kind: str,
+        data: bytes,
+        request: Request,
+        *,
+        name: str = "photo",
+        photo_id: str | None = None,
+        thumbnail: bool = True,
+        batch: str | None = None,
+        position: int | None = None,
+    ) -> JobRecord:
+        """The upload and its record, written in a staging folder and renamed into place as one."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown job kind {kind!r}")
+        rec = JobRecord(new_job_id(), kind, time.time(), name=name, photo_id=photo_id, request=request)
+        rec = replace(rec, thumbnail=thumbnail, batch=batch, position=position)
+        staging = self.staging / rec.id
+        staging.mkdir()
+        try:
+            _write_synced(staging / "input", data)
+            _write_synced(staging / "job.json", rec.to_json().encode())
+            os.replace(staging, self.folder(rec.id))
+            _write_synced(self.unfinished / rec.id, b"")
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return rec
+
+    def set_message_id(self, job_id: str, message_id: str) -> JobRecord:
+        with self._locked(job_id) as rec:
+            return self._save(replace(rec, message_id=message_id))
+
+    def get(self, job_id: str) -> JobRecord:
+        path = self.folder(job_id) / "job.json"
+        try:
+            return JobRecord.from_json(path.read_text())
+        except FileNotFoundError:
+            raise JobNotFound("There is no job with this id.") from None
+
+    def input(self, job_id: str) -> bytes:
+        return (self.folder(job_id) / "input").read_bytes()
+
+    def result_path(self, rec: JobRecord) -> Path:
+        if rec.result is None:
+            raise JobNotFound("This job has no result.")
+        return self.folder(rec.id) / rec.result.file
+
+    def thumb_path(self, rec: JobRecord) -> Path:
+        if rec.result is None:
+            raise JobNotFound("This job has no result.")
+        return self.folder(rec.id) / rec.result.thumb_file
+
+    def uncollected(self) -> list[str]:
+        """Finished jobs the web side has not dealt with yet (see the module's docstring)."""
+        return sorted(p.name for p in self.ready.iterdir())
+
+    def collect(self, job_id: str, store: Callable[[JobRecord], str]) -> JobRecord:
+        """Run `store(record) -> photo id` once for a finished album job, under the job's lock, so that two
+        web servers (or a status request and the collecting loop) never both store it; then mark it."""
+        with self._locked(job_id) as rec:
+            if rec.collected or rec.status not in FINISHED:
+                return rec
+            rec = self._save(replace(rec, collected=True, photo_id=store(rec)))
+        (self.ready / job_id).unlink(missing_ok=True)
+        return rec
+
+    def drop_files(self, job_id: str) -> None:
+        """Keep the record (for status pages), drop the bytes once the album holds its own copies."""
+        rec = self.get(job_id)
+        for name in ("input", *((rec.result.file, rec.result.thumb_file) if rec.result else ())):
+            (self.folder(job_id) / name).unlink(missing_ok=True)
+
+    def delete(self, job_id: str) -> None:
+        folder = self.folder(job_id)
+        (self.ready / job_id).unlink(missing_ok=True)
+        (self.unfinished / job_id).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    # --- the worker side ------------------------------------------------------------------------
+
+    def start(self, job_id: str, worker: str) -> JobRecord | None:
+        """Count an attempt and mark the job running; None when it has finished already (a redelivery)."""
+        with self._locked(job_id) as rec:
+            if rec.status in FINISHED:
+                return None
+            return self._save(
+                replace(rec, status=RUNNING, attempts=rec.attempts + 1, worker=worker, started=time.time())
+            )
+
+    def finish(self, job_id: str, result: JobResult, data: bytes, thumb: bytes) -> bool:
+        """Store the result; False (and nothing written) when the job already finished elsewhere."""
+        with self._locked(job_id) as rec:
+            if rec.status in FINISHED:
+                return False
+            folder = self.folder(job_id)
+            _write_synced(folder / result.file, data)
+            _write_synced(folder / result.thumb_file, thumb)
+            self._save(replace(rec, status=DONE, result=result, finished=time.time()))
+            self._mark_ready(rec)
+            return True
+
+    def fail(self, job_id: str, error: tuple[str, str, str | None]) -> bool:
+        """Store the typed error; False when the job already finished elsewhere."""
+        with self._locked(job_id) as rec:
+            if rec.status in FINISHED:
+                return False
+            self._save(replace(rec, status=FAILED, error=error, finished=time.time()))
+            self._mark_ready(rec)
+            return True
+
+    # --- inside ---------------------------------------------------------------------------------
+
+    def _mark_ready(self, rec: JobRecord) -> None:
+        _write_synced(self.ready / rec.id, b"")
+        (self.unfinished / rec.id).unlink(missing_ok=True)
+
+    def not_finished(self) -> list[str]:
+        """Jobs queued or running (for finding those whose broker message was lost)."""
+        return sorted(p.name for p in self.unfinished.iterdir())
+
+    @contextmanager
+    def _locked(self, job_id: str) -> Iterator[JobRecord]:
+        folder = self.folder(job_id)
+        if not folder.is_dir():
+            raise JobNotFound("There is no job with this id.")
+        with open(folder / "lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # held until the block ends; other processes wait here
+            yield self.get(job_id)
+
+    def _save(self, rec: JobRecord) -> JobRecord:
+        folder = self.folder(rec.id)
+        tmp = folder / f"job.json.{secrets.token_hex(4)}"
+        _write_synced(tmp, rec.to_json().encode())
+        os.replace(tmp, folder / "job.json")  # readers see the old record or the new one, never half
+        return rec

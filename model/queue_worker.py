@@ -1,0 +1,270 @@
+"""`heirloom worker`: takes colorize jobs off the Redis queue and stores their results on the shared
+data directory. Any number of them, on any machine that reaches Redis and the data directory, CPU or CUDA.
+
+One worker loads the model once (in its engine processes, `model.worker.ProcessPool`, which decode and
+colorize untrusted bytes in children capped by RLIMIT_AS and a timeout) and runs one Dramatiq thread
+per engine process. A job's message is acknowledged only after its outcome is stored:
+
+- a result, or a typed error for a bad photo (unreadable, too large, over budget, crashed or hung its
+  engine process): stored once, never retried;
+- the worker itself killed mid-job (kill -9, OOM killer, power): no ack, so the broker gives the job to
+  another worker after the redelivery timeout; the second start counts, and a job that has been started
+  `MAX_ATTEMPTS` times without finishing is failed (`WorkerCrashed`) instead of killing a third worker.
+
+Imports no web framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import HeirloomError, WorkerCrashed, error_to_wire
+from .job_store import JobNotFound, JobRecord, JobResult, JobStore
+from .options import DEFAULT_MAX_PIXELS, ColorizeOptions
+from .worker import Job  # light: the engine (torch, OpenCV) loads in its processes only
+
+log = logging.getLogger("heirloom.queue_worker")
+MAX_ATTEMPTS = 2
+CRASHED_TWICE = (
+    f"This photo was started {MAX_ATTEMPTS} times and each time the worker colorizing it died; "
+    f"it was not tried again. Other photos are not affected."
+)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    broker_url: str
+    data_dir: Path
+    weights: str | None = None
+    device: str | None = None
+    workers: int = 1  # engine processes, and jobs at once
+    torch_threads: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_work_bytes: int | None = None
+    timeout_s: float = 120.0
+    redelivery_s: float = 30.0
+    name: str = ""
+    beat_file: str | None = None  # touched at each heartbeat, for a container's health check
+
+
+def resolve_options(profile: Any, request: Any) -> ColorizeOptions:
+    """The job's options for this worker's model (`profile`: anything with render_size and multiple)."""
+    return ColorizeOptions.make(
+        profile.render_size,
+        profile.multiple,
+        render_size=request.render_size,
+        policy=request.policy,
+        saturation=request.saturation,
+        format=request.format,
+    )
+
+
+class JobRunner:
+    """The work of one message, apart from the broker so that it can be tested without one.
+    `run(job) -> Outcome` is `ProcessPool.run` (or a stand-in)."""
+
+    def __init__(self, store: JobStore, run: Any, profile: Any, name: str):
+        self.store, self.run, self.profile, self.name = store, run, profile, name
+
+    def __call__(self, job_id: str) -> str:
+        """Store the job's outcome; -> what happened ('done', 'failed', 'skipped'). Returning acks."""
+        try:
+            rec = self.store.start(job_id, self.name)
+        except JobNotFound:
+            log.warning("job %s is not on the data directory (deleted, or another data directory?)", job_id)
+            return "skipped"
+        if rec is None:  # redelivered after its outcome was stored: nothing to do but ack
+            return "skipped"
+        if rec.attempts > MAX_ATTEMPTS:
+            self._fail(rec, WorkerCrashed(CRASHED_TWICE))
+            return "failed"
+        try:
+            opts = resolve_options(self.profile, rec.request)
+            out = self.run(Job(self.store.input(job_id), opts, rec.thumbnail))
+        except HeirloomError as e:
+            self._fail(rec, e)
+            return "failed"
+        except Exception:  # a bug, not the photo: stored as failed too, so no one waits forever
+            log.exception("job %s: unexpected error", job_id)
+            self._fail(rec, HeirloomError("The worker failed on this photo; the error is in its log."))
+            return "failed"
+        result = JobResult(
+            out.format,
+            out.source_format,
+            out.width,
+            out.height,
+            opts.render_size,
+            opts.policy,
+            opts.saturation,
+            getattr(self.profile, "model_name", ""),
+            getattr(self.profile, "model_sha256", ""),
+        )
+        stored = self.store.finish(job_id, result, out.data, out.thumb)
+        log.info("job %s %s (attempt %d)", job_id, "done" if stored else "already done elsewhere", rec.attempts)
+        return "done"
+
+    def _fail(self, rec: JobRecord, e: HeirloomError) -> None:
+        log.info("job %s failed (attempt %d): %s", rec.id, rec.attempts, e)
+        self.store.fail(rec.id, error_to_wire(e))
+
+
+class QueueWorker:
+    """The model's engine processes, a Dramatiq worker on the queue, and a heartbeat thread."""
+
+    def __init__(self, settings: WorkerSettings):
+        self.settings = settings
+        self.name = settings.name or f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+
+    def run(self) -> int:
+        import dramatiq
+        from dramatiq.worker import Worker
+
+        from . import job_queue
+        from .checkpoint import read_generator
+        from .options import DEFAULT_MAX_WORK_BYTES
+        from .pipeline import default_weights_path, pick_device
+        from .weights_file import sha256_of
+        from .worker import ProcessPool, WorkerSpec
+
+        s = self.settings
+        work = s.max_work_bytes or DEFAULT_MAX_WORK_BYTES
+        # The model itself lives in the engine processes (each loads and checks it); this process reads
+        # only the file's header for the options the web side validates against.
+        weights = Path(s.weights) if s.weights else default_weights_path()
+        gen = read_generator(weights)
+        device = pick_device(s.device)
+        profile = job_queue.ModelProfile(
+            gen.render_size, gen.config.multiple, str(device), weights.name, sha256_of(weights)
+        )
+        del gen
+        spec = WorkerSpec(s.weights, s.device, s.max_pixels, work, s.torch_threads, limit_memory=device.type == "cpu")
+        pool = ProcessPool(spec, s.workers, s.timeout_s)
+        pool.start()
+        broker = job_queue.make_broker(s.broker_url, s.redelivery_s, judge=True)
+        runner = JobRunner(JobStore(s.data_dir), pool.run, profile, self.name)
+
+        def colorize(job_id: str) -> None:
+            runner(job_id)
+
+        dramatiq.actor(actor_name=job_queue.ACTOR, queue_name=job_queue.QUEUE, broker=broker)(colorize)
+        worker = Worker(broker, worker_threads=s.workers, worker_timeout=200)
+        worker.queue_prefetch = s.workers  # fetch a job only for a free thread: the rest wait in Redis, in order
+
+        beat_s = max(0.2, s.redelivery_s / 4)
+        job_queue.heartbeat(broker, self.name, profile, s.redelivery_s)
+        beats = threading.Thread(
+            target=self._beat, args=(broker, profile, beat_s), name="heirloom-heartbeat", daemon=True
+        )
+        beats.start()
+        worker.start()
+        log.info("heirloom worker %s: %d engine process(es) on %s", self.name, s.workers, profile.device)
+        print(f"heirloom worker ready: {self.name}", flush=True)
+        try:
+            self._stop.wait()
+        finally:
+            worker.stop()  # unstarted prefetched messages go back to the queue
+            job_queue.leave(broker, self.name)
+            pool.close()
+            broker.close()
+        return 0
+
+    def _beat(self, broker: Any, profile: Any, every_s: float) -> None:
+        from . import job_queue
+
+        while not self._stop.wait(every_s):
+            try:
+                job_queue.heartbeat(broker, self.name, profile, self.settings.redelivery_s)
+            except Exception as e:  # Redis away for a moment: try again at the next beat
+                log.warning("heartbeat failed: %s", e)
+                continue
+            if self.settings.beat_file:
+                Path(self.settings.beat_file).touch()
+
+    def stop(self, *_: Any) -> None:
+        self._stop.set()
+
+
+def parse(argv: list[str] | None) -> WorkerSettings:
+    env = os.environ
+    p = argparse.ArgumentParser(
+        prog="heirloom worker", description="Colorize jobs from the Redis queue that `heirloom serve --broker` fills."
+    )
+    p.add_argument(
+        "--broker", default=env.get("HEIRLOOM_BROKER_URL"), help="redis://host:6379/0 ($HEIRLOOM_BROKER_URL)"
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(env.get("HEIRLOOM_DATA_DIR") or "data"),
+        help="the data directory the web servers use, shared ($HEIRLOOM_DATA_DIR)",
+    )
+    p.add_argument("--weights", default=env.get("HEIRLOOM_WEIGHTS"), help="generator .safetensors (default: shipped)")
+    p.add_argument(
+        "--device", default=env.get("HEIRLOOM_DEVICE"), help="cpu, cuda, cuda:1… (default: CUDA when present)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=int(env.get("HEIRLOOM_WORKERS") or 1), help="engine processes = jobs at once"
+    )
+    p.add_argument("--torch-threads", type=int, default=int(env.get("HEIRLOOM_TORCH_THREADS") or 0) or None)
+    p.add_argument("--max-pixels", type=int, default=int(env.get("HEIRLOOM_MAX_PIXELS") or DEFAULT_MAX_PIXELS))
+    p.add_argument(
+        "--max-request-mb",
+        type=float,
+        default=float(env.get("HEIRLOOM_MAX_REQUEST_MB") or 0) or None,
+        help="peak memory one photo may use, model included (default 6 GB)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=float(env.get("HEIRLOOM_REQUEST_TIMEOUT") or 120),
+        help="seconds one photo may take; then it fails with `timeout` (default 120)",
+    )
+    p.add_argument(
+        "--redelivery",
+        type=float,
+        default=float(env.get("HEIRLOOM_REDELIVERY_S") or 30),
+        help="seconds without a heartbeat after which a worker counts as dead and its job runs elsewhere (default 30)",
+    )
+    p.add_argument("--name", default="", help="this worker's name in logs and job records (default host:pid)")
+    a = p.parse_args(argv)
+    if not a.broker:
+        p.error("--broker redis://… (or HEIRLOOM_BROKER_URL) is required")
+    if a.workers < 1 or a.redelivery <= 0 or a.request_timeout <= 0:
+        p.error("--workers must be at least 1, --redelivery and --request-timeout positive")
+    return WorkerSettings(
+        a.broker,
+        a.data_dir,
+        a.weights,
+        a.device,
+        a.workers,
+        a.torch_threads,
+        a.max_pixels,
+        int(a.max_request_mb * 2**20) if a.max_request_mb else None,
+        a.request_timeout,
+        a.redelivery,
+        a.name,
+        env.get("HEIRLOOM_BEAT_FILE") or None,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    worker = QueueWorker(settings)
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    try:
+        return worker.run()
+    except HeirloomError as e:
+        print(f"heirloom worker: {e}", file=sys.stderr)
+        return 2

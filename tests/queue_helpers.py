@@ -1,0 +1,125 @@
+"""Real servers for the queue tests: a redis-server on a free port, `heirloom worker` processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REDIS = shutil.which("redis-server")
+needs_redis = pytest.mark.skipif(
+    REDIS is None, reason="redis-server is not installed (Debian: apt-get install redis-server; .ci/run does)"
+)
+REDELIVERY_S = 2.0  # tests: a silent worker is dead after 2 s (its job is back within 2.5 s)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A throw-away redis-server (no persistence) on a free port; yields its URL."""
+    assert REDIS is not None
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+class WorkerProc:
+    """`heirloom worker` as a child process of the test; its output is kept for failure messages."""
+
+    def __init__(self, url: str, data_dir: Path, weights: Path, name: str, workers: int = 1):
+        env = {
+            **os.environ,
+            "OMP_WAIT_POLICY": "PASSIVE",
+            "PYTHONPATH": str(REPO),
+        }
+        cmd = [sys.executable, "-m", "model.cli", "worker", "--broker", url, "--data-dir", str(data_dir)]
+        cmd += ["--weights", str(weights), "--device", "cpu", "--workers", str(workers), "--torch-threads", "1"]
+        cmd += ["--redelivery", str(REDELIVERY_S), "--name", name, "--request-timeout", "60"]
+        self.name = name
+        out = subprocess.PIPE
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if line.startswith("heirloom worker ready"):
+                self._ready.set()
+
+    def wait_ready(self, timeout_s: float = 180) -> WorkerProc:
+        if not self._ready.wait(timeout_s):
+            self.stop()
+            raise AssertionError(f"worker {self.name} did not start:\n{self.log()}")
+        return self
+
+    def children(self) -> list[int]:
+        """Its engine processes (and the fork server), read from /proc."""
+        found = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            text = (task / "children").read_text().split()
+            found += [int(p) for p in text]
+        return found
+
+    def kill9(self) -> None:
+        """kill -9 the worker; its engine processes are then killed the same way (they would exit on
+        their own when their pipe closes, but a stopped one never reads it)."""
+        kids = self.children()
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def log(self) -> str:
+        return "".join(self.lines[-40:])

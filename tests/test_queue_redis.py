@@ -1,0 +1,466 @@
+"""Queue mode against a real redis-server (started here on a free port) and real `heirloom worker`
+processes with the tiny model: many jobs on two workers, a worker killed with -9 mid-job, a web
+server restarted with jobs waiting. Skipped, saying why, where redis-server is not installed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from model import job_queue as jq
+from model.job_store import JobStore
+
+from app_helpers import client_for, image_bytes, settings_for, size_of
+from queue_helpers import REDELIVERY_S, WorkerProc, needs_redis, redis_server
+
+pytestmark = needs_redis
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path):
+    with redis_server(tmp_path / "redis") as url:
+        yield url
+
+
+def queue_settings(data: Path, url: str):
+    return settings_for(data, None, broker_url=url, redelivery_s=REDELIVERY_S, load_model=False)
+
+
+def wait_for(client, job_ids, timeout_s: float = 120) -> dict[str, dict]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = {j: client.get(f"/api/jobs/{j}").json() for j in job_ids}
+        if all(s["status"] in ("done", "failed") for s in states.values()):
+            return states
+        assert time.monotonic() < deadline, Counter(s["status"] for s in states.values())
+        time.sleep(0.2)
+
+
+def finished_lines(workers: list[WorkerProc]) -> Counter[str]:
+    """How often each job id was reported finished by any worker."""
+    seen: Counter[str] = Counter()
+    for w in workers:
+        for line in w.lines:
+            if " job " in line and ("done" in line or "failed" in line):
+                seen[line.split(" job ", 1)[1].split()[0]] += 1
+    return seen
+
+
+def assert_queue_empty(url: str):
+    broker = jq.make_broker(url, REDELIVERY_S)
+    try:
+        assert (jq.waiting(broker), jq.unacknowledged(broker), jq.dead_lettered(broker)) == (0, 0, 0)
+    finally:
+        broker.close()
+
+
+@pytest.mark.slow  # `heirloom worker` processes: each loads torch and the model
+def test_two_workers_finish_forty_jobs_each_stored_once_across_a_web_restart(tmp_path, tiny_weights, redis_url, caplog):
+    data = tmp_path / "data"
+    workers = [WorkerProc(redis_url, data, tiny_weights, f"w{i}") for i in (1, 2)]
+    try:
+        for w in workers:
+            w.wait_ready()
+        for w in workers:  # hold both while the jobs are queued, so that they start together
+            os.kill(w.proc.pid, signal.SIGSTOP)
+        uploads = [image_bytes(40 + i, 24 + i % 7) for i in range(40)]
+        with client_for(queue_settings(data, redis_url)) as web:
+            files = [{"file": (f"p{i}.png", b, "image/png")} for i, b in enumerate(uploads)]
+            jobs = [web.post("/api/photos", files=f) for f in files]
+            assert [r.status_code for r in jobs] == [202] * 40
+            ids = [r.json()["id"] for r in jobs]
+            assert jobs[0].headers["location"] == f"/api/jobs/{ids[0]}"
+        # A new web server over the same Redis and data directory knows every job and its place.
+        with client_for(queue_settings(data, redis_url)) as web:
+            states = [web.get(f"/api/jobs/{j}").json() for j in ids]
+            assert [s["status"] for s in states] == ["queued"] * 40
+            assert [s["position"] for s in states] == list(range(40))
+            assert web.get("/healthz").json()["queue"]["waiting"] == 40
+            for w in workers:
+                os.kill(w.proc.pid, signal.SIGCONT)
+            states = list(wait_for(web, ids).values())
+            assert [s["status"] for s in states] == ["done"] * 40, [s["error"] for s in states]
+            album = web.get("/api/photos", params={"limit": 100}).json()
+            assert album["total"] == 40 and sorted(p["id"] for p in album["photos"]) == sorted(ids)
+            for i in (0, 17, 39):
+                photo = web.get(f"/api/photos/{ids[i]}").json()
+                assert photo["name"] == f"p{i}.png" and (photo["width"], photo["height"]) == size_of(uploads[i])
+                assert web.get(photo["original_url"]).content == uploads[i]
+                assert size_of(web.get(photo["result_url"]).content) == size_of(uploads[i])
+            # POST /colorize still answers with the bytes: queued, waited for, forgotten.
+            r = web.post("/colorize", files={"file": ("s.png", image_bytes(30, 20), "image/png")})
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png" and size_of(r.content) == (30, 20)
+        store = JobStore(data)
+        records = [store.get(j) for j in ids]
+        assert all(r.attempts == 1 and r.collected for r in records)
+        by_worker = Counter(r.worker for r in records)
+        assert set(by_worker) == {"w1", "w2"}, by_worker  # both did their share
+        seen = finished_lines(workers)
+        assert all(seen[j] == 1 for j in ids), [j for j in ids if seen[j] != 1]
+        assert not any("already done" in line for w in workers for line in w.lines)
+        assert_queue_empty(redis_url)
+        assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]  # no race, no 500
+    finally:
+        for w in workers:
+            if w.proc.poll() is None:
+                os.kill(w.proc.pid, signal.SIGCONT)
+            w.stop()
+
+
+@pytest.mark.slow  # `heirloom worker` processes: each loads torch and the model
+def test_a_worker_killed_mid_job_loses_nothing(tmp_path, tiny_weights, redis_url):
+    data = tmp_path / "data"
+    first = WorkerProc(redis_url, data, tiny_weights, "first").wait_ready()
+    second = None
+    try:
+        for pid in first.children():  # its engine process (and fork server) hold still: the job stays mid-way
+            os.kill(pid, signal.SIGSTOP)
+        with client_for(queue_settings(data, redis_url)) as web:
+            upload = image_bytes(64, 48)
+            job = web.post("/api/photos", files={"file": ("grandpa.png", upload, "image/png")}).json()
+            deadline = time.monotonic() + 60
+            while web.get(job["url"]).json()["status"] != "running":
+                assert time.monotonic() < deadline, first.log()
+                time.sleep(0.05)
+            first.kill9()
+            killed_at = time.monotonic()
+            second = WorkerProc(redis_url, data, tiny_weights, "second").wait_ready()
+            state = wait_for(web, [job["id"]])[job["id"]]
+            assert state["status"] == "done" and state["attempts"] == 2 and state["page_url"] == f"/photos/{job['id']}"
+            assert time.monotonic() - killed_at < 60 + 30  # start-up of the second worker + redelivery
+            photo = web.get(f"/api/photos/{job['id']}").json()
+            assert web.get(photo["original_url"]).content == upload
+            assert web.get("/api/photos").json()["total"] == 1
+            # A bad photo on the same worker: its header passes the web's check, its pixels do not decode.
+            bad = web.post("/api/photos", files={"file": ("torn.png", upload[:80], "image/png")}).json()
+            failed = wait_for(web, [bad["id"]])[bad["id"]]
+            assert failed["status"] == "failed" and failed["attempts"] == 1
+            assert failed["error"]["error"] == "unreadable_image" and failed["error"]["status"] == 415
+            assert web.get("/api/photos").json()["total"] == 1  # nothing stored for it
+        rec = JobStore(data).get(job["id"])
+        assert (rec.worker, rec.attempts) == ("second", 2)
+        seen = finished_lines([first, second])
+        assert seen[job["id"]] == 1 and seen[bad["id"]] == 1
+        assert_queue_empty(redis_url)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+@pytest.mark.slow  # `heirloom worker` processes: each loads torch and the model
+def test_a_photo_that_kills_two_workers_is_failed_not_tried_a_third_time(tmp_path, tiny_weights, redis_url):
+    """Both workers hang on the job (their engine processes stopped) and are killed with -9 in turn, as a
+    photo that kills whatever takes it would do; the third worker fails it instead of running it."""
+    data = tmp_path / "data"
+    workers = {n: WorkerProc(redis_url, data, tiny_weights, n) for n in ("a", "b")}
+    third = None
+    try:
+        for w in workers.values():
+            w.wait_ready()
+            for pid in w.children():
+                os.kill(pid, signal.SIGSTOP)
+        with client_for(queue_settings(data, redis_url)) as web:
+            job = web.post("/api/photos", files={"file": ("deadly.png", image_bytes(), "image/png")}).json()
+            store = JobStore(data)
+            for attempt in (1, 2):
+                deadline = time.monotonic() + 60
+                while (rec := store.get(job["id"])).attempts < attempt or rec.status != "running":
+                    assert time.monotonic() < deadline, [w.log() for w in workers.values()]
+                    time.sleep(0.05)
+                assert rec.worker in workers
+                workers[rec.worker].kill9()  # the other one gets it back after the redelivery timeout
+            third = WorkerProc(redis_url, data, tiny_weights, "c").wait_ready()
+            state = wait_for(web, [job["id"]])[job["id"]]
+            assert state["status"] == "failed" and state["attempts"] == 3
+            assert state["error"]["error"] == "worker_crashed" and state["error"]["status"] == 422
+            assert web.get("/api/photos").json()["total"] == 0
+        assert any(f"job {job['id']} failed (attempt 3)" in line for line in third.lines)
+        assert_queue_empty(redis_url)
+    finally:
+        for w in [*workers.values(), *([third] if third else [])]:
+            w.stop()
+
+
+# --- the web side alone (Redis, no worker processes): fast ------------------------------------------
+
+
+@pytest.fixture
+def queued_web(tmp_path, redis_url):
+    with client_for(queue_settings(tmp_path / "data", redis_url)) as web:
+        yield web
+
+
+def run_queued_job(data: Path, job_id: str, size=(40, 24)):
+    """Do what a worker does with a job, in this process, with a stand-in for the model."""
+    from model.job_queue import ModelProfile
+    from model.queue_worker import JobRunner
+    from model.worker import Outcome
+
+    def engine(job):
+        return Outcome(image_bytes(*size), "PNG", "PNG", size[0], size[1], image_bytes(20, 12, "JPEG"))
+
+    profile = ModelProfile(32, 32, "cpu", "stand-in.safetensors", "ab" * 32)
+    return JobRunner(JobStore(data), engine, profile, "inline")(job_id)
+
+
+def test_queue_mode_checks_uploads_before_queueing(queued_web, tmp_path):
+    web = queued_web
+    assert web.get("/healthz").json() == {
+        "status": "ok",
+        "mode": "queue",
+        "model_loaded": False,
+        "storage": "ok",
+        "queue": {"waiting": 0, "workers": 0},
+    }
+    r = web.post("/api/photos", files={"file": ("x.eps", b"%!PS-Adobe-3.0 EPSF-3.0", "image/png")})
+    assert r.status_code == 415 and r.json()["error"] == "unreadable_image"
+    from app_helpers import png_bomb
+
+    r = web.post("/api/photos", files={"file": ("bomb.png", png_bomb(), "image/png")})
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+    r = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}, data={"policy": "sideways"})
+    assert r.status_code == 422 and r.json()["field"] == "policy"
+    assert web.get("/healthz").json()["queue"]["waiting"] == 0  # none of them was queued…
+    assert not [
+        p for p in (tmp_path / "data" / "jobs").iterdir() if p.name not in ("ready", "unfinished", "tmp")
+    ]  # …or stored
+
+
+def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
+    web, data = queued_web, tmp_path / "data"
+    first = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
+    second = web.post("/api/photos", files={"file": ("b.png", image_bytes(50, 30), "image/png")}).json()
+    assert (first["status"], first["position"], second["position"]) == ("queued", 0, 1)
+    assert web.get("/api/jobs/nosuchjob").status_code == 404
+    assert run_queued_job(data, first["id"]) == "done"
+    state = web.get(first["url"]).json()  # reading the status stores the photo in the album
+    assert state["status"] == "done" and state["photo_url"] == f"/api/photos/{first['id']}"
+    assert web.get(first["url"]).json()["photo_id"] == first["id"]
+    assert web.get("/api/photos").json()["total"] == 1
+    assert web.get(f"/api/photos/{first['id']}/original").content == image_bytes()
+    assert not (data / "jobs" / first["id"] / "input").exists()  # the album holds the bytes now
+    # A re-run is a job too; its result is a new version, the favourite, recording the worker's model.
+    rerun = web.post(f"/api/photos/{first['id']}/rerun", data={"saturation": "2"})
+    assert rerun.status_code == 202 and rerun.json()["kind"] == "rerun"
+    assert rerun.headers["location"] == rerun.json()["url"]
+    assert run_queued_job(data, rerun.json()["id"], size=(40, 24)) == "done"
+    assert web.get(rerun.json()["url"]).json()["status"] == "done"
+    photo = web.get(f"/api/photos/{first['id']}").json()
+    assert photo["saturation"] == 2.0 and web.get("/api/photos").json()["total"] == 1
+    versions = photo["versions"]
+    assert len(versions) == 2 and [v["favorite"] for v in versions].count(True) == 1
+    newest = next(v for v in versions if v["favorite"])
+    assert (newest["saturation"], newest["model_name"], newest["model_sha256"]) == (
+        2.0,
+        "stand-in.safetensors",
+        "ab" * 32,
+    )
+    # Storing the same job's result again (a crash before it was marked collected) adds no third version:
+    # a re-run job's version id is made from the job's id.
+    from app.queue import job_version_id
+    from app.versions import ModelId, Rendering
+    from model import ColorizeOptions
+
+    assert newest["id"] == job_version_id(rerun.json()["id"])
+    again = Rendering(image_bytes(), "PNG", image_bytes(20, 12, "JPEG"), ColorizeOptions(32), ModelId())
+    web.app.state.runtime.storage.add_version(first["id"], again, version_id=newest["id"])
+    assert len(web.get(f"/api/photos/{first['id']}/versions").json()["versions"]) == 2
+    # A photo deleted while its re-run waits: the re-run's result has nowhere to go, and that is the end of it.
+    late = web.post(f"/api/photos/{first['id']}/rerun", data={"saturation": "0.5"}).json()
+    assert web.delete(f"/api/photos/{first['id']}").status_code == 204
+    assert run_queued_job(data, late["id"]) == "done"
+    assert web.get(late["url"]).json()["status"] == "done" and JobStore(data).uncollected() == []
+    assert web.get("/api/photos").json()["total"] == 0
+
+
+def test_queued_uploads_of_a_batch_settle_its_items(queued_web, tmp_path):
+    """The API's batch protocol in queue mode: each upload names the batch; its job settles its item when
+    it is stored or fails, and an upload refused before queueing settles it at once."""
+    web, data = queued_web, tmp_path / "data"
+    batch = web.post("/api/batches", json={"names": ["a.png", "b.png", "c.png"]}).json()
+    jobs = [
+        web.post(
+            "/api/photos",
+            files={"file": (name, image_bytes(), "image/png")},
+            data={"batch": batch["id"], "position": str(i)},
+        )
+        for i, name in enumerate(["a.png", "b.png"])
+    ]
+    assert [j.status_code for j in jobs] == [202, 202]
+    bad = web.post(
+        "/api/photos",
+        files={"file": ("c.png", b"not an image", "image/png")},
+        data={"batch": batch["id"], "position": "2"},
+    )
+    assert bad.status_code == 415
+    r = web.post(
+        "/api/photos",
+        files={"file": ("d.png", image_bytes(), "image/png")},
+        data={"batch": batch["id"], "position": "7"},
+    )
+    assert r.status_code == 422 and r.json()["field"] == "position"
+    state = web.get(batch["url"]).json()
+    assert [i["status"] for i in state["items"]] == ["waiting", "waiting", "failed"]
+    assert run_queued_job(data, jobs[0].json()["id"]) == "done"
+    assert web.get(jobs[0].json()["url"]).json()["status"] == "done"
+    state = web.get(batch["url"]).json()
+    assert [i["status"] for i in state["items"]] == ["done", "waiting", "failed"]
+    assert state["items"][0]["photo"]["id"] == jobs[0].json()["id"]
+    assert "Waiting" in web.get(batch["page_url"]).text or "waiting" in web.get(batch["page_url"]).text
+
+
+def test_a_no_javascript_upload_of_several_files_is_a_batch_of_jobs(queued_web, tmp_path):
+    web = queued_web
+    files = [("file", (n, image_bytes(), "image/png")) for n in ("a.png", "b.png")]
+    r = web.post("/photos", files=files, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/batches/")
+    state = web.get("/api" + r.headers["location"]).json()
+    assert state["total"] == 2 and state["waiting"] == 2
+    assert len(JobStore(tmp_path / "data").not_finished()) == 2
+
+
+def test_the_page_follows_a_job_without_javascript(queued_web, tmp_path):
+    web = queued_web
+    page = web.get("/")
+    assert page.status_code == 200 and "not loaded" not in page.text
+    r = web.post("/photos", files={"file": ("a.png", image_bytes(), "image/png")}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+    job_page = web.get(r.headers["location"])
+    assert job_page.status_code == 200 and 'http-equiv="refresh"' in job_page.text and "next in line" in job_page.text
+    run_queued_job(tmp_path / "data", r.headers["location"].rsplit("/", 1)[1])
+    done = web.get(r.headers["location"], follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith("/photos/")
+
+
+def test_colorize_waits_with_a_bound(tmp_path, redis_url):
+    settings = queue_settings(tmp_path / "data", redis_url).with_(wait_timeout_s=0.3)
+    with client_for(settings) as web:
+        r = web.post("/colorize", files={"file": ("a.png", image_bytes(), "image/png")})
+        assert r.status_code == 504 and r.json()["error"] == "timeout" and "/api/jobs/" in r.json()["message"]
+
+
+def test_without_redis_queue_mode_says_so(tmp_path):
+    from queue_helpers import free_port
+
+    settings = queue_settings(tmp_path / "data", f"redis://127.0.0.1:{free_port()}/0")
+    with client_for(settings) as web:
+        r = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")})
+        assert r.status_code == 503 and r.json()["error"] == "queue_unavailable"
+        assert JobStore(tmp_path / "data").not_finished() == []  # nothing left to run later
+        assert web.get("/healthz").status_code == 503
+        assert web.get("/api/photos").status_code == 200  # the album is still there
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_the_upload_page_shows_queued_photos_live(tmp_path, redis_url):
+    """A real browser on a real queue-mode server: two uploads get in line, the page shows their places,
+    then (a worker's work done here, with a stand-in for the model) the page of the batch they formed."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from queue_helpers import REPO, free_port
+
+    data, port = tmp_path / "data", free_port()
+    env = {**os.environ, "HEIRLOOM_BROKER_URL": redis_url, "HEIRLOOM_DATA_DIR": str(data)}
+    env.pop("HEIRLOOM_TOKEN", None)
+    cmd = [sys.executable, "-m", "app.server", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    scans = []
+    for name in ("first.png", "second.png"):
+        (tmp_path / name).write_bytes(image_bytes(48, 32))
+        scans.append(str(tmp_path / name))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "server did not start"
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(url + "/")
+                page.set_input_files("#file", scans)
+                page.click("#submit")
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('#progress .state')].map(s => s.textContent).sort().join('|')"
+                    " === 'In line: 1 before it|Next in line'",
+                    timeout=20_000,
+                )
+                root = JobStore(data).root
+                job_ids = [j for j in os.listdir(root) if (root / j / "job.json").exists()]
+                assert len(job_ids) == 2
+                for job_id in job_ids:
+                    assert run_queued_job(data, job_id) == "done"
+                # Both stored: the two uploads formed a batch, whose page the upload page goes to.
+                page.wait_for_url("**/batches/*", timeout=20_000)
+                path = page.url.removeprefix(url)
+                with urllib.request.urlopen(url + "/api" + path, timeout=5) as r:
+                    batch = json.load(r)
+                assert batch["done"] == 2 and {i["photo"]["id"] for i in batch["items"]} == set(job_ids)
+                assert not errors
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_the_web_side_of_queue_mode_loads_neither_model_nor_torch(tmp_path, redis_url):
+    """Its own process: this one has long imported torch for other tests."""
+    import subprocess
+    import sys
+
+    from queue_helpers import REPO
+
+    script = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, "tests")
+from app_helpers import client_for, image_bytes, settings_for
+settings = settings_for(Path({str(tmp_path / "data")!r}), None, broker_url={redis_url!r}, load_model=False)
+with client_for(settings) as web:
+    assert web.post("/api/photos", files={{"file": ("a.png", image_bytes(), "image/png")}}).status_code == 202
+    assert web.get("/").status_code == 200
+print(sorted(m for m in ("torch", "cv2", "model.pipeline") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_jobs_that_redis_lost_are_queued_again(tmp_path, redis_url):
+    """Redis restarted without its data (or flushed): the job records on the data directory are the truth."""
+    import redis
+
+    data = tmp_path / "data"
+    with client_for(queue_settings(data, redis_url)) as web:
+        job = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
+        done = web.post("/api/photos", files={"file": ("b.png", image_bytes(), "image/png")}).json()
+        assert run_queued_job(data, done["id"]) == "done"
+        redis.Redis.from_url(redis_url).flushall()
+        assert web.get(job["url"]).json()["position"] == 0  # (not in Redis: counted as about to start)
+        client = web.app.state.runtime.queue
+        assert client.requeue_lost(min_age_s=0) == [job["id"]]  # the finished one is left alone
+        assert client.requeue_lost(min_age_s=0) == []  # known to Redis again
+        assert web.get("/healthz").json()["queue"]["waiting"] == 1
+        assert run_queued_job(data, job["id"]) == "done" and web.get(job["url"]).json()["status"] == "done"
