@@ -1,18 +1,18 @@
 """The FastAPI application: `create_app(settings)` builds it; `uvicorn app.main:app` serves one
-configured from the environment. The Colorizer is loaded once, at start-up, in the lifespan."""
+configured from the environment. The worker processes load the model once, at start-up, in the lifespan."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from model import CheckpointError, HeirloomError
+from model import HeirloomError
+from model.model_profile import ModelProfile
 from model.worker import ProcessPool, WorkerSpec
 
 from . import errors, trash
@@ -32,45 +32,35 @@ from .storage import Storage
 from .templating import STATIC
 from .versions import ModelId
 
-if TYPE_CHECKING:
-    from model import Colorizer
-
 log = logging.getLogger("heirloom.app")
 
 
-def model_id(settings: Settings) -> ModelId:
-    """Name and SHA-256 of the weights in use (the shipped file unless configured)."""
-    from model.pipeline import default_weights_path  # torch: never in queue mode
-
-    return ModelId.of_file(settings.weights or default_weights_path())
-
-
-def load_colorizer(settings: Settings) -> tuple[Colorizer | None, str | None]:
-    """A missing or broken weights file leaves the album usable and is reported in /healthz."""
-    from model import Colorizer  # torch loads here, never in queue mode
-
-    if not settings.load_model:
-        return None, "model loading is switched off"
-    try:
-        colorizer = Colorizer.from_checkpoint(
-            settings.weights, settings.device, settings.max_pixels, settings.work_bytes
-        )
-    except CheckpointError as e:
-        log.error("Heirloom cannot colorize: %s", e)
-        return None, str(e)
-    log.info("Heirloom model loaded on %s (render size %d)", colorizer.device, colorizer.default_render_size)
-    return colorizer, None
-
-
-def worker_spec(settings: Settings, colorizer: Colorizer) -> WorkerSpec:
+def worker_spec(settings: Settings) -> WorkerSpec:
     return WorkerSpec(
         str(settings.weights) if settings.weights else None,
         settings.device,
         settings.max_pixels,
         settings.work_bytes,
         settings.torch_threads,
-        limit_memory=colorizer.device.type == "cpu",
     )
+
+
+async def start_engine(settings: Settings) -> tuple[ProcessPool | None, ModelProfile | None, str | None]:
+    """The worker processes, each loading the model; this process never does (nor imports torch), so
+    the server answers sooner. A missing or broken weights file leaves the album usable and is
+    reported in /healthz."""
+    if not settings.load_model:
+        return None, None, "model loading is switched off"
+    processes = ProcessPool(worker_spec(settings), settings.workers, settings.request_timeout_s)
+    try:
+        await run_in_threadpool(processes.start)
+    except HeirloomError as e:
+        log.error("Heirloom cannot colorize: %s", e)
+        processes.close()
+        return None, None, str(e)
+    profile = processes.profile
+    log.info("Heirloom model loaded on %s (render size %d)", profile.device, profile.render_size)
+    return processes, profile, None
 
 
 @asynccontextmanager
@@ -101,25 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with queue_mode(app, settings):
                 yield
             return
-        if settings.torch_threads:
-            import torch
-
-            torch.set_num_threads(settings.torch_threads)
-        colorizer, problem = load_colorizer(settings)
-        processes = None
-        if colorizer is not None:
-            processes = ProcessPool(worker_spec(settings, colorizer), settings.workers, settings.request_timeout_s)
-            try:
-                await run_in_threadpool(processes.start)
-            except HeirloomError as e:
-                log.error("Heirloom cannot colorize: %s", e)
-                processes.close()
-                colorizer, problem, processes = None, str(e), None
+        processes, profile, problem = await start_engine(settings)
         storage = Storage(settings.data_dir)
         await run_in_threadpool(trash.purge, storage)
         pool = WorkerPool(settings.workers, settings.queue_size)
-        model = await run_in_threadpool(model_id, settings) if colorizer is not None else ModelId()
-        app.state.runtime = Runtime(settings, storage, pool, colorizer, problem, processes, model=model)
+        model = ModelId(profile.model_name, profile.model_sha256) if profile else ModelId()
+        app.state.runtime = Runtime(settings, storage, pool, profile, problem, processes, model=model)
         try:
             yield
         finally:

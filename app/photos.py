@@ -9,6 +9,7 @@ from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from model import ColorizeOptions
+from model.model_profile import ModelProfile
 from model.worker import Job, Outcome, ProcessPool
 
 from .errors import ModelUnavailable, UploadTooLarge
@@ -18,9 +19,7 @@ from .settings import Settings, human_size
 from .storage import Storage
 from .versions import ModelId, Rendering
 
-if TYPE_CHECKING:  # Colorizer means torch: only the single-process server loads it (app.main)
-    from model import Colorizer
-
+if TYPE_CHECKING:
     from .queue import QueueClient
 
 CHUNK = 1 << 20
@@ -33,16 +32,16 @@ class Runtime:
     settings: Settings
     storage: Storage
     pool: WorkerPool
-    colorizer: Colorizer | None  # in this process: options and health; the work runs in `processes`
+    profile: ModelProfile | None  # the model the worker processes loaded: options and health (no torch here)
     model_error: str | None = None
     processes: ProcessPool | None = None
     model: ModelId = ModelId()  # the loaded weights, recorded with every version they make
     queue: QueueClient | None = None  # queue mode: jobs go to `heirloom worker`s; no model here
 
-    def require_model(self) -> Colorizer:
-        if self.colorizer is None or self.processes is None:
+    def require_model(self) -> ModelProfile:
+        if self.profile is None or self.processes is None:
             raise ModelUnavailable(f"The colorization model is not loaded: {self.model_error}")
-        return self.colorizer
+        return self.profile
 
     async def run(self, job: Job) -> Outcome:
         """One job in a worker process, admitted by the bounded queue (503 when full)."""

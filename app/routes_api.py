@@ -108,16 +108,16 @@ def healthz(request: Request) -> JSONResponse:
         body["queue"] = rt.queue.health()  # 503 queue_unavailable when Redis is away
         return JSONResponse(body)
     body = {
-        "status": "ok" if rt.colorizer else "error",
-        "model_loaded": rt.colorizer is not None,
+        "status": "ok" if rt.profile else "error",
+        "model_loaded": rt.profile is not None,
         "queue": {"pending": rt.pool.pending, "capacity": rt.pool.capacity},
         "storage": storage,
     }
-    if rt.colorizer is None:
+    if rt.profile is None:
         body["error"] = rt.model_error
     else:
-        body["device"] = str(rt.colorizer.device)
-    return JSONResponse(body, 200 if rt.colorizer else 503)
+        body["device"] = rt.profile.device
+    return JSONResponse(body, 200 if rt.profile else 503)
 
 
 IMAGES: dict[int | str, dict[str, Any]] = {200: {"content": {f.media_type: {} for f in formats.WRITABLE}}}

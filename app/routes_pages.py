@@ -39,7 +39,7 @@ POLICY_LABELS = {
 
 def _form_defaults(rt: Runtime) -> dict[str, Any]:
     """The form's defaults are the loaded model's own options (render size from its checkpoint)."""
-    c = rt.colorizer
+    c = rt.profile
     queued = rt.queue.form_defaults() if rt.queue is not None else None
     defaults = c.options() if c else queued or ColorizeOptions.make(256, 32)
     return {

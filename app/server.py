@@ -110,6 +110,10 @@ def serve(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.load_model and not settings.broker_url:
+        from model.worker import prestart_engine
+
+        prestart_engine()  # its torch import overlaps the web app's imports below: a sooner /healthz 200
     import uvicorn
 
     from .main import create_app

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any, cast
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+
+from .model_profile import ModelProfile as ModelProfile  # re-exported: the queue's wire format
 
 QUEUE = "heirloom"
 ACTOR = "colorize"
@@ -33,17 +34,6 @@ DEFAULT_REDELIVERY_S = 30.0  # a worker silent this long is dead: its job runs a
 
 class BrokerUnavailable(Exception):
     """Redis cannot be reached."""
-
-
-@dataclass(frozen=True)
-class ModelProfile:
-    """What the web side needs of the workers' model to validate options without loading it."""
-
-    render_size: int
-    multiple: int
-    device: str = "cpu"
-    model_name: str = ""  # the weights file's name and SHA-256, recorded with each version it makes
-    model_sha256: str = ""
 
 
 HEARTBEAT_COMMAND = "qsize"  # a read-only dispatch: it records the heartbeat and changes nothing

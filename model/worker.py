@@ -37,6 +37,7 @@ from . import formats
 from .errors import CheckpointError, HeirloomError, JobTimeout, WorkerCrashed, WorkTooLarge
 from .errors import error_from_wire as error_from_wire  # re-exported: the wire format lives with the errors
 from .errors import error_to_wire as error_to_wire
+from .model_profile import ModelProfile
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES, ColorizeOptions
 
 if TYPE_CHECKING:  # torch and OpenCV load in the children (and their fork server), not in whoever imports this
@@ -78,12 +79,24 @@ class WorkerSpec:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_work_bytes: int = DEFAULT_MAX_WORK_BYTES
     torch_threads: int | None = None
-    limit_memory: bool = True  # RLIMIT_AS in the child; off for CUDA, whose mappings need the address space
+    limit_memory: bool = True  # RLIMIT_AS in a child on the CPU (never on CUDA, whose mappings need the space)
 
     def build(self) -> Colorizer:
         from .pipeline import Colorizer
 
         return Colorizer.from_checkpoint(self.weights, self.device, self.max_pixels, self.max_work_bytes)
+
+    def profile(self, colorizer: Colorizer) -> ModelProfile:
+        """What the parent needs to know of the model `build` made (it never loads one itself)."""
+        from pathlib import Path
+
+        from .pipeline import default_weights_path
+        from .weights_file import sha256_of
+
+        path = Path(self.weights) if self.weights else default_weights_path()
+        return ModelProfile(
+            colorizer.default_render_size, colorizer.multiple, str(colorizer.device), path.name, sha256_of(path)
+        )
 
 
 def thumbnail(photo: Photo) -> bytes:
@@ -130,12 +143,12 @@ def _child(conn: Connection, spec: WorkerSpec) -> None:
     except HeirloomError as e:
         conn.send(("failed", error_to_wire(e)))
         return
-    if spec.limit_memory:
+    if spec.limit_memory and colorizer.device.type == "cpu":
         cap = _vm_size() + spec.max_work_bytes + ADDRESS_SLACK
         hard = resource.getrlimit(resource.RLIMIT_AS)[1]
         cap = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    conn.send(("ready", os.getpid()))
+    conn.send(("ready", spec.profile(colorizer)))
     while True:
         try:
             job = conn.recv()
@@ -179,6 +192,19 @@ def _mp_context() -> Any:
         return _context
 
 
+def prestart_engine() -> None:
+    """Start the fork server (it imports torch and OpenCV) in the background now, so that those imports
+    overlap the caller's own; the worker processes then start from it."""
+
+    def start() -> None:
+        from multiprocessing import forkserver
+
+        _mp_context()  # sets the preload list first
+        forkserver.ensure_running()
+
+    threading.Thread(target=start, daemon=True, name="heirloom-forkserver").start()
+
+
 def _death(code: int | None) -> str:
     if code is not None and code < 0:
         try:
@@ -196,6 +222,7 @@ class WorkerProcess:
         self._proc: Any = None
         self._conn: Connection | None = None
         self.started_at = 0.0
+        self.profile: ModelProfile | None = None  # what the child's model is, once it is ready
 
     @property
     def pid(self) -> int | None:
@@ -224,6 +251,7 @@ class WorkerProcess:
         if kind != "ready":
             self.kill()
             raise error_from_wire(payload)
+        self.profile = payload
         self.started_at = time.monotonic()
 
     def run(self, job: Job, timeout_s: float) -> Outcome:
@@ -324,6 +352,14 @@ class ProcessPool:
             t.join()
         if problems:
             raise problems[0]
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The model the children loaded (after `start`)."""
+        profile = self.workers[0].profile
+        if profile is None:
+            raise RuntimeError("the worker processes have not started")
+        return profile
 
     def pids(self) -> list[int]:
         return [p for w in self.workers if (p := w.pid) is not None]

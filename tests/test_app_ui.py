@@ -142,7 +142,7 @@ def test_options_are_folded_in_plain_words_with_the_models_defaults(client):
     assert "<summary>More options</summary>" in box
     for words in ("Detail", "Colour strength", "How to fit the photo"):
         assert words in box, words
-    model = client.app.state.runtime.colorizer.options()
+    model = client.app.state.runtime.profile.options()
     assert f'value="{model.render_size}"' in box and f"the model's own is {model.render_size}" in box
     assert re.search(rf'<option value="{model.policy}" selected>', box)
     assert f'value="{model.saturation}"' in box
