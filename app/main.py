@@ -78,7 +78,7 @@ async def queue_mode(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     """`--broker`: jobs go to Redis for `heirloom worker`s; this process loads no model (nor torch)."""
     from .queue import running
 
-    storage = Storage(settings.data_dir)
+    storage = Storage(settings.data_dir, settings.database_url)
     await run_in_threadpool(trash.purge, storage)
     pool = WorkerPool(settings.workers, settings.queue_size)  # unused here; the Runtime's shape stays one
     try:
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.error("Heirloom cannot colorize: %s", e)
                 processes.close()
                 colorizer, problem, processes = None, str(e), None
-        storage = Storage(settings.data_dir)
+        storage = Storage(settings.data_dir, settings.database_url)
         await run_in_threadpool(trash.purge, storage)
         pool = WorkerPool(settings.workers, settings.queue_size)
         model = await run_in_threadpool(model_id, settings) if colorizer is not None else ModelId()

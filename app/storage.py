@@ -105,7 +105,8 @@ def storage_error(e: BaseException) -> Exception | None:
 
 
 class Storage:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, database_url: str | None = None):
+        """The files live in `data_dir`; the records in its SQLite file, or in PostgreSQL at `database_url`."""
         self.root = Path(data_dir)
         self.photos = self.root / "photos"
         self.tmp = self.root / "tmp"
@@ -117,7 +118,7 @@ class Storage:
                 raise
             self.read_only = True
             log.warning("The data directory %s cannot be written (%s): the album is read-only.", self.root, e.strerror)
-        self.index = PhotoIndex(self.root / "heirloom.sqlite3", read_only=self.read_only)
+        self.index = PhotoIndex(self.root / "heirloom.sqlite3", read_only=self.read_only, url=database_url)
         if not self.read_only:
             self._sweep()
 
