@@ -159,3 +159,38 @@ def test_a_broken_connection_is_opened_again(tmp_path, pg_url, postgres_server):
     finally:
         index.close()
     assert not (tmp_path / "unused.sqlite3").exists()
+
+
+def test_with_a_shared_database_start_up_sweeps_only_old_leftovers(tmp_path, tiny_weights, pg_url):
+    """Several servers share the data directory: a young folder without a record, or a young temp file, may
+    be another server's write in progress, so a starting server leaves it; an hour-old one is a crash's."""
+    import os
+
+    s = settings_for(tmp_path / "d", tiny_weights, database_url=pg_url)
+    with client_for(s):
+        pass
+    photos, tmp = tmp_path / "d" / "photos", tmp_path / "d" / "tmp"
+    young, old = photos / ("A" * 24), photos / ("B" * 24)
+    young.mkdir()
+    old.mkdir()
+    (tmp / "in-progress").write_bytes(b"\0")
+    (tmp / "crashed").write_bytes(b"\0")
+    hours_ago = time.time() - 2 * 3600
+    for p in (old, tmp / "crashed"):
+        os.utime(p, (hours_ago, hours_ago))
+    with client_for(s):
+        assert sorted(p.name for p in photos.iterdir()) == [young.name]
+        assert sorted(p.name for p in tmp.iterdir()) == ["in-progress"]
+
+
+def test_the_api_says_503_while_postgresql_is_away_then_carries_on(tmp_path, tiny_weights, pg_url, postgres_server):
+    import psycopg
+
+    with client_for(settings_for(tmp_path / "d", tiny_weights, database_url=pg_url)) as client:
+        db = client.app.state.runtime.storage.index._db
+        with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (db.conn.info.backend_pid,))
+        r = client.get("/api/photos")
+        assert r.status_code == 503 and r.json()["error"] == "database_unavailable"
+        assert r.headers["retry-after"] == "5"
+        assert client.get("/api/photos").status_code == 200
