@@ -49,12 +49,13 @@ def _files(rec: Record, versions: list[Version]) -> list[str]:
     return [rec.original_file, *(n for v in versions for n in (v.result_file, v.thumb_file))]
 
 
-def export_album(data_dir: Path, dest: Path) -> int:
+def export_album(data_dir: Path, dest: Path, database_url: str | None = None) -> int:
     """Write the album in `data_dir` to `dest` (replaced only once complete); -> how many photos.
-    It only reads: a running server may keep using the album (its half-written files are not touched)."""
-    if not (data_dir / DATABASE).exists():
+    It only reads: a running server may keep using the album (its half-written files are not touched).
+    `database_url`: the album's records are in that PostgreSQL database, not `data_dir`'s SQLite file."""
+    if not database_url and not (data_dir / DATABASE).exists():
         raise ArchiveError(f"There is no album in {data_dir} (no {DATABASE}).")
-    index = PhotoIndex(data_dir / DATABASE, read_only=True)
+    index = PhotoIndex(data_dir / DATABASE, read_only=True, url=database_url)
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
     try:
         everything = index.everything()
@@ -189,9 +190,9 @@ def _check_files(zf: zipfile.ZipFile, photos: list[tuple[Record, list[Version], 
     return total
 
 
-def _require_empty(data_dir: Path) -> None:
-    if (data_dir / DATABASE).exists():
-        index = PhotoIndex(data_dir / DATABASE, read_only=True)  # looks without upgrading or changing it
+def _require_empty(data_dir: Path, database_url: str | None) -> None:
+    if database_url or (data_dir / DATABASE).exists():
+        index = PhotoIndex(data_dir / DATABASE, read_only=True, url=database_url)  # looks, changes nothing
         try:
             if index.ids():
                 raise ArchiveError(
@@ -202,8 +203,9 @@ def _require_empty(data_dir: Path) -> None:
             index.close()
 
 
-def import_album(src: Path, data_dir: Path) -> int:
-    """Import `src` into the empty album in `data_dir`; -> how many photos. All or nothing."""
+def import_album(src: Path, data_dir: Path, database_url: str | None = None) -> int:
+    """Import `src` into the empty album in `data_dir` (its records into `database_url`'s PostgreSQL
+    database when given: the way from a SQLite album to PostgreSQL); -> how many photos. All or nothing."""
     try:
         zf = zipfile.ZipFile(src)
     except FileNotFoundError:
@@ -213,11 +215,11 @@ def import_album(src: Path, data_dir: Path) -> int:
     with zf:
         photos = read_manifest(zf)
         needed = _check_files(zf, photos)
-        _require_empty(data_dir)
+        _require_empty(data_dir, database_url)
         data_dir.mkdir(parents=True, exist_ok=True)
         if shutil.disk_usage(data_dir).free < needed * 1.05 + (1 << 20):
             raise ArchiveError(f"The disk holding {data_dir} has too little free space for this album.")
-        storage = Storage(data_dir)
+        storage = Storage(data_dir, database_url)
         storage.require_writable()
         staging = storage.tmp / f"import-{secrets.token_hex(4)}"
         done: list[str] = []

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
+
+from .db import Database
 
 MAX_BATCH = 500  # files in one batch
 
@@ -30,12 +31,11 @@ class Batch:
 
 
 class BatchIndex:
-    def __init__(self, db: sqlite3.Connection, lock: threading.Lock):
+    def __init__(self, db: Database, lock: threading.Lock):
         self._db, self._lock = db, lock
 
     def create(self, batch: Batch) -> None:
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        with self._lock, self._db.transaction():
             self._db.execute("INSERT INTO batches (id, created) VALUES (?, ?)", (batch.id, batch.created))
             self._db.executemany(
                 "INSERT INTO batch_items (batch_id, position, name) VALUES (?, ?, ?)",
@@ -44,8 +44,7 @@ class BatchIndex:
 
     def settle(self, batch_id: str, position: int, photo_id: str | None, error: str = "") -> None:
         """Record an item's outcome; a stored item stays stored (a failed one may be retried)."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        with self._lock, self._db.transaction():
             self._db.execute(
                 "UPDATE batch_items SET photo_id = ?, error = ? "
                 "WHERE batch_id = ? AND position = ? AND photo_id IS NULL",

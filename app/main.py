@@ -68,7 +68,7 @@ async def queue_mode(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     """`--broker`: jobs go to Redis for `heirloom worker`s; this process loads no model (nor torch)."""
     from .queue import running
 
-    storage = Storage(settings.data_dir)
+    storage = Storage(settings.data_dir, settings.database_url)
     await run_in_threadpool(trash.purge, storage)
     pool = WorkerPool(settings.workers, settings.queue_size)  # unused here; the Runtime's shape stays one
     try:
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             return
         processes, profile, problem = await start_engine(settings)
-        storage = Storage(settings.data_dir)
+        storage = Storage(settings.data_dir, settings.database_url)
         await run_in_threadpool(trash.purge, storage)
         pool = WorkerPool(settings.workers, settings.queue_size)
         model = ModelId(profile.model_name, profile.model_sha256) if profile else ModelId()

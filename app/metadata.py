@@ -1,17 +1,20 @@
-"""Photo records in SQLite (stdlib). The rest of the app sees only `PhotoIndex`, `Record` and `Version`,
-so another database can replace this module (and app/schema.py) without touching routes or file storage."""
+"""Photo records in SQLite (stdlib; the default) or PostgreSQL (app/db.py). The rest of the app sees only
+`PhotoIndex`, `Record` and `Version`, so routes and file storage do not know which."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from model import InvalidOption
 
 from .batch_index import BatchIndex
+from .db import Database, is_postgres_url, open_sqlite
 from .errors import LastVersion, NotFound
 from .schema import VERSION, migrate, version_of
 from .versions import Version
@@ -70,13 +73,21 @@ _SELECT = (
 IN_ALBUM, IN_TRASH = "p.deleted IS NULL", "p.deleted IS NOT NULL"
 _SEARCHED = ("name", *(f"caption_{f}" for f in CAPTION_FIELDS))
 # The album's orders. By caption: captioned photos first, by who, where, when, then by file name.
-SORTS = {
-    "newest": "p.created DESC, p.id",
-    "oldest": "p.created, p.id",
-    "caption": "(p.caption_who || p.caption_where || p.caption_when) = '', "
-    + ", ".join(f"p.{c} COLLATE NOCASE" for c in _SEARCHED[1:])
-    + ", p.name COLLATE NOCASE, p.id",
-}
+SORTS = ("newest", "oldest", "caption")
+
+
+def _order(db: Database, sort: str) -> str:
+    if sort == "newest":
+        return "p.created DESC, p.id"
+    if sort == "oldest":
+        return "p.created, p.id"
+    return (
+        "(p.caption_who || p.caption_where || p.caption_when) = '', "
+        + ", ".join(db.nocase(f"p.{c}") for c in (*_SEARCHED[1:], "name"))
+        + ", p.id"
+    )
+
+
 NO_PHOTO = "There is no photo with this id."
 
 
@@ -84,28 +95,41 @@ def _like(text: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
 
 
-def _version(row: sqlite3.Row, prefix: str = "") -> Version:
+def _version(row: Any, prefix: str = "") -> Version:
     return Version(**{c: row[prefix + c] for c in _VERSION})
 
 
-def _record(row: sqlite3.Row) -> Record:
+def _record(row: Any) -> Record:
     return Record(**{k: row[k] for k in _PHOTO}, favorite=_version(row, "v_"))
 
 
 class PhotoIndex:
     """One connection shared by threads behind a lock; each write is one transaction."""
 
-    def __init__(self, path: Path, read_only: bool = False):
+    def __init__(self, path: Path, read_only: bool = False, url: str | None = None):
+        """`url`: a PostgreSQL album (`path` is then not used); else the SQLite file at `path`."""
         self._lock = threading.Lock()
-        if read_only:
-            self._db = self._open_read_only(path)
+        if is_postgres_url(url):
+            assert url is not None
+            self._db = Database.connect(url)
+            migrate(self._db)  # the database is not on the data directory: upgraded (or created) as a server would
+            if read_only:  # then, as the read-only data directory asks, look and change nothing
+                self._db.set_read_only()
         else:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
-            self._db.execute("PRAGMA synchronous=FULL")  # a committed record survives power loss
-            migrate(self._db)
-        self._db.row_factory = sqlite3.Row
+            if read_only:
+                conn = self._open_read_only(path)
+            else:
+                conn = open_sqlite(path)
+                conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+                conn.execute("PRAGMA synchronous=FULL")  # a committed record survives power loss
+                migrate(conn)
+            conn.row_factory = sqlite3.Row
+            self._db = Database.sqlite(conn)
         self.batches = BatchIndex(self._db, self._lock)
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
 
     @staticmethod
     def _open_read_only(path: Path) -> sqlite3.Connection:
@@ -128,10 +152,9 @@ class PhotoIndex:
         migrate(memory)
         return memory
 
-    def _write(self) -> sqlite3.Connection:
+    def _write(self) -> contextlib.AbstractContextManager[Database]:
         """Inside `with self._lock, self._write() as db:` one transaction (committed, or rolled back on error)."""
-        self._db.execute("BEGIN")
-        return self._db
+        return self._db.transaction()
 
     def _get(self, photo_id: str, where: str = IN_ALBUM) -> Record | None:
         row = self._db.execute(f"{_SELECT} WHERE p.id = ? AND {where}", (photo_id,)).fetchone()
@@ -229,12 +252,13 @@ class PhotoIndex:
         `text` (case-insensitive for ASCII) if given, and how many there are in all."""
         where, args = IN_ALBUM, []
         if text:
-            where += " AND (" + " OR ".join(f"p.{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")"
+            like = self._db.like()
+            where += " AND (" + " OR ".join(f"p.{c} {like} ? ESCAPE '\\'" for c in _SEARCHED) + ")"
             args = [_like(text)] * len(_SEARCHED)
         with self._lock:
             total: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {where}", args).fetchone()[0]
             rows = self._db.execute(
-                f"{_SELECT} WHERE {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?", [*args, limit, offset]
+                f"{_SELECT} WHERE {where} ORDER BY {_order(self._db, sort)} LIMIT ? OFFSET ?", [*args, limit, offset]
             ).fetchall()
         return total, [_record(r) for r in rows]
 
@@ -254,7 +278,7 @@ class PhotoIndex:
     def trash(self, photo_id: str, when: float) -> bool:
         with self._lock, self._write() as db:
             sql = "UPDATE photos SET deleted = ? WHERE id = ? AND deleted IS NULL"
-            return db.execute(sql, (when, photo_id)).rowcount > 0
+            return bool(db.execute(sql, (when, photo_id)).rowcount > 0)
 
     def restore(self, photo_id: str) -> Record | None:
         with self._lock, self._write() as db:
@@ -283,7 +307,7 @@ class PhotoIndex:
     def delete(self, photo_id: str) -> bool:
         with self._lock, self._write() as db:
             db.execute("DELETE FROM versions WHERE photo_id = ?", (photo_id,))
-            return db.execute("DELETE FROM photos WHERE id = ?", (photo_id,)).rowcount > 0
+            return bool(db.execute("DELETE FROM photos WHERE id = ?", (photo_id,)).rowcount > 0)
 
     def close(self) -> None:
         with self._lock:

@@ -1,8 +1,12 @@
-"""The album database's schema, as numbered migrations; `PRAGMA user_version` says which have run.
+"""The album database's schema, as numbered migrations, the same list for SQLite and PostgreSQL
+(app/db.py says where their SQL differs). Which have run: SQLite's `PRAGMA user_version` (as albums have
+always recorded it), PostgreSQL's one-row table `schema_version`.
 
-An album opened by a newer Heirloom is upgraded in place, one migration per transaction, so a crash
-leaves it at the last complete step. Plain SQL only, each statement on its own: a PostgreSQL
-backend can keep the same steps.
+An album opened by a newer Heirloom is upgraded in place, one migration per transaction (PostgreSQL's
+DDL is transactional too), so a crash leaves it at the last complete step; on PostgreSQL an advisory
+lock lets several web servers start at once, the first upgrading, the others finding it done. No
+Alembic: four steps of plain SQL and a version number are all it does, and Alembic would bring
+SQLAlchemy with it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from .db import Database
 from .errors import AppError
 
 # Step 1 is the album as it was before schema versions: databases from then already have the table
@@ -25,6 +30,14 @@ _CAPTIONS = ("caption_who", "caption_where", "caption_when")
 # "result-" and the extension, the same as in "thumb-<id>.jpg"), and the photo names its favourite.
 _MOVED = ("result_file", "result_format", "render_size", "policy", "saturation")
 _OLD_ID = "substr(result_file, 8, instr(substr(result_file, 8), '.') - 1)"
+_OLD_ID_PG = "split_part(substr(result_file, 8), '.', 1)"
+
+
+def _versions(db: Database) -> list[str]:
+    old_id = _OLD_ID_PG if db.postgres else _OLD_ID
+    return [s.replace(_OLD_ID, old_id) for s in _VERSIONS]
+
+
 _VERSIONS = [
     """CREATE TABLE versions (
         photo_id TEXT NOT NULL, id TEXT NOT NULL, created REAL NOT NULL,
@@ -58,9 +71,9 @@ _TRASH = [
 ]
 
 
-def _step1(db: sqlite3.Connection) -> list[str]:
-    db.execute(_PHOTOS_V1)
-    have = {r[1] for r in db.execute("PRAGMA table_info(photos)")}
+def _step1(db: Database) -> list[str]:
+    db.execute(db.real(_PHOTOS_V1))
+    have = db.columns("photos")
     return [
         *(f"ALTER TABLE photos ADD COLUMN {c} TEXT NOT NULL DEFAULT ''" for c in _CAPTIONS if c not in have),
         "CREATE INDEX IF NOT EXISTS photos_created ON photos (created DESC)",
@@ -72,39 +85,56 @@ class SchemaError(AppError):
     not know), or its upgrade needs a newer SQLite."""
 
 
-# Each step gives the statements to run (they may depend on what an old album holds).
-STEPS: list[Callable[[sqlite3.Connection], list[str]]] = [
+# Each step gives the statements to run (they may depend on what an old album holds, and on the dialect).
+STEPS: list[Callable[[Database], list[str]]] = [
     _step1,
-    lambda _db: _VERSIONS,
+    _versions,
     lambda _db: _BATCHES,
     lambda _db: _TRASH,
 ]
 VERSION = len(STEPS)
+_PG_LOCK = 0x4865_6972  # "Heir": the advisory lock that serializes upgrades of one PostgreSQL database
 
 
-def version_of(db: sqlite3.Connection) -> int:
+def version_of(db: Database | sqlite3.Connection) -> int:
+    if isinstance(db, sqlite3.Connection):
+        db = Database.sqlite(db)
+    if db.postgres:
+        if not db.execute("SELECT to_regclass('schema_version')").fetchone()[0]:
+            return 0
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+        return 0 if row is None else int(row[0])
     found: int = db.execute("PRAGMA user_version").fetchone()[0]
     return found
 
 
-def migrate(db: sqlite3.Connection) -> None:
+def _set_version(db: Database, number: int) -> None:
+    if db.postgres:
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        db.execute("DELETE FROM schema_version")
+        db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+    else:
+        db.execute(f"PRAGMA user_version = {number}")
+
+
+def migrate(db: Database | sqlite3.Connection) -> None:
     """Bring the database (autocommit connection) up to VERSION; a newer album than this code is refused."""
+    if isinstance(db, sqlite3.Connection):
+        db = Database.sqlite(db)
     current = version_of(db)
     if current > VERSION:
         raise SchemaError(
             f"The album's database has schema version {current}; this Heirloom knows up to {VERSION}. "
             "Use a newer Heirloom."
         )
-    if current < 2 and sqlite3.sqlite_version_info < (3, 35, 0):  # step 2 drops columns
+    if not db.postgres and current < 2 and sqlite3.sqlite_version_info < (3, 35, 0):  # step 2 drops columns
         raise SchemaError(f"Upgrading this album needs SQLite 3.35 or newer; this Python has {sqlite3.sqlite_version}.")
     for number in range(current + 1, VERSION + 1):
-        step = STEPS[number - 1]
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for sql in step(db):
-                db.execute(sql)
-            db.execute(f"PRAGMA user_version = {number}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with db.transaction("BEGIN" if db.postgres else "BEGIN IMMEDIATE"):
+            if db.postgres:  # another server may be upgrading: wait for it, then see what is left
+                db.execute(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
+                if version_of(db) >= number:
+                    continue
+            for sql in STEPS[number - 1](db):
+                db.execute(db.real(sql))
+            _set_version(db, number)

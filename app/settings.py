@@ -80,6 +80,7 @@ class Settings:
     broker_url: str | None = None  # redis://…: enqueue colorize jobs for `heirloom worker`s, load no model
     redelivery_s: float = 30.0  # queue mode: a worker silent this long is dead (must match the workers')
     wait_timeout_s: float = 300.0  # queue mode: how long POST /colorize waits for its job
+    database_url: str | None = None  # postgresql://…: the album's records there (else SQLite in data_dir)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -106,6 +107,7 @@ class Settings:
             "broker_url": env.get("HEIRLOOM_BROKER_URL") or None,
             "redelivery_s": float(env.get("HEIRLOOM_REDELIVERY_S") or s.redelivery_s),
             "wait_timeout_s": float(env.get("HEIRLOOM_WAIT_TIMEOUT") or s.wait_timeout_s),
+            "database_url": env.get("HEIRLOOM_DATABASE_URL") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).checked()
@@ -120,6 +122,10 @@ class Settings:
         if self.broker_url is not None and not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(
                 f"the broker URL must be redis://host:port/db (or rediss://, unix://), got {self.broker_url!r}"
+            )
+        if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"the database URL must be postgresql://user:password@host:port/db, got {self.database_url!r}"
             )
         if self.redelivery_s <= 0 or self.wait_timeout_s <= 0:
             raise ValueError("the redelivery and wait timeouts must be positive")

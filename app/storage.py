@@ -104,8 +104,12 @@ def storage_error(e: BaseException) -> Exception | None:
     return None
 
 
+SHARED_SWEEP_AGE_S = 3600.0  # a shared album's leftovers are swept at start-up once this old
+
+
 class Storage:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, database_url: str | None = None):
+        """The files live in `data_dir`; the records in its SQLite file, or in PostgreSQL at `database_url`."""
         self.root = Path(data_dir)
         self.photos = self.root / "photos"
         self.tmp = self.root / "tmp"
@@ -117,9 +121,9 @@ class Storage:
                 raise
             self.read_only = True
             log.warning("The data directory %s cannot be written (%s): the album is read-only.", self.root, e.strerror)
-        self.index = PhotoIndex(self.root / "heirloom.sqlite3", read_only=self.read_only)
+        self.index = PhotoIndex(self.root / "heirloom.sqlite3", read_only=self.read_only, url=database_url)
         if not self.read_only:
-            self._sweep()
+            self._sweep(SHARED_SWEEP_AGE_S if database_url else 0.0)
 
     def require_writable(self) -> None:
         if self.read_only:
@@ -140,13 +144,30 @@ class Storage:
             log.error("storage: %s", e)
             raise typed from e
 
-    def _sweep(self) -> None:
-        """Drop what an interrupted write or delete left behind: temp files and folders without a record."""
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(exist_ok=True)
+    def _sweep(self, min_age_s: float = 0.0) -> None:
+        """Drop what an interrupted write or delete left behind: temp files and folders without a record.
+        With `min_age_s` only what is at least that old: with a shared database several servers share the
+        data directory, and a younger leftover may be another server's write in progress."""
+        if not min_age_s:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp.mkdir(exist_ok=True)
+        cutoff = time.time() - min_age_s
+
+        def old(path: Path) -> bool:
+            try:
+                return not min_age_s or path.lstat().st_mtime <= cutoff
+            except FileNotFoundError:
+                return False
+
+        for entry in list(self.tmp.iterdir()):
+            if old(entry):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
         known = self.index.ids()
         for folder in self.photos.iterdir():
-            if folder.name not in known:
+            if folder.name not in known and old(folder):
                 shutil.rmtree(folder, ignore_errors=True)
 
     def folder(self, photo_id: str) -> Path:

@@ -173,10 +173,10 @@ def _album(args: argparse.Namespace) -> int:
 
     data = Path(args.data_dir) if args.data_dir else default_data_dir()
     if args.action == "export":
-        count = export_album(data, Path(args.file))
+        count = export_album(data, Path(args.file), os.environ.get("HEIRLOOM_DATABASE_URL") or None)
         print(f"wrote {args.file}: {count} photos from {data}")
     else:
-        count = import_album(Path(args.file), data)
+        count = import_album(Path(args.file), data, os.environ.get("HEIRLOOM_DATABASE_URL") or None)
         print(f"imported {count} photos from {args.file} into {data}")
     return 0
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
+
+import pytest
 
 from app_helpers import image_bytes
 
+pytestmark = pytest.mark.both_databases  # the album tests run on SQLite and on PostgreSQL
 HTML = {"accept": "text/html"}
 
 
@@ -42,9 +44,9 @@ def test_sort_by_date_added_or_caption(client):
 
 def generate(client, n: int) -> list[str]:
     """n photo rows (and their versions) written straight into the album's database, newest last."""
-    db = sqlite3.connect(client.app.state.runtime.storage.root / "heirloom.sqlite3")
+    db = client.app.state.runtime.storage.index._db  # app/db.py's connection: SQLite or PostgreSQL
     ids = [f"gen{i:021d}" for i in range(n)]
-    with db:
+    with db.transaction():
         db.executemany(
             "INSERT INTO photos (id, created, name, original_file, original_format, original_bytes, width, height,"
             " caption_who, favorite) VALUES (?, ?, ?, 'original.png', 'PNG', 100, 20, 10, ?, 'abcd0123')",
@@ -55,7 +57,6 @@ def generate(client, n: int) -> list[str]:
             " VALUES (?, 'abcd0123', 1e9, 'result-abcd0123.png', 'PNG', NULL, 'pad-reflect', 1.0)",
             [(pid,) for pid in ids],
         )
-    db.close()
     return ids
 
 

@@ -10,6 +10,8 @@ from PIL import Image
 
 from app_helpers import client_for, image_bytes, png_bomb, settings_for, size_of
 
+pytestmark = pytest.mark.both_databases  # the album tests run on SQLite and on PostgreSQL
+
 
 def post(client, url, data: bytes, name="scan.png", **fields):
     return client.post(

@@ -6,7 +6,11 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
+
 from app_helpers import image_bytes, size_of
+
+pytestmark = pytest.mark.both_databases  # the album tests run on SQLite and on PostgreSQL
 
 HTML = {"accept": "text/html"}
 SIZES = [(40, 30), (23, 31), (50, 20)]

@@ -9,6 +9,8 @@ import pytest
 
 from app_helpers import client_for, image_bytes, settings_for
 
+pytestmark = pytest.mark.both_databases  # the album tests run on SQLite and on PostgreSQL
+
 HTML = {"accept": "text/html"}
 
 

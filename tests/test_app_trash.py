@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from app import trash
 
 from app_helpers import client_for, image_bytes, settings_for
+
+pytestmark = pytest.mark.both_databases  # the album tests run on SQLite and on PostgreSQL
 
 HTML = {"accept": "text/html"}
 DAY = 86400

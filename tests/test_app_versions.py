@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from app_helpers import client_for, image_bytes, settings_for, size_of
+
+pytestmark = pytest.mark.both_databases  # the album tests run on SQLite and on PostgreSQL
 
 HTML = {"accept": "text/html"}
 

@@ -193,8 +193,8 @@ def test_a_photo_that_kills_two_workers_is_failed_not_tried_a_third_time(tmp_pat
 
 
 @pytest.fixture
-def queued_web(tmp_path, redis_url):
-    with client_for(queue_settings(tmp_path / "data", redis_url)) as web:
+def queued_web(tmp_path, redis_url, album_database):
+    with client_for(queue_settings(tmp_path / "data", redis_url).with_(database_url=album_database)) as web:
         yield web
 
 
@@ -234,6 +234,7 @@ def test_queue_mode_checks_uploads_before_queueing(queued_web, tmp_path):
     ]  # …or stored
 
 
+@pytest.mark.both_databases
 def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
     web, data = queued_web, tmp_path / "data"
     first = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
@@ -281,6 +282,7 @@ def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
     assert web.get("/api/photos").json()["total"] == 0
 
 
+@pytest.mark.both_databases
 def test_queued_uploads_of_a_batch_settle_its_items(queued_web, tmp_path):
     """The API's batch protocol in queue mode: each upload names the batch; its job settles its item when
     it is stored or fails, and an upload refused before queueing settles it at once."""
