@@ -78,6 +78,12 @@ def test_unknown_photo_page_is_html_404(client):
     assert r.status_code == 404 and "<html" in r.text and "Traceback" not in r.text
 
 
+def test_no_banner_when_the_workers_loaded_the_model(client):
+    r = client.get("/", headers=HTML)
+    assert r.status_code == 200 and "model is not loaded" not in r.text
+    assert client.get("/healthz").json()["model_loaded"] is True  # from the workers' profile, not a model here
+
+
 def test_missing_model_banner(tmp_path):
     with client_for(settings_for(tmp_path / "d", tmp_path / "none.safetensors")) as c:
         r = c.get("/", headers=HTML)
