@@ -261,3 +261,14 @@ def test_warm_start_of_another_shape_names_the_overrides(tmp_path: Path, encoder
     wider = Recipe(generator=replace(TINY, width=TINY.width * 2), size=32, init=str(init))
     with pytest.raises(ValueError, match=f"--set generator.width={TINY.width} --set generator.stem={TINY.stem}"):
         HypercolumnTrainer(wider, run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
+
+
+def test_a_run_trains_on_the_shipped_encoder_file_itself(tmp_path: Path) -> None:
+    """Byte for byte, so the generator it exports names the SHA-256 that weights/ already holds."""
+    from model.checkpoint import DEFAULT_WEIGHTS, sha256_of
+    from model.training.hypercolumn_trainer import HypercolumnTrainer, Recipe
+
+    shipped = DEFAULT_WEIGHTS.parent / encoder_filename("vgg16")
+    run = tmp_path / "run"
+    HypercolumnTrainer(Recipe(generator=TINY, size=32), run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
+    assert sha256_of(run / shipped.name) == sha256_of(shipped)

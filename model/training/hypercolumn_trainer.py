@@ -15,6 +15,7 @@ import copy
 import csv
 import json
 import os
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import save_generator
+from ..checkpoint import DEFAULT_WEIGHTS, save_generator
 from ..encoders import encoder_filename, load_encoder, save_encoder
 from ..hypercolumn import HypercolumnConfig, HypercolumnGenerator
 from ..networks import count_parameters
@@ -131,7 +132,12 @@ class HypercolumnTrainer:
         self._scorer: HeldBackScorer | None = None
 
     def _init_encoder(self) -> None:
-        """The run keeps its own float16 copy of the encoder; it trains on exactly the weights it ships with."""
+        """The run keeps its own float16 copy of the encoder; it trains on exactly the weights it ships with.
+        That is the shipped file itself where there is one, so an export names the SHA-256 already in
+        weights/ (a re-saved copy holds the same tensors but other bytes: another checksum)."""
+        shipped = DEFAULT_WEIGHTS.parent / self.encoder_path.name
+        if not self.encoder_path.exists() and shipped.is_file():
+            shutil.copyfile(shipped, self.encoder_path)
         if not self.encoder_path.exists():
             from .pretrained import load_vgg16
 
