@@ -12,7 +12,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from model import HeirloomError
-from model.model_profile import ModelProfile
 from model.worker import ProcessPool, WorkerSpec
 
 from . import errors, trash
@@ -30,7 +29,6 @@ from .routes_trash import router as trash_router
 from .settings import Settings
 from .storage import Storage
 from .templating import STATIC
-from .versions import ModelId
 
 log = logging.getLogger("heirloom.app")
 
@@ -45,22 +43,22 @@ def worker_spec(settings: Settings) -> WorkerSpec:
     )
 
 
-async def start_engine(settings: Settings) -> tuple[ProcessPool | None, ModelProfile | None, str | None]:
+async def start_engine(settings: Settings) -> tuple[ProcessPool | None, str | None]:
     """The worker processes, each loading the model; this process never does (nor imports torch), so
     the server answers sooner. A missing or broken weights file leaves the album usable and is
     reported in /healthz."""
     if not settings.load_model:
-        return None, None, "model loading is switched off"
+        return None, "model loading is switched off"
     processes = ProcessPool(worker_spec(settings), settings.workers, settings.request_timeout_s)
     try:
         await run_in_threadpool(processes.start)
     except HeirloomError as e:
         log.error("Heirloom cannot colorize: %s", e)
         processes.close()
-        return None, None, str(e)
+        return None, str(e)
     profile = processes.profile
     log.info("Heirloom model loaded on %s (render size %d)", profile.device, profile.render_size)
-    return processes, profile, None
+    return processes, None
 
 
 @asynccontextmanager
@@ -74,7 +72,7 @@ async def queue_mode(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     try:
         async with running(settings, storage) as client:
             problem = "queue mode: the model runs in `heirloom worker` processes"
-            app.state.runtime = Runtime(settings, storage, pool, None, problem, queue=client)
+            app.state.runtime = Runtime(settings, storage, pool, problem, queue=client)
             log.info("Heirloom in queue mode: colorize jobs go to the workers through Redis")
             yield
     finally:
@@ -91,12 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with queue_mode(app, settings):
                 yield
             return
-        processes, profile, problem = await start_engine(settings)
+        processes, problem = await start_engine(settings)
         storage = Storage(settings.data_dir, settings.database_url)
         await run_in_threadpool(trash.purge, storage)
         pool = WorkerPool(settings.workers, settings.queue_size)
-        model = ModelId(profile.model_name, profile.model_sha256) if profile else ModelId()
-        app.state.runtime = Runtime(settings, storage, pool, profile, problem, processes, model=model)
+        app.state.runtime = Runtime(settings, storage, pool, problem, processes)
         try:
             yield
         finally:

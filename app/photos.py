@@ -32,14 +32,23 @@ class Runtime:
     settings: Settings
     storage: Storage
     pool: WorkerPool
-    profile: ModelProfile | None  # the model the worker processes loaded: options and health (no torch here)
     model_error: str | None = None
-    processes: ProcessPool | None = None
-    model: ModelId = ModelId()  # the loaded weights, recorded with every version they make
+    processes: ProcessPool | None = None  # started, each with the model; None when it could not load
     queue: QueueClient | None = None  # queue mode: jobs go to `heirloom worker`s; no model here
 
+    @property
+    def profile(self) -> ModelProfile | None:
+        """The model the worker processes loaded: options and health (no torch in this process)."""
+        return self.processes.profile if self.processes is not None else None
+
+    @property
+    def model(self) -> ModelId:
+        """The loaded weights, recorded with every version they make."""
+        p = self.profile
+        return ModelId(p.model_name, p.model_sha256) if p else ModelId()
+
     def require_model(self) -> ModelProfile:
-        if self.profile is None or self.processes is None:
+        if self.profile is None:
             raise ModelUnavailable(f"The colorization model is not loaded: {self.model_error}")
         return self.profile
 

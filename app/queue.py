@@ -81,7 +81,7 @@ class QueueClient:
             profile = self.profile()
         except QueueUnavailable:
             return None
-        return None if profile is None else ColorizeOptions.make(profile.render_size, profile.multiple)
+        return None if profile is None else profile.options()
 
     def submit(
         self,

@@ -29,6 +29,7 @@ from typing import Any
 
 from .errors import HeirloomError, WorkerCrashed, error_to_wire
 from .job_store import JobNotFound, JobRecord, JobResult, JobStore
+from .model_profile import ModelProfile
 from .options import DEFAULT_MAX_PIXELS, ColorizeOptions
 from .worker import Job  # light: the engine (torch, OpenCV) loads in its processes only
 
@@ -56,16 +57,9 @@ class WorkerSettings:
     beat_file: str | None = None  # touched at each heartbeat, for a container's health check
 
 
-def resolve_options(profile: Any, request: Any) -> ColorizeOptions:
-    """The job's options for this worker's model (`profile`: anything with render_size and multiple)."""
-    return ColorizeOptions.make(
-        profile.render_size,
-        profile.multiple,
-        render_size=request.render_size,
-        policy=request.policy,
-        saturation=request.saturation,
-        format=request.format,
-    )
+def resolve_options(profile: ModelProfile, request: Any) -> ColorizeOptions:
+    """The job's options (a queued `Request`) for this worker's model."""
+    return profile.options(request.render_size, request.policy, request.saturation, request.format)
 
 
 class JobRunner:
