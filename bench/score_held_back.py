@@ -20,7 +20,8 @@ import torch
 from model.checkpoint import build_generator, read_generator
 from model.training.feature_cache import FeatureCache
 from model.training.held_back import HeldBackScorer, decodings, selection_key
-from model.training.hypercolumn_trainer import CachedSource, Recipe
+from model.training.hypercolumn_recipe import Recipe
+from model.training.hypercolumn_trainer import CachedSource
 
 
 def main() -> None:

@@ -126,7 +126,8 @@ def _pack_shard(args: argparse.Namespace) -> int:
 def _train_hypercolumn(args: argparse.Namespace) -> int:
     import json
 
-    from .training.hypercolumn_trainer import Recipe, train
+    from .training.hypercolumn_recipe import Recipe
+    from .training.hypercolumn_trainer import train
 
     base = json.loads(Path(args.recipe).read_text()) if args.recipe else {}
     for item in args.set or []:
@@ -292,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.set_defaults(func=_pack_shard)
 
     h = sub.add_parser(
-        "train-hypercolumn", help="train the hypercolumn generator's decoder (frozen VGG16 encoder); resumes RUN_DIR"
+        "train-hypercolumn", help="train the hypercolumn generator's decoder (frozen ImageNet encoder); resumes RUN_DIR"
     )
     h.add_argument("run", help="run folder (continued if it holds a state)")
     h.add_argument("--cache", help="feature cache from `heirloom cache-features` (CPU)")

@@ -38,30 +38,70 @@ class BlurDown(nn.Module):
         return nn.functional.conv2d(self.pad(x), self.filt, stride=2, groups=x.shape[1])
 
 
-# VGG16 configuration "D": channels per conv, "M" = max-pool(2, stride 1) + blur-downsample.
-_VGG16: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
-# Index in `features` of the ReLU after conv3_3, conv4_3 and conv5_3: the hypercolumn taps.
-VGG16_TAPS = {"relu3_3": 17, "relu4_3": 25, "relu5_3": 33}
+class FrozenEncoder(nn.Module):
+    """A frozen ImageNet conv stack of ST-LPIPS (shift-tolerant: blur-pooled) that taps three depths.
 
-
-class VGG16Encoder(nn.Module):
-    """Shift-tolerant (blur-pooled) ImageNet VGG16 conv stack of ST-LPIPS, frozen.
-
-    (B, 1, H, W) L normalised to [-1, 1] -> relu3_3 (B, 256, ~H/4), relu4_3 (B, 512, ~H/8),
-    relu5_3 (B, 512, ~H/16). Gray goes in as three equal channels with the network's own
-    normalisation. Layer indices match the published weights (`features.IDX.*`).
+    (B, 1, H, W) L normalised to [-1, 1] -> three feature maps, fine to coarse. Gray goes in as three
+    equal channels with the network's own normalisation. Layer indices match the published weights
+    (`features.IDX.*`); subclasses build `features` and name the ReLUs they tap.
     """
 
-    name = "vgg16"
-    channels = (256, 512, 512)
+    name = ""
+    channels: tuple[int, int, int] = (0, 0, 0)
+    taps: tuple[int, int, int] = (0, 0, 0)  # indices in `features` of the tapped ReLUs
+    MIN_SIDE = 32  # the reflect-padded blurs of the deepest level need this much
     shift: torch.Tensor
     scale: torch.Tensor
-    MIN_SIDE = 32  # the reflect-padded blurs of the deepest level need this much
+    features: nn.Sequential
 
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188])[None, :, None, None], persistent=False)
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450])[None, :, None, None], persistent=False)
+
+    def freeze(self) -> None:
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> FrozenEncoder:
+        return super().train(False)  # frozen: no dropout/norm state, always eval
+
+    def run(self, x: torch.Tensor, taps: tuple[int, ...]) -> list[torch.Tensor]:
+        """Normalised 3-channel input -> the outputs of layers `taps` (ascending), stopping at the last."""
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in taps:
+                out.append(x)
+                if i == taps[-1]:
+                    break
+        return out
+
+    def forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h, w = l.shape[-2:]
+        if min(h, w) < self.MIN_SIDE:
+            l = nn.functional.interpolate(
+                l, size=(max(h, self.MIN_SIDE), max(w, self.MIN_SIDE)), mode="bilinear", align_corners=False
+            )
+        f1, f2, f3 = self.run((l.expand(-1, 3, -1, -1) - self.shift) / self.scale, self.taps)
+        return f1, f2, f3
+
+
+# VGG16 configuration "D": channels per conv, "M" = max-pool(2, stride 1) + blur-downsample.
+_VGG16: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+# Index in `features` of the ReLU after each named conv: the hypercolumn taps and the perceptual loss's.
+VGG16_TAPS = {"relu1_2": 3, "relu2_2": 9, "relu3_3": 17, "relu4_3": 25, "relu5_3": 33}
+
+
+class VGG16Encoder(FrozenEncoder):
+    """VGG16 (14.7M): relu3_3 (B, 256, ~H/4), relu4_3 (B, 512, ~H/8), relu5_3 (B, 512, ~H/16)."""
+
+    name = "vgg16"
+    channels = (256, 512, 512)
+    taps = (VGG16_TAPS["relu3_3"], VGG16_TAPS["relu4_3"], VGG16_TAPS["relu5_3"])
+
+    def __init__(self) -> None:
+        super().__init__()
         layers: list[nn.Module] = []
         cin = 3
         for v in _VGG16:
@@ -71,34 +111,48 @@ class VGG16Encoder(nn.Module):
                 layers += [nn.Conv2d(cin, int(v), 3, padding=1), nn.ReLU(inplace=True)]
                 cin = int(v)
         self.features = nn.Sequential(*layers)
-        self.requires_grad_(False)
-        self.eval()
+        self.freeze()
 
-    def train(self, mode: bool = True) -> VGG16Encoder:
-        return super().train(False)  # frozen: no dropout/norm state, always eval
-
-    def forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h, w = l.shape[-2:]
-        if min(h, w) < self.MIN_SIDE:
-            l = nn.functional.interpolate(
-                l, size=(max(h, self.MIN_SIDE), max(w, self.MIN_SIDE)), mode="bilinear", align_corners=False
-            )
-        x = (l.expand(-1, 3, -1, -1) - self.shift) / self.scale
-        taps = []
-        last = VGG16_TAPS["relu5_3"]
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in (VGG16_TAPS["relu3_3"], VGG16_TAPS["relu4_3"]):
-                taps.append(x)
-            if i == last:
-                break
-        return taps[0], taps[1], x
+    def rgb_features(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, H, W) sRGB in [0, 1] -> relu1_2, relu2_2, relu3_3: what a perceptual loss compares."""
+        x = (rgb * 2 - 1 - self.shift) / self.scale
+        return self.run(x, (VGG16_TAPS["relu1_2"], VGG16_TAPS["relu2_2"], VGG16_TAPS["relu3_3"]))
 
 
-ENCODERS = {"vgg16": VGG16Encoder}
+class AlexNetEncoder(FrozenEncoder):
+    """AlexNet (2.5M), the light option: relu2 (B, 192, ~H/4), relu3 (B, 384, ~H/8), relu5 (B, 256, ~H/8).
+    Its last three convs share one scale; the decoder brings every tap to its neighbour's size anyway."""
+
+    name = "alexnet"
+    channels = (192, 384, 256)
+    taps = (6, 10, 14)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 11, 1, 2),
+            BlurDown(64),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 1),
+            BlurDown(64),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(inplace=True),  # 6
+            nn.MaxPool2d(3, 1),
+            BlurDown(192),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(inplace=True),  # 10
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(inplace=True),  # 14
+        )
+        self.freeze()
 
 
-def make_encoder(name: str) -> VGG16Encoder:
+ENCODERS: dict[str, type[FrozenEncoder]] = {"vgg16": VGG16Encoder, "alexnet": AlexNetEncoder}
+
+
+def make_encoder(name: str) -> FrozenEncoder:
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r} ({', '.join(ENCODERS)})")
     return ENCODERS[name]()
@@ -108,7 +162,7 @@ def encoder_filename(name: str) -> str:
     return f"{name}-encoder.safetensors"
 
 
-def save_encoder(path: str | os.PathLike[str], encoder: VGG16Encoder, source: str) -> Path:
+def save_encoder(path: str | os.PathLike[str], encoder: FrozenEncoder, source: str) -> Path:
     """float16 weights (half the bytes; features differ from float32 by < 0.1 %), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +178,7 @@ def save_encoder(path: str | os.PathLike[str], encoder: VGG16Encoder, source: st
     return path
 
 
-def load_encoder(path: str | os.PathLike[str], name: str, sha256: str | None) -> VGG16Encoder:
+def load_encoder(path: str | os.PathLike[str], name: str, sha256: str | None) -> FrozenEncoder:
     """Build `name` and load its weights strictly from `path`, checking the SHA-256 first."""
     path = Path(path)
     if not path.is_file():

@@ -1,9 +1,9 @@
 """A U-Net whose encoder already sees: a frozen ImageNet encoder, hypercolumn skips, a trained decoder.
 
-The encoder (VGG16, `encoders.py`) turns gray L into features that know sky, grass, skin and cloth
-at 1/4, 1/8 and 1/16 scale; the decoder climbs back up through them (Larsson et al. 2016's
-hypercolumns in U-Net form, as DeOldify's pretrained-encoder U-Net) and, at 1/2 scale, meets a small
-trained stem on the L itself so chroma follows edges finer than the encoder's grid.
+The encoder (VGG16, or the lighter AlexNet: `encoders.py`) turns gray L into features that know sky,
+grass, skin and cloth at three depths (VGG16: 1/4, 1/8, 1/16); the decoder climbs back up through
+them (Larsson et al. 2016's hypercolumns in U-Net form, as DeOldify's pretrained-encoder U-Net) and,
+at 1/2 scale, meets a small trained stem on the L itself so chroma follows edges finer than the encoder's grid.
 
 Two heads share the trunk: a regression head (ab directly, at 1/2 scale) and a classification head
 over a grid of ab bins (Zhang et al. 2016, at 1/4 scale as theirs), decoded by the annealed mean at a

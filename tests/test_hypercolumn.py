@@ -152,7 +152,8 @@ def _photo_folder(folder: Path, n: int) -> Path:
 
 def test_feature_cache_trainer_resume_and_export(tmp_path: Path, encoder_file: Path) -> None:
     from model.training.feature_cache import FeatureCache, build
-    from model.training.hypercolumn_trainer import Recipe, train
+    from model.training.hypercolumn_recipe import Recipe
+    from model.training.hypercolumn_trainer import train
 
     photos = _photo_folder(tmp_path / "photos", 12)
     enc = load_encoder(encoder_file, "vgg16", None)
@@ -252,7 +253,8 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
 
 
 def test_warm_start_of_another_shape_names_the_overrides(tmp_path: Path, encoder_file: Path) -> None:
-    from model.training.hypercolumn_trainer import HypercolumnTrainer, Recipe
+    from model.training.hypercolumn_recipe import Recipe
+    from model.training.hypercolumn_trainer import HypercolumnTrainer
 
     run = tmp_path / "run"
     run.mkdir()
@@ -266,7 +268,8 @@ def test_warm_start_of_another_shape_names_the_overrides(tmp_path: Path, encoder
 def test_a_run_trains_on_the_shipped_encoder_file_itself(tmp_path: Path) -> None:
     """Byte for byte, so the generator it exports names the SHA-256 that weights/ already holds."""
     from model.checkpoint import DEFAULT_WEIGHTS, sha256_of
-    from model.training.hypercolumn_trainer import HypercolumnTrainer, Recipe
+    from model.training.hypercolumn_recipe import Recipe
+    from model.training.hypercolumn_trainer import HypercolumnTrainer
 
     shipped = DEFAULT_WEIGHTS.parent / encoder_filename("vgg16")
     run = tmp_path / "run"

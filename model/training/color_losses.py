@@ -3,7 +3,8 @@
 Regression alone averages the plausible colours of an object into brown; a distribution over ab
 bins keeps them apart, and the annealed mean decides. Rebalancing weighs each pixel by how rare
 its colour is, so the loss is not won by predicting gray-brown everywhere: lambda = 1 is no
-rebalancing, 0.5 is Zhang's (vivid, sometimes wrong), 0 is full inverse frequency.
+rebalancing, 0.5 is Zhang's (vivid, sometimes wrong), 0 is full inverse frequency. The perceptual
+loss (DeOldify's pre-GAN loss) judges the colorized photo by what an ImageNet network sees in it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..color import lab_to_rgb_torch
+from ..encoders import VGG16Encoder
 from ..hypercolumn import AB_RANGE, HypercolumnConfig
 
 
@@ -75,3 +78,18 @@ def class_loss(
 def regression_loss(pred: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """L1 between the regression head (ab / 110) and the target ab."""
     return F.l1_loss(pred.float(), ab / AB_RANGE)
+
+
+def colorized_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Generator input L in [-1, 1] (B, 1, H, W) and ab / 110 at any scale -> sRGB in [0, 1], differentiable."""
+    ab = F.interpolate(ab * AB_RANGE, size=l.shape[-2:], mode="bilinear", align_corners=False)
+    return lab_to_rgb_torch(torch.cat([(l + 1) * 50, ab], 1))
+
+
+def perceptual_loss(vgg: VGG16Encoder, l: torch.Tensor, ab: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
+    """L1 between VGG16 relu1_2 / relu2_2 / relu3_3 of the colorized photo and of the photo (its L with the
+    true ab), each level divided by the photo's mean activation so that every level counts alike."""
+    pred = vgg.rgb_features(colorized_rgb(l, ab))
+    with torch.no_grad():
+        real = vgg.rgb_features(colorized_rgb(l, target_ab / AB_RANGE))
+    return sum(((p - r).abs().mean() / (r.abs().mean() + 1e-6) for p, r in zip(pred, real)), torch.zeros(()))

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..encoders import VGG16Encoder
+from ..encoders import FrozenEncoder
 from .data import decode_square, is_val, scan
 
 LAYERS = ("f3", "f4", "f5")
 
 
-def feature_shapes(encoder: VGG16Encoder, size: int) -> dict[str, tuple[int, ...]]:
+def feature_shapes(encoder: FrozenEncoder, size: int) -> dict[str, tuple[int, ...]]:
     with torch.no_grad():
         f = encoder(torch.zeros(1, 1, size, size))
     return {name: tuple(t.shape[1:]) for name, t in zip(LAYERS, f)}
@@ -98,7 +98,7 @@ def shuffled_photos(photos_root: Path) -> list[str]:
 def build(
     photos_root: str | Path,
     out: str | Path,
-    encoder: VGG16Encoder,
+    encoder: FrozenEncoder,
     size: int = 128,
     held_back_fraction: float = 0.02,
     batch: int = 32,

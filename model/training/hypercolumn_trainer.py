@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -27,55 +27,15 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import DEFAULT_WEIGHTS, save_generator
-from ..encoders import encoder_filename, load_encoder, save_encoder
-from ..hypercolumn import HypercolumnConfig, HypercolumnGenerator
+from ..encoders import VGG16Encoder, encoder_filename, load_encoder, save_encoder
+from ..hypercolumn import AB_RANGE, HypercolumnConfig, HypercolumnGenerator
 from ..networks import count_parameters
 from ..pipeline import pick_device
-from .color_losses import ab_prior, class_loss, rebalance_weights, regression_loss
-from .held_back import HeldBackScorer, decodings, lab_targets, selection_key
+from .color_losses import ab_prior, class_loss, perceptual_loss, rebalance_weights, regression_loss
+from .gan_phase import GanPhase
+from .held_back import HeldBackScorer, lab_targets, selection_key
+from .hypercolumn_recipe import Recipe, trained_decodings
 from .run_plots import plot_run
-
-
-@dataclass(frozen=True)
-class Recipe:
-    init: str = ""  # warm start: a hypercolumn generator file whose decoder we continue
-    cache: str = ""  # feature cache folder (CPU) ...
-    photos: str = ""  # ... or a folder / shard of photos (on-the-fly features, GPU)
-    generator: HypercolumnConfig = field(default_factory=HypercolumnConfig)
-    size: int = 128  # render size it trains (and ships) at
-    rebalance: float = 1.0  # lambda: 1 = no class rebalancing, 0.5 = Zhang et al.
-    class_weight: float = 1.0
-    l1_weight: float = 10.0  # regression head (ab / 110 scale: ~10x smaller than the CE)
-    lr: float = 5e-4
-    batch_size: int = 32
-    steps: int = 1_000_000
-    cpu_hours: float = 0.0  # stop after this much process CPU time in training (0 = no limit)
-    wall_minutes: float = 0.0  # stop after this much wall time in training (0 = no limit): GPU runs
-    min_colorfulness: float = 10.0  # drop near-gray photos (about 5 % of Imagenette)
-    held_back_fraction: float = 0.02  # on-the-fly photos only; a cache fixes its slice when it is built
-    flip: bool = True
-    ema: float = 0.999
-    seed: int = 0
-    threads: int = 0
-    checkpoint_minutes: float = 3.0
-    eval_minutes: float = 45.0
-    eval_photos: int = 200  # Inception runs ~4 photos/s on 2 cores: FID is the costly part
-    temperatures: tuple[float, ...] = (0.6, 0.38)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Recipe:
-        d = dict(d)
-        gen = HypercolumnConfig(**d.pop("generator", {}))
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown recipe keys: {', '.join(sorted(unknown))}")
-        if "temperatures" in d:
-            d["temperatures"] = tuple(d["temperatures"])
-        return cls(generator=gen, **d)
 
 
 class Source(Protocol):
@@ -125,6 +85,9 @@ class HypercolumnTrainer:
             source.attach_encoder(self.G.encoder)
         self.ema = copy.deepcopy(self.G.decoder).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.G.decoder.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
+        if recipe.perceptual_weight and not isinstance(self.G.encoder, VGG16Encoder):
+            raise ValueError("the perceptual loss compares VGG16 features: it needs generator.encoder=vgg16")
+        self.gan = GanPhase(self.device) if recipe.gan_weight > 0 else None
         self.step, self.cpu_seconds, self.wall_seconds, self.images_seen = 0, 0.0, 0.0, 0
         self.best: dict = {}
         self.weights: torch.Tensor | None = None
@@ -139,10 +102,11 @@ class HypercolumnTrainer:
         if not self.encoder_path.exists() and shipped.is_file():
             shutil.copyfile(shipped, self.encoder_path)
         if not self.encoder_path.exists():
-            from .pretrained import load_vgg16
+            from .pretrained import STLPIPS_NETS, load_pretrained
 
-            load_vgg16(self.G.encoder)
-            save_encoder(self.encoder_path, self.G.encoder, "stlpips-pytorch vgg_shift_tolerant.pth (ImageNet VGG16)")
+            load_pretrained(self.G.encoder)
+            net = STLPIPS_NETS[self.G.encoder.name]
+            save_encoder(self.encoder_path, self.G.encoder, f"stlpips-pytorch {net}_shift_tolerant.pth (ImageNet)")
         self.G.encoder = load_encoder(self.encoder_path, self.recipe.generator.encoder, None)
 
     def _warm_start(self, path: str) -> None:
@@ -177,6 +141,7 @@ class HypercolumnTrainer:
             "ema": self.ema.state_dict(),
             "opt": self.opt.state_dict(),
             "weights": self.weights if self.weights is not None else torch.zeros(0),
+            "gan": self.gan.state_dict() if self.gan else {},
         }
         tmp = self.state_path.with_name("state.pt.tmp")
         torch.save(state, tmp)
@@ -192,6 +157,8 @@ class HypercolumnTrainer:
         self.wall_seconds, self.images_seen = float(s["wall_seconds"]), int(s["images_seen"])
         self.best = json.loads(s["best"])
         self.weights = s["weights"].cpu() if s["weights"].numel() else None
+        if self.gan and s.get("gan"):
+            self.gan.load_state_dict(s["gan"])
 
     def export(self, path: Path, cfg: HypercolumnConfig, info: dict | None = None) -> Path:
         """The EMA decoder with decoding settings `cfg`, as a generator file beside the run's encoder."""
@@ -226,6 +193,16 @@ class HypercolumnTrainer:
         ce = class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, self._class_weights())
         l1 = regression_loss(pred, ab)
         loss = r.class_weight * ce + r.l1_weight * l1
+        terms = {"ce": ce.item(), "l1": l1.item()}
+        if r.perceptual_weight:
+            perc = perceptual_loss(self.G.encoder, l, pred, ab)
+            loss = loss + r.perceptual_weight * perc
+            terms["perceptual"] = perc.item()
+        if self.gan is not None and self.progress() >= r.gan_from:
+            terms["d"] = self.gan.d_step(l, pred, ab / AB_RANGE)
+            adv = self.gan.g_loss(l, pred)
+            loss = loss + r.gan_weight * adv
+            terms["adv"] = adv.item()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -235,7 +212,16 @@ class HypercolumnTrainer:
                 pe.lerp_(p, 1 - decay)
         self.step += 1
         self.images_seen += r.batch_size
-        return {"ce": ce.item(), "l1": l1.item()}
+        return terms
+
+    def progress(self) -> float:
+        """How far into its budget the run is, 0..1 (CPU-hours, else wall minutes, else steps)."""
+        r = self.recipe
+        if r.cpu_hours:
+            return self.cpu_seconds / (r.cpu_hours * 3600)
+        if r.wall_minutes:
+            return self.wall_seconds / (r.wall_minutes * 60)
+        return self.step / r.steps
 
     # ---- held-back selection ----
     @torch.no_grad()
@@ -247,7 +233,7 @@ class HypercolumnTrainer:
             self.log("  no held-back photos: nothing to select on (best.safetensors not written)")
             return []
         self._scorer.gray_baseline()
-        cfgs = decodings(self.recipe.generator, self.recipe.temperatures)
+        cfgs = trained_decodings(self.recipe)
         rows = self._scorer.score(self.ema, cfgs)
         meta = {"step": self.step, "cpu_hours": round(self.cpu_seconds / 3600, 3), "images_seen": self.images_seen}
         rows = [{**meta, **row} for row in rows]
@@ -289,8 +275,8 @@ class HypercolumnTrainer:
                 row = self.train_step()
                 self.wall_seconds += time.time() - t0
                 self.cpu_seconds += time.process_time() - c0
-                for k in sums:
-                    sums[k] += row[k]
+                for k, v in row.items():
+                    sums[k] = sums.get(k, 0.0) + v
                 n_log += 1
                 if n_log == 50:
                     ips = n_log * r.batch_size / (time.time() - t_log)
@@ -305,11 +291,12 @@ class HypercolumnTrainer:
                         ]
                     )
                     metrics.flush()
+                    extra = "".join(f" {k} {v / n_log:.3f}" for k, v in sums.items() if k not in ("ce", "l1"))
                     self.log(
                         f"step {self.step} seen {self.images_seen} cpu {self.cpu_seconds / 3600:.2f} h "
-                        f"ce {sums['ce'] / n_log:.3f} l1 {sums['l1'] / n_log:.4f} {ips:.1f} img/s"
+                        f"ce {sums['ce'] / n_log:.3f} l1 {sums['l1'] / n_log:.4f}{extra} {ips:.1f} img/s"
                     )
-                    t_log, n_log, sums = time.time(), 0, {k: 0.0 for k in sums}
+                    t_log, n_log, sums = time.time(), 0, {"ce": 0.0, "l1": 0.0}
                 if time.time() - last_ckpt > r.checkpoint_minutes * 60:
                     self.save_state()
                     last_ckpt = time.time()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..encoders import VGG16Encoder
+from ..encoders import FrozenEncoder, VGG16Encoder
 from ..errors import ConfigError
 from ..networks import SemanticEncoder, UNetGenerator
 
@@ -46,14 +46,18 @@ def load_alexnet(encoder: SemanticEncoder) -> None:
     encoder.load_state_dict(mapped, strict=True)
 
 
-def load_vgg16(encoder: VGG16Encoder) -> None:
+STLPIPS_NETS = {"vgg16": "vgg", "alexnet": "alex"}  # our encoder name -> the wheel's file stem
+
+
+def load_pretrained(encoder: FrozenEncoder) -> None:
     """Strict: every conv must load (the fixed blur filters are built, not stored)."""
-    encoder.load_state_dict(_features_state("vgg", keep=set(encoder.state_dict())), strict=True)
+    state = _features_state(STLPIPS_NETS[encoder.name], keep=set(encoder.state_dict()))
+    encoder.load_state_dict(state, strict=True)
 
 
 def pretrained_vgg16() -> VGG16Encoder:
     enc = VGG16Encoder()
-    load_vgg16(enc)
+    load_pretrained(enc)
     return enc
 
 

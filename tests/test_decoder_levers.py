@@ -1,0 +1,143 @@
+"""The hypercolumn trainer's ablation levers: AlexNet encoder, perceptual loss, GAN phase, trained heads."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model.checkpoint import read_generator
+from model.encoders import AlexNetEncoder, VGG16Encoder, encoder_filename, save_encoder
+from model.hypercolumn import HypercolumnConfig
+from model.photo_io import Photo
+from model.pipeline import Colorizer
+from model.training.color_losses import perceptual_loss
+from model.training.gan_phase import GanPhase
+from model.training.held_back import lab_targets
+from model.training.hypercolumn_recipe import Recipe, trained_decodings
+from model.training.hypercolumn_trainer import train
+
+TINY = HypercolumnConfig(width=16, stem=8)
+
+
+def _photos(folder: Path, n: int) -> Path:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        folder.mkdir(parents=True, exist_ok=True)
+        img = np.clip(rng.integers(0, 255, 3) + rng.normal(0, 40, (40, 40, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"p{i:03d}.jpg")
+    return folder
+
+
+def _run(tmp_path: Path, encoder: str, **recipe: object) -> tuple[Path, Recipe]:
+    """A run folder holding a random encoder file of that kind (no ImageNet weights in tests)."""
+    torch.manual_seed(0)
+    run = tmp_path / "run"
+    run.mkdir()
+    enc = {"vgg16": VGG16Encoder, "alexnet": AlexNetEncoder}[encoder]()
+    save_encoder(run / encoder_filename(encoder), enc, "random test weights")
+    base = dict(
+        photos=str(_photos(tmp_path / "photos", 8)),
+        generator=replace(TINY, encoder=encoder),
+        size=32,
+        batch_size=4,
+        min_colorfulness=0.0,
+        eval_photos=0,
+    )
+    return run, Recipe(**{**base, **recipe})  # type: ignore[arg-type]
+
+
+def test_alexnet_encoder_taps_and_pretrained_weights_match_the_unet_semantic_branch() -> None:
+    enc = AlexNetEncoder()
+    f2, f3, f5 = enc(torch.zeros(1, 1, 128, 128))
+    assert (f2.shape[1], f3.shape[1], f5.shape[1]) == enc.channels == (192, 384, 256)
+    assert f2.shape[-1] > f3.shape[-1] == f5.shape[-1]  # 1/4, then two maps at 1/8
+    pytest.importorskip("stlpips_pytorch")
+    from model.networks import SemanticEncoder
+    from model.training.pretrained import load_alexnet, load_pretrained
+
+    load_pretrained(enc)
+    old = SemanticEncoder()
+    load_alexnet(old)
+    x = torch.rand(1, 1, 64, 64) * 2 - 1
+    assert torch.allclose(enc(x)[2], old(x)), "the same ImageNet AlexNet as the U-Net's semantic branch"
+
+
+def test_perceptual_loss_is_zero_at_the_photo_and_reaches_the_decoder_output() -> None:
+    torch.manual_seed(0)
+    vgg = VGG16Encoder()
+    rgb = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3)).astype(np.uint8)
+    l, ab = lab_targets(rgb, torch.device("cpu"))
+    exact = perceptual_loss(vgg, l, ab / 110, ab)
+    assert exact.item() < 1e-4
+    pred = torch.zeros_like(ab, requires_grad=True)  # gray
+    loss = perceptual_loss(vgg, l, pred, ab)
+    loss.backward()
+    assert loss.item() > 0.01 and pred.grad is not None and pred.grad.abs().sum() > 0
+    assert not any(p.grad is not None for p in vgg.parameters()), "the encoder stays frozen"
+
+
+def test_gan_phase_trains_d_and_gives_the_decoder_a_gradient_but_not_d() -> None:
+    torch.manual_seed(0)
+    gan = GanPhase(torch.device("cpu"))
+    l = torch.rand(2, 1, 32, 32) * 2 - 1
+    real, fake = torch.rand(2, 2, 16, 16) - 0.5, torch.zeros(2, 2, 16, 16, requires_grad=True)
+    before = [p.clone() for p in gan.D.parameters()]
+    assert gan.d_step(l, fake, real) > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, gan.D.parameters())), "D stepped"
+    d_grads = [p.grad.clone() for p in gan.D.parameters() if p.grad is not None]
+    gan.g_loss(l, fake).backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    after = [p.grad for p in gan.D.parameters() if p.grad is not None]
+    assert all(torch.equal(a, b) for a, b in zip(d_grads, after)), "the decoder's loss leaves D's gradients alone"
+    assert all(p.requires_grad for p in gan.D.parameters()), "D is trainable again after the decoder's loss"
+
+
+def test_only_trained_heads_are_scored() -> None:
+    both = trained_decodings(Recipe(temperatures=(0.6,)))
+    assert [c.decode for c in both] == ["regression", "classes"]
+    l1_only = trained_decodings(Recipe(class_weight=0))
+    assert [c.decode for c in l1_only] == ["regression"]
+    classes_only = trained_decodings(Recipe(l1_weight=0, temperatures=(0.6, 0.38)))
+    assert [(c.decode, c.temperature) for c in classes_only] == [("classes", 0.6), ("classes", 0.38)]
+
+
+def test_gan_phase_starts_at_its_fraction_of_the_budget_and_resumes(tmp_path: Path) -> None:
+    from model.training.hypercolumn_trainer import HypercolumnTrainer
+    from model.training.onthefly import OnTheFlySource
+
+    run, recipe = _run(tmp_path, "vgg16", steps=4, gan_weight=0.1, gan_from=0.5, perceptual_weight=1.0)
+    t = HypercolumnTrainer(recipe, run, OnTheFlySource(recipe, torch.device("cpu")), "cpu", log=lambda *a: None)
+    terms = [t.train_step() for _ in range(4)]
+    assert ["d" in x for x in terms] == [False, False, True, True], "the NoGAN order: D joins halfway"
+    assert all(x["perceptual"] > 0 for x in terms)
+    t.save_state()
+    t2 = HypercolumnTrainer(recipe, run, OnTheFlySource(recipe, torch.device("cpu")), "cpu", log=lambda *a: None)
+    t2.load_state()
+    assert t2.gan is not None and t.gan is not None
+    for k, v in t.gan.D.state_dict().items():
+        assert torch.equal(v, t2.gan.D.state_dict()[k]), k
+    assert t2.gan.opt.state_dict()["state"], "D's optimizer state is resumed too"
+
+
+def test_perceptual_loss_needs_vgg16(tmp_path: Path) -> None:
+    from model.training.hypercolumn_trainer import HypercolumnTrainer
+
+    run, recipe = _run(tmp_path, "alexnet", perceptual_weight=1.0)
+    with pytest.raises(ValueError, match="VGG16"):
+        HypercolumnTrainer(recipe, run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
+
+
+def test_alexnet_run_trains_exports_and_colorizes(tmp_path: Path) -> None:
+    run, recipe = _run(tmp_path, "alexnet", steps=2, class_weight=0)
+    recipe = replace(recipe, generator=replace(recipe.generator, decode="regression"))
+    t = train(recipe, run, log=lambda *a: None)
+    assert t.step == 2
+    gen = read_generator(run / "latest.safetensors")
+    assert gen.config.encoder == "alexnet" and gen.encoder_path == run / encoder_filename("alexnet")
+    out = Colorizer.from_checkpoint(run / "latest.safetensors").colorize_photo(Photo(np.zeros((20, 30), np.uint8)))
+    assert out.pixels.shape == (20, 30, 3)
