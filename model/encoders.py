@@ -38,6 +38,25 @@ class BlurDown(nn.Module):
         return nn.functional.conv2d(self.pad(x), self.filt, stride=2, groups=x.shape[1])
 
 
+class MaxPoolStride1(nn.Module):
+    """nn.MaxPool2d(k, stride=1) as k - 1 elementwise maxima per axis: the same numbers, ~10x faster on CPU
+    (PyTorch's stride-1 max-pool kernel took as long as a convolution: ~12 % of VGG16's forward)."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2] - self.k + 1, x.shape[-1] - self.k + 1
+        rows = x[..., :h, :]
+        for i in range(1, self.k):
+            rows = torch.maximum(rows, x[..., i : i + h, :])
+        out = rows[..., :w]
+        for j in range(1, self.k):
+            out = torch.maximum(out, rows[..., j : j + w])
+        return out
+
+
 class FrozenEncoder(nn.Module):
     """A frozen ImageNet conv stack of ST-LPIPS (shift-tolerant: blur-pooled) that taps three depths.
 
@@ -106,7 +125,7 @@ class VGG16Encoder(FrozenEncoder):
         cin = 3
         for v in _VGG16:
             if v == "M":
-                layers += [nn.MaxPool2d(2, 1), BlurDown(cin)]
+                layers += [MaxPoolStride1(2), BlurDown(cin)]
             else:
                 layers += [nn.Conv2d(cin, int(v), 3, padding=1), nn.ReLU(inplace=True)]
                 cin = int(v)
@@ -133,11 +152,11 @@ class AlexNetEncoder(FrozenEncoder):
             nn.Conv2d(3, 64, 11, 1, 2),
             BlurDown(64),
             nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, 1),
+            MaxPoolStride1(3),
             BlurDown(64),
             nn.Conv2d(64, 192, 5, padding=2),
             nn.ReLU(inplace=True),  # 6
-            nn.MaxPool2d(3, 1),
+            MaxPoolStride1(3),
             BlurDown(192),
             nn.Conv2d(192, 384, 3, padding=1),
             nn.ReLU(inplace=True),  # 10

@@ -141,3 +141,11 @@ def test_alexnet_run_trains_exports_and_colorizes(tmp_path: Path) -> None:
     assert gen.config.encoder == "alexnet" and gen.encoder_path == run / encoder_filename("alexnet")
     out = Colorizer.from_checkpoint(run / "latest.safetensors").colorize_photo(Photo(np.zeros((20, 30), np.uint8)))
     assert out.pixels.shape == (20, 30, 3)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_stride1_max_pool_equals_torch_max_pool(k: int) -> None:
+    from model.encoders import MaxPoolStride1
+
+    x = torch.randn(2, 5, 17, 12)
+    assert torch.equal(MaxPoolStride1(k)(x), torch.nn.MaxPool2d(k, 1)(x))

@@ -190,7 +190,11 @@ class HypercolumnTrainer:
         feats = tuple(f.to(self.device, non_blocking=True) for f in feats)
         l, ab = lab_targets(rgb, self.device)
         logits, pred = self.G.decoder(feats, l)
-        ce = class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, self._class_weights())
+        ce = (  # skipped when unused: its 484-way softmax is a good part of a cached step
+            class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, self._class_weights())
+            if r.class_weight
+            else torch.zeros((), device=self.device)
+        )
         l1 = regression_loss(pred, ab)
         loss = r.class_weight * ce + r.l1_weight * l1
         terms = {"ce": ce.item(), "l1": l1.item()}
