@@ -3,6 +3,7 @@
     python bench/ablation_report.py --reports eval-*/report.json --rows rows.json -o docs/model/ablation.png
 
 `rows.json` lists the table in order: [{"model": "cbase", "lever": "baseline", "setting": "..."}, ...]
+(optional "seen" / "cpu" text replaces the header's figures, for a model trained in several runs; "bold")
 where "model" is the generator file's stem in the reports (`--compare` names) or "model" for a
 report's main `--weights`, matched by file stem. Photos seen and CPU-hours are read from each
 generator file's header, so the table says what every row was given. Prints a Markdown table with
@@ -59,9 +60,10 @@ def main() -> None:
     for row in table:
         m = metrics[row["model"]]
         seen, cpu = seen_and_cpu(paths[row["model"]])
+        seen_txt, cpu_txt = row.get("seen", f"{seen:,}"), row.get("cpu", f"{cpu:.2f}")  # a run of several parts
         bold = "**" if row.get("bold") else ""
         print(
-            f"| {row['lever']} | {bold}{row['setting']}{bold} | {seen:,} | {cpu:.2f} | {bold}{m['fid']:.1f}{bold} | "
+            f"| {row['lever']} | {bold}{row['setting']}{bold} | {seen_txt} | {cpu_txt} | {bold}{m['fid']:.1f}{bold} | "
             f"{m['psnr']:.2f} | {m['ciede2000']:.2f} | {m['colorfulness']:.1f} |"
         )
         labels.append(f"{row['lever']}: {row['setting']}" if row["lever"] != "–" else row["setting"])
