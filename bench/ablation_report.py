@@ -52,7 +52,7 @@ def main() -> None:
     a = p.parse_args()
     metrics, gray, real_cf, paths = collect(a.reports)
     table = json.loads(a.rows.read_text())
-    print("| lever | setting | photos seen | CPU-h | FID ↓ | PSNR ↑ | CIEDE2000 ↓ | CF (photos %.1f) |" % real_cf)
+    print(f"| lever | setting | photos seen | CPU-h | FID ↓ | PSNR ↑ | CIEDE2000 ↓ | CF (photos {real_cf:.1f}) |")
     print("|---|---|---|---|---|---|---|---|")
     g = gray
     print(f"| – | gray (input = output) | – | – | {g['fid']:.1f} | {g['psnr']:.2f} | {g['ciede2000']:.2f} | 0 |")
