@@ -47,15 +47,25 @@ def _colorize(args: argparse.Namespace) -> int:
     )
 
 
+def _compare_name(path: Path, taken: set[str]) -> str:
+    """A report key for a compared generator: its file stem, or folder/stem where two stems are alike
+    (two runs' latest.safetensors must not overwrite each other) or the stem is one of the report's own."""
+    for name in (path.stem, f"{path.parent.name}/{path.stem}"):
+        if name not in taken and name not in ("model", "gray", "real"):
+            return name
+    raise ConfigError(f"--compare {path}: another compared file has the same folder and name")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_folder
     from .pipeline import Colorizer
 
     colorizer, opts = _colorizer(args)
-    compare = {}
+    compare: dict[str, tuple[Colorizer, ColorizeOptions]] = {}
     for path in args.compare or []:
         other = Colorizer.from_checkpoint(path, device=args.device)
-        compare[Path(path).stem] = (other, other.options(None, args.policy, 1.0))  # each at its own render size
+        name = _compare_name(Path(path), set(compare))
+        compare[name] = (other, other.options(None, args.policy, 1.0))  # each at its own render size
     out = Path(args.output)
     for folder in args.photos:  # one report per folder: a flattering folder must not hide a hard one
         target = out / Path(folder).name if len(args.photos) > 1 else out

@@ -204,3 +204,16 @@ def test_colorize_names_follow_the_written_format(tmp_path):
         == 0
     )
     assert load_photo(tmp_path / "tif" / "scan.tif").format == "TIFF"
+
+
+def test_evaluate_compare_files_with_one_name_are_both_reported(tmp_path):
+    write_photos(tmp_path / "val", 2)
+    w = tiny_weights(tmp_path / "g.safetensors")
+    a = tiny_weights(tmp_path / "run-a" / "latest.safetensors")
+    b = tiny_weights(tmp_path / "run-b" / "latest.safetensors")
+    out = tmp_path / "eval"
+    args = ["evaluate", str(tmp_path / "val"), "--weights", str(w), "-o", str(out), "--no-fid"]
+    assert main([*args, "--compare", str(a), "--compare", str(b)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["compared"] == ["latest", "run-b/latest"]
+    assert all(np.isfinite(report[k]["psnr"]) for k in report["compared"])
