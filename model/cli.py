@@ -172,10 +172,15 @@ def _train_hypercolumn(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from .checkpoint import read_generator
     from .training.export import export_run
+    from .training.lineage import describe
 
     path = export_run(args.run, args.output, half=not args.full, notes=args.notes or "", raw=args.raw)
     print(f"wrote {path} and {path.name}.sha256 ({path.stat().st_size / 1e6:.1f} MB)")
+    gen = read_generator(path)
+    if gen.architecture == "hypercolumn":
+        print(f"trained: {describe(gen.info)}")
     return 0
 
 

@@ -250,6 +250,13 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
     assert "warm start from" in r.stdout
     cfg = read_generator(out / "latest.safetensors").config
     assert (cfg.width, cfg.stem) == (16, 8)
+    # The warm-started file carries the first run's totals as its lineage (lineage.py).
+    from model.training.lineage import stage_of, totals
+
+    info, first = read_generator(out / "latest.safetensors").info, read_generator(init).info
+    assert first["lineage"] == [] and first["device"] == "cpu" and first["images_seen"] == 4
+    assert info["lineage"] == [stage_of(first, "init.safetensors")]
+    assert totals(info)["images_seen"] == 4 + info["images_seen"] and totals(info)["runs"] == 2
 
 
 def test_warm_start_of_another_shape_names_the_overrides(tmp_path: Path, encoder_file: Path) -> None:

@@ -35,6 +35,7 @@ from .color_losses import ab_prior, class_loss, perceptual_loss, rebalance_weigh
 from .gan_phase import GanPhase
 from .held_back import HeldBackScorer, lab_targets, selection_key
 from .hypercolumn_recipe import Recipe, trained_decodings
+from .lineage import inherited
 from .run_plots import plot_run
 
 
@@ -78,6 +79,7 @@ class HypercolumnTrainer:
         self.G = HypercolumnGenerator(recipe.generator)
         self.encoder_path = self.run / encoder_filename(recipe.generator.encoder)
         self._init_encoder()
+        self.lineage: list[dict] = []  # the runs behind the warm start (lineage.py)
         if recipe.init:
             self._warm_start(recipe.init)
         self.G = self.G.to(self.device)
@@ -122,6 +124,7 @@ class HypercolumnTrainer:
             raise ValueError(f"--init {path} has another decoder shape than this recipe; to continue it, add: {sets}")
         state = {k.removeprefix("decoder."): v.float() for k, v in gen.state.items()}
         self.G.decoder.load_state_dict(state, strict=True)
+        self.lineage = inherited(gen.info, Path(path).name)
         self.log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
 
     # ---- state ----
@@ -168,7 +171,10 @@ class HypercolumnTrainer:
             "recipe": self.recipe.to_dict(),
             "step": self.step,
             "cpu_hours": round(self.cpu_seconds / 3600, 3),
+            "wall_hours": round(self.wall_seconds / 3600, 4),
+            "device": self.device.type,
             "images_seen": self.images_seen,
+            "lineage": self.lineage,
             **(info or {}),
         }
         return save_generator(path, g, self.recipe.size, meta, half=True, encoder_path=self.encoder_path)
