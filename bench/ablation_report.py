@@ -34,7 +34,10 @@ def collect(reports: list[Path]) -> tuple[dict[str, dict], dict, float, dict[str
         rows[main], paths[main] = r["model"], r["weights"]
         for name in r["compared"]:
             rows[name] = r[name]
-            paths[name] = str(Path(r["weights"]).with_name(name + ".safetensors"))
+            # Reports written before evaluate stored compared_files: rebuilt from the stem beside the main file.
+            paths[name] = r.get("compared_files", {}).get(name) or str(
+                Path(r["weights"]).with_name(name + ".safetensors")
+            )
     return rows, gray, real_cf, paths
 
 

@@ -62,10 +62,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     colorizer, opts = _colorizer(args)
     compare: dict[str, tuple[Colorizer, ColorizeOptions]] = {}
+    files: dict[str, str] = {}
     for path in args.compare or []:
         other = Colorizer.from_checkpoint(path, device=args.device)
         name = _compare_name(Path(path), set(compare))
         compare[name] = (other, other.options(None, args.policy, 1.0))  # each at its own render size
+        files[name] = str(path)
     out = Path(args.output)
     for folder in args.photos:  # one report per folder: a flattering folder must not hide a hard one
         target = out / Path(folder).name if len(args.photos) > 1 else out
@@ -80,6 +82,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             sheet_count=args.sheet_rows,
             colorizer=colorizer,
             compare=compare,
+            compare_files=files,
         )
     return 0
 

@@ -86,10 +86,12 @@ def evaluate_folder(
     sheet_count: int = 12,
     colorizer: Colorizer | None = None,
     compare: dict[str, tuple[Colorizer, ColorizeOptions]] | None = None,
+    compare_files: dict[str, str] | None = None,
     log=print,
 ) -> dict:
     """Score `colorizer` (and every model in `compare`, e.g. the shipped one) on `folder`'s colour
-    photos made gray, side by side with the gray baseline."""
+    photos made gray, side by side with the gray baseline. `compare_files`: each compared model's
+    generator file, stored in the report so its readers need not rebuild paths from the keys."""
     colorizer = colorizer or Colorizer.from_checkpoint(weights)
     models = {"model": (colorizer, opts or colorizer.options()), **(compare or {})}
     files = list_photos(folder, limit)
@@ -166,6 +168,7 @@ def evaluate_folder(
         report["gray"]["fid"] = FeatureFID.distance(gray_f, real_f)
     report["gray"]["colorfulness"], report["gray"]["delta_cf"] = 0.0, -real_cf
     report["compared"] = list(compare or {})
+    report["compared_files"] = {name: (compare_files or {}).get(name) for name in report["compared"]}
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     contact_sheet(sheet, ["gray (input)", *("colorized" if k == "model" else k for k in models), "real"]).save(

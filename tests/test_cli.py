@@ -216,4 +216,5 @@ def test_evaluate_compare_files_with_one_name_are_both_reported(tmp_path):
     assert main([*args, "--compare", str(a), "--compare", str(b)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["compared"] == ["latest", "run-b/latest"]
+    assert report["compared_files"] == {"latest": str(a), "run-b/latest": str(b)}
     assert all(np.isfinite(report[k]["psnr"]) for k in report["compared"])
