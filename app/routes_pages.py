@@ -3,6 +3,7 @@ drag & drop, several files at once with progress, and the comparison slider."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -77,25 +78,60 @@ async def upload(
     policy: str | None = Form(None),
     saturation: float | None = Form(None),
 ) -> Response:
-    """The no-JavaScript path: one file goes to its photo page; several become a batch, each colorized in
-    turn (one that fails does not stop the others), and the batch's page shows how each went."""
+    """The no-JavaScript path: one file goes to its photo page (in queue mode: its job's page); several
+    become a batch, each colorized in turn (one that fails does not stop the others), and the batch's
+    page shows how each went."""
     rt = runtime(request)
     files = [f for f in file if f.filename]
     if rt.queue is not None:
-        return await _enqueue_uploads(request, rt, files, Asked(render_size, policy, saturation))
+        asked = Asked(render_size, policy, saturation)
+
+        async def job_page(f: UploadFile, _: object) -> str:
+            return f"/jobs/{(await enqueue_upload(rt, f, asked, 'add')).id}"
+
+        async def job_in_batch(f: UploadFile, _: object, batch_id: str, position: int) -> None:
+            await enqueue_upload(rt, f, asked, "add", batch_id, position)
+
+        def job_options() -> object:  # checked here too, so a bad option is a 422 before any job
+            return client(rt).options(asked.render_size, asked.policy, asked.saturation, asked.format)
+
+        return await _upload_files(request, rt, files, job_options, job_page, job_in_batch)
+
+    async def page_of_new_photo(f: UploadFile, opts: ColorizeOptions) -> str:
+        return f"/photos/{(await create_photo(rt, f, opts)).id}"
+
+    async def photo_in_batch(f: UploadFile, opts: ColorizeOptions, batch_id: str, position: int) -> None:
+        await create_in_batch(rt, f, opts, batch_id, position)
+
+    def photo_options() -> ColorizeOptions:
+        return rt.require_model().options(render_size, policy, saturation)
+
+    return await _upload_files(request, rt, files, photo_options, page_of_new_photo, photo_in_batch)
+
+
+async def _upload_files(
+    request: Request,
+    rt: Runtime,
+    files: list[UploadFile],
+    options: Callable[[], Any],
+    one: Callable[[UploadFile, Any], Awaitable[str]],
+    in_batch: Callable[[UploadFile, Any, str, int], Awaitable[None]],
+) -> Response:
+    """The upload form's flow in both modes; they differ only in the per-file calls. Options are checked
+    first; no file is an error; one file goes to the page `one` returns; several become a batch."""
     try:
-        opts = rt.require_model().options(render_size, policy, saturation)
+        opts = options()
         if not files:
             raise InvalidOption("file", "Choose a photo first.")
         if len(files) == 1:
-            return RedirectResponse(f"/photos/{(await create_photo(rt, files[0], opts)).id}", 303)
+            return RedirectResponse(await one(files[0], opts), 303)
         rt.storage.require_writable()
         batch = await run_in_threadpool(rt.storage.create_batch, [f.filename or "photo" for f in files])
     except HeirloomError as e:
         return _form_page(request, "index.html", e)
     for position, f in enumerate(files):
         try:
-            await create_in_batch(rt, f, opts, batch.id, position)
+            await in_batch(f, opts, batch.id, position)
         except HeirloomError:
             pass  # recorded in the batch, shown on its page
     return RedirectResponse(f"/batches/{batch.id}", 303)
@@ -107,27 +143,6 @@ def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[st
     versions = rt.storage.versions(photo_id)
     shown = next((v for v in versions if v.id == version_id), rec.favorite)
     return {"photo": rec, "versions": versions, "shown": shown, "options_open": True}
-
-
-async def _enqueue_uploads(request: Request, rt: Runtime, files: list[UploadFile], asked: Asked) -> Response:
-    """Queue mode: one file's page follows its job; several become a batch of jobs, whose page shows each
-    photo as it is stored (or why it failed)."""
-    try:
-        if not files:
-            raise InvalidOption("file", "Choose a photo first.")
-        if len(files) == 1:
-            return RedirectResponse(f"/jobs/{(await enqueue_upload(rt, files[0], asked, 'add')).id}", 303)
-        client(rt).options(asked.render_size, asked.policy, asked.saturation, asked.format)  # 422 before any job
-        rt.storage.require_writable()
-        batch = await run_in_threadpool(rt.storage.create_batch, [f.filename or "photo" for f in files])
-    except HeirloomError as e:
-        return _form_page(request, "index.html", e)
-    for position, f in enumerate(files):
-        try:
-            await enqueue_upload(rt, f, asked, "add", batch.id, position)
-        except HeirloomError:
-            pass  # recorded in the batch, shown on its page
-    return RedirectResponse(f"/batches/{batch.id}", 303)
 
 
 @router.get("/photos/{photo_id}")
