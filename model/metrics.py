@@ -60,3 +60,17 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
 
 def mean_ciede2000(rgb1: np.ndarray, rgb2: np.ndarray) -> float:
     return float(ciede2000(rgb_to_lab(to_unit_float(rgb1)), rgb_to_lab(to_unit_float(rgb2))).mean())
+
+
+NEUTRAL_CHROMA = 5.0  # C*ab below this in the photo counts as neutral (walls, roads, concrete, gray cloth)
+
+
+def neutral_tint(out: np.ndarray, real: np.ndarray) -> float | None:
+    """Mean chroma C*ab of `out` where the true photo is neutral (C*ab < 5): what vividness bought by
+    tinting walls and roads costs. None when the photo has no neutral pixels."""
+    true = rgb_to_lab(to_unit_float(real))
+    mask = np.hypot(true[..., 1], true[..., 2]) < NEUTRAL_CHROMA
+    if not mask.any():
+        return None
+    pred = rgb_to_lab(to_unit_float(out))
+    return float(np.hypot(pred[..., 1], pred[..., 2])[mask].mean())

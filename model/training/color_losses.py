@@ -75,9 +75,20 @@ def class_loss(
     return loss.mean()
 
 
-def regression_loss(pred: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """L1 between the regression head (ab / 110) and the target ab."""
-    return F.l1_loss(pred.float(), ab / AB_RANGE)
+def regression_loss(
+    pred: torch.Tensor,
+    ab: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    cfg: HypercolumnConfig | None = None,
+) -> torch.Tensor:
+    """L1 between the regression head (ab / 110) and the target ab; with rebalancing `weights` (and the
+    grid `cfg` they are over), each pixel weighs by how rare its colour is, as in the class loss: the
+    median a plain L1 converges to is pulled from gray-brown towards the rarer, vivid colours."""
+    err = (pred.float() - ab / AB_RANGE).abs()
+    if weights is None:
+        return err.mean()
+    assert cfg is not None, "rebalancing weights are over a grid: pass its config"
+    return (err * weights.to(pred.device)[nearest_bin(ab, cfg)][:, None]).mean()
 
 
 def colorized_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:

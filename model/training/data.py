@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..aging import age_lightness
 from ..color import rgb_to_lab_torch
 from ..errors import NoImages
 from ..formats import FOLDER_SUFFIXES
 from ..metrics import colorfulness
 from ..photo_io import find_images
 from .config import DataConfig
-from .degrade import degrade_l
 
 
 @dataclass
@@ -146,5 +146,5 @@ def make_batch(
     l_in = l
     if cfg.degrade:
         drng = np.random.default_rng([seed, step, 1, rank])
-        l_in = torch.from_numpy(np.stack([degrade_l(x[0].numpy(), drng) for x in l]))[:, None]
+        l_in = torch.from_numpy(np.stack([age_lightness(x[0].numpy(), drng) for x in l]))[:, None]
     return l_in, l, ab

@@ -15,7 +15,7 @@ from ..color import gray_of, lab_to_rgb_torch, rgb_to_lab_torch
 from ..hypercolumn import AB_RANGE, HypercolumnConfig, ab_bin_centers, annealed_mean
 from ..metrics import colorfulness, mean_ciede2000, psnr
 
-MIN_CF_TO_SHIP = 25.0  # a family must see colour: below this a model is chosen only if none reaches it
+MIN_CF_TO_SHIP = 30.0  # a family must see colour: below this a model is chosen only if none reaches it
 MIN_FID_PHOTOS = 32  # below this FID says nothing; selection falls back to PSNR
 
 

@@ -31,6 +31,7 @@ from ..encoders import VGG16Encoder, encoder_filename, load_encoder, save_encode
 from ..hypercolumn import AB_RANGE, HypercolumnConfig, HypercolumnGenerator
 from ..networks import count_parameters
 from ..pipeline import pick_device
+from ..precision import describe, resolve_precision
 from .color_losses import ab_prior, class_loss, perceptual_loss, rebalance_weights, regression_loss
 from .gan_phase import GanPhase
 from .held_back import HeldBackScorer, lab_targets, selection_key
@@ -38,12 +39,18 @@ from .hypercolumn_recipe import Recipe, trained_decodings
 from .lineage import inherited
 from .run_plots import plot_run
 
+Batch = tuple[tuple[torch.Tensor, ...], np.ndarray, "torch.Tensor | None"]  # features, photos, aged input L
+
 
 class Source(Protocol):
     size: int
 
     def train_count(self) -> int: ...
-    def train_batch(self, rng: np.random.Generator, n: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]: ...
+    def train_batch(self, rng: np.random.Generator, n: int) -> Batch:
+        """Encoder features, the photos (targets), and the decoder's input L where it is not the photos'
+        own (aged prints): None = the clean L."""
+        ...
+
     def held_back(self, n: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]: ...
 
 
@@ -61,7 +68,8 @@ class CachedSource:
     def train_batch(self, rng, n):
         idx = self.train_idx[rng.integers(0, len(self.train_idx), n)]
         flip = rng.random(n) < 0.5 if self.flip else None
-        return self.cache.batch(idx, flip)
+        feats, rgb = self.cache.batch(idx, flip)
+        return feats, rgb, None  # cached features were computed from clean renders: no aging here
 
     def held_back(self, n):
         return self.cache.batch(self.held_idx[:n])
@@ -83,8 +91,13 @@ class HypercolumnTrainer:
         if recipe.init:
             self._warm_start(recipe.init)
         self.G = self.G.to(self.device)
+        self.dtype = resolve_precision(recipe.precision, self.device)
+        self.channels_last = self.dtype == torch.bfloat16 and self.device.type == "cpu"
+        if self.channels_last:
+            self.G.decoder.to(memory_format=torch.channels_last)
+        self.log(f"precision: {describe(self.dtype, self.device)}")
         if hasattr(source, "attach_encoder"):
-            source.attach_encoder(self.G.encoder)
+            source.attach_encoder(self.G.encoder, self.dtype, recipe.compile)
         self.ema = copy.deepcopy(self.G.decoder).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.G.decoder.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
         if recipe.perceptual_weight and not isinstance(self.G.encoder, VGG16Encoder):
@@ -117,13 +130,26 @@ class HypercolumnTrainer:
         gen = read_generator(path)
         if gen.architecture != "hypercolumn":
             raise ValueError(f"--init {path} is not a hypercolumn generator")
-        if replace(gen.config, decode="classes", temperature=1.0) != replace(
-            self.recipe.generator, decode="classes", temperature=1.0
-        ):
+
+        def shape(c: HypercolumnConfig) -> HypercolumnConfig:  # what must match; depth and context may grow
+            return replace(c, decode="classes", temperature=1.0, blocks=0, context=0)
+
+        grows = self.recipe.generator.blocks >= gen.config.blocks and (
+            self.recipe.generator.context == gen.config.context or not gen.config.context
+        )
+        if shape(gen.config) != shape(self.recipe.generator) or not grows:
             sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
             raise ValueError(f"--init {path} has another decoder shape than this recipe; to continue it, add: {sets}")
         state = {k.removeprefix("decoder."): v.float() for k, v in gen.state.items()}
-        self.G.decoder.load_state_dict(state, strict=True)
+        missing, unexpected = self.G.decoder.load_state_dict(state, strict=False)
+        new = [k for k in missing if not _is_growth(k, gen.config)]
+        if unexpected or new:
+            raise ValueError(f"--init {path} does not fit this decoder: missing {new}, unexpected {unexpected}")
+        if missing:  # residual blocks and context maps start at zero: the same function, room to learn
+            self.log(
+                f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> "
+                f"{self.recipe.generator.blocks}, context {gen.config.context} -> {self.recipe.generator.context})"
+            )
         self.lineage = inherited(gen.info, Path(path).name)
         self.log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
 
@@ -192,16 +218,21 @@ class HypercolumnTrainer:
     def train_step(self) -> dict:
         r = self.recipe
         rng = np.random.default_rng([r.seed, self.step])
-        feats, rgb = self.source.train_batch(rng, r.batch_size)
-        feats = tuple(f.to(self.device, non_blocking=True) for f in feats)
+        feats, rgb, l_in = self.source.train_batch(rng, r.batch_size)
         l, ab = lab_targets(rgb, self.device)
-        logits, pred = self.G.decoder(feats, l)
+        l_in = l if l_in is None else l_in.to(self.device)
+        mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        feats = tuple(f.to(self.device, non_blocking=True).contiguous(memory_format=mf) for f in feats)
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.dtype == torch.bfloat16):
+            logits, pred = self.G.decoder(feats, l_in.contiguous(memory_format=mf))
+        logits, pred = logits.float(), pred.float()  # losses, softmax and EMA stay in float32
+        weights = self._class_weights()
         ce = (  # skipped when unused: its 484-way softmax is a good part of a cached step
-            class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, self._class_weights())
+            class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, weights)
             if r.class_weight
             else torch.zeros((), device=self.device)
         )
-        l1 = regression_loss(pred, ab)
+        l1 = regression_loss(pred, ab, weights if r.l1_rebalance else None, r.generator)
         loss = r.class_weight * ce + r.l1_weight * l1
         terms = {"ce": ce.item(), "l1": l1.item()}
         if r.perceptual_weight:
@@ -336,12 +367,23 @@ class HypercolumnTrainer:
         plot_run(self.run)
 
 
+def _is_growth(key: str, old: HypercolumnConfig) -> bool:
+    """Whether a decoder weight belongs to what a grown decoder adds: residual blocks past the old
+    count, or the global context (when the old decoder had none)."""
+    head, _, rest = key.partition(".")
+    if head == "context":
+        return not old.context
+    if head in ("res16", "res8", "res4", "res2"):
+        return int(rest.split(".")[0]) >= old.blocks
+    return False
+
+
 def init_shape_overrides(path: str | Path) -> dict[str, object]:
     """The generator fields that fix a hypercolumn decoder's shape, as stored in `path` (for `--set`)."""
     from ..checkpoint import read_generator
 
     cfg = read_generator(path).config
-    return {k: getattr(cfg, k) for k in ("encoder", "width", "stem", "hint_channels", "bin_size")}
+    return {k: getattr(cfg, k) for k in ("encoder", "width", "stem", "hint_channels", "bin_size", "blocks", "context")}
 
 
 def _stop_between_steps(trainer: HypercolumnTrainer) -> None:

@@ -8,15 +8,19 @@ and a flip per view, where the cache can only flip.
 
 from __future__ import annotations
 
+import copy
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..aging import aged_lightness
 from ..metrics import colorfulness
-from .data import decode_square, is_val, random_resized_crop, scan
+from .data import decode_square, is_val, random_resized_crop
 from .feature_cache import rgb_to_input, shuffled_photos
 
 
@@ -53,8 +57,10 @@ def pack_shard(
     return out
 
 
-def load_photos_any(source: str | Path, size: int) -> tuple[list[str], np.ndarray]:
-    """A shard (.npz), a folder of shards (shard-*.npz) or a folder of photos -> (names, (N, S, S, 3) uint8)."""
+def load_photos_any(source: str | Path, size: int, log=print) -> tuple[list[str], np.ndarray]:
+    """A shard (.npz), a folder of shards (shard-*.npz) or a folder of photos -> (names, (N, S, S, 3) uint8).
+    A folder's photos come in the feature cache's fixed shuffle, so its held-back photos come in the same
+    order as in the cache and in the shards: the first N of them are the slice every earlier number used."""
     source = Path(source)
     shards = sorted(source.glob("*.npz")) if source.is_dir() else []
     if shards:
@@ -68,45 +74,69 @@ def load_photos_any(source: str | Path, size: int) -> tuple[list[str], np.ndarra
             with Image.open(io.BytesIO(data[off[i] : off[i + 1]].tobytes())) as im:
                 arrays.append(np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC)))
         return [str(n) for n in names], np.stack(arrays)
+    files = shuffled_photos(source)
     names, arrays = [], []
-    for f in scan(source):
-        arr, _ = decode_square(f, size)
-        if arr is not None:
-            names.append(str(f.relative_to(source)))
-            arrays.append(arr)
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # PIL and OpenCV release the GIL while decoding
+        for i, (rel, (arr, _)) in enumerate(zip(files, pool.map(lambda r: decode_square(source / r, size), files))):
+            if arr is not None:
+                names.append(rel)
+                arrays.append(arr)
+            if (i + 1) % 2000 == 0:
+                log(f"decoded {i + 1}/{len(files)} photos")
     return names, np.stack(arrays)
 
 
 class OnTheFlySource:
-    """Decoded photos in memory; the frozen encoder runs per batch on the training device."""
+    """Decoded photos in memory; the frozen encoder runs per batch on the training device. A share
+    `recipe.age` of the views are aged prints (`aging.py`): the encoder and the decoder see the aged L,
+    the targets stay the photo's own colour."""
 
-    def __init__(self, recipe, device: torch.device):
+    def __init__(self, recipe, device: torch.device, log=print):
         self.size, self.device, self.recipe = recipe.size, device, recipe
-        names, photos = load_photos_any(recipe.photos, recipe.size)
+        names, photos = load_photos_any(recipe.photos, recipe.size, log)
         cf = np.array([colorfulness(p) for p in photos])
         held = np.array([is_val(n, recipe.held_back_fraction) for n in names], bool)
         keep = cf >= recipe.min_colorfulness
         self.train_photos, self.held_photos = photos[keep & ~held], photos[keep & held]
         self.encoder: torch.nn.Module | None = None
+        self.cpu_bf16 = False
 
-    def attach_encoder(self, encoder: torch.nn.Module) -> None:
-        """The trainer hands over its own (float16-exact) encoder once it is built."""
-        self.encoder = encoder
+    def attach_encoder(
+        self, encoder: torch.nn.Module, dtype: torch.dtype = torch.float32, compile: bool = False
+    ) -> None:
+        """The trainer hands over its own (float16-exact) encoder once it is built. On a CPU with native
+        bf16 the features come from a bf16 channels-last copy (the trainer's own stays float32)."""
+        self.cpu_bf16 = dtype == torch.bfloat16 and self.device.type == "cpu"
+        if self.cpu_bf16:
+            encoder = copy.deepcopy(encoder).to(torch.bfloat16).to(memory_format=torch.channels_last)
+        self.encoder = torch.compile(encoder) if compile else encoder
 
     def train_count(self) -> int:
         return len(self.train_photos)
 
-    def _features(self, rgb: np.ndarray) -> tuple[torch.Tensor, ...]:
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(B, 1, S, S) input L in [-1, 1] -> the encoder's features, float32."""
         assert self.encoder is not None, "attach_encoder first"
-        x = rgb_to_input(rgb).to(self.device)
+        x = x.to(self.device)
+        if self.cpu_bf16:
+            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
         with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
             feats = self.encoder(x)
         return tuple(f.float() for f in feats)
 
-    def train_batch(self, rng: np.random.Generator, n: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:
+    def _features(self, rgb: np.ndarray) -> tuple[torch.Tensor, ...]:
+        return self._encode(rgb_to_input(rgb))
+
+    def train_batch(self, rng: np.random.Generator, n: int):
         idx = rng.integers(0, len(self.train_photos), n)
         rgb = np.stack([random_resized_crop(self.train_photos[i], rng, (0.5, 1.0), self.recipe.flip) for i in idx])
-        return self._features(rgb), rgb
+        aged = rng.random(n) < self.recipe.age
+        if not aged.any():
+            return self._features(rgb), rgb, None
+        l_in = rgb_to_input(rgb)
+        for i in np.flatnonzero(aged):
+            l_in[i, 0] = torch.from_numpy(aged_lightness(rgb[i], rng, p=0.5)) / 50.0 - 1.0
+        return self._encode(l_in), rgb, l_in
 
     def held_back(self, n: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:
         rgb = self.held_photos[:n]

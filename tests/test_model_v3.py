@@ -1,0 +1,207 @@
+"""Model v3's levers: native-bf16 precision, aged inputs, a deeper decoder with global context grown
+from a v2 decoder, rarity-weighted L1, and the neutral-tint measure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model import precision
+from model.aging import aged_gray, aged_lightness, film_lightness
+from model.checkpoint import read_generator
+from model.color import lightness, luminance
+from model.encoders import VGG16Encoder, encoder_filename, save_encoder
+from model.hypercolumn import HypercolumnConfig, HypercolumnDecoder
+from model.metrics import neutral_tint
+from model.networks import count_parameters
+from model.training.color_losses import regression_loss
+from model.training.hypercolumn_recipe import Recipe
+from model.training.hypercolumn_trainer import train
+
+TINY = HypercolumnConfig(width=16, stem=8)
+CHANNELS = (256, 512, 512)
+
+
+def _feats(b: int = 2) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(0)
+    return tuple(torch.rand(b, c, s, s, generator=g) for c, s in zip(CHANNELS, (8, 4, 2)))
+
+
+# ---- precision ----
+
+
+def test_precision_is_bf16_only_where_the_cpu_has_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    assert precision.resolve_precision("float32", cpu) == torch.float32
+    with pytest.raises(precision.PrecisionError, match="unknown precision"):
+        precision.resolve_precision("fp8", cpu)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert precision.resolve_precision("auto", cpu) == torch.float32, "never assumed"
+    with pytest.raises(precision.PrecisionError, match="no native bf16"):
+        precision.resolve_precision("bfloat16", cpu)
+    assert "no native bf16" in precision.describe(torch.float32, cpu)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        assert precision.resolve_precision("auto", cpu) == torch.bfloat16
+        assert "amx_bf16" in precision.describe(torch.bfloat16, cpu)
+
+
+def test_cpu_flags_are_read_from_proc_cpuinfo() -> None:
+    flags = precision.cpu_flags()
+    if Path("/proc/cpuinfo").exists() and "flags" in Path("/proc/cpuinfo").read_text():
+        assert "fpu" in flags or "sse2" in flags
+
+
+# ---- aging ----
+
+
+def _photo(seed: int = 0, size: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (4, 4, 3)).astype(np.uint8)
+    return np.asarray(Image.fromarray(base).resize((size, size), Image.BICUBIC))
+
+
+def test_aged_copy_is_deterministic_per_seed_and_name_and_gray() -> None:
+    rgb = _photo()
+    a, b = aged_gray(rgb, 3, "x.jpg", p=0.9), aged_gray(rgb, 3, "x.jpg", p=0.9)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, aged_gray(rgb, 4, "x.jpg", p=0.9))
+    assert a.shape == rgb.shape and a.dtype == np.uint8
+    assert np.abs(a.astype(int) - a[..., :1]).max() <= 1, "an aged copy is gray"
+    assert not np.array_equal(a, np.repeat(lightness(rgb)[..., None], 3, 2)), "and not the clean gray"
+
+
+def test_aging_changes_the_input_within_range_and_p0_keeps_it() -> None:
+    rgb = _photo(1, 128)
+    clean = luminance(rgb)
+    rng = np.random.default_rng(0)
+    aged = [aged_lightness(rgb, rng, p=1.0) for _ in range(4)]
+    for x in aged:
+        assert x.shape == clean.shape and x.min() >= 0 and x.max() <= 100
+        assert np.abs(x - clean).mean() > 1.0
+    never = np.random.default_rng(0)
+    same = [film_lightness(rgb, never, p_ortho=0.0) for _ in range(2)]
+    assert np.allclose(same[0], clean, atol=0.05), "panchromatic film is the eye's lightness"
+
+
+def test_orthochromatic_film_prints_red_dark_and_blue_light() -> None:
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 220
+    blue = np.zeros((8, 8, 3), np.uint8)
+    blue[..., 2] = 220
+    rng = np.random.default_rng(0)
+    assert film_lightness(red, rng, p_ortho=1.0).mean() < luminance(red).mean() - 10
+    assert film_lightness(blue, rng, p_ortho=1.0).mean() > luminance(blue).mean() + 10
+
+
+# ---- neutral tint ----
+
+
+def test_neutral_tint_is_the_chroma_painted_on_neutral_pixels() -> None:
+    real = np.full((16, 16, 3), 128, np.uint8)
+    real[:, 8:] = (200, 40, 40)  # half neutral wall, half red
+    assert neutral_tint(real, real) == pytest.approx(0.0, abs=0.5)
+    green_wall = real.copy()
+    green_wall[:, :8] = (110, 140, 110)
+    assert neutral_tint(green_wall, real) > 10
+    red_only = np.zeros((8, 8, 3), np.uint8)
+    red_only[...] = (200, 40, 40)
+    assert neutral_tint(red_only, red_only) is None
+
+
+# ---- decoder growth ----
+
+
+def test_grown_decoder_starts_as_the_decoder_it_grew_from_and_has_room_to_learn() -> None:
+    torch.manual_seed(0)
+    old = HypercolumnDecoder(TINY, CHANNELS)
+    grown = HypercolumnDecoder(replace(TINY, blocks=2, context=32), CHANNELS)
+    missing, unexpected = grown.load_state_dict(old.state_dict(), strict=False)
+    assert (
+        not unexpected
+        and missing
+        and all(k.split(".")[0] in ("res16", "res8", "res4", "res2", "context") for k in missing)
+    )
+    f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
+    for a, b in zip(old(f, l), grown(f, l)):
+        assert torch.equal(a, b)
+    assert count_parameters(grown) > 1.5 * count_parameters(old)
+    # the context really carries the scene: after a step on the new weights, two scenes differ in bias
+    grown.context.film[0].weight.data.normal_()  # type: ignore[union-attr]
+    (out1,) = grown(f, l)[1:]
+    f2 = tuple(x.flip(0) for x in f)
+    assert not torch.allclose(out1, grown(f2, l)[1].flip(0))
+
+
+def _photos(folder: Path, n: int) -> Path:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        img = np.clip(rng.integers(0, 255, 3) + rng.normal(0, 40, (40, 40, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"p{i:03d}.jpg")
+    return folder
+
+
+def _recipe(tmp_path: Path, run: Path, **kw: object) -> Recipe:
+    torch.manual_seed(0)
+    run.mkdir(parents=True, exist_ok=True)
+    save_encoder(run / encoder_filename("vgg16"), VGG16Encoder(), "random test weights")
+    base = dict(
+        photos=str(_photos(tmp_path / "photos", 8)),
+        generator=TINY,
+        size=32,
+        batch_size=4,
+        min_colorfulness=0.0,
+        eval_photos=0,
+        steps=2,
+    )
+    return Recipe(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_warm_start_grows_a_v2_decoder_and_refuses_to_shrink(tmp_path: Path) -> None:
+    quiet = {"log": lambda *a: None}
+    v2 = tmp_path / "v2"
+    train(_recipe(tmp_path, v2, precision="float32"), v2, **quiet)  # type: ignore[arg-type]
+    init = str(v2 / "latest.safetensors")
+    v3 = tmp_path / "v3"
+    grown = replace(TINY, blocks=1, context=16)
+    t = train(_recipe(tmp_path, v3, init=init, generator=grown, age=1.0, l1_rebalance=True, rebalance=0.5), v3, **quiet)
+    assert t.step == 2
+    gen = read_generator(v3 / "latest.safetensors")
+    assert (gen.config.blocks, gen.config.context) == (1, 16)
+    shrink = tmp_path / "shrink"
+    with pytest.raises(ValueError, match="another decoder shape"):
+        train(_recipe(tmp_path, shrink, init=str(v3 / "latest.safetensors")), shrink, **quiet)  # type: ignore[arg-type]
+
+
+def test_bf16_training_step_runs_channels_last_and_tracks_float32(tmp_path: Path) -> None:
+    from model.training.hypercolumn_trainer import HypercolumnTrainer
+    from model.training.onthefly import OnTheFlySource
+
+    if precision.resolve_precision("auto", torch.device("cpu")) != torch.bfloat16:
+        pytest.skip("this CPU has no native bf16")
+    losses = {}
+    for name in ("float32", "bfloat16"):
+        run = tmp_path / name
+        r = _recipe(tmp_path, run, precision=name, lr=0.0)  # lr 0: the same weights, compare the losses
+        t = HypercolumnTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", log=lambda *a: None)
+        assert t.channels_last == (name == "bfloat16")
+        losses[name] = t.train_step()
+    assert losses["bfloat16"]["l1"] == pytest.approx(losses["float32"]["l1"], rel=0.05)
+    assert losses["bfloat16"]["ce"] == pytest.approx(losses["float32"]["ce"], rel=0.05)
+
+
+def test_rarity_weighted_l1_is_plain_l1_under_uniform_weights() -> None:
+    cfg = HypercolumnConfig()
+    pred, ab = torch.rand(2, 2, 4, 4) * 2 - 1, torch.randn(2, 2, 4, 4) * 30
+    ones = torch.ones(cfg.bins_per_axis**2)
+    assert torch.allclose(regression_loss(pred, ab, ones, cfg), regression_loss(pred, ab))
+    rare = ones.clone()
+    rare[0] = 100.0  # a pixel in bin 0 now dominates
+    ab[0, :, 0, 0] = -109.0
+    assert regression_loss(pred, ab, rare, cfg) > regression_loss(pred, ab)
