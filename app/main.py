@@ -40,6 +40,7 @@ def worker_spec(settings: Settings) -> WorkerSpec:
         settings.max_pixels,
         settings.work_bytes,
         settings.torch_threads,
+        precision=settings.precision,
     )
 
 
@@ -57,7 +58,12 @@ async def start_engine(settings: Settings) -> tuple[ProcessPool | None, str | No
         processes.close()
         return None, str(e)
     profile = processes.profile
-    log.info("Heirloom model loaded on %s (render size %d)", profile.device, profile.render_size)
+    log.info(
+        "Heirloom model loaded on %s (render size %d), running in %s",
+        profile.device,
+        profile.render_size,
+        profile.precision,
+    )
     return processes, None
 
 

@@ -117,6 +117,7 @@ def healthz(request: Request) -> JSONResponse:
         body["error"] = rt.model_error
     else:
         body["device"] = rt.profile.device
+        body["precision"] = rt.profile.precision
     return JSONResponse(body, 200 if rt.profile else 503)
 
 

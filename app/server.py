@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from model.options import PRECISIONS
+
 from .settings import MB, Settings, is_loopback, names_list
 
 DEFAULTS = Settings()
@@ -22,6 +24,12 @@ def parse(argv: list[str] | None) -> tuple[Settings, str]:
     p.add_argument("--port", type=int, help="port (default 8000, $HEIRLOOM_PORT)")
     p.add_argument("--weights", type=Path, help="generator .safetensors (default $HEIRLOOM_WEIGHTS or weights/)")
     p.add_argument("--device", help="cpu, cuda, cuda:1… (default: CUDA when present)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (default: bf16 where the CPU has it natively, else float32), float32, bfloat16 "
+        "($HEIRLOOM_PRECISION)",
+    )
     p.add_argument("--data-dir", type=Path, help="where originals, results and the album live ($HEIRLOOM_DATA_DIR)")
     p.add_argument("--workers", type=int, help="model calls at once (default: up to 4, by CPU count)")
     p.add_argument(
@@ -74,6 +82,7 @@ def parse(argv: list[str] | None) -> tuple[Settings, str]:
             "port",
             "weights",
             "device",
+            "precision",
             "data_dir",
             "workers",
             "queue_size",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from model.options import DEFAULT_MAX_PIXELS
+from model.options import DEFAULT_MAX_PIXELS, PRECISIONS
 
 MB = 1024 * 1024
 GB = 1024 * MB
@@ -63,6 +63,7 @@ class Settings:
     port: int = 8000
     weights: Path | None = None  # None: $HEIRLOOM_WEIGHTS or the shipped weights/ file
     device: str | None = None  # None: CUDA when present, else CPU
+    precision: str = "auto"  # auto (bf16 where the CPU has it natively) | float32 | bfloat16
     data_dir: Path = Path("data")
     workers: int = field(default_factory=default_workers)
     queue_size: int = 32  # waiting model calls beyond the busy workers; more get 503
@@ -91,6 +92,7 @@ class Settings:
             "port": int(env.get("HEIRLOOM_PORT") or s.port),
             "weights": Path(env["HEIRLOOM_WEIGHTS"]) if env.get("HEIRLOOM_WEIGHTS") else None,
             "device": env.get("HEIRLOOM_DEVICE") or None,
+            "precision": env.get("HEIRLOOM_PRECISION") or s.precision,
             "data_dir": Path(env.get("HEIRLOOM_DATA_DIR") or s.data_dir),
             "workers": int(env.get("HEIRLOOM_WORKERS") or s.workers),
             "queue_size": int(env.get("HEIRLOOM_QUEUE") or s.queue_size),
@@ -113,6 +115,8 @@ class Settings:
         return cls(**values).checked()
 
     def checked(self) -> Settings:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"the precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.workers < 1 or self.queue_size < 0:
             raise ValueError("workers must be at least 1 and queue size at least 0")
         if self.max_upload_bytes < 1 or self.max_pixels < 1:

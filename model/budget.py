@@ -54,7 +54,8 @@ def measure(model: torch.nn.Module, multiple: int, device: torch.device) -> Mode
     weights = sum(t.nbytes for t in model.parameters()) + sum(t.nbytes for t in model.buffers())
     s1 = max(multiple, -(-64 // multiple) * multiple)
     s2 = 2 * s1
-    b1, b2 = (_leaf_output_bytes(model, torch.zeros(1, 1, s, s, device=device)) for s in (s1, s2))
+    dtype = next(model.parameters()).dtype  # bf16 where the Colorizer converted the network
+    b1, b2 = (_leaf_output_bytes(model, torch.zeros(1, 1, s, s, device=device, dtype=dtype)) for s in (s1, s2))
     per_pixel = max(0.0, (b2 - b1) / (s2 * s2 - s1 * s1))
     return ModelFootprint(weights, max(0, int(b1 - per_pixel * s1 * s1)), per_pixel)
 

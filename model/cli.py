@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigError, HeirloomError
 from .formats import CHOICES
-from .options import DEFAULT_POLICY, MAX_RENDER_SIZE, MAX_SATURATION, POLICIES
+from .options import DEFAULT_POLICY, MAX_RENDER_SIZE, MAX_SATURATION, POLICIES, PRECISIONS
 from .training.presets import PRESET_HELP
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def _colorizer(args: argparse.Namespace) -> tuple[Colorizer, ColorizeOptions]:
     """The model and the options for it, validated before any photo is read."""
     from .pipeline import Colorizer
 
-    colorizer = Colorizer.from_checkpoint(args.weights, device=args.device)
+    colorizer = Colorizer.from_checkpoint(args.weights, device=args.device, precision=args.precision)
     opts = colorizer.options(args.render_size, args.policy, args.saturation, getattr(args, "format", None))
     return colorizer, opts
 
@@ -64,7 +64,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     compare: dict[str, tuple[Colorizer, ColorizeOptions]] = {}
     files: dict[str, str] = {}
     for path in args.compare or []:
-        other = Colorizer.from_checkpoint(path, device=args.device)
+        other = Colorizer.from_checkpoint(path, device=args.device, precision=args.precision)
         name = _compare_name(Path(path), set(compare))
         compare[name] = (other, other.options(None, args.policy, 1.0))  # each at its own render size
         files[name] = str(path)
@@ -126,7 +126,7 @@ def _cache_features(args: argparse.Namespace) -> int:
     from .training.feature_cache import build
     from .training.pretrained import pretrained_vgg16
 
-    build(args.photos, args.output, pretrained_vgg16(), args.size, limit=args.limit)
+    build(args.photos, args.output, pretrained_vgg16(), args.size, limit=args.limit, precision=args.precision)
     return 0
 
 
@@ -215,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--weights", help="generator file (default: the shipped weights/ model or $HEIRLOOM_WEIGHTS)")
         sp.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if present)")
         sp.add_argument(
+            "--precision",
+            choices=PRECISIONS,
+            default=os.environ.get("HEIRLOOM_PRECISION") or "auto",
+            help="auto (default: bf16 where the CPU has it natively, else float32), float32, bfloat16 "
+            "($HEIRLOOM_PRECISION)",
+        )
+        sp.add_argument(
             "--render-size",
             type=int,
             metavar="N",
@@ -302,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-o", "--output", required=True, help="cache folder (a few GB; resumes if interrupted)")
     f.add_argument("--size", type=int, default=128, help="square side the photos are cut to (default: %(default)s)")
     f.add_argument("--limit", type=int, default=0, metavar="N", help="cache at most N photos (0 = all)")
+    f.add_argument(
+        "--precision", choices=PRECISIONS, default="auto", help="auto (bf16 where the CPU has it natively), float32"
+    )
     f.set_defaults(func=_cache_features)
 
     k = sub.add_parser("pack-shard", help="pack photos as small JPEGs into one .npz for the GPU machine")

@@ -153,7 +153,7 @@ class HypercolumnDecoder(nn.Module):
 def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float) -> torch.Tensor:
     """(B, Q, h, w) logits -> (B, 2, h, w) ab: the mean of softmax(logits / T) over the bin centres."""
     p = torch.softmax(logits.float() / temperature, dim=1)
-    return torch.einsum("bqhw,qc->bchw", p, centers.to(p.device))
+    return torch.einsum("bqhw,qc->bchw", p, centers.to(p.device, p.dtype))  # float32 even in a bf16 model
 
 
 class HypercolumnGenerator(nn.Module):

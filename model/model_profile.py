@@ -15,6 +15,7 @@ class ModelProfile:
     device: str = "cpu"
     model_name: str = ""  # the weights file's name and SHA-256, recorded with each version it makes
     model_sha256: str = ""
+    precision: str = ""  # what the network runs in, and why ("bfloat16 channels-last (CPU has amx_bf16)")
 
     def options(
         self,

@@ -12,6 +12,8 @@ from .errors import InvalidOption
 
 POLICIES = ("pad-reflect", "pad-black", "stretch", "rotate-portrait", "center-crop", "pad-multiple")
 DEFAULT_POLICY = "pad-reflect"
+# The number format the network runs in (model/precision.py): auto = bf16 where the CPU has it natively.
+PRECISIONS = ("auto", "float32", "bfloat16")
 MAX_RENDER_SIZE = 2048
 MAX_SATURATION = 4.0
 DEFAULT_MAX_PIXELS = 100_000_000  # the largest image decoded; decompression bombs stop here

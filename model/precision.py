@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+from .options import PRECISIONS
+
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 

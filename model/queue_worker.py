@@ -30,7 +30,7 @@ from typing import Any
 from .errors import HeirloomError, WorkerCrashed, error_to_wire
 from .job_store import JobNotFound, JobRecord, JobResult, JobStore
 from .model_profile import ModelProfile
-from .options import DEFAULT_MAX_PIXELS, ColorizeOptions
+from .options import DEFAULT_MAX_PIXELS, PRECISIONS, ColorizeOptions
 from .worker import Job  # light: the engine (torch, OpenCV) loads in its processes only
 
 log = logging.getLogger("heirloom.queue_worker")
@@ -47,6 +47,7 @@ class WorkerSettings:
     data_dir: Path
     weights: str | None = None
     device: str | None = None
+    precision: str = "auto"
     workers: int = 1  # engine processes, and jobs at once
     torch_threads: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -127,6 +128,7 @@ class QueueWorker:
         from .checkpoint import read_generator
         from .options import DEFAULT_MAX_WORK_BYTES
         from .pipeline import default_weights_path, pick_device
+        from .precision import describe, resolve_precision
         from .weights_file import sha256_of
         from .worker import ProcessPool, WorkerSpec
 
@@ -137,11 +139,20 @@ class QueueWorker:
         weights = Path(s.weights) if s.weights else default_weights_path()
         gen = read_generator(weights)
         device = pick_device(s.device)
+        running = describe(resolve_precision(s.precision, device), device)
         profile = job_queue.ModelProfile(
-            gen.render_size, gen.config.multiple, str(device), weights.name, sha256_of(weights)
+            gen.render_size, gen.config.multiple, str(device), weights.name, sha256_of(weights), running
         )
         del gen
-        spec = WorkerSpec(s.weights, s.device, s.max_pixels, work, s.torch_threads, limit_memory=device.type == "cpu")
+        spec = WorkerSpec(
+            s.weights,
+            s.device,
+            s.max_pixels,
+            work,
+            s.torch_threads,
+            precision=s.precision,
+            limit_memory=device.type == "cpu",
+        )
         pool = ProcessPool(spec, s.workers, s.timeout_s)
         pool.start()
         broker = job_queue.make_broker(s.broker_url, s.redelivery_s, judge=True)
@@ -207,6 +218,12 @@ def parse(argv: list[str] | None) -> WorkerSettings:
         "--device", default=env.get("HEIRLOOM_DEVICE"), help="cpu, cuda, cuda:1… (default: CUDA when present)"
     )
     p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=env.get("HEIRLOOM_PRECISION") or "auto",
+        help="auto (bf16 where the CPU has it natively, else float32), float32, bfloat16 ($HEIRLOOM_PRECISION)",
+    )
+    p.add_argument(
         "--workers", type=int, default=int(env.get("HEIRLOOM_WORKERS") or 1), help="engine processes = jobs at once"
     )
     p.add_argument("--torch-threads", type=int, default=int(env.get("HEIRLOOM_TORCH_THREADS") or 0) or None)
@@ -240,6 +257,7 @@ def parse(argv: list[str] | None) -> WorkerSettings:
         a.data_dir,
         a.weights,
         a.device,
+        a.precision,
         a.workers,
         a.torch_threads,
         a.max_pixels,

@@ -79,12 +79,15 @@ class WorkerSpec:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_work_bytes: int = DEFAULT_MAX_WORK_BYTES
     torch_threads: int | None = None
+    precision: str = "auto"  # auto | float32 | bfloat16 (model/precision.py)
     limit_memory: bool = True  # RLIMIT_AS in a child on the CPU (never on CUDA, whose mappings need the space)
 
     def build(self) -> Colorizer:
         from .pipeline import Colorizer
 
-        return Colorizer.from_checkpoint(self.weights, self.device, self.max_pixels, self.max_work_bytes)
+        return Colorizer.from_checkpoint(
+            self.weights, self.device, self.max_pixels, self.max_work_bytes, precision=self.precision
+        )
 
     def profile(self, colorizer: Colorizer) -> ModelProfile:
         """What the parent needs to know of the model `build` made (it never loads one itself)."""
@@ -95,7 +98,12 @@ class WorkerSpec:
 
         path = Path(self.weights) if self.weights else default_weights_path()
         return ModelProfile(
-            colorizer.default_render_size, colorizer.multiple, str(colorizer.device), path.name, sha256_of(path)
+            colorizer.default_render_size,
+            colorizer.multiple,
+            str(colorizer.device),
+            path.name,
+            sha256_of(path),
+            colorizer.precision,
         )
 
 

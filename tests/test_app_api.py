@@ -31,6 +31,7 @@ def test_healthz_reports_loaded_model(client):
     r = client.get("/healthz")
     assert r.status_code == 200
     assert r.json()["model_loaded"] is True and r.json()["device"] == "cpu"
+    assert r.json()["precision"].startswith(("bfloat16", "float32")), "what the model runs in, and why"
 
 
 def test_missing_weights_reported_not_crashing(tmp_path):

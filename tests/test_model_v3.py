@@ -205,3 +205,27 @@ def test_rarity_weighted_l1_is_plain_l1_under_uniform_weights() -> None:
     rare[0] = 100.0  # a pixel in bin 0 now dominates
     ab[0, :, 0, 0] = -109.0
     assert regression_loss(pred, ab, rare, cfg) > regression_loss(pred, ab)
+
+
+def test_settings_read_the_precision_once_and_refuse_unknown_names() -> None:
+    from app.settings import Settings
+
+    assert Settings.from_env({}).precision == "auto"
+    assert Settings.from_env({"HEIRLOOM_PRECISION": "float32"}).precision == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        Settings.from_env({"HEIRLOOM_PRECISION": "fp16"})
+
+
+def test_float32_precision_keeps_float32_weights_and_a_forced_bf16_without_support_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from model.hypercolumn import HypercolumnGenerator
+    from model.pipeline import Colorizer
+
+    gen = HypercolumnGenerator(replace(TINY, decode="regression"))
+    c = Colorizer(gen, 64, "cpu", precision="float32")
+    assert next(c.model.parameters()).dtype == torch.float32 and not c.channels_last
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
+    with pytest.raises(precision.PrecisionError):
+        Colorizer(HypercolumnGenerator(TINY), 64, "cpu", precision="bfloat16")
+    assert "float32" in Colorizer(HypercolumnGenerator(TINY), 64, "cpu").precision  # auto falls back, says so

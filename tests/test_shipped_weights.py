@@ -50,3 +50,31 @@ def test_a_tampered_copy_is_refused(tmp_path):
     copy.write_bytes(bytes(raw))
     with pytest.raises(ChecksumMismatch):
         Colorizer.from_checkpoint(copy)
+
+
+def test_bf16_matches_float32_within_half_a_ciede2000_unit():
+    """The default precision's parity bound (the inference-speed issue): on a CPU with native bf16 the
+    shipped model's results differ from float32's by a mean CIEDE2000 below 0.5."""
+    import torch
+
+    from model.metrics import mean_ciede2000
+    from model.photo_io import Photo
+    from model.precision import resolve_precision
+
+    if resolve_precision("auto", torch.device("cpu")) != torch.bfloat16:
+        pytest.skip("this CPU has no native bf16: auto runs float32")
+    f32 = Colorizer.from_checkpoint(precision="float32")
+    bf16 = Colorizer.from_checkpoint(precision="auto")
+    assert "bfloat16" in bf16.precision and "float32" in f32.precision
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    rng = np.random.default_rng(0)
+    diffs = []
+    for i, (h, w) in enumerate([(96, 128), (160, 120), (128, 128), (200, 150)]):
+        rgb = photo_array(h, w, seed=i)
+        noisy = np.clip(rgb + rng.normal(0, 12, rgb.shape), 0, 255).astype(np.uint8)  # texture for the encoder
+        gray = np.repeat(lightness(noisy)[..., None], 3, 2)
+        a, b = f32(Photo(gray)).pixels, bf16(Photo(gray)).pixels
+        assert np.abs(lightness(b).astype(int) - lightness(gray).astype(int)).max() <= 1  # exact L kept
+        diffs.append(mean_ciede2000(a, b))
+    assert np.mean(diffs) < 0.5, diffs
+    assert max(diffs) > 0, "bf16 really ran (identical results would mean float32 twice)"

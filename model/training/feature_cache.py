@@ -12,6 +12,7 @@ to flip-equivariant), which doubles the views at no cost.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import time
@@ -103,9 +104,15 @@ def build(
     held_back_fraction: float = 0.02,
     batch: int = 32,
     limit: int = 0,
+    precision: str = "auto",
     log=print,
 ) -> FeatureCache:
-    """Compute (or finish computing) the cache of every photo under `photos_root` into `out`."""
+    """Compute (or finish computing) the cache of every photo under `photos_root` into `out`. On a CPU
+    with native bf16 the encoder runs in bf16 channels-last (~3x float32); a cache is finished in the
+    precision it was started in, so its features never mix two."""
+    from ..precision import resolve_precision
+
+    dtype = resolve_precision(precision, torch.device("cpu"))
     photos_root, out = Path(photos_root), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "meta.json"
@@ -119,6 +126,9 @@ def build(
         meta = json.loads(meta_path.read_text())
         if meta["files"] != files or meta["size"] != size or meta["encoder"] != encoder.name:
             raise ValueError(f"{out} holds a cache of other photos or settings; choose another folder")
+        started = meta.get("precision", "float32")  # caches from before this field were float32
+        if started != str(dtype).removeprefix("torch."):
+            raise ValueError(f"{out} was started in {started}: finish it with --precision {started}")
         mode = "r+"
     else:
         meta = {
@@ -128,6 +138,7 @@ def build(
             "photos_root": str(photos_root),
             "done": 0,
             "held_back_fraction": held_back_fraction,
+            "precision": str(dtype).removeprefix("torch."),
         }
         mode = "w+"
     arrays = {
@@ -145,7 +156,9 @@ def build(
     held = np.array([is_val(f, held_back_fraction) for f in files], bool)
     done, t0 = int(meta["done"]), time.time()
     start = done
-    encoder = encoder.eval().to(memory_format=torch.channels_last)  # ~20 % faster convs on CPU
+    encoder = encoder.eval().to(memory_format=torch.channels_last)  # ~20 % faster convs on CPU, more in bf16
+    if dtype == torch.bfloat16:
+        encoder = copy.deepcopy(encoder).to(dtype)
     while done < n:
         chunk = range(done, min(done + batch, n))
         rgb = np.zeros((len(chunk), size, size, 3), np.uint8)
@@ -154,7 +167,7 @@ def build(
             if arr is not None:
                 rgb[j], cf[i], ok[i] = arr, c, True
         with torch.no_grad():
-            feats = encoder(rgb_to_input(rgb).contiguous(memory_format=torch.channels_last))
+            feats = encoder(rgb_to_input(rgb).to(dtype).contiguous(memory_format=torch.channels_last))
         for k, f in zip(LAYERS, feats):
             arrays[k][chunk.start : chunk.stop] = f.half().contiguous().numpy()
         arrays["rgb"][chunk.start : chunk.stop] = rgb
