@@ -1,11 +1,13 @@
-"""Load test of the Heirloom server over loopback: many uploads at a fixed concurrency.
+"""Load test of the Heirloom server over loopback: many uploads at a fixed concurrency, per precision.
 
-Starts `python -m app.server` on a free port (or targets --url), sends --count uploads of a
-synthetic gray scan at --concurrency, stops after --max-seconds, and prints one JSON object:
-requests/s, p50/p95 latency, errors by status, and the server's peak RSS (sampled with psutil).
+For each precision in --precisions (default: float32, then auto), starts `python -m app.server` on a
+free port with the shipped model (HEIRLOOM_PRECISION set), sends --count uploads of a synthetic gray
+scan at --concurrency, then --big-count single uploads of a --big scan (12 MP) one at a time, and prints
+one JSON object: requests/s, p50/p95/p99 latency, errors by status, the 12-MP latency, and the summed
+peak RSS (VmHWM) of the server and its engine processes. With --url it measures a running server once.
 
-    .venv/bin/python bench/bench_server.py --count 64 --concurrency 16
-    .venv/bin/python bench/bench_server.py --url http://127.0.0.1:8000 --token T
+    .venv/bin/python bench/bench_server.py                    # float32 vs auto, c16 640x480 + 12 MP
+    .venv/bin/python bench/bench_server.py --url http://127.0.0.1:8000 --token T --big-count 0
 """
 
 from __future__ import annotations
@@ -45,20 +47,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_weights(path: str | None, tmp: Path) -> tuple[Path, str]:
-    """The given or shipped weights; else random weights of the default architecture (same cost per call)."""
-    if path:
-        return Path(path), path
-    shipped = REPO / "weights" / "heirloom-generator.safetensors"
-    if shipped.exists():
-        return shipped, str(shipped)
-    sys.path.insert(0, str(REPO))
-    from model.checkpoint import save_generator
-    from model.networks import GeneratorConfig, UNetGenerator
+def bench_weights(path: str | None) -> Path:
+    """The given weights, else the shipped model (the architecture families get)."""
+    weights = Path(path) if path else REPO / "weights" / "heirloom-generator.safetensors"
+    if not weights.exists():
+        raise SystemExit(f"no weights at {weights}")
+    return weights
 
-    out = tmp / "random-default.safetensors"
-    save_generator(out, UNetGenerator(GeneratorConfig()), render_size=256)
-    return out, "random weights, default GeneratorConfig, render 256"
+
+def peak_rss_sum(pid: int) -> int:
+    """Summed VmHWM (peak resident set) of a process and all its descendants, in bytes (Linux)."""
+    total = 0
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for proc in procs:
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
 
 
 class RssSampler(threading.Thread):
@@ -117,13 +128,14 @@ async def drive(url: str, data: bytes, args) -> dict:
         "latency_ms": {
             "p50": round(float(np.percentile(lat, 50)), 1),
             "p95": round(float(np.percentile(lat, 95)), 1),
+            "p99": round(float(np.percentile(lat, 99)), 1),
             "max": round(float(lat.max()), 1),
         },
     }
 
 
-def start_server(args, tmp: Path) -> tuple[subprocess.Popen, str, str]:
-    weights, described = bench_weights(args.weights, tmp)
+def start_server(args, tmp: Path, precision: str) -> tuple[subprocess.Popen, str]:
+    weights = bench_weights(args.weights)
     port = free_port()
     cmd = [
         sys.executable,
@@ -134,19 +146,20 @@ def start_server(args, tmp: Path) -> tuple[subprocess.Popen, str, str]:
         "--weights",
         str(weights),
         "--data-dir",
-        str(tmp / "data"),
+        str(tmp / f"data-{precision}"),
         "--log-level",
         "warning",
     ]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
     env = {k: v for k, v in os.environ.items() if k != "HEIRLOOM_TOKEN"}
+    env["HEIRLOOM_PRECISION"] = precision
     proc = subprocess.Popen(cmd, cwd=REPO, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url, described
+                return proc, url
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
@@ -154,6 +167,42 @@ def start_server(args, tmp: Path) -> tuple[subprocess.Popen, str, str]:
         time.sleep(0.1)
     proc.terminate()
     raise SystemExit("the server did not become healthy in 60 s")
+
+
+async def big_scans(url: str, data: bytes, args) -> dict:
+    """One large scan at a time, end to end through the endpoint: what a family waits for."""
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    times = []
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=args.max_seconds) as client:
+        for _ in range(args.big_count):
+            t0 = time.perf_counter()
+            r = await client.post(args.endpoint, files={"file": ("scan.jpg", data, "image/jpeg")})
+            if r.status_code not in (200, 201):
+                return {"error": r.status_code}
+            times.append(time.perf_counter() - t0)
+    return {"p50_s": round(float(np.median(times)), 3), "min_s": round(min(times), 3), "runs": len(times)}
+
+
+def measure(url: str, pid: int | None, args, small: bytes, big: bytes) -> dict:
+    sampler = RssSampler(pid) if pid else None
+    if sampler:
+        sampler.start()
+    try:
+        asyncio.run(drive(url, small, argparse.Namespace(**{**vars(args), "count": args.concurrency})))  # warm-up
+        result = asyncio.run(drive(url, small, args))
+        if args.big_count:
+            result["big_scan"] = {"size": args.big, **asyncio.run(big_scans(url, big, args))}
+    finally:
+        if sampler:
+            sampler.stop.set()
+            sampler.join()
+    if pid:
+        result["peak_rss_mb"] = round(peak_rss_sum(pid) / 2**20, 1)  # VmHWM, server + engine processes
+        result["sampled_rss_mb"] = round(sampler.peak / 2**20, 1) if sampler else None
+    if not args.url:
+        health = httpx.get(url + "/healthz", timeout=5).json()
+        result["precision_running"] = health.get("precision")
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,41 +218,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-seconds", type=float, default=120, help="stop sending after this long")
     p.add_argument("--size", default="640x480", help="scan size WxH")
     p.add_argument("--render-size", type=int, help="render size to ask for (default: the model's)")
+    p.add_argument("--precisions", default="float32,auto", help="HEIRLOOM_PRECISION values to compare")
+    p.add_argument("--big", default="4000x3000", help="the large scan's size WxH (default 12 MP)")
+    p.add_argument("--big-count", type=int, default=5, help="large scans sent one at a time (0: none)")
     args = p.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
-    data = scan_bytes(w, h)
-    with tempfile.TemporaryDirectory(prefix="heirloom-bench-") as tmp:
-        proc = None
-        if args.url:
-            url, described, pid = args.url.rstrip("/"), "remote", args.pid
-        else:
-            proc, url, described = start_server(args, Path(tmp))
-            pid = proc.pid
-        sampler = RssSampler(pid) if pid else None
-        if sampler:
-            sampler.start()
-        try:
-            result = asyncio.run(drive(url, data, args))
-        finally:
-            if sampler:
-                sampler.stop.set()
-                sampler.join()
-            if proc:
-                proc.terminate()
-                proc.wait(15)
-    result.update(
-        {
-            "peak_server_rss_mb": round(sampler.peak / 2**20, 1) if sampler else None,
-            "concurrency": args.concurrency,
-            "endpoint": args.endpoint,
-            "image": f"{w}x{h} JPEG",
-            "image_bytes": len(data),
-            "weights": described,
-            "cpu_count": os.cpu_count(),
-        }
-    )
-    print(json.dumps(result, indent=2))
-    return 0 if result["errors"] == 0 else 1
+    bw, bh = (int(v) for v in args.big.lower().split("x"))
+    small, big = scan_bytes(w, h), scan_bytes(bw, bh) if args.big_count else b""
+    common = {
+        "concurrency": args.concurrency,
+        "endpoint": args.endpoint,
+        "image": f"{w}x{h} JPEG",
+        "weights": str(bench_weights(args.weights)) if not args.url else "remote",
+        "cpu_count": os.cpu_count(),
+    }
+    results: dict = {}
+    if args.url:
+        results["remote"] = measure(args.url.rstrip("/"), args.pid, args, small, big)
+    else:
+        with tempfile.TemporaryDirectory(prefix="heirloom-bench-") as tmp:
+            for precision in args.precisions.split(","):
+                proc, url = start_server(args, Path(tmp), precision)
+                try:
+                    results[precision] = measure(url, proc.pid, args, small, big)
+                finally:
+                    proc.terminate()
+                    proc.wait(15)
+    print(json.dumps({**common, **results}, indent=2))
+    return 0 if all(r["errors"] == 0 for r in results.values()) else 1
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import torch
 
 from . import budget, formats
 from .checkpoint import DEFAULT_WEIGHTS, Generator, build_generator, checksum_path, read_generator
-from .color import AB_SCALE, join_l_ab, lightness, to_lstar
+from .color import AB_SCALE, encode_ab8, join_l_ab, lightness, to_lstar
 from .errors import CheckpointError, WorkTooLarge
 from .geometry import make_plan
 from .model_profile import ModelProfile
@@ -144,6 +144,8 @@ class Colorizer:
         ab = self.predict_ab(to_lstar(plan.apply(l_full)))  # (h, w, 2) at render size
         if opts.saturation != 1.0:
             ab *= opts.saturation
+        if l_full.dtype == np.uint8:  # 8-bit: upsample the chroma already in 8-bit ab (a quarter of the bytes)
+            ab = encode_ab8(ab)
         ab_full = plan.invert(ab)  # (H, W, 2): chroma only is upsampled
         rgb = join_l_ab(l_full, ab_full, photo.pixels.dtype)  # consumes ab_full
         return Photo(rgb, photo.alpha, photo.format)
