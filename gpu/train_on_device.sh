@@ -29,6 +29,9 @@ fi
 
 # GPU defaults: large batches (the encoder runs per batch, in bf16), frequent checkpoints and evals.
 sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_minutes=3 --set eval_photos=200)
+# Model v3's recipe: half the views aged into old prints, rarity-weighted class and L1 losses; a v2 init is grown
+# to the v3 decoder (residual blocks and global context start at zero, so it starts as the v2 decoder).
+v3=(--set age=0.5 --set rebalance=0.7 --set l1_rebalance=true --set generator.blocks=2 --set generator.context=256)
 if [ -n "$init" ] && [ "$init" != none ]; then
   sets+=(--set "init=$init")
   # Continue the init's decoder in its own shape (the shipped one may be narrower than the defaults).
@@ -36,6 +39,7 @@ if [ -n "$init" ] && [ "$init" != none ]; then
     sets+=(--set "$kv")
   done
 fi
+sets+=("${v3[@]}")
 for kv in ${HEIRLOOM_GPU_SET:-}; do sets+=(--set "$kv"); done
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
