@@ -31,7 +31,7 @@ fi
 sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_minutes=3 --set eval_photos=200)
 # Model v3's recipe: half the views aged into old prints, rarity-weighted class and L1 losses; a v2 init is grown
 # to the v3 decoder (residual blocks and global context start at zero, so it starts as the v2 decoder).
-v3=(--set age=0.5 --set rebalance=0.7 --set l1_rebalance=true --set generator.blocks=2 --set generator.context=256)
+v3=(--set age=0.5 --set rebalance=0.7 --set l1_rebalance=0.9 --set generator.blocks=2 --set generator.context=256)
 if [ -n "$init" ] && [ "$init" != none ]; then
   sets+=(--set "init=$init")
   # Continue the init's decoder in its own shape (the shipped one may be narrower than the defaults).

@@ -31,7 +31,8 @@ class Recipe:
     held_back_fraction: float = 0.02  # on-the-fly photos only; a cache fixes its slice when it is built
     flip: bool = True
     age: float = 0.0  # share of training views whose gray input is aged (aging.py): old-print inputs, clean targets
-    l1_rebalance: bool = False  # weigh the regression head's L1 by colour rarity too (as the class loss)
+    l1_rebalance: float = 1.0  # lambda of colour-rarity weights on the regression head's L1 (1 = none); milder
+    # than the class loss's: strong weights pull uncertain neutral surfaces to rare colours (magenta walls)
     precision: str = "auto"  # auto (bf16 + channels-last where the CPU has it) | float32 | bfloat16
     compile: bool = False  # torch.compile the frozen encoder (on-the-fly features; ~30 s to start)
     ema: float = 0.999

@@ -106,6 +106,8 @@ class HypercolumnTrainer:
         self.step, self.cpu_seconds, self.wall_seconds, self.images_seen = 0, 0.0, 0.0, 0
         self.best: dict = {}
         self.weights: torch.Tensor | None = None
+        self._ab_prior: torch.Tensor | None = None
+        self._l1_rarity: torch.Tensor | None = None
         self.stop_requested = False
         self._scorer: HeldBackScorer | None = None
 
@@ -206,14 +208,27 @@ class HypercolumnTrainer:
         return save_generator(path, g, self.recipe.size, meta, half=True, encoder_path=self.encoder_path)
 
     # ---- one step ----
+    def _prior(self) -> torch.Tensor:
+        """The colour prior of the training photos, from a fixed sample (the same on every resume)."""
+        if self._ab_prior is None:
+            rng = np.random.default_rng([self.recipe.seed, 99])
+            abs_ = [lab_targets(self.source.train_batch(rng, 64)[1], torch.device("cpu"))[1] for _ in range(16)]
+            self._ab_prior = ab_prior(torch.cat(abs_), self.recipe.generator)
+        return self._ab_prior
+
     def _class_weights(self) -> torch.Tensor | None:
         if self.recipe.rebalance >= 1.0:
             return None
-        if self.weights is None:  # the colour prior of the training photos, from a fixed sample
-            rng = np.random.default_rng([self.recipe.seed, 99])
-            abs_ = [lab_targets(self.source.train_batch(rng, 64)[1], torch.device("cpu"))[1] for _ in range(16)]
-            self.weights = rebalance_weights(ab_prior(torch.cat(abs_), self.recipe.generator), self.recipe.rebalance)
+        if self.weights is None:
+            self.weights = rebalance_weights(self._prior(), self.recipe.rebalance)
         return self.weights
+
+    def _l1_weights(self) -> torch.Tensor | None:
+        if self.recipe.l1_rebalance >= 1.0:
+            return None
+        if self._l1_rarity is None:
+            self._l1_rarity = rebalance_weights(self._prior(), self.recipe.l1_rebalance)
+        return self._l1_rarity
 
     def train_step(self) -> dict:
         r = self.recipe
@@ -226,13 +241,12 @@ class HypercolumnTrainer:
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.dtype == torch.bfloat16):
             logits, pred = self.G.decoder(feats, l_in.contiguous(memory_format=mf))
         logits, pred = logits.float(), pred.float()  # losses, softmax and EMA stay in float32
-        weights = self._class_weights()
         ce = (  # skipped when unused: its 484-way softmax is a good part of a cached step
-            class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, weights)
+            class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, self._class_weights())
             if r.class_weight
             else torch.zeros((), device=self.device)
         )
-        l1 = regression_loss(pred, ab, weights if r.l1_rebalance else None, r.generator)
+        l1 = regression_loss(pred, ab, self._l1_weights(), r.generator)
         loss = r.class_weight * ce + r.l1_weight * l1
         terms = {"ce": ce.item(), "l1": l1.item()}
         if r.perceptual_weight:
