@@ -93,11 +93,24 @@ class WorkerProc:
         return self
 
     def children(self) -> list[int]:
-        """Its engine processes (and the fork server), read from /proc."""
-        found = []
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            text = (task / "children").read_text().split()
-            found += [int(p) for p in text]
+        """All its descendants, read from /proc: the fork server *and* the engine processes it forked (the
+        engines are the fork server's children, not the worker's: stopping only direct children let a job
+        finish before a test saw it running)."""
+        found: list[int] = []
+        todo = [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            except OSError:  # exited meanwhile
+                continue
+            for task in tasks:
+                try:
+                    kids = [int(p) for p in (task / "children").read_text().split()]
+                except OSError:
+                    continue
+                found += kids
+                todo += kids
         return found
 
     def kill9(self) -> None:
