@@ -58,7 +58,7 @@ def decodings(g: HypercolumnConfig, temperatures: tuple[float, ...]) -> list[Hyp
 
 
 def selection_key(row: dict) -> tuple:
-    """Lowest FID among decodings with CF >= 25, else lowest FID (highest PSNR without FID)."""
+    """Lowest FID among decodings with CF >= MIN_CF_TO_SHIP (30), else lowest FID (highest PSNR without FID)."""
     score = row["fid"] if "fid" in row else -row["psnr"]
     return (0 if row["colorfulness"] >= MIN_CF_TO_SHIP else 1, score)
 
