@@ -15,24 +15,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .color import _LINEAR_LUT_8, _RGB_TO_XYZN, _y_to_l
-
-# Panchromatic film sees roughly as the eye does; orthochromatic film (into the 1920s) is blind to red.
-_EYE = _RGB_TO_XYZN[1]
+from .color import join_l_ab, luminance
 
 
 def film_lightness(rgb: np.ndarray, rng: np.random.Generator, p_ortho: float = 0.25) -> np.ndarray:
-    """(H, W, 3) uint8 sRGB -> (H, W) L* as a film would have recorded it: the eye's luminance, or
-    (with probability `p_ortho`) an orthochromatic film's, with little red and more blue."""
-    lin = _LINEAR_LUT_8[rgb]
-    if rng.random() < p_ortho:
-        red = rng.uniform(0.0, 0.15)
-        green = rng.uniform(0.45, 0.7)
-        w = np.array([red, green, 1.0 - red - green], np.float32)
-    else:
-        w = _EYE.astype(np.float32)
-    y = cv2.transform(np.ascontiguousarray(lin), w[None]).reshape(rgb.shape[:2])
-    return _y_to_l(np.clip(y, 0, 1))
+    """(H, W, 3) uint8 sRGB -> (H, W) L* as a film would have recorded it: the eye's luminance
+    (panchromatic film), or (with probability `p_ortho`) an orthochromatic film's, blind to red (into the
+    1920s): little red, more blue."""
+    if rng.random() >= p_ortho:
+        return luminance(rgb)
+    red = rng.uniform(0.0, 0.15)
+    green = rng.uniform(0.45, 0.7)
+    return luminance(rgb, np.array([red, green, 1.0 - red - green], np.float32))
 
 
 def age_lightness(l: np.ndarray, rng: np.random.Generator, p: float = 0.4) -> np.ndarray:
@@ -90,7 +84,5 @@ def aged_gray(rgb: np.ndarray, seed: int, name: str, p: float = 0.4) -> np.ndarr
 
     key = int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "big")
     l = aged_lightness(rgb, np.random.default_rng([seed, key]), p)
-    l8 = np.clip(l * 2.55 + 0.5, 0, 255).astype(np.uint8)
-    lab = np.zeros(l.shape + (3,), np.uint8)
-    lab[..., 0], lab[..., 1:] = l8, 128
-    return cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    l8 = np.clip(l * 2.55 + 0.5, 0, 255).astype(np.uint8)  # OpenCV's 8-bit L, as `lightness` gives
+    return join_l_ab(l8, np.zeros(l.shape + (2,), np.float32), np.dtype(np.uint8))  # gray, as `gray_of`

@@ -60,11 +60,12 @@ def _y_to_l(y: np.ndarray) -> np.ndarray:
     return (116 * f - 16).astype(np.float32)
 
 
-def luminance(pixels: np.ndarray) -> np.ndarray:
+def luminance(pixels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """L* of an (H, W) gray or (H, W, 3) RGB image of any dtype -> (H, W) float32.
 
     Only L is computed (a third of full Lab); for uint8 the sRGB curve is a table lookup.
     A sepia or yellowed scan keeps only its lightness here, i.e. becomes clean gray.
+    `weights`: the linear R, G, B that make Y (summing to 1; default the eye's, sRGB's Y row), e.g. a film's.
     """
     if pixels.dtype == np.uint8:
         lin = _LINEAR_LUT_8[pixels]
@@ -73,8 +74,8 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     if lin.ndim == 2:
         y = lin
     else:
-        r, g, b = _RGB_TO_XYZN[1]
-        y = cv2.transform(lin, np.array([[r, g, b]], dtype=np.float32))
+        w = _RGB_TO_XYZN[1] if weights is None else weights
+        y = cv2.transform(lin, np.asarray(w, np.float32)[None])
         y = y.reshape(lin.shape[:2])
     return _y_to_l(y)
 

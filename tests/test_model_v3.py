@@ -23,6 +23,8 @@ from model.training.color_losses import regression_loss
 from model.training.hypercolumn_recipe import Recipe
 from model.training.hypercolumn_trainer import train
 
+from engine_helpers import write_photos
+
 TINY = HypercolumnConfig(width=16, stem=8)
 CHANNELS = (256, 512, 512)
 
@@ -138,21 +140,12 @@ def test_grown_decoder_starts_as_the_decoder_it_grew_from_and_has_room_to_learn(
     assert not torch.allclose(out1, grown(f2, l)[1].flip(0))
 
 
-def _photos(folder: Path, n: int) -> Path:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        img = np.clip(rng.integers(0, 255, 3) + rng.normal(0, 40, (40, 40, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(img).save(folder / f"p{i:03d}.jpg")
-    return folder
-
-
 def _recipe(tmp_path: Path, run: Path, **kw: object) -> Recipe:
     torch.manual_seed(0)
     run.mkdir(parents=True, exist_ok=True)
     save_encoder(run / encoder_filename("vgg16"), VGG16Encoder(), "random test weights")
     base = dict(
-        photos=str(_photos(tmp_path / "photos", 8)),
+        photos=str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent),
         generator=TINY,
         size=32,
         batch_size=4,
