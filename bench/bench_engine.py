@@ -28,7 +28,7 @@ from PIL import Image
 
 # Importing `model` sets OMP_WAIT_POLICY; torch is imported after it, inside the functions.
 from model.color import srgb_to_linear
-from model.networks import PatchDiscriminator, UNetGenerator
+from model.training.discriminator import PatchDiscriminator, UNetGenerator
 
 
 def synthetic_photos(folder: Path, n: int, size: int = 288) -> Path:

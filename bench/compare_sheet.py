@@ -20,9 +20,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from model.contact_sheet import contact_sheet
-from model.metrics import colorfulness
 from model.photo_io import find_images, load_photo, to_8bit
 from model.pipeline import Colorizer
+from model.training.metrics import colorfulness
 
 
 def main() -> None:

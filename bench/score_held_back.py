@@ -19,9 +19,9 @@ import torch
 
 from model.checkpoint import build_generator, read_generator
 from model.training.feature_cache import FeatureCache
+from model.training.generator_trainer import CachedSource
 from model.training.held_back import HeldBackScorer, decodings, selection_key
-from model.training.hypercolumn_recipe import Recipe
-from model.training.hypercolumn_trainer import CachedSource
+from model.training.recipe import Recipe
 
 
 def main() -> None:

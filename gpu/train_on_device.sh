@@ -35,7 +35,7 @@ v3=(--set age=0.5 --set rebalance=0.7 --set l1_rebalance=0.9 --set generator.blo
 if [ -n "$init" ] && [ "$init" != none ]; then
   sets+=(--set "init=$init")
   # Continue the init's decoder in its own shape (the shipped one may be narrower than the defaults).
-  for kv in $(PYTHONPATH=. "$py" -c "import sys; from model.training.hypercolumn_trainer import init_shape_overrides as s; print(' '.join(f'generator.{k}={v}' for k, v in s(sys.argv[1]).items()))" "$init"); do
+  for kv in $(PYTHONPATH=. "$py" -c "import sys; from model.training.generator_trainer import init_shape_overrides as s; print(' '.join(f'generator.{k}={v}' for k, v in s(sys.argv[1]).items()))" "$init"); do
     sets+=(--set "$kv")
   done
 fi

@@ -1,6 +1,6 @@
-"""`heirloom` command: colorize, train, cache-features, train-hypercolumn, export, evaluate, serve, worker.
+"""`heirloom` command: colorize, evaluate, train, export, cache-features, pack-shard, album, serve, worker.
 
-The parser reads only light tables (output formats, aspect policies, preset names), so `--help`
+The parser reads only light tables (output formats, aspect policies, recipe names), so `--help`
 answers at once; each subcommand imports what it needs, so `heirloom colorize` never loads the
 trainer and `heirloom train` never loads the web app. A typed Heirloom error (bad input, bad option,
 missing weights) prints one line and exits 2; anything else is a bug and shows its traceback.
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .errors import ConfigError, HeirloomError
 from .formats import CHOICES
 from .options import DEFAULT_POLICY, MAX_RENDER_SIZE, MAX_SATURATION, POLICIES, PRECISIONS
-from .training.presets import PRESET_HELP
+from .training import recipes
 
 if TYPE_CHECKING:
     from .options import ColorizeOptions
@@ -57,8 +57,8 @@ def _compare_name(path: Path, taken: set[str]) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_folder
     from .pipeline import Colorizer
+    from .training.evaluate import evaluate_folder
 
     colorizer, opts = _colorizer(args)
     compare: dict[str, tuple[Colorizer, ColorizeOptions]] = {}
@@ -88,37 +88,50 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
-    from .training.config import TrainConfig, apply_overrides, preset
-    from .training.run_folder import RunFolder
-    from .training.trainer import train
+def _new_run_dir(root: Path, name: str) -> Path:
+    """runs/00003-NAME: the next number in `root`."""
+    numbers = [int(p.name[:5]) for p in root.glob("[0-9][0-9][0-9][0-9][0-9]-*")] if root.is_dir() else []
+    return root / f"{max(numbers, default=-1) + 1:05d}-{name}"
 
-    if args.resume:
-        cfg = TrainConfig.load(RunFolder(args.resume).config_path)
-    elif args.config:
-        cfg = TrainConfig.load(args.config)
+
+def _train(args: argparse.Namespace) -> int:
+    import json
+
+    from .training.recipe import Recipe, apply_sets, load_recipe
+
+    sets = list(args.set or [])
+    for key, value in (
+        ("photos", args.photos or args.data),
+        ("cache", args.cache),
+        ("steps", args.steps),
+        ("cpu_hours", args.cpu_hours),
+        ("wall_minutes", args.wall_minutes),
+    ):
+        if value:
+            sets.append(f"{key}={json.dumps(value)}")
+    run = Path(args.resume or args.run) if (args.resume or args.run) else None
+    stored = run / "recipe.json" if run else None
+    if args.resume and not (stored and stored.is_file()):
+        raise ConfigError(f"--resume {args.resume}: no recipe.json there, so no run to continue")
+    if stored and stored.is_file() and not args.restart:  # the run's own recipe; the command adds budgets
+        recipe = Recipe.from_dict(apply_sets(json.loads(stored.read_text()), sets))
     else:
-        cfg = preset(args.preset)
-    overrides = list(args.set or [])
-    if args.data:
-        overrides.append(f"data.root={args.data}")
-    if args.steps:
-        overrides.append(f"run.steps={args.steps}")
-    if args.name and not args.resume:
-        overrides.append(f"run.name={args.name}")
-    if args.runs_dir:
-        overrides.append(f"run.out_dir={args.runs_dir}")
-    cfg = apply_overrides(cfg, overrides)
-    if not cfg.data.root:
-        raise ConfigError("give the folder of colour photos: heirloom train PHOTOS_DIR")
+        recipe = load_recipe(args.recipe or args.preset or args.config, sets)
+    if not (recipe.photos or recipe.cache):
+        raise ConfigError("give the colour photos to train on: heirloom train PHOTOS (a folder or .npz shards)")
+    if run is None:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError("under torchrun give every rank the same run folder: --run DIR")
+        name = args.name or Path(args.recipe or args.preset or args.config or recipes.DEFAULT).stem
+        run = _new_run_dir(Path(args.runs_dir or "runs"), name)
     if args.dry_run:
-        print(cfg.to_json())
+        print(json.dumps({"run": str(run), "recipe": recipe.to_dict()}, indent=2))
         return 0
-    if args.resume and int(os.environ.get("RANK", "0")) == 0:
-        RunFolder(args.resume).config_path.write_text(cfg.to_json())  # e.g. more steps
-    trainer = train(cfg, resume=args.resume)
-    if trainer.dist.main:
-        print(f"done: {trainer.run.path}")
+    from .training.generator_trainer import train
+
+    train(recipe, run, resume=not args.restart, device=args.device)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"done: {run} (best generator: {run / 'best.safetensors'})")
     return 0
 
 
@@ -137,54 +150,14 @@ def _pack_shard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_hypercolumn(args: argparse.Namespace) -> int:
-    import json
-
-    from .training.hypercolumn_recipe import Recipe
-    from .training.hypercolumn_trainer import train
-
-    base = json.loads(Path(args.recipe).read_text()) if args.recipe else {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set wants KEY=VALUE, got {item!r}")
-        node = base
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        try:
-            node[leaf] = json.loads(value)
-        except json.JSONDecodeError:  # a bare word: a string
-            node[leaf] = value
-    for key, value in (
-        ("cache", args.cache),
-        ("photos", args.photos),
-        ("cpu_hours", args.cpu_hours),
-        ("wall_minutes", args.wall_minutes),
-    ):
-        if value:
-            base[key] = value
-    try:
-        recipe = Recipe.from_dict(base)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"bad recipe: {e}") from e
-    if not (recipe.cache or recipe.photos) and not (Path(args.run) / "recipe.json").exists():
-        raise ConfigError("give --cache DIR (features from `heirloom cache-features`) or --photos DIR|SHARD")
-    train(recipe, args.run, resume=not args.restart, device=args.device)
-    print(f"done: {args.run} (best generator: {Path(args.run) / 'best.safetensors'})")
-    return 0
-
-
 def _export(args: argparse.Namespace) -> int:
     from .checkpoint import read_generator
     from .training.export import export_run
     from .training.lineage import describe
 
-    path = export_run(args.run, args.output, half=not args.full, notes=args.notes or "", raw=args.raw)
+    path = export_run(args.run, args.output, notes=args.notes or "", raw=args.raw, half=not args.full)
     print(f"wrote {path} and {path.name}.sha256 ({path.stat().st_size / 1e6:.1f} MB)")
-    gen = read_generator(path)
-    if gen.architecture == "hypercolumn":
-        print(f"trained: {describe(gen.info)}")
+    print(f"trained: {describe(read_generator(path).info)}")
     return 0
 
 
@@ -279,20 +252,38 @@ def build_parser() -> argparse.ArgumentParser:
     inference_options(e)
     e.set_defaults(func=_evaluate)
 
-    presets = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
-    t = sub.add_parser("train", help="train a colorizer on a folder of colour photos")
-    t.add_argument("data", nargs="?", help="folder of colour photos (recursive)")
-    t.add_argument(
-        "--preset", default="cpu-small", choices=PRESET_HELP, help=f"starting config, default %(default)s ({presets})"
-    )
-    t.add_argument("--config", help="a config.json to start from instead of a preset")
-    t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override, e.g. --set loss.gan=bce")
-    t.add_argument("--steps", type=int, help="total steps (also extends a resumed run)")
-    t.add_argument("--name", help="run name (folder suffix)")
-    t.add_argument("--runs-dir", metavar="DIR", help="where the numbered run folders go (default: runs/)")
+    def train_options(sp: argparse.ArgumentParser) -> None:
+        listed = "; ".join(f"{k}: {v}" for k, v in recipes.about().items())
+        sp.add_argument("--recipe", metavar="NAME|FILE", help=f"default {recipes.DEFAULT} ({listed})")
+        sp.add_argument("--preset", help=argparse.SUPPRESS)  # the retired trainer's flag: a recipe name
+        sp.add_argument("--config", help=argparse.SUPPRESS)  # the retired trainer's flag: a recipe file
+        sp.add_argument("--cache", help="feature cache from `heirloom cache-features` (CPU, frozen encoder)")
+        sp.add_argument(
+            "--set", action="append", metavar="KEY=VALUE", help="e.g. --set lr=2e-4 --set generator.width=64"
+        )
+        sp.add_argument("--steps", type=int, help="stop at this step (also extends a resumed run)")
+        sp.add_argument("--cpu-hours", type=float, help="stop after this much process CPU time in training")
+        sp.add_argument("--wall-minutes", type=float, help="stop after this much wall time in training")
+        sp.add_argument("--device", help="cpu, cuda (default: CUDA if present)")
+        sp.add_argument("--restart", action="store_true", help="ignore a state in the run folder and start afresh")
+        sp.add_argument("--dry-run", action="store_true", help="print the run folder and resolved recipe, and exit")
+        sp.set_defaults(func=_train, resume=None, name=None, runs_dir=None)
+
+    t = sub.add_parser("train", help="train a colorizer on colour photos, from a recipe (resumable)")
+    t.add_argument("data", nargs="?", metavar="PHOTOS", help="colour photos: a folder (recursive) or .npz shards")
+    t.add_argument("--photos", help=argparse.SUPPRESS)  # as train-hypercolumn's
+    t.add_argument("--run", metavar="DIR", help="the run folder (continued if it holds a state)")
+    t.add_argument("--runs-dir", metavar="DIR", help="else a new numbered folder here (default: runs/)")
+    t.add_argument("--name", help="the numbered folder's name (default: the recipe's)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly from its last checkpoint")
-    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    t.set_defaults(func=_train)
+    train_options(t)
+    t.set_defaults(resume=None, name=None, runs_dir=None)
+
+    h = sub.add_parser("train-hypercolumn", help="`train` with the run folder first (as before)")
+    h.add_argument("run", help="run folder (continued if it holds a state)")
+    h.add_argument("--photos", help="folder or .npz shard(s) of colour photos")
+    train_options(h)
+    h.set_defaults(data=None)
 
     x = sub.add_parser("export", help="make a run's generator shippable: float16, recipe, SHA-256")
     x.add_argument("run", help="run folder")
@@ -327,25 +318,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="start N photos into the fixed shuffle (the next shard: previous skip + its count)",
     )
     k.set_defaults(func=_pack_shard)
-
-    h = sub.add_parser(
-        "train-hypercolumn", help="train the hypercolumn generator's decoder (frozen ImageNet encoder); resumes RUN_DIR"
-    )
-    h.add_argument("run", help="run folder (continued if it holds a state)")
-    h.add_argument("--cache", help="feature cache from `heirloom cache-features` (CPU)")
-    h.add_argument("--photos", help="folder or .npz shard of photos: features computed on the fly (GPU)")
-    h.add_argument("--recipe", help="recipe JSON to start from")
-    h.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="recipe override, e.g. --set rebalance=0.5 --set generator.width=128",
-    )
-    h.add_argument("--cpu-hours", type=float, help="stop after this much process CPU time in training")
-    h.add_argument("--wall-minutes", type=float, help="stop after this much wall time in training")
-    h.add_argument("--device", help="cpu, cuda (default: CUDA if present)")
-    h.add_argument("--restart", action="store_true", help="ignore a state in RUN_DIR and start afresh")
-    h.set_defaults(func=_train_hypercolumn)
 
     a = sub.add_parser(
         "album",

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-AB_SCALE = 110.0
+AB_SCALE = 110.0  # the networks predict ab / AB_SCALE; the class head's bins cover ±AB_SCALE
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 # sRGB -> XYZ (D65), normalised by the white point so that white maps to (1, 1, 1).
@@ -180,4 +180,10 @@ def lab_to_rgb_torch(lab: torch.Tensor) -> torch.Tensor:
 
 
 def normalize_l(l: torch.Tensor) -> torch.Tensor:
+    """L in [0, 100] -> the networks' input in [-1, 1]; the one place this scale is written."""
     return l / 50.0 - 1.0
+
+
+def denormalize_l(x: torch.Tensor) -> torch.Tensor:
+    """The networks' input in [-1, 1] -> L in [0, 100]."""
+    return (x + 1.0) * 50.0

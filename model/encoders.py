@@ -1,19 +1,19 @@
-"""Frozen ImageNet encoders for the hypercolumn generator, and their own weights file.
+"""The hypercolumn generator's encoders: frozen ImageNet ones (VGG16, AlexNet) with their own weights
+file, and `none`, the plain pix2pix encoder trained from scratch with the decoder.
 
-The encoder is a named, separate part of the generator: its float16 weights are stored once in
+A frozen encoder is a named, separate part of the generator: its float16 weights are stored once in
 `weights/<name>-encoder.safetensors`, and every generator file that uses it names that file and its
 SHA-256. Retraining the decoder then re-commits only the decoder, and a swapped or damaged encoder
-file is refused at load instead of silently colouring with the wrong features.
+file is refused at load instead of silently colouring with the wrong features. A trained encoder's
+weights are part of the generator file itself.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from .errors import CheckpointError
@@ -66,6 +66,7 @@ class FrozenEncoder(nn.Module):
     """
 
     name = ""
+    frozen = True  # its weights come from ImageNet, in their own file; the decoder learns around them
     channels: tuple[int, int, int] = (0, 0, 0)
     taps: tuple[int, int, int] = (0, 0, 0)  # indices in `features` of the tapped ReLUs
     MIN_SIDE = 32  # the reflect-padded blurs of the deepest level need this much
@@ -168,33 +169,48 @@ class AlexNetEncoder(FrozenEncoder):
         self.freeze()
 
 
-ENCODERS: dict[str, type[FrozenEncoder]] = {"vgg16": VGG16Encoder, "alexnet": AlexNetEncoder}
+class ScratchEncoder(nn.Module):
+    """encoder=none: the plain pix2pix U-Net's encoder, trained from scratch with the decoder. 4×4 stride-2
+    convs with LeakyReLU 0.2, tapped at 1/4, 1/8 and 1/16 like the ImageNet encoders so that the same
+    decoder climbs back up. GroupNorm, not BatchNorm: one scan at inference must see what a batch saw."""
+
+    name = "none"
+    frozen = False
+    MIN_SIDE = 16  # four stride-2 levels
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        self.channels = (2 * width, 4 * width, min(8 * width, 512))
+        widths = (width, *self.channels)
+        levels: list[nn.Module] = []
+        for i, (cin, cout) in enumerate(zip((1, *widths[:-1]), widths)):
+            norm = nn.GroupNorm(min(8, cout), cout) if i else nn.Identity()  # pix2pix: none at the outermost
+            levels.append(nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1), norm, nn.LeakyReLU(0.2, inplace=True)))
+        self.levels = nn.ModuleList(levels)
+
+    def forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.levels[0](l)  # 1/2
+        f3 = self.levels[1](h)  # 1/4
+        f4 = self.levels[2](f3)  # 1/8
+        return f3, f4, self.levels[3](f4)  # 1/16
 
 
-def make_encoder(name: str) -> FrozenEncoder:
-    if name not in ENCODERS:
-        raise ValueError(f"unknown encoder {name!r} ({', '.join(ENCODERS)})")
-    return ENCODERS[name]()
+Encoder = FrozenEncoder | ScratchEncoder
+FROZEN: dict[str, type[FrozenEncoder]] = {"vgg16": VGG16Encoder, "alexnet": AlexNetEncoder}
+ENCODER_NAMES = (*FROZEN, ScratchEncoder.name)
+
+
+def make_encoder(name: str, width: int = 64) -> Encoder:
+    """`width`: the first level's channels of a trained (`none`) encoder; a frozen one has its own."""
+    if name == ScratchEncoder.name:
+        return ScratchEncoder(width)
+    if name not in FROZEN:
+        raise ValueError(f"unknown encoder {name!r} ({', '.join(ENCODER_NAMES)})")
+    return FROZEN[name]()
 
 
 def encoder_filename(name: str) -> str:
     return f"{name}-encoder.safetensors"
-
-
-def save_encoder(path: str | os.PathLike[str], encoder: FrozenEncoder, source: str) -> Path:
-    """float16 weights (half the bytes; features differ from float32 by < 0.1 %), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().half().contiguous() for k, v in encoder.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(
-        state,
-        str(tmp),
-        metadata={"format": ENCODER_FORMAT, "encoder": encoder.name, "info": json.dumps({"source": source})},
-    )
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
 
 
 def load_encoder(path: str | os.PathLike[str], name: str, sha256: str | None) -> FrozenEncoder:
@@ -212,7 +228,9 @@ def load_encoder(path: str | os.PathLike[str], name: str, sha256: str | None) ->
     meta, state = read_safetensors(path, "encoder weights file")
     if meta.get("format") != ENCODER_FORMAT or meta.get("encoder") != name:
         raise CheckpointError(f"{path} holds {meta.get('encoder')!r} ({meta.get('format')}), not the {name} encoder.")
-    enc = make_encoder(name)
+    if name not in FROZEN:
+        raise CheckpointError(f"{name!r} is not a frozen encoder with its own weights file")
+    enc = FROZEN[name]()
     try:
         enc.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except RuntimeError as e:

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from . import budget, formats
-from .checkpoint import DEFAULT_WEIGHTS, Generator, build_generator, checksum_path, read_generator
-from .color import AB_SCALE, encode_ab8, join_l_ab, lightness, to_lstar
+from .architectures import Generator
+from .checkpoint import DEFAULT_WEIGHTS, build_generator, checksum_path, read_generator
+from .color import AB_SCALE, encode_ab8, join_l_ab, lightness, normalize_l, to_lstar
 from .errors import CheckpointError, WorkTooLarge
 from .geometry import make_plan
 from .model_profile import ModelProfile
@@ -128,10 +129,10 @@ class Colorizer:
     @torch.inference_mode()
     def predict_ab(self, l: np.ndarray) -> np.ndarray:
         """(h, w) L in [0, 100] at a size the U-Net accepts -> (h, w, 2) ab."""
-        x = torch.from_numpy(np.ascontiguousarray(l, np.float32))[None, None].to(self.device) / 50.0 - 1.0
+        x = normalize_l(torch.from_numpy(np.ascontiguousarray(l, np.float32))[None, None].to(self.device))
         if self.channels_last:
             x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        y = self.model(x).float()  # (1, 2, h', w') in [-1, 1]; h' = h/2 for a hypercolumn generator
+        y = self.model(x).float()  # (1, 2, h/2, w/2) in [-1, 1]
         if y.shape[-2:] != x.shape[-2:]:
             y = torch.nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return (y[0].permute(1, 2, 0) * AB_SCALE).float().cpu().numpy()

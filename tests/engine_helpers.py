@@ -8,19 +8,21 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model.checkpoint import save_generator
-from model.networks import GeneratorConfig, UNetGenerator
+from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnGenerator
+from model.training.generator_file import save_generator
 
-TINY_G = GeneratorConfig(depth=3, base_width=8, max_width=32)
+# The shipped architecture in miniature: its encoder trained from scratch (`none`, so no encoder file).
+TINY_G = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4, decode="regression")
 
 
-def tiny_generator(seed: int = 0, bias: float = 0.0) -> UNetGenerator:
-    """A tiny U-Net; `bias` on the last layer makes it predict strong colour (to stress gamut mapping)."""
+def tiny_generator(seed: int = 0, bias: float = 0.0) -> HypercolumnGenerator:
+    """A tiny hypercolumn generator; `bias` on the regression head makes it predict strong colour (to stress
+    gamut mapping)."""
     torch.manual_seed(seed)
-    g = UNetGenerator(TINY_G)
+    g = HypercolumnGenerator(TINY_G)
     if bias:
         with torch.no_grad():
-            g.ups[-1].conv.bias.fill_(bias)
+            g.decoder.regression.bias.fill_(bias)
     return g.eval()
 
 

@@ -75,7 +75,7 @@ def test_colorize_keeps_size_and_format(client, fmt, mode, size):
 
 
 def test_colorize_options_and_output_format(client):
-    r = post(client, "/colorize", image_bytes(33, 20), render_size=16, policy="stretch", saturation=0.5, format="jpeg")
+    r = post(client, "/colorize", image_bytes(33, 20), render_size=64, policy="stretch", saturation=0.5, format="jpeg")
     assert r.status_code == 200
     assert Image.open(io.BytesIO(r.content)).format == "JPEG" and size_of(r.content) == (33, 20)
 

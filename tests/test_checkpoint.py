@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import save_file
 
 from model import CheckpointError, ChecksumMismatch, Colorizer
-from model.checkpoint import build_generator, read_generator, write_checksum
+from model.checkpoint import build_generator, read_generator
+from model.training.generator_file import write_checksum
 
 from engine_helpers import TINY_G, tiny_generator, tiny_weights
 
@@ -21,11 +22,11 @@ def test_round_trip_rebuilds_from_file_alone(tmp_path):
     x = torch.randn(1, 1, 32, 32)
     assert torch.equal(g(x), g2(x))
     c = Colorizer.from_checkpoint(path)
-    assert c.default_render_size == 64 and c.multiple == 8
+    assert c.default_render_size == 64 and c.multiple == 32
 
 
 def test_half_precision_file_is_smaller_and_close(tmp_path):
-    from model.checkpoint import save_generator
+    from model.training.generator_file import save_generator
 
     g = tiny_generator()
     full = save_generator(tmp_path / "f.safetensors", g, 32)

@@ -101,16 +101,16 @@ def test_evaluate_writes_report_and_sheet(tmp_path, capsys):
 
 
 def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
-    import model.evaluate as ev
+    import model.training.evaluate as ev
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(400, 4))
-    assert abs(ev.FeatureFID.distance(a, a)) < 1e-6
-    assert ev.FeatureFID.distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=1e-3)  # |Δμ|² for equal covariances
+    assert abs(ev.InceptionFID.distance(a, a)) < 1e-6
+    assert ev.InceptionFID.distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=1e-3)  # |Δμ|² for equal covariances
 
     calls = []
 
-    class CheapFID(ev.FeatureFID):  # stands in for Inception: mean colour + spread per image
+    class CheapFID(ev.InceptionFID):  # stands in for Inception: mean colour + spread per image
         def __init__(self):
             pass
 
@@ -119,7 +119,7 @@ def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
             x = rgb.reshape(-1, 3).astype(float)
             return np.concatenate([x.mean(0), x.std(0)])
 
-    monkeypatch.setattr(ev, "FeatureFID", CheapFID)
+    monkeypatch.setattr(ev, "InceptionFID", CheapFID)
     monkeypatch.setattr(ev, "_fid_available", lambda: True)
     monkeypatch.setenv("HEIRLOOM_CACHE", str(tmp_path / "cache"))
     w = tiny_weights(tmp_path / "g.safetensors")
@@ -169,7 +169,7 @@ def test_only_typed_errors_become_one_line_messages(tmp_path, capsys, monkeypatc
         main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--weights", str(w), "--render-size", "30"])
         == 2
     )  # an InvalidOption: one line, exit 2
-    assert capsys.readouterr().err.startswith("error: render_size must be a multiple of 8")
+    assert capsys.readouterr().err.startswith("error: render_size must be a multiple of 32")
     import model.colorize_files as cf
 
     monkeypatch.setattr(cf, "collect", lambda inputs: 1 / 0)  # a bug: its traceback must show

@@ -15,7 +15,7 @@ from model.color import (
     rgb_to_lab_torch,
     to_lstar,
 )
-from model.metrics import ciede2000, colorfulness, psnr
+from model.training.metrics import ciede2000, colorfulness, psnr
 
 RNG = np.random.default_rng(0)
 RGB = RNG.random((64, 64, 3))

@@ -10,16 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
+from model.architectures.hypercolumn import HypercolumnConfig
 from model.checkpoint import read_generator
-from model.encoders import AlexNetEncoder, VGG16Encoder, encoder_filename, save_encoder
-from model.hypercolumn import HypercolumnConfig
+from model.encoders import AlexNetEncoder, VGG16Encoder, encoder_filename
 from model.photo_io import Photo
 from model.pipeline import Colorizer
 from model.training.color_losses import perceptual_loss
 from model.training.gan_phase import GanPhase
+from model.training.generator_file import save_encoder
+from model.training.generator_trainer import train
 from model.training.held_back import lab_targets
-from model.training.hypercolumn_recipe import Recipe, trained_decodings
-from model.training.hypercolumn_trainer import train
+from model.training.recipe import Recipe, trained_decodings
 
 TINY = HypercolumnConfig(width=16, stem=8)
 
@@ -107,16 +108,16 @@ def test_only_trained_heads_are_scored() -> None:
 
 
 def test_gan_phase_starts_at_its_fraction_of_the_budget_and_resumes(tmp_path: Path) -> None:
-    from model.training.hypercolumn_trainer import HypercolumnTrainer
+    from model.training.generator_trainer import GeneratorTrainer
     from model.training.onthefly import OnTheFlySource
 
     run, recipe = _run(tmp_path, "vgg16", steps=4, gan_weight=0.1, gan_from=0.5, perceptual_weight=1.0)
-    t = HypercolumnTrainer(recipe, run, OnTheFlySource(recipe, torch.device("cpu")), "cpu", log=lambda *a: None)
+    t = GeneratorTrainer(recipe, run, OnTheFlySource(recipe, torch.device("cpu")), "cpu", log=lambda *a: None)
     terms = [t.train_step() for _ in range(4)]
     assert ["d" in x for x in terms] == [False, False, True, True], "the NoGAN order: D joins halfway"
     assert all(x["perceptual"] > 0 for x in terms)
     t.save_state()
-    t2 = HypercolumnTrainer(recipe, run, OnTheFlySource(recipe, torch.device("cpu")), "cpu", log=lambda *a: None)
+    t2 = GeneratorTrainer(recipe, run, OnTheFlySource(recipe, torch.device("cpu")), "cpu", log=lambda *a: None)
     t2.load_state()
     assert t2.gan is not None and t.gan is not None
     for k, v in t.gan.D.state_dict().items():
@@ -125,11 +126,11 @@ def test_gan_phase_starts_at_its_fraction_of_the_budget_and_resumes(tmp_path: Pa
 
 
 def test_perceptual_loss_needs_vgg16(tmp_path: Path) -> None:
-    from model.training.hypercolumn_trainer import HypercolumnTrainer
+    from model.training.generator_trainer import GeneratorTrainer
 
     run, recipe = _run(tmp_path, "alexnet", perceptual_weight=1.0)
     with pytest.raises(ValueError, match="VGG16"):
-        HypercolumnTrainer(recipe, run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
+        GeneratorTrainer(recipe, run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
 
 
 def test_alexnet_run_trains_exports_and_colorizes(tmp_path: Path) -> None:

@@ -13,14 +13,15 @@ import pytest
 import torch
 from PIL import Image
 
-from model.checkpoint import build_generator, read_generator, save_generator
-from model.encoders import VGG16Encoder, encoder_filename, load_encoder, save_encoder
+from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnGenerator, ab_bin_centers, annealed_mean
+from model.checkpoint import build_generator, read_generator
+from model.encoders import VGG16Encoder, encoder_filename, load_encoder
 from model.errors import CheckpointError
-from model.evaluate import FeatureFID
-from model.hypercolumn import HypercolumnConfig, HypercolumnGenerator, ab_bin_centers, annealed_mean
 from model.photo_io import Photo
 from model.pipeline import Colorizer
 from model.training.color_losses import ab_prior, class_loss, nearest_bin, rebalance_weights
+from model.training.fid import InceptionFID
+from model.training.generator_file import save_encoder, save_generator
 
 TINY = HypercolumnConfig(width=16, stem=8)
 REPO = Path(__file__).resolve().parent.parent
@@ -135,8 +136,8 @@ def test_lowrank_fid_equals_the_matrix_square_root_formula() -> None:
     a, b = rng.normal(size=(40, 30)), rng.normal(size=(55, 30)) * 1.5 + 0.3
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     ref = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(s1 + s2 - 2 * np.real(linalg.sqrtm(s1 @ s2)))
-    assert FeatureFID.distance(a, b) == pytest.approx(ref, rel=1e-6)
-    assert FeatureFID.distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    assert InceptionFID.distance(a, b) == pytest.approx(ref, rel=1e-6)
+    assert InceptionFID.distance(a, a) == pytest.approx(0.0, abs=1e-8)
 
 
 def _photo_folder(folder: Path, n: int) -> Path:
@@ -152,8 +153,8 @@ def _photo_folder(folder: Path, n: int) -> Path:
 
 def test_feature_cache_trainer_resume_and_export(tmp_path: Path, encoder_file: Path) -> None:
     from model.training.feature_cache import FeatureCache, build
-    from model.training.hypercolumn_recipe import Recipe
-    from model.training.hypercolumn_trainer import train
+    from model.training.generator_trainer import train
+    from model.training.recipe import Recipe
 
     photos = _photo_folder(tmp_path / "photos", 12)
     enc = load_encoder(encoder_file, "vgg16", None)
@@ -260,8 +261,8 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
 
 
 def test_warm_start_of_another_shape_names_the_overrides(tmp_path: Path, encoder_file: Path) -> None:
-    from model.training.hypercolumn_recipe import Recipe
-    from model.training.hypercolumn_trainer import HypercolumnTrainer
+    from model.training.generator_trainer import GeneratorTrainer
+    from model.training.recipe import Recipe
 
     run = tmp_path / "run"
     run.mkdir()
@@ -269,16 +270,16 @@ def test_warm_start_of_another_shape_names_the_overrides(tmp_path: Path, encoder
     init = _generator_file(tmp_path, encoder_file)
     wider = Recipe(generator=replace(TINY, width=TINY.width * 2), size=32, init=str(init))
     with pytest.raises(ValueError, match=f"--set generator.width={TINY.width} --set generator.stem={TINY.stem}"):
-        HypercolumnTrainer(wider, run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
+        GeneratorTrainer(wider, run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
 
 
 def test_a_run_trains_on_the_shipped_encoder_file_itself(tmp_path: Path) -> None:
     """Byte for byte, so the generator it exports names the SHA-256 that weights/ already holds."""
     from model.checkpoint import DEFAULT_WEIGHTS, sha256_of
-    from model.training.hypercolumn_recipe import Recipe
-    from model.training.hypercolumn_trainer import HypercolumnTrainer
+    from model.training.generator_trainer import GeneratorTrainer
+    from model.training.recipe import Recipe
 
     shipped = DEFAULT_WEIGHTS.parent / encoder_filename("vgg16")
     run = tmp_path / "run"
-    HypercolumnTrainer(Recipe(generator=TINY, size=32), run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
+    GeneratorTrainer(Recipe(generator=TINY, size=32), run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
     assert sha256_of(run / shipped.name) == sha256_of(shipped)

@@ -13,15 +13,16 @@ from PIL import Image
 
 from model import precision
 from model.aging import aged_gray, aged_lightness, film_lightness
+from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnDecoder
 from model.checkpoint import read_generator
 from model.color import lightness, luminance
-from model.encoders import VGG16Encoder, encoder_filename, save_encoder
-from model.hypercolumn import HypercolumnConfig, HypercolumnDecoder
-from model.metrics import neutral_tint
-from model.networks import count_parameters
+from model.encoders import VGG16Encoder, encoder_filename
 from model.training.color_losses import regression_loss
-from model.training.hypercolumn_recipe import Recipe
-from model.training.hypercolumn_trainer import train
+from model.training.discriminator import count_parameters
+from model.training.generator_file import save_encoder
+from model.training.generator_trainer import train
+from model.training.metrics import neutral_tint
+from model.training.recipe import Recipe
 
 from engine_helpers import write_photos
 
@@ -173,7 +174,7 @@ def test_warm_start_grows_a_v2_decoder_and_refuses_to_shrink(tmp_path: Path) -> 
 
 
 def test_bf16_training_step_runs_channels_last_and_tracks_float32(tmp_path: Path) -> None:
-    from model.training.hypercolumn_trainer import HypercolumnTrainer
+    from model.training.generator_trainer import GeneratorTrainer
     from model.training.onthefly import OnTheFlySource
 
     if precision.resolve_precision("auto", torch.device("cpu")) != torch.bfloat16:
@@ -182,7 +183,7 @@ def test_bf16_training_step_runs_channels_last_and_tracks_float32(tmp_path: Path
     for name in ("float32", "bfloat16"):
         run = tmp_path / name
         r = _recipe(tmp_path, run, precision=name, lr=0.0)  # lr 0: the same weights, compare the losses
-        t = HypercolumnTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", log=lambda *a: None)
+        t = GeneratorTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", log=lambda *a: None)
         assert t.channels_last == (name == "bfloat16")
         losses[name] = t.train_step()
     assert losses["bfloat16"]["l1"] == pytest.approx(losses["float32"]["l1"], rel=0.05)
@@ -212,7 +213,7 @@ def test_settings_read_the_precision_once_and_refuse_unknown_names() -> None:
 def test_float32_precision_keeps_float32_weights_and_a_forced_bf16_without_support_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from model.hypercolumn import HypercolumnGenerator
+    from model.architectures.hypercolumn import HypercolumnGenerator
     from model.pipeline import Colorizer
 
     gen = HypercolumnGenerator(replace(TINY, decode="regression"))

@@ -57,9 +57,9 @@ def test_bf16_matches_float32_within_half_a_ciede2000_unit():
     shipped model's results differ from float32's by a mean CIEDE2000 below 0.5."""
     import torch
 
-    from model.metrics import mean_ciede2000
     from model.photo_io import Photo
     from model.precision import resolve_precision
+    from model.training.metrics import mean_ciede2000
 
     if resolve_precision("auto", torch.device("cpu")) != torch.bfloat16:
         pytest.skip("this CPU has no native bf16: auto runs float32")

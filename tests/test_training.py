@@ -1,151 +1,161 @@
-"""Training end to end on a tiny net and 8 generated photos (after diffusers' example tests)."""
+"""The one trainer end to end on tiny generated photos: every shipped recipe trains a few steps on the
+CPU, resumes exactly, stops cleanly, exports; recipes and overrides are strict (after diffusers' example
+tests). Never ../shared data."""
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
+from model import CheckpointError, Colorizer
 from model.cli import main
-from model.training.config import PRESETS, TrainConfig, apply_overrides, preset
-from model.training.data import load_photos, make_batch
+from model.training import recipes
+from model.training.gan_phase import GanPhase
 from model.training.losses import d_loss, g_loss
-from model.training.run_folder import RunFolder
+from model.training.recipe import Recipe, load_recipe
 
 from engine_helpers import write_photos
 
+# The shipped architecture in miniature, encoder trained from scratch, with a GAN from the first step.
 TINY = [
-    "--set",
-    "data.size=32",
-    "--set",
-    "generator.depth=3",
-    "--set",
-    "generator.base_width=8",
-    "--set",
-    "discriminator.base_width=8",
-    "--set",
-    "discriminator.downsamples=2",
-    "--set",
-    "run.batch_size=2",
-    "--set",
-    "run.log_every=1",
-    "--set",
-    "run.sample_every=2",
-    "--set",
-    "run.checkpoint_every=2",
-    "--set",
-    "loss.warmup_steps=1",
-    "--set",
-    "data.cache_dir=",
-    "--set",
-    "data.val_fraction=0.25",
-    "--set",
-    "data.min_colorfulness=1",
-    "--set",
-    "optim.ema=0.9",
+    "generator.encoder=none",
+    "generator.encoder_width=2",
+    "generator.width=8",
+    "generator.stem=4",
+    "size=32",
+    "batch_size=2",
+    "gan_weight=1",
+    "gan_from=0",
+    "gan_grid=4",
+    "d_width=8",
+    "d_every=2",
+    "held_back_fraction=0.25",
+    "min_colorfulness=1",
+    "threads=1",
 ]
 
 
+def _sets(items: list[str]) -> list[str]:
+    return [arg for kv in items for arg in ("--set", kv)]
+
+
 @pytest.fixture()
-def photos(tmp_path):
+def photos(tmp_path: Path) -> Path:
     folder = tmp_path / "photos"
-    write_photos(folder / "nested", 8)
+    write_photos(folder / "nested", 10)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     from PIL import Image
 
-    Image.new("RGB", (40, 40), (128, 128, 128)).save(folder / "gray.png")  # filtered as near-gray
+    Image.new("RGB", (40, 40), (128, 128, 128)).save(folder / "gray.png")  # dropped as near-gray
     return folder
 
 
-def _run(photos, out, steps, *extra):
-    assert (
-        main(
-            [
-                "train",
-                str(photos),
-                "--runs-dir",
-                str(out),
-                "--steps",
-                str(steps),
-                "--preset",
-                "cpu-small",
-                *TINY,
-                *extra,
-            ]
-        )
-        == 0
+def _train(photos: Path, run: Path, steps: int, *extra: str) -> None:
+    assert main(["train", str(photos), "--run", str(run), "--steps", str(steps), *_sets(TINY), *extra]) == 0
+
+
+@pytest.mark.parametrize("name", recipes.names())
+def test_every_shipped_recipe_trains_exports_and_colorizes(name: str, photos: Path, tmp_path: Path) -> None:
+    """Each recipe as it ships (its sizes, encoder, losses, patch grid), two small steps."""
+    run, shipped = tmp_path / "run", tmp_path / "ship" / "g.safetensors"
+    small = ["batch_size=2", "held_back_fraction=0.25", "min_colorfulness=1", "threads=1", "compile=false"]
+    assert main(["train", str(photos), "--recipe", name, "--run", str(run), "--steps", "2", *_sets(small)]) == 0
+    recipe = load_recipe(name)
+    stored = Recipe.from_dict(json.loads((run / "recipe.json").read_text()))
+    assert (stored.size, stored.generator, stored.gan_loss, stored.gan_grid) == (
+        recipe.size,
+        recipe.generator,
+        recipe.gan_loss,
+        recipe.gan_grid,
     )
-    return RunFolder(next(p for p in sorted(out.iterdir()) if p.is_dir()))
+    state = torch.load(run / "state.pt", weights_only=True)
+    assert state["step"] == 2
+    if recipe.gan_weight:  # the write-up's discriminator, stepped at its rate
+        d_steps = {int(v["step"]) for v in state["gan"]["opt"]["state"].values()}
+        assert d_steps == {2 // recipe.d_every}
+    assert main(["export", str(run), "-o", str(shipped)]) == 0
+    c = Colorizer.from_checkpoint(shipped)  # checksum verified
+    assert c.default_render_size == recipe.size and c.info["step"] == 2
+    assert c.info["recipe"]["generator"]["encoder"] == recipe.generator.encoder
+    assert (shipped.parent / "vgg16-encoder.safetensors").exists() == (recipe.generator.encoder == "vgg16")
 
 
-def test_smoke_run_leaves_all_artifacts(photos, tmp_path, capsys):
-    run = _run(photos, tmp_path / "runs", 4)
-    err = capsys.readouterr()
-    assert "skipped 1 unreadable and 1 near-gray" in err.out
-    assert "PatchGAN grid 8×8" in err.out
-    cfg = TrainConfig.load(run.config_path)
-    assert cfg.data.size == 32 and cfg.run.steps == 4
-    rows = list(csv.DictReader((run.path / "metrics.csv").open()))
-    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
-    assert rows[0]["d_loss"] == rows[0]["g_adv"] == ""  # warm-up: L1 only at step 0
-    assert [r["g_adv"] != "" for r in rows[1:]] == [True] * 3  # G's adversarial term every step
-    assert [r["d_loss"] != "" for r in rows[1:]] == [False, True, True]  # D's latest loss, once it has one
-    state = run.load_state()
-    d_updates = {int(v["step"]) for v in state["opt_d"]["state"].values()}
-    g_updates = {int(v["step"]) for v in state["opt_g"]["state"].values()}
-    assert d_updates == {1} and g_updates == {4}  # D at half rate (d_every=2), after the 1-step warm-up
-    for name in ("adv_loss.png", "l1_loss.png"):
-        assert (run.path / name).stat().st_size > 1000
-    grids = sorted(run.samples.glob("*.png"))
-    assert [g.name for g in grids] == ["step-000002.png", "step-000004.png"]
-    from PIL import Image
-
-    assert Image.open(grids[0]).size == (3 * 32, 2 * 32)  # gray | generated | real, 2 val photos
-    assert run.state_path.exists() and run.generator_path.exists()
-    from model import Colorizer
-
-    c = Colorizer.from_checkpoint(run.generator_path)
-    assert c.default_render_size == 32 and c.info["step"] == 4
-    shipped = tmp_path / "ship" / "g.safetensors"
-    assert main(["export", str(run.path), "-o", str(shipped)]) == 0
-    assert (tmp_path / "ship" / "g.safetensors.sha256").exists()
-    c2 = Colorizer.from_checkpoint(shipped)  # checksum verified
-    assert c2.info["recipe"]["data"]["size"] == 32 and c2.info["step"] == 4
+@pytest.mark.parametrize(("name", "grid"), [("pix2pix-part1", 4), ("pix2pix-part2", 4), ("pix2pix-part4", 11)])
+def test_pix2pix_recipes_judge_the_write_ups_patch_grid(name: str, grid: int) -> None:
+    recipe = load_recipe(name)
+    gan = GanPhase(recipe, torch.device("cpu"))
+    l = torch.zeros(1, 1, recipe.size, recipe.size)
+    ab = torch.zeros(1, 2, recipe.size // 2, recipe.size // 2)
+    assert gan.judge(l, ab).shape == (1, 1, grid, grid)
+    assert recipe.generator.encoder == "none" and recipe.lr == 2e-4 and recipe.l1_weight == 100
 
 
-def test_resume_continues_exactly(photos, tmp_path):
-    straight = _run(photos, tmp_path / "a", 4)
-    half = _run(photos, tmp_path / "b", 2)
-    assert main(["train", "--resume", str(half.path), "--steps", "4"]) == 0
-    s1, s2 = straight.load_state(), half.load_state()
+def test_smoke_run_leaves_its_artifacts(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    _train(photos, run, 4, "--set", "eval_minutes=0")
+    out = capsys.readouterr().out
+    assert "skipped 1 unreadable" in out and "1 near-gray" in out
+    assert "encoder none trained with it" in out
+    for name in ("recipe.json", "state.pt", "latest.safetensors", "best.safetensors", "evals.jsonl", "metrics.csv"):
+        assert (run / name).exists(), name
+    state = torch.load(run / "state.pt", weights_only=True)
+    assert {int(v["step"]) for v in state["gan"]["opt"]["state"].values()} == {2}  # D at half the rate of G
+    assert {int(v["step"]) for v in state["opt"]["state"].values()} == {4}
+    assert any(k.startswith("encoder.") for k in state["decoder"])  # encoder=none: all of it learns
+    assert list(csv.reader((run / "metrics.csv").open()))[0][:3] == ["step", "images_seen", "cpu_hours"]
+
+
+def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
+    straight, half = tmp_path / "a", tmp_path / "b"
+    _train(photos, straight, 4)
+    _train(photos, half, 2)
+    assert main(["train", "--resume", str(half), "--steps", "4"]) == 0
+    s1, s2 = (torch.load(r / "state.pt", weights_only=True) for r in (straight, half))
     assert s2["step"] == 4
-    for key in ("G", "D", "ema"):
+    for key in ("decoder", "ema"):
         for k in s1[key]:
             assert torch.allclose(s1[key][k].float(), s2[key][k].float(), atol=1e-6), (key, k)
-    steps = [int(r["step"]) for r in csv.DictReader((half.path / "metrics.csv").open())]
-    assert steps == [1, 2, 3, 4]
-    assert json.loads(half.config_path.read_text())["run"]["steps"] == 4
-    history = [json.loads(l) for l in (half.path / "resumes.jsonl").read_text().splitlines()]
-    assert [h["resumed_at_step"] for h in history] == [2] and history[0]["config"]["run"]["steps"] == 4
+    for k in s1["gan"]["D"]:
+        assert torch.allclose(s1["gan"]["D"][k].float(), s2["gan"]["D"][k].float(), atol=1e-6), k
+    assert json.loads((half / "recipe.json").read_text())["steps"] == 4
 
 
-def test_batches_are_deterministic_and_split_across_ranks(photos):
-    cfg = apply_overrides(
-        preset("cpu-small"), [f"data.root={photos}", "data.size=32", "data.cache_dir=", "data.degrade=true"]
-    )
-    ps = load_photos(cfg.data, workers=1, log=lambda *a: None)
-    a = make_batch(ps.train, cfg.data, seed=1, step=5, batch_size=4)
-    b = make_batch(ps.train, cfg.data, seed=1, step=5, batch_size=4)
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
-    r0 = make_batch(ps.train, cfg.data, 1, 5, 2, rank=0, world=2)
-    r1 = make_batch(ps.train, cfg.data, 1, 5, 2, rank=1, world=2)
-    assert torch.equal(torch.cat([r0[1], r1[1]]), a[1])  # clean L: the global batch, split
-    l_in, l, ab = a
-    assert l_in.shape == (4, 1, 32, 32) and ab.shape == (4, 2, 32, 32)
-    assert 0 <= float(l.min()) and float(l.max()) <= 100
+def test_stop_request_checkpoints_at_a_step_boundary(photos: Path, tmp_path: Path) -> None:
+    from model.training.generator_trainer import GeneratorTrainer
+    from model.training.onthefly import OnTheFlySource
+
+    recipe = load_recipe(None, [*TINY, f"photos={photos}", "steps=50"])
+    trainer = GeneratorTrainer(recipe, tmp_path / "run", OnTheFlySource(recipe, torch.device("cpu")), "cpu")
+    original = trainer.train_step
+
+    def step_then_stop() -> dict:
+        row = original()
+        if trainer.step == 3:
+            trainer.stop_requested = True  # what Ctrl-C / SIGTERM does
+        return row
+
+    trainer.train_step = step_then_stop  # type: ignore[method-assign]
+    trainer.fit()
+    assert torch.load(trainer.state_path, weights_only=True)["step"] == 3
+    assert (tmp_path / "run" / "latest.safetensors").exists()
 
 
-def test_losses_follow_the_write_up():
+def test_linear_schedule_holds_then_decays_to_zero(photos: Path, tmp_path: Path) -> None:
+    from model.training.generator_trainer import GeneratorTrainer
+    from model.training.onthefly import OnTheFlySource
+
+    recipe = load_recipe(None, [*TINY, f"photos={photos}", "steps=100", "lr_schedule=linear", "lr=0.001"])
+    t = GeneratorTrainer(recipe, tmp_path / "run", OnTheFlySource(recipe, torch.device("cpu")), "cpu")
+    rates = []
+    for step in (0, 50, 75, 100):
+        t.step = step
+        rates.append(t.lr())
+    assert rates == pytest.approx([1e-3, 1e-3, 5e-4, 0.0])
+
+
+def test_losses_follow_the_write_up() -> None:
     real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.5])
     assert d_loss("hinge", real, fake).item() == pytest.approx(0.5 / 2 + 1.5 / 2)
     assert g_loss("hinge", fake).item() == pytest.approx(0.75)
@@ -155,63 +165,65 @@ def test_losses_follow_the_write_up():
         d_loss("wgan", real, fake)
 
 
-def test_presets_and_overrides():
-    assert set(PRESETS) == {"seed-part1", "seed-part2", "seed-part4", "cpu-small"}
-    from model.networks import PatchDiscriminator
+def test_recipes_and_overrides_are_strict() -> None:
+    assert {"heirloom", "pix2pix-part1", "pix2pix-part2", "pix2pix-part3", "pix2pix-part4"} <= set(recipes.names())
+    assert all(recipes.about().values())  # every recipe says what it is for (--help lists it)
+    assert load_recipe("seed-part2") == load_recipe("pix2pix-part2")  # the retired preset names still work
+    p3, p4 = load_recipe("pix2pix-part3"), load_recipe("pix2pix-part4")
+    assert (p3.lr_schedule, p4.lr_schedule) == ("linear", "constant") and p3.size == p4.size == 352
+    p1 = load_recipe("pix2pix-part1")
+    assert (p1.gan_loss, p1.d_norm, p1.d_every) == ("bce", "batch", 1)
+    p2 = load_recipe("pix2pix-part2")
+    assert (p2.gan_loss, p2.d_norm, p2.d_every, p2.betas) == ("hinge", "instance", 2, (0.5, 0.999))
+    r = load_recipe("pix2pix-part2", ["gan_loss=lsgan", "generator.width=64", "temperatures=[0.5]"])
+    assert r.gan_loss == "lsgan" and r.generator.width == 64 and r.temperatures == (0.5,)
+    assert Recipe.from_dict(json.loads(json.dumps(r.to_dict()))) == r
+    from model import ConfigError
 
-    p4 = preset("seed-part4")
-    assert PatchDiscriminator(p4.discriminator).patch_grid(p4.data.size) == 11
-    p2 = preset("seed-part2")
-    assert PatchDiscriminator(p2.discriminator).patch_grid(p2.data.size) == 4
-    assert p2.optim.d_every == 2 and p2.loss.gan == "hinge" and p2.discriminator.norm == "instance"
-    assert preset("seed-part1").loss.gan == "bce" and preset("seed-part1").discriminator.norm == "batch"
-    with pytest.raises(ValueError, match="unknown config key"):
-        apply_overrides(p2, ["loss.l2_weight=3"])
-    cfg = apply_overrides(p2, ["loss.gan=lsgan", "data.crop_scale=[0.5, 1.0]"])
-    assert cfg.loss.gan == "lsgan" and cfg.data.crop_scale == (0.5, 1.0)
-    assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    for bad, match in (
+        (["l2_weight=3"], "unknown recipe keys: l2_weight"),
+        (["generator.depth=3"], "generator.depth"),
+        (["gan_loss=wgan"], "gan_loss"),
+        (["gan_grid=5"], "gan_grid=5"),
+        (["size=100"], "multiple of 32"),
+        (["lr"], "KEY=VALUE"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            load_recipe("pix2pix-part2", bad)
+    with pytest.raises(ConfigError, match="no recipe 'nope'"):
+        load_recipe("nope")
 
 
-def test_dry_run_prints_plan(capsys, tmp_path):
-    assert main(["train", str(tmp_path), "--preset", "seed-part4", "--dry-run"]) == 0
-    assert json.loads(capsys.readouterr().out)["data"]["size"] == 352
+def test_dry_run_prints_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = ["train", str(tmp_path), "--preset", "seed-part4", "--runs-dir", str(tmp_path / "runs"), "--dry-run"]
+    assert main(args) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["recipe"]["size"] == 352 and plan["run"] == str(tmp_path / "runs" / "00000-seed-part4")
+    assert not (tmp_path / "runs").exists()
 
 
-def test_empty_folder_is_a_clear_error(tmp_path, capsys):
+def test_empty_folder_and_missing_photos_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "empty").mkdir()
-    assert main(["train", str(tmp_path / "empty"), "--runs-dir", str(tmp_path / "r"), *TINY]) == 2
+    assert main(["train", str(tmp_path / "empty"), "--run", str(tmp_path / "r"), *_sets(TINY)]) == 2
     assert "no images" in capsys.readouterr().err
+    assert main(["train", "--run", str(tmp_path / "r2")]) == 2
+    assert "give the colour photos" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no run to continue" in capsys.readouterr().err
 
 
-def test_stop_request_checkpoints_at_a_step_boundary(photos, tmp_path):
-    from model.training.trainer import Trainer
+def test_a_retired_unet_file_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from safetensors.torch import save_file
 
-    cfg = apply_overrides(
-        preset("cpu-small"),
-        [
-            f"data.root={photos}",
-            "data.size=32",
-            "data.cache_dir=",
-            "generator.depth=3",
-            "generator.base_width=8",
-            "discriminator.base_width=8",
-            "discriminator.downsamples=2",
-            "run.batch_size=2",
-            "run.steps=50",
-            f"run.out_dir={tmp_path}",
-        ],
+    old = tmp_path / "unet.safetensors"  # the header of a file from the retired generation: no architecture field
+    save_file(
+        {"downs.0.conv.weight": torch.zeros(8, 1, 4, 4)},
+        str(old),
+        metadata={"format": "heirloom.generator", "format_version": "1", "generator": "{}", "render_size": "256"},
     )
-    run = RunFolder.create(cfg)
-    trainer = Trainer(cfg, run, load_photos(cfg.data, workers=1, log=lambda *a: None), log=lambda *a: None)
-    original = trainer.train_step
-
-    def step_then_stop():
-        row = original()
-        if trainer.step == 3:
-            trainer.stop_requested = True  # what Ctrl-C / SIGTERM does
-        return row
-
-    trainer.train_step = step_then_stop
-    with pytest.raises(KeyboardInterrupt):
-        trainer.fit()
-    assert run.load_state()["step"] == 3 and run.generator_path.exists()
+    with pytest.raises(CheckpointError, match="retired from Heirloom: the last version that read it is Heirloom 0.1.0"):
+        Colorizer.from_checkpoint(old)
+    write_photos(tmp_path / "in", 1)
+    assert main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--weights", str(old)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "0.1.0" in err

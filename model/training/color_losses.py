@@ -13,15 +13,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..color import lab_to_rgb_torch
+from ..architectures.hypercolumn import HypercolumnConfig
+from ..color import AB_SCALE, denormalize_l, lab_to_rgb_torch
 from ..encoders import VGG16Encoder
-from ..hypercolumn import AB_RANGE, HypercolumnConfig
 
 
 def grid_coords(ab: torch.Tensor, cfg: HypercolumnConfig) -> torch.Tensor:
     """(B, 2, h, w) ab -> continuous bin coordinates, clamped to the grid's centres."""
     n = cfg.bins_per_axis
-    return ((ab + AB_RANGE) / cfg.bin_size - 0.5).clamp(0, n - 1)
+    return ((ab + AB_SCALE) / cfg.bin_size - 0.5).clamp(0, n - 1)
 
 
 def nearest_bin(ab: torch.Tensor, cfg: HypercolumnConfig) -> torch.Tensor:
@@ -81,10 +81,10 @@ def regression_loss(
     weights: torch.Tensor | None = None,
     cfg: HypercolumnConfig | None = None,
 ) -> torch.Tensor:
-    """L1 between the regression head (ab / 110) and the target ab; with rebalancing `weights` (and the
+    """L1 between the regression head (ab / AB_SCALE) and the target ab; with rebalancing `weights` (and the
     grid `cfg` they are over), each pixel weighs by how rare its colour is, as in the class loss: the
     median a plain L1 converges to is pulled from gray-brown towards the rarer, vivid colours."""
-    err = (pred.float() - ab / AB_RANGE).abs()
+    err = (pred.float() - ab / AB_SCALE).abs()
     if weights is None:
         return err.mean()
     assert cfg is not None, "rebalancing weights are over a grid: pass its config"
@@ -92,9 +92,9 @@ def regression_loss(
 
 
 def colorized_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """Generator input L in [-1, 1] (B, 1, H, W) and ab / 110 at any scale -> sRGB in [0, 1], differentiable."""
-    ab = F.interpolate(ab * AB_RANGE, size=l.shape[-2:], mode="bilinear", align_corners=False)
-    return lab_to_rgb_torch(torch.cat([(l + 1) * 50, ab], 1))
+    """Generator input L in [-1, 1] (B, 1, H, W) and ab / AB_SCALE at any scale -> sRGB in [0, 1], differentiable."""
+    ab = F.interpolate(ab * AB_SCALE, size=l.shape[-2:], mode="bilinear", align_corners=False)
+    return lab_to_rgb_torch(torch.cat([denormalize_l(l), ab], 1))
 
 
 def perceptual_loss(vgg: VGG16Encoder, l: torch.Tensor, ab: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
@@ -102,5 +102,5 @@ def perceptual_loss(vgg: VGG16Encoder, l: torch.Tensor, ab: torch.Tensor, target
     true ab), each level divided by the photo's mean activation so that every level counts alike."""
     pred = vgg.rgb_features(colorized_rgb(l, ab))
     with torch.no_grad():
-        real = vgg.rgb_features(colorized_rgb(l, target_ab / AB_RANGE))
+        real = vgg.rgb_features(colorized_rgb(l, target_ab / AB_SCALE))
     return sum(((p - r).abs().mean() / (r.abs().mean() + 1e-6) for p, r in zip(pred, real)), torch.zeros(()))

@@ -36,10 +36,10 @@ def feature_shapes(encoder: FrozenEncoder, size: int) -> dict[str, tuple[int, ..
 
 def rgb_to_input(rgb: np.ndarray) -> torch.Tensor:
     """(B, S, S, 3) uint8 -> (B, 1, S, S) L normalised to [-1, 1], the generator's input."""
-    from ..color import rgb_to_lab_torch
+    from ..color import normalize_l, rgb_to_lab_torch
 
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).float() / 255.0
-    return rgb_to_lab_torch(x)[:, :1] / 50.0 - 1.0
+    return normalize_l(rgb_to_lab_torch(x)[:, :1])
 
 
 @dataclass

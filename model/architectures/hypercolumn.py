@@ -1,6 +1,7 @@
 """A U-Net whose encoder already sees: a frozen ImageNet encoder, hypercolumn skips, a trained decoder.
 
-The encoder (VGG16, or the lighter AlexNet: `encoders.py`) turns gray L into features that know sky,
+The encoder (VGG16, or the lighter AlexNet: `encoders.py`; or `none`, the plain pix2pix U-Net's encoder
+trained from scratch with the rest) turns gray L into features that know sky,
 grass, skin and cloth at three depths (VGG16: 1/4, 1/8, 1/16); the decoder climbs back up through
 them (Larsson et al. 2016's hypercolumns in U-Net form, as DeOldify's pretrained-encoder U-Net) and,
 at 1/2 scale, meets a small trained stem on the L itself so chroma follows edges finer than the encoder's grid.
@@ -15,25 +16,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .encoders import make_encoder
-
-AB_RANGE = 110.0  # ab bins cover [-110, 110) on both axes
+from ..color import AB_SCALE
+from ..encoders import ENCODER_NAMES, load_encoder, make_encoder
+from ..errors import CheckpointError
 
 
 @dataclass(frozen=True)
 class HypercolumnConfig:
-    encoder: str = "vgg16"
+    encoder: str = "vgg16"  # vgg16 | alexnet (frozen, ImageNet) | none (the pix2pix encoder, trained from scratch)
+    encoder_width: int = 64  # encoder=none: channels of its first level (doubled per level, up to 512)
     width: int = 128  # decoder channels at 1/8 and 1/16; halved at 1/4, quartered at 1/2
     stem: int = 16  # channels of the trained L stem at 1/2 scale
     hint_channels: int = 0  # room for user colour hints (ab + mask = 3) joining at the stem
     blocks: int = 0  # residual blocks added at every decoder scale (depth; 0 = the v2 decoder)
     context: int = 0  # width of the global scene summary fused into every scale (0 = none)
-    bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins)
+    bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins over ±AB_SCALE)
     decode: str = "classes"  # classes (annealed mean) | regression
     temperature: float = 0.38  # annealed-mean temperature: lower is more vivid, 1.0 is the plain mean
 
@@ -43,13 +46,13 @@ class HypercolumnConfig:
 
     @property
     def bins_per_axis(self) -> int:
-        return int(round(2 * AB_RANGE / self.bin_size))
+        return int(round(2 * AB_SCALE / self.bin_size))
 
 
 def ab_bin_centers(cfg: HypercolumnConfig) -> torch.Tensor:
     """(Q, 2) centres of the ab grid, row-major over (a, b)."""
     n = cfg.bins_per_axis
-    c = -AB_RANGE + cfg.bin_size * (torch.arange(n, dtype=torch.float32) + 0.5)
+    c = -AB_SCALE + cfg.bin_size * (torch.arange(n, dtype=torch.float32) + 0.5)
     a, b = torch.meshgrid(c, c, indexing="ij")
     return torch.stack([a.reshape(-1), b.reshape(-1)], 1)
 
@@ -157,28 +160,65 @@ def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: floa
 
 
 class HypercolumnGenerator(nn.Module):
-    """(B, 1, H, W) L normalised to [-1, 1] -> (B, 2, H/2, W/2) ab / 110 in [-1, 1]."""
+    """(B, 1, H, W) L normalised to [-1, 1] -> (B, 2, H/2, W/2) ab / AB_SCALE in [-1, 1]."""
 
+    architecture = "hypercolumn"  # the name in a weights file's header (architectures/__init__.py)
+    Config = HypercolumnConfig
     centers: torch.Tensor
 
     def __init__(self, cfg: HypercolumnConfig):
         super().__init__()
+        if cfg.encoder not in ENCODER_NAMES:
+            raise ValueError(f"unknown encoder {cfg.encoder!r} ({', '.join(ENCODER_NAMES)})")
         if cfg.decode not in ("classes", "regression"):
             raise ValueError(f"unknown decode {cfg.decode!r} (classes, regression)")
         if not cfg.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {cfg.temperature}")
         self.cfg = cfg
-        self.encoder = make_encoder(cfg.encoder)
+        self.encoder = make_encoder(cfg.encoder, cfg.encoder_width)
         self.decoder = HypercolumnDecoder(cfg, self.encoder.channels)
         self.register_buffer("centers", ab_bin_centers(cfg), persistent=False)
 
+    @property
+    def trained(self) -> nn.Module:
+        """What training changes and a generator file stores: the decoder, or all of it when the encoder
+        is trained too (encoder=none); a frozen encoder lives in its own file."""
+        return self.decoder if self.encoder.frozen else self
+
     def decode(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-        """-> (B, 2, H/2, W/2) ab / 110 from the chosen head (the class head's 1/4 grid brought to 1/2)."""
+        """-> (B, 2, H/2, W/2) ab / AB_SCALE from the chosen head (the class head's 1/4 grid brought to 1/2)."""
         if self.cfg.decode == "regression":
             return ab
-        return _up(annealed_mean(logits, self.centers, self.cfg.temperature), ab) / AB_RANGE
+        return _up(annealed_mean(logits, self.centers, self.cfg.temperature), ab) / AB_SCALE
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (class logits at 1/4, regression ab / AB_SCALE at 1/2): both heads, for training and scoring."""
+        if self.encoder.frozen:
+            with torch.no_grad():
+                feats = self.encoder(x)
+        else:
+            feats = self.encoder(x)
+        return self.decoder(feats, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            feats = self.encoder(x)
-        return self.decode(*self.decoder(feats, x))
+        return self.decode(*self.heads(x))
+
+    def load_weights(
+        self, state: dict[str, torch.Tensor], encoder_file: Path | None, encoder_sha256: str | None
+    ) -> None:
+        """Strictly, in float32: a frozen encoder from its own file (checked against its SHA-256), the rest
+        from `state`, which must hold exactly what `trained` holds."""
+        prefix = ""
+        if self.encoder.frozen:
+            if encoder_file is None:
+                raise CheckpointError(f"The generator names no file for its {self.cfg.encoder} encoder.")
+            self.encoder = load_encoder(encoder_file, self.cfg.encoder, encoder_sha256)
+            prefix = "decoder."
+            stray = sorted(k for k in state if not k.startswith(prefix))
+            if stray:
+                raise CheckpointError("The weights hold tensors outside the decoder: " + ", ".join(stray[:5]))
+        own = {k.removeprefix(prefix): v.float() if v.is_floating_point() else v for k, v in state.items()}
+        try:
+            self.trained.load_state_dict(own, strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"The weights do not match their own config: {e}") from e

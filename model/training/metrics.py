@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .color import rgb_to_lab, to_unit_float
+from ..color import rgb_to_lab, to_unit_float
 
 
 def colorfulness(rgb: np.ndarray) -> float:

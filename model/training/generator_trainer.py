@@ -1,12 +1,13 @@
-"""Training the hypercolumn generator's decoder on a frozen encoder's features.
+"""The one trainer: a hypercolumn generator from a recipe, on this CPU or the lent GPU, alone or under
+`torchrun` (DDP: NCCL on GPU, gloo on CPU; every rank draws its own batches, rank 0 alone writes).
 
-One loop serves both machines: on this CPU the features come from the memory-mapped cache
-(`feature_cache.py`); on a GPU from the encoder itself, computed on the fly from photos with real
-augmentation (`OnTheFlySource`). Batches are drawn from a generator seeded by (seed, step), so a
-resumed run continues exactly. Every few minutes the run folder gets a training state (resume) and
-the EMA generator; every `eval_minutes` the held-back slice (2 % of the training photos, never
-`val/`) is scored for every decoding (regression, annealed mean at several temperatures) and the
-best generator by the selection rule is kept as `best.safetensors`.
+With a frozen ImageNet encoder only the decoder learns, and its features come from a memory-mapped
+cache (`feature_cache.py`, CPU) or from the encoder per batch (`OnTheFlySource`, with real
+augmentation); with encoder `none` (the pix2pix recipes) encoder and decoder learn together from the
+photos. Batches are drawn from a generator seeded by (seed, step, rank), so a resumed run continues
+exactly. Every few minutes the run folder gets a training state (resume) and the EMA generator; every
+`eval_minutes` the held-back slice (2 % of the training photos, never `val/`) is scored for every
+decoding the recipe trains, and the best generator by the selection rule is kept as `best.safetensors`.
 """
 
 from __future__ import annotations
@@ -17,29 +18,35 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import DEFAULT_WEIGHTS, save_generator
-from ..encoders import VGG16Encoder, encoder_filename, load_encoder, save_encoder
-from ..hypercolumn import AB_RANGE, HypercolumnConfig, HypercolumnGenerator
-from ..networks import count_parameters
+from ..architectures.hypercolumn import HypercolumnConfig, HypercolumnGenerator
+from ..checkpoint import DEFAULT_WEIGHTS, read_generator
+from ..color import AB_SCALE
+from ..encoders import VGG16Encoder, encoder_filename, load_encoder
+from ..errors import ConfigError
 from ..pipeline import pick_device
 from ..precision import describe, resolve_precision
 from .color_losses import ab_prior, class_loss, perceptual_loss, rebalance_weights, regression_loss
-from .gan_phase import GanPhase
-from .held_back import HeldBackScorer, lab_targets, selection_key
-from .hypercolumn_recipe import Recipe, trained_decodings
+from .discriminator import count_parameters
+from .distributed import Dist, init_distributed, wrap
+from .gan_phase import D_LR, GanPhase
+from .generator_file import save_encoder, save_generator
+from .held_back import Features, HeldBackScorer, lab_targets, selection_key
 from .lineage import inherited
+from .recipe import Recipe, trained_decodings
 from .run_plots import plot_run
 
-Batch = tuple[tuple[torch.Tensor, ...], np.ndarray, "torch.Tensor | None"]  # features, photos, aged input L
+LOG_EVERY = 50  # steps per metrics row and log line
+Batch = tuple[Features, np.ndarray, "torch.Tensor | None"]  # features, photos, aged input L
 
 
 class Source(Protocol):
@@ -47,11 +54,14 @@ class Source(Protocol):
 
     def train_count(self) -> int: ...
     def train_batch(self, rng: np.random.Generator, n: int) -> Batch:
-        """Encoder features, the photos (targets), and the decoder's input L where it is not the photos'
+        """Encoder features, the photos (targets), and the generator's input L where it is not the photos'
         own (aged prints): None = the clean L."""
         ...
 
-    def held_back(self, n: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]: ...
+    def held_back(self, n: int) -> tuple[Features, np.ndarray]: ...
+    def sample_photos(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Training views without their features (the colour prior needs only the photos)."""
+        ...
 
 
 class CachedSource:
@@ -74,35 +84,57 @@ class CachedSource:
     def held_back(self, n):
         return self.cache.batch(self.held_idx[:n])
 
+    def sample_photos(self, rng, n):
+        idx = np.sort(self.train_idx[rng.integers(0, len(self.train_idx), n)])
+        rgb = np.array(self.cache.arrays["rgb"][idx])
+        if self.flip:
+            flip = rng.random(n) < 0.5
+            rgb[flip] = rgb[flip][:, :, ::-1]
+        return rgb
 
-class HypercolumnTrainer:
-    def __init__(self, recipe: Recipe, run_dir: str | Path, source: Source, device: str | None = None, log=print):
-        self.recipe, self.source, self.log = recipe, source, log
+
+class GeneratorTrainer:
+    def __init__(
+        self,
+        recipe: Recipe,
+        run_dir: str | Path,
+        source: Source,
+        device: str | None = None,
+        log=print,
+        dist_info: Dist | None = None,
+    ):
+        self.recipe, self.source = recipe, source
+        self.dist = dist_info or Dist()
+        self.log = log if self.dist.main else (lambda *a, **k: None)
         self.run = Path(run_dir)
         self.run.mkdir(parents=True, exist_ok=True)
-        self.device = pick_device(device)
+        self.device = pick_device(device) if device or self.dist.world == 1 else self.dist.device()
         if recipe.threads:
             torch.set_num_threads(recipe.threads)
-        torch.manual_seed(recipe.seed)
+        torch.manual_seed(recipe.seed)  # the same initial weights on every rank
         self.G = HypercolumnGenerator(recipe.generator)
+        self.frozen = self.G.encoder.frozen
         self.encoder_path = self.run / encoder_filename(recipe.generator.encoder)
-        self._init_encoder()
+        if self.frozen:
+            self._init_encoder()
         self.lineage: list[dict] = []  # the runs behind the warm start (lineage.py)
         if recipe.init:
             self._warm_start(recipe.init)
         self.G = self.G.to(self.device)
+        self.net = self.G.trained  # the decoder, or the whole generator when its encoder learns too
         self.dtype = resolve_precision(recipe.precision, self.device)
         self.channels_last = self.dtype == torch.bfloat16 and self.device.type == "cpu"
         if self.channels_last:
-            self.G.decoder.to(memory_format=torch.channels_last)
+            self.net.to(memory_format=torch.channels_last)
         self.log(f"precision: {describe(self.dtype, self.device)}")
-        if hasattr(source, "attach_encoder"):
+        if self.frozen and hasattr(source, "attach_encoder"):
             source.attach_encoder(self.G.encoder, self.dtype, recipe.compile)
-        self.ema = copy.deepcopy(self.G.decoder).eval().requires_grad_(False)
-        self.opt = torch.optim.Adam(self.G.decoder.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
+        self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
+        self.net_train = wrap(_Heads(self.G), self.dist)  # DDP syncs the gradients of what learns
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=recipe.lr, betas=recipe.betas)
         if recipe.perceptual_weight and not isinstance(self.G.encoder, VGG16Encoder):
-            raise ValueError("the perceptual loss compares VGG16 features: it needs generator.encoder=vgg16")
-        self.gan = GanPhase(self.device) if recipe.gan_weight > 0 else None
+            raise ConfigError("the perceptual loss compares VGG16 features: it needs generator.encoder=vgg16")
+        self.gan = GanPhase(recipe, self.device, self.dist) if recipe.gan_weight > 0 else None
         self.step, self.cpu_seconds, self.wall_seconds, self.images_seen = 0, 0.0, 0.0, 0
         self.best: dict = {}
         self.weights: torch.Tensor | None = None
@@ -116,22 +148,20 @@ class HypercolumnTrainer:
         That is the shipped file itself where there is one, so an export names the SHA-256 already in
         weights/ (a re-saved copy holds the same tensors but other bytes: another checksum)."""
         shipped = DEFAULT_WEIGHTS.parent / self.encoder_path.name
-        if not self.encoder_path.exists() and shipped.is_file():
+        if self.dist.main and not self.encoder_path.exists() and shipped.is_file():
             shutil.copyfile(shipped, self.encoder_path)
-        if not self.encoder_path.exists():
+        if self.dist.main and not self.encoder_path.exists():
             from .pretrained import STLPIPS_NETS, load_pretrained
 
+            assert isinstance(self.G.encoder, torch.nn.Module)
             load_pretrained(self.G.encoder)
             net = STLPIPS_NETS[self.G.encoder.name]
             save_encoder(self.encoder_path, self.G.encoder, f"stlpips-pytorch {net}_shift_tolerant.pth (ImageNet)")
+        self.dist.barrier()  # the other ranks read the file rank 0 wrote
         self.G.encoder = load_encoder(self.encoder_path, self.recipe.generator.encoder, None)
 
     def _warm_start(self, path: str) -> None:
-        from ..checkpoint import read_generator
-
         gen = read_generator(path)
-        if gen.architecture != "hypercolumn":
-            raise ValueError(f"--init {path} is not a hypercolumn generator")
 
         def shape(c: HypercolumnConfig) -> HypercolumnConfig:  # what must match; depth and context may grow
             return replace(c, decode="classes", temperature=1.0, blocks=0, context=0)
@@ -141,12 +171,13 @@ class HypercolumnTrainer:
         )
         if shape(gen.config) != shape(self.recipe.generator) or not grows:
             sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
-            raise ValueError(f"--init {path} has another decoder shape than this recipe; to continue it, add: {sets}")
-        state = {k.removeprefix("decoder."): v.float() for k, v in gen.state.items()}
-        missing, unexpected = self.G.decoder.load_state_dict(state, strict=False)
-        new = [k for k in missing if not _is_growth(k, gen.config)]
+            raise ConfigError(f"--init {path} has another shape than this recipe; to continue it, add: {sets}")
+        prefix = "decoder." if self.frozen else ""
+        state = {k.removeprefix(prefix): v.float() for k, v in gen.state.items()}
+        missing, unexpected = self.G.trained.load_state_dict(state, strict=False)
+        new = [k for k in missing if not _is_growth(k.removeprefix("decoder."), gen.config)]
         if unexpected or new:
-            raise ValueError(f"--init {path} does not fit this decoder: missing {new}, unexpected {unexpected}")
+            raise ConfigError(f"--init {path} does not fit this generator: missing {new}, unexpected {unexpected}")
         if missing:  # residual blocks and context maps start at zero: the same function, room to learn
             self.log(
                 f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> "
@@ -161,6 +192,8 @@ class HypercolumnTrainer:
         return self.run / "state.pt"
 
     def save_state(self) -> None:
+        if not self.dist.main:
+            return
         state = {
             "recipe": json.dumps(self.recipe.to_dict()),
             "step": self.step,
@@ -168,7 +201,7 @@ class HypercolumnTrainer:
             "wall_seconds": self.wall_seconds,
             "images_seen": self.images_seen,
             "best": json.dumps(self.best),
-            "decoder": self.G.decoder.state_dict(),
+            "decoder": self.net.state_dict(),  # (the whole generator when its encoder learns)
             "ema": self.ema.state_dict(),
             "opt": self.opt.state_dict(),
             "weights": self.weights if self.weights is not None else torch.zeros(0),
@@ -181,7 +214,7 @@ class HypercolumnTrainer:
 
     def load_state(self) -> None:
         s = torch.load(self.state_path, map_location=self.device, weights_only=True)
-        self.G.decoder.load_state_dict(s["decoder"], strict=True)
+        self.net.load_state_dict(s["decoder"], strict=True)
         self.ema.load_state_dict(s["ema"], strict=True)
         self.opt.load_state_dict(s["opt"])
         self.step, self.cpu_seconds = int(s["step"]), float(s["cpu_seconds"])
@@ -192,9 +225,9 @@ class HypercolumnTrainer:
             self.gan.load_state_dict(s["gan"])
 
     def export(self, path: Path, cfg: HypercolumnConfig, info: dict | None = None) -> Path:
-        """The EMA decoder with decoding settings `cfg`, as a generator file beside the run's encoder."""
+        """The EMA generator with decoding settings `cfg`, as a generator file (beside the run's encoder file)."""
         g = HypercolumnGenerator(cfg)
-        g.decoder.load_state_dict(self.ema.state_dict(), strict=True)
+        g.trained.load_state_dict(self.ema.state_dict(), strict=True)
         meta = {
             "recipe": self.recipe.to_dict(),
             "step": self.step,
@@ -212,7 +245,7 @@ class HypercolumnTrainer:
         """The colour prior of the training photos, from a fixed sample (the same on every resume)."""
         if self._ab_prior is None:
             rng = np.random.default_rng([self.recipe.seed, 99])
-            abs_ = [lab_targets(self.source.train_batch(rng, 64)[1], torch.device("cpu"))[1] for _ in range(16)]
+            abs_ = [lab_targets(self.source.sample_photos(rng, 64), torch.device("cpu"))[1] for _ in range(16)]
             self._ab_prior = ab_prior(torch.cat(abs_), self.recipe.generator)
         return self._ab_prior
 
@@ -230,16 +263,29 @@ class HypercolumnTrainer:
             self._l1_rarity = rebalance_weights(self._prior(), self.recipe.l1_rebalance)
         return self._l1_rarity
 
+    def lr(self) -> float:
+        """The recipe's rate; `linear`: constant for the first half of the budget, then down to 0."""
+        if self.recipe.lr_schedule == "linear":
+            return self.recipe.lr * min(1.0, max(0.0, 2 * (1 - self.progress())))
+        return self.recipe.lr
+
     def train_step(self) -> dict:
         r = self.recipe
-        rng = np.random.default_rng([r.seed, self.step])
+        rng = np.random.default_rng([r.seed, self.step, self.dist.rank] if self.dist.world > 1 else [r.seed, self.step])
         feats, rgb, l_in = self.source.train_batch(rng, r.batch_size)
         l, ab = lab_targets(rgb, self.device)
         l_in = l if l_in is None else l_in.to(self.device)
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
-        feats = tuple(f.to(self.device, non_blocking=True).contiguous(memory_format=mf) for f in feats)
+        if feats is not None:
+            feats = tuple(f.to(self.device, non_blocking=True).contiguous(memory_format=mf) for f in feats)
+        lr = self.lr()
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        if self.gan is not None:
+            for group in self.gan.opt.param_groups:
+                group["lr"] = D_LR * lr / r.lr
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.dtype == torch.bfloat16):
-            logits, pred = self.G.decoder(feats, l_in.contiguous(memory_format=mf))
+            logits, pred = self.net_train(l_in.contiguous(memory_format=mf), feats)
         logits, pred = logits.float(), pred.float()  # losses, softmax and EMA stay in float32
         ce = (  # skipped when unused: its 484-way softmax is a good part of a cached step
             class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, self._class_weights())
@@ -254,7 +300,8 @@ class HypercolumnTrainer:
             loss = loss + r.perceptual_weight * perc
             terms["perceptual"] = perc.item()
         if self.gan is not None and self.progress() >= r.gan_from:
-            terms["d"] = self.gan.d_step(l, pred, ab / AB_RANGE)
+            if self.step % self.gan.every == 0:
+                terms["d"] = self.gan.d_step(l, pred, ab / AB_SCALE)
             adv = self.gan.g_loss(l, pred)
             loss = loss + r.gan_weight * adv
             terms["adv"] = adv.item()
@@ -263,7 +310,7 @@ class HypercolumnTrainer:
         self.opt.step()
         decay = min(r.ema, (1 + self.step) / (10 + self.step))  # warm-up: early EMA would be the random init
         with torch.no_grad():
-            for pe, p in zip(self.ema.parameters(), self.G.decoder.parameters()):
+            for pe, p in zip(self.ema.parameters(), self.net.parameters()):
                 pe.lerp_(p, 1 - decay)
         self.step += 1
         self.images_seen += r.batch_size
@@ -281,6 +328,7 @@ class HypercolumnTrainer:
     # ---- held-back selection ----
     @torch.no_grad()
     def evaluate(self) -> list[dict]:
+        """Scores every decoding the recipe trains on the held-back slice; keeps the best as best.safetensors."""
         if self._scorer is None:
             feats, real = self.source.held_back(self.recipe.eval_photos)
             self._scorer = HeldBackScorer(self.run, feats, real, self.device)
@@ -289,7 +337,8 @@ class HypercolumnTrainer:
             return []
         self._scorer.gray_baseline()
         cfgs = trained_decodings(self.recipe)
-        rows = self._scorer.score(self.ema, cfgs)
+        ema = self.ema
+        rows = self._scorer.score(lambda f, l: ema(f, l) if f is not None else ema.heads(l), cfgs)
         meta = {"step": self.step, "cpu_hours": round(self.cpu_seconds / 3600, 3), "images_seen": self.images_seen}
         rows = [{**meta, **row} for row in rows]
         for row, cfg in zip(rows, cfgs):
@@ -312,20 +361,19 @@ class HypercolumnTrainer:
 
     def fit(self) -> None:
         r = self.recipe
-        self.log(
-            f"decoder {count_parameters(self.G.decoder) / 1e6:.2f}M trained params, encoder "
-            f"{count_parameters(self.G.encoder) / 1e6:.1f}M frozen; {self.source.train_count()} training photos; "
-            f"device {self.device}; run {self.run}"
+        encoder = f"encoder {r.generator.encoder} " + (
+            f"{count_parameters(self.G.encoder) / 1e6:.1f}M frozen" if self.frozen else "trained with it"
         )
-        self.G.decoder.train()
+        self.log(
+            f"{count_parameters(self.net) / 1e6:.2f}M trained params, {encoder}; {self.source.train_count()} "
+            f"training photos; device {self.device}; world size {self.dist.world}; run {self.run}"
+        )
+        self.net.train()
         last_ckpt = last_eval = time.time()
         t_log, n_log, sums = time.time(), 0, {"ce": 0.0, "l1": 0.0}
-        metrics = (self.run / "metrics.csv").open("a", newline="")
-        writer = csv.writer(metrics)
-        if metrics.tell() == 0:
-            writer.writerow(["step", "images_seen", "cpu_hours", "ce", "l1", "images_per_s"])
+        metrics = _MetricsLog(self.run / "metrics.csv") if self.dist.main else None
         try:
-            while self._budget_left() and not self.stop_requested:
+            while self.dist.agree(self._budget_left() and not self.stop_requested):
                 t0, c0 = time.time(), time.process_time()
                 row = self.train_step()
                 self.wall_seconds += time.time() - t0
@@ -333,23 +381,21 @@ class HypercolumnTrainer:
                 for k, v in row.items():
                     sums[k] = sums.get(k, 0.0) + v
                 n_log += 1
-                if n_log == 50:
-                    ips = n_log * r.batch_size / (time.time() - t_log)
-                    writer.writerow(
-                        [
-                            self.step,
-                            self.images_seen,
-                            round(self.cpu_seconds / 3600, 4),
-                            round(sums["ce"] / n_log, 4),
-                            round(sums["l1"] / n_log, 5),
-                            round(ips, 1),
-                        ]
-                    )
-                    metrics.flush()
-                    extra = "".join(f" {k} {v / n_log:.3f}" for k, v in sums.items() if k not in ("ce", "l1"))
+                if n_log == LOG_EVERY:
+                    ips = n_log * r.batch_size * self.dist.world / (time.time() - t_log)
+                    means = {k: v / n_log for k, v in sums.items()}
+                    if metrics:
+                        metrics.write(
+                            step=self.step,
+                            images_seen=self.images_seen,
+                            cpu_hours=round(self.cpu_seconds / 3600, 4),
+                            images_per_s=round(ips, 1),
+                            **{k: round(v, 5) for k, v in means.items()},
+                        )
+                    extra = "".join(f" {k} {v:.3f}" for k, v in means.items() if k not in ("ce", "l1"))
                     self.log(
                         f"step {self.step} seen {self.images_seen} cpu {self.cpu_seconds / 3600:.2f} h "
-                        f"ce {sums['ce'] / n_log:.3f} l1 {sums['l1'] / n_log:.4f}{extra} {ips:.1f} img/s"
+                        f"ce {means['ce']:.3f} l1 {means['l1']:.4f}{extra} {ips:.1f} img/s"
                     )
                     t_log, n_log, sums = time.time(), 0, {"ce": 0.0, "l1": 0.0}
                 if time.time() - last_ckpt > r.checkpoint_minutes * 60:
@@ -359,12 +405,15 @@ class HypercolumnTrainer:
                     self._eval_and_log()
                     last_eval = time.time()
         finally:
-            metrics.close()
+            if metrics:
+                metrics.close()
             self.save_state()
         self._eval_and_log()
         self.save_state()
 
     def _eval_and_log(self) -> None:
+        if not self.dist.main:
+            return
         rows = self.evaluate()
         gray_path = self.run / "held-back-gray.json"
         if rows and gray_path.exists():
@@ -400,7 +449,7 @@ def init_shape_overrides(path: str | Path) -> dict[str, object]:
     return {k: getattr(cfg, k) for k in ("encoder", "width", "stem", "hint_channels", "bin_size", "blocks", "context")}
 
 
-def _stop_between_steps(trainer: HypercolumnTrainer) -> None:
+def _stop_between_steps(trainer: GeneratorTrainer) -> None:
     def request(signum, frame):
         trainer.stop_requested = True
 
@@ -415,8 +464,12 @@ def train(
     device: str | None = None,
     source: Source | None = None,
     log=print,
-) -> HypercolumnTrainer:
-    """Train (or continue training) the decoder in `run_dir`; the recipe is stored there on first start."""
+) -> GeneratorTrainer:
+    """Train (or continue training) in `run_dir`; the recipe is stored there on first start. Under
+    `torchrun` every rank runs this; rank 0 alone writes."""
+    dist_info = init_distributed()
+    if not dist_info.main:
+        log = lambda *a, **k: None  # noqa: E731
     run_dir = Path(run_dir)
     recipe_path = run_dir / "recipe.json"
     if resume and recipe_path.exists():
@@ -432,27 +485,64 @@ def train(
         if continued != recipe:
             log(f"note: {run_dir} was started with another recipe; continuing with its own (budgets from the command)")
         recipe = continued
-    run_dir.mkdir(parents=True, exist_ok=True)
-    recipe_path.write_text(json.dumps(recipe.to_dict(), indent=2))
+    dist_info.barrier()  # every rank has read the stored recipe before rank 0 rewrites it
+    if dist_info.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        recipe_path.write_text(json.dumps(recipe.to_dict(), indent=2))
     if source is None:
         if recipe.cache:
             from .feature_cache import FeatureCache
 
+            if recipe.generator.encoder == "none":
+                raise ConfigError("a feature cache holds a frozen encoder's features: encoder=none trains on --photos")
             source = CachedSource(FeatureCache.open(recipe.cache), recipe)
-        else:
+        elif recipe.photos:
             from .onthefly import OnTheFlySource
 
-            source = OnTheFlySource(recipe, pick_device(device))
-    trainer = HypercolumnTrainer(recipe, run_dir, source, device, log)
+            source = OnTheFlySource(recipe, pick_device(device) if device else dist_info.device(), log)
+        else:
+            raise ConfigError("give the photos to train on (a folder or .npz shard), or --cache DIR of features")
+    trainer = GeneratorTrainer(recipe, run_dir, source, device, log, dist_info)
     if resume and trainer.state_path.exists():
         trainer.load_state()
         log(
             f"resumed at step {trainer.step} ({trainer.images_seen} photos seen, "
             f"{trainer.cpu_seconds / 3600:.2f} CPU-hours)"
         )
-    import threading
-
     if threading.current_thread() is threading.main_thread():
         _stop_between_steps(trainer)
     trainer.fit()
     return trainer
+
+
+class _MetricsLog:
+    """metrics.csv, one row per LOG_EVERY steps; a resumed run keeps the columns its file started with."""
+
+    COLUMNS = ["step", "images_seen", "cpu_hours", "ce", "l1", "adv", "d", "perceptual", "images_per_s"]
+
+    def __init__(self, path: Path):
+        old = path.read_text().splitlines()[:1] if path.exists() else []
+        self.columns = old[0].split(",") if old and old[0] else self.COLUMNS
+        self.fh = path.open("a", newline="")
+        self.writer = csv.DictWriter(self.fh, self.columns, extrasaction="ignore")
+        if not old:
+            self.writer.writeheader()
+
+    def write(self, **row: Any) -> None:
+        self.writer.writerow(row)
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _Heads(torch.nn.Module):
+    """The generator's two heads from the input L, given a frozen encoder's features or computing them:
+    the one module DDP wraps, so its gradient sync covers exactly what learns."""
+
+    def __init__(self, g: HypercolumnGenerator):
+        super().__init__()
+        self.g = g
+
+    def forward(self, l: torch.Tensor, feats: Features) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.g.heads(l) if feats is None else self.g.decoder(feats, l)

