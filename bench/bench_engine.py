@@ -1,9 +1,8 @@
 """Engine benchmark: prints JSON.
 
-1. Training images/s of the `cpu-small` networks at 128 and 256 px: Heirloom's trainer (photos
-   decoded once into RAM, batched torch Lab, one D call on [real; fake], passive OpenMP waits)
-   against a plain pix2pix loop over the same networks (JPEGs decoded every step, per-image
-   numpy Lab, separate D calls for real and fake, as in the pix2pix reference code).
+1. Training photos/s of the one trainer (`heirloom train`) on the shipped architecture: the shipped
+   recipe (frozen VGG16 computed per batch, decoder trained) in float32 and in the CPU's best precision,
+   and the write-up's `pix2pix-part2` (the U-Net trained from scratch, PatchGAN, 256 px).
 2. Colorizing a 12-megapixel scan end to end (decode, colorize, encode): seconds and peak memory.
 
     python bench/bench_engine.py [--photos DIR] [--steps 12] [--weights W]
@@ -27,8 +26,6 @@ import numpy as np
 from PIL import Image
 
 # Importing `model` sets OMP_WAIT_POLICY; torch is imported after it, inside the functions.
-from model.color import srgb_to_linear
-from model.training.discriminator import PatchDiscriminator, UNetGenerator
 
 
 def synthetic_photos(folder: Path, n: int, size: int = 288) -> Path:
@@ -42,91 +39,33 @@ def synthetic_photos(folder: Path, n: int, size: int = 288) -> Path:
     return folder
 
 
-def numpy_rgb2lab(rgb: np.ndarray) -> np.ndarray:
-    """Per-image float64 Lab, the way a plain pipeline does it (as skimage's rgb2lab)."""
-    lin = srgb_to_linear(rgb)
-    m = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
-    xyz = lin @ m.T / np.array([0.950456, 1.0, 1.088754])
-    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
-
-
-def plain_loop(cfg, files: list[Path], steps: int) -> float:
-    """The unoptimized reference: decode + per-image Lab every step, D on real and fake separately."""
+def trainer_photos_per_s(photos: Path, recipe: str, steps: int, sets: list[str]) -> float:
+    """Photos per second of `steps` training steps after two warm-up steps, data preparation included."""
     import torch
-    import torch.nn.functional as F
 
-    from model.training.losses import d_loss, g_loss
+    from model.training.generator_trainer import GeneratorTrainer
+    from model.training.onthefly import OnTheFlySource
+    from model.training.recipe import load_recipe
 
-    torch.manual_seed(0)
-    G, D = UNetGenerator(cfg.generator), PatchDiscriminator(cfg.discriminator)
-    og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
-    od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
-    s, b = cfg.data.size, cfg.run.batch_size
-    rng = np.random.default_rng(0)
-    t0 = None
-    for step in range(steps + 2):
-        if step == 2:
-            t0 = time.perf_counter()  # two warm-up steps
-        labs = []
-        for i in rng.integers(0, len(files), b):
-            im = Image.open(files[i]).convert("RGB").resize((s, s), Image.BICUBIC)
-            labs.append(numpy_rgb2lab(np.asarray(im) / 255.0))
-        lab = torch.from_numpy(np.stack(labs)).permute(0, 3, 1, 2).float()
-        x, y = lab[:, :1] / 50 - 1, lab[:, 1:] / 110
-        fake = G(x)
-        if step % cfg.optim.d_every == 0:
-            loss_d = d_loss("hinge", D(x, y), D(x, fake.detach()))
-            od.zero_grad()
-            loss_d.backward()
-            od.step()
-        for p in D.parameters():
-            p.requires_grad_(False)
-        loss_g = g_loss("hinge", D(x, fake)) + 100 * F.l1_loss(fake, y)
-        for p in D.parameters():
-            p.requires_grad_(True)
-        og.zero_grad()
-        loss_g.backward()
-        og.step()
-    return steps * b / (time.perf_counter() - t0)
-
-
-def heirloom_loop(cfg, steps: int) -> float:
-    from model.training.data import load_photos
-    from model.training.run_folder import RunFolder
-    from model.training.trainer import Trainer
-
-    photos = load_photos(cfg.data, log=lambda *a: None)
+    r = load_recipe(recipe, [f"photos={photos}", "held_back_fraction=0", "min_colorfulness=0", *sets])
     with tempfile.TemporaryDirectory() as d:
-        trainer = Trainer(cfg, RunFolder(Path(d)), photos, log=lambda *a: None)
-        trainer.G.train()
-        trainer.D.train()
+        t = GeneratorTrainer(r, d, OnTheFlySource(r, torch.device("cpu"), log=lambda *a: None), "cpu", lambda *a: None)
+        t.net.train()
         for _ in range(2):
-            trainer.train_step()
+            t.train_step()
         t0 = time.perf_counter()
         for _ in range(steps):
-            trainer.train_step()
-        return steps * cfg.run.batch_size / (time.perf_counter() - t0)
+            t.train_step()
+        return steps * r.batch_size / (time.perf_counter() - t0)
 
 
 def training_bench(photos: Path, steps: int) -> dict:
-    from model.training.config import apply_overrides, preset
-
-    out = {}
-    files = sorted(p for p in photos.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:2000]
-    for size in (128, 256):
-        cfg = apply_overrides(
-            preset("cpu-small"),
-            [f"data.root={photos}", f"data.size={size}", "data.cache_dir=", "loss.warmup_steps=0", "data.limit=2000"],
-        )
-        plain = plain_loop(cfg, files, steps)
-        ours = heirloom_loop(cfg, steps)
-        out[f"{size}px"] = {
-            "plain_images_per_s": round(plain, 2),
-            "heirloom_images_per_s": round(ours, 2),
-            "speedup": round(ours / plain, 2),
-        }
-    return out
+    runs = {
+        "heirloom_float32": ("heirloom", ["precision=float32"]),
+        "heirloom_auto": ("heirloom", ["precision=auto"]),
+        "pix2pix_part2_auto": ("pix2pix-part2", ["batch_size=4"]),
+    }
+    return {name: round(trainer_photos_per_s(photos, r, steps, sets), 2) for name, (r, sets) in runs.items()}
 
 
 def scan_bench(weights: str | None) -> dict:
@@ -136,10 +75,8 @@ import io, json, os, resource, time
 import numpy as np
 from PIL import Image
 from model import Colorizer
-from model.networks import GeneratorConfig, UNetGenerator
 from model.photo_io import encode_photo
-w = {weights!r}
-c = Colorizer.from_checkpoint(w) if w else Colorizer(UNetGenerator(GeneratorConfig()).eval(), 256)
+c = Colorizer.from_checkpoint({weights!r})
 y, x = np.mgrid[0:3000, 0:4000]
 gray = ((np.sin(x / 150.0) * np.cos(y / 90.0) * 0.4 + 0.5) * 255).astype(np.uint8)
 buf = io.BytesIO(); Image.fromarray(gray).save(buf, "JPEG", quality=92); data = buf.getvalue()
@@ -167,14 +104,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", help="folder of colour photos (default: 64 synthetic JPEGs)")
     ap.add_argument("--steps", type=int, default=12, help="timed training steps per loop")
-    ap.add_argument("--weights", help="generator for the 12-MP test (default: shipped weights if present)")
+    ap.add_argument("--weights", help="generator for the 12-MP test (default: the shipped weights)")
     ap.add_argument("--skip-training", action="store_true")
     a = ap.parse_args()
     import torch
 
     from model.checkpoint import DEFAULT_WEIGHTS
 
-    weights = a.weights or (str(DEFAULT_WEIGHTS) if DEFAULT_WEIGHTS.exists() else None)
+    weights = a.weights or str(DEFAULT_WEIGHTS)
     result = {
         "cpu_threads": torch.get_num_threads(),
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -183,7 +120,7 @@ def main() -> None:
     if not a.skip_training:
         with tempfile.TemporaryDirectory() as d:
             photos = Path(a.photos) if a.photos else synthetic_photos(Path(d) / "photos", 64)
-            result["training_cpu_small"] = training_bench(photos, a.steps)
+            result["training_photos_per_s"] = training_bench(photos, a.steps)
     print(json.dumps(result, indent=2))
 
 

@@ -19,9 +19,9 @@ import torch
 
 from model.checkpoint import build_generator, read_generator
 from model.training.feature_cache import FeatureCache
-from model.training.generator_trainer import CachedSource
-from model.training.held_back import HeldBackScorer, decodings, selection_key
-from model.training.recipe import Recipe
+from model.training.held_back import HeldBackScorer, selection_key
+from model.training.recipe import Recipe, decodings
+from model.training.sources import CachedSource
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     for path in a.generators:
         gen = read_generator(path)
         decoder = build_generator(gen).decoder.float().eval()
-        for row in scorer.score(decoder, decodings(gen.config, temps)):
+        for row in scorer.score(lambda f, l, d=decoder: d(f, l), decodings(gen.config, temps)):
             row = {"model": path, **row}
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Train the hypercolumn recipe on the lent GPU machine (one H100/H200, PyTorch + CUDA preinstalled,
+# Train a recipe (default: model v3's) on the lent GPU machine (one H100/H200, PyTorch + CUDA preinstalled,
 # no network, none of ../shared). Run from the repository root there, e.g. through the `device` tool:
 #   bash gpu/train_on_device.sh          (photos: data/shard-*.npz, made here by `heirloom pack-shard`)
 # Results come back through $OUT (at most 8 files): best/latest generators, the training state (for a
 # later GPU or CPU run to continue), evals, metrics, recipe and the two plots.
 # Knobs (environment): HEIRLOOM_GPU_SHARDS (a shard, or a folder of shard-*.npz; default data/),
-# HEIRLOOM_GPU_MINUTES (training wall minutes, default 7: one call may run 10), HEIRLOOM_GPU_INIT
+# HEIRLOOM_GPU_RECIPE (a recipe name or file, default heirloom-v3), HEIRLOOM_GPU_MINUTES (training wall
+# minutes, default 7: one call may run 10), HEIRLOOM_GPU_INIT
 # (warm start; default the shipped generator when it is a hypercolumn one; "none" starts afresh), HEIRLOOM_GPU_SET
 # (space-separated recipe overrides, applied after the GPU defaults below), PYTHON.
 set -euo pipefail
@@ -27,24 +28,24 @@ if [ -z "$init" ] && [ -f weights/heirloom-generator.safetensors ] &&
   init=weights/heirloom-generator.safetensors
 fi
 
-# GPU defaults: large batches (the encoder runs per batch, in bf16), frequent checkpoints and evals.
-sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_minutes=3 --set eval_photos=200)
-# Model v3's recipe: half the views aged into old prints, rarity-weighted class and L1 losses; a v2 init is grown
-# to the v3 decoder (residual blocks and global context start at zero, so it starts as the v2 decoder).
-v3=(--set age=0.5 --set rebalance=0.7 --set l1_rebalance=0.9 --set generator.blocks=2 --set generator.context=256)
+# The recipe (a file in model/training/recipes/, default model v3's: half the views aged into old prints,
+# rarity-weighted losses; a v2 init is grown to its decoder, whose new blocks start at zero), then the GPU's
+# settings: large batches (the encoder runs per batch, in bf16), frequent checkpoints and evals.
+recipe=${HEIRLOOM_GPU_RECIPE:-heirloom-v3}
+sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_minutes=3 --set eval_photos=200
+      --set compile=false)
 if [ -n "$init" ] && [ "$init" != none ]; then
   sets+=(--set "init=$init")
   # Continue the init's decoder in its own shape (the shipped one may be narrower than the defaults).
-  for kv in $(PYTHONPATH=. "$py" -c "import sys; from model.training.generator_trainer import init_shape_overrides as s; print(' '.join(f'generator.{k}={v}' for k, v in s(sys.argv[1]).items()))" "$init"); do
+  for kv in $(PYTHONPATH=. "$py" -c "import sys; from model.training.generator_trainer import init_shape_overrides as s; print(' '.join(f'generator.{k}={v}' for k, v in s(sys.argv[1]).items() if k not in ('blocks', 'context')))" "$init"); do
     sets+=(--set "$kv")
   done
 fi
-sets+=("${v3[@]}")
 for kv in ${HEIRLOOM_GPU_SET:-}; do sets+=(--set "$kv"); done
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
 status=0
-PYTHONPATH=. "$py" -m model.cli train-hypercolumn "$run" --photos "$shards" --wall-minutes "$minutes" \
+PYTHONPATH=. "$py" -m model.cli train "$shards" --run "$run" --recipe "$recipe" --wall-minutes "$minutes" \
   "${sets[@]}" || status=$?
 
 # Whatever was saved comes back, even from a run cut short (checkpoints every 2 minutes).

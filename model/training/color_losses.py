@@ -63,7 +63,7 @@ def class_loss(
     frac = u - lo
     lo = lo.long()
     logp = F.log_softmax(logits.float(), dim=1)  # (B, Q, h, w)
-    loss = 0.0
+    loss = torch.zeros_like(frac[:, 0])
     for da in (0, 1):
         for db in (0, 1):
             idx = (lo[:, 0] + da) * n + (lo[:, 1] + db)  # (B, h, w)

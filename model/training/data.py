@@ -31,13 +31,13 @@ def is_val(rel: str, fraction: float) -> bool:
 def decode_square(path: Path, size: int) -> tuple[np.ndarray | None, float]:
     """-> (size, size, 3) uint8 center square and its colorfulness, or (None, 0) if unreadable."""
     try:
-        with Image.open(path) as im:
-            im.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
-            im = im.convert("RGB")
+        with Image.open(path) as f:
+            f.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
+            im = f.convert("RGB")
             w, h = im.size
             s = size / min(w, h)
-            im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BICUBIC, reducing_gap=2.0)
-            arr = np.asarray(im)
+            new = (max(size, round(w * s)), max(size, round(h * s)))
+            arr = np.asarray(im.resize(new, Image.Resampling.BICUBIC, reducing_gap=2.0))
     except Exception:  # any decoder failure means "skip and count": training must not die on one bad file
         return None, 0.0
     t, l = (arr.shape[0] - size) // 2, (arr.shape[1] - size) // 2

@@ -70,8 +70,12 @@ def evaluate_folder(
     feats: dict[str, list] = {name: [] for name in (*models, "gray", "real")}
     ref_cache = _reference_cache(files, aged) if use_fid else None
     cached = np.load(ref_cache) if ref_cache is not None and ref_cache.exists() else None
-    rows = {name: {k: [] for k in ("psnr", "de", "cf", "tint")} for name in (*models, "gray")}
-    cf_real, sheet, skipped = [], [], 0
+    rows: dict[str, dict[str, list[float]]] = {
+        n: {k: [] for k in ("psnr", "de", "cf", "tint")} for n in (*models, "gray")
+    }
+    cf_real: list[float] = []
+    sheet: list[list[np.ndarray]] = []
+    skipped = 0
     progress = Progress(len(files), label="photo")
     for i, path in enumerate(files):
         try:
@@ -134,6 +138,7 @@ def evaluate_folder(
             real_f, gray_f = cached["real"], cached["gray"]
         else:
             real_f, gray_f = np.stack(feats["real"]), np.stack(feats["gray"])
+            assert ref_cache is not None  # computed with FID
             ref_cache.parent.mkdir(parents=True, exist_ok=True)
             np.savez(ref_cache, real=real_f, gray=gray_f)
         for name in models:

@@ -30,7 +30,7 @@ class GanPhase:
 
     def judge(self, l: torch.Tensor, ab: torch.Tensor, d: torch.nn.Module | None = None) -> torch.Tensor:
         """Generator input L (B, 1, H, W) and ab / AB_SCALE (B, 2, h, w) -> patch logits, L brought to ab's scale."""
-        return (d or self.D)(F.adaptive_avg_pool2d(l, ab.shape[-2:]), ab)
+        return (d or self.D)(F.adaptive_avg_pool2d(l, (ab.shape[-2], ab.shape[-1])), ab)
 
     def d_step(self, l: torch.Tensor, fake_ab: torch.Tensor, real_ab: torch.Tensor) -> float:
         """One discriminator update on real (ab / AB_SCALE) against the generator's current output (detached)."""

@@ -13,7 +13,6 @@ decoding the recipe trains, and the best generator by the selection rule is kept
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +30,7 @@ import torch.nn.functional as F
 from ..architectures.hypercolumn import HypercolumnConfig, HypercolumnGenerator
 from ..checkpoint import DEFAULT_WEIGHTS, read_generator
 from ..color import AB_SCALE
-from ..encoders import VGG16Encoder, encoder_filename, load_encoder
+from ..encoders import FrozenEncoder, VGG16Encoder, encoder_filename, load_encoder
 from ..errors import ConfigError
 from ..pipeline import pick_device
 from ..precision import describe, resolve_precision
@@ -43,54 +42,10 @@ from .generator_file import save_encoder, save_generator
 from .held_back import Features, HeldBackScorer, lab_targets, selection_key
 from .lineage import inherited
 from .recipe import Recipe, trained_decodings
-from .run_plots import plot_run
+from .run_plots import MetricsLog, plot_run
+from .sources import CachedSource, Source
 
 LOG_EVERY = 50  # steps per metrics row and log line
-Batch = tuple[Features, np.ndarray, "torch.Tensor | None"]  # features, photos, aged input L
-
-
-class Source(Protocol):
-    size: int
-
-    def train_count(self) -> int: ...
-    def train_batch(self, rng: np.random.Generator, n: int) -> Batch:
-        """Encoder features, the photos (targets), and the generator's input L where it is not the photos'
-        own (aged prints): None = the clean L."""
-        ...
-
-    def held_back(self, n: int) -> tuple[Features, np.ndarray]: ...
-    def sample_photos(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Training views without their features (the colour prior needs only the photos)."""
-        ...
-
-
-class CachedSource:
-    """Features from the memory-mapped cache; horizontal flips as the augmentation."""
-
-    def __init__(self, cache, recipe: Recipe):
-        self.cache, self.flip, self.size = cache, recipe.flip, cache.size
-        self.train_idx = cache.indices(held_back=False, min_colorfulness=recipe.min_colorfulness)
-        self.held_idx = cache.indices(held_back=True, min_colorfulness=recipe.min_colorfulness)
-
-    def train_count(self) -> int:
-        return len(self.train_idx)
-
-    def train_batch(self, rng, n):
-        idx = self.train_idx[rng.integers(0, len(self.train_idx), n)]
-        flip = rng.random(n) < 0.5 if self.flip else None
-        feats, rgb = self.cache.batch(idx, flip)
-        return feats, rgb, None  # cached features were computed from clean renders: no aging here
-
-    def held_back(self, n):
-        return self.cache.batch(self.held_idx[:n])
-
-    def sample_photos(self, rng, n):
-        idx = np.sort(self.train_idx[rng.integers(0, len(self.train_idx), n)])
-        rgb = np.array(self.cache.arrays["rgb"][idx])
-        if self.flip:
-            flip = rng.random(n) < 0.5
-            rgb[flip] = rgb[flip][:, :, ::-1]
-        return rgb
 
 
 class GeneratorTrainer:
@@ -125,14 +80,15 @@ class GeneratorTrainer:
         self.dtype = resolve_precision(recipe.precision, self.device)
         self.channels_last = self.dtype == torch.bfloat16 and self.device.type == "cpu"
         if self.channels_last:
-            self.net.to(memory_format=torch.channels_last)
+            self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.log(f"precision: {describe(self.dtype, self.device)}")
         if self.frozen and hasattr(source, "attach_encoder"):
             source.attach_encoder(self.G.encoder, self.dtype, recipe.compile)
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.net_train = wrap(_Heads(self.G), self.dist)  # DDP syncs the gradients of what learns
         self.opt = torch.optim.Adam(self.net.parameters(), lr=recipe.lr, betas=recipe.betas)
-        if recipe.perceptual_weight and not isinstance(self.G.encoder, VGG16Encoder):
+        self.vgg = self.G.encoder if isinstance(self.G.encoder, VGG16Encoder) else None
+        if recipe.perceptual_weight and self.vgg is None:
             raise ConfigError("the perceptual loss compares VGG16 features: it needs generator.encoder=vgg16")
         self.gan = GanPhase(recipe, self.device, self.dist) if recipe.gan_weight > 0 else None
         self.step, self.cpu_seconds, self.wall_seconds, self.images_seen = 0, 0.0, 0.0, 0
@@ -153,7 +109,7 @@ class GeneratorTrainer:
         if self.dist.main and not self.encoder_path.exists():
             from .pretrained import STLPIPS_NETS, load_pretrained
 
-            assert isinstance(self.G.encoder, torch.nn.Module)
+            assert isinstance(self.G.encoder, FrozenEncoder)
             load_pretrained(self.G.encoder)
             net = STLPIPS_NETS[self.G.encoder.name]
             save_encoder(self.encoder_path, self.G.encoder, f"stlpips-pytorch {net}_shift_tolerant.pth (ImageNet)")
@@ -296,7 +252,8 @@ class GeneratorTrainer:
         loss = r.class_weight * ce + r.l1_weight * l1
         terms = {"ce": ce.item(), "l1": l1.item()}
         if r.perceptual_weight:
-            perc = perceptual_loss(self.G.encoder, l, pred, ab)
+            assert self.vgg is not None  # checked at start
+            perc = perceptual_loss(self.vgg, l, pred, ab)
             loss = loss + r.perceptual_weight * perc
             terms["perceptual"] = perc.item()
         if self.gan is not None and self.progress() >= r.gan_from:
@@ -337,7 +294,7 @@ class GeneratorTrainer:
             return []
         self._scorer.gray_baseline()
         cfgs = trained_decodings(self.recipe)
-        ema = self.ema
+        ema: Any = self.ema  # the decoder (called with features), or the whole generator (its heads)
         rows = self._scorer.score(lambda f, l: ema(f, l) if f is not None else ema.heads(l), cfgs)
         meta = {"step": self.step, "cpu_hours": round(self.cpu_seconds / 3600, 3), "images_seen": self.images_seen}
         rows = [{**meta, **row} for row in rows]
@@ -371,7 +328,7 @@ class GeneratorTrainer:
         self.net.train()
         last_ckpt = last_eval = time.time()
         t_log, n_log, sums = time.time(), 0, {"ce": 0.0, "l1": 0.0}
-        metrics = _MetricsLog(self.run / "metrics.csv") if self.dist.main else None
+        metrics = MetricsLog(self.run / "metrics.csv") if self.dist.main else None
         try:
             while self.dist.agree(self._budget_left() and not self.stop_requested):
                 t0, c0 = time.time(), time.process_time()
@@ -513,27 +470,6 @@ def train(
         _stop_between_steps(trainer)
     trainer.fit()
     return trainer
-
-
-class _MetricsLog:
-    """metrics.csv, one row per LOG_EVERY steps; a resumed run keeps the columns its file started with."""
-
-    COLUMNS = ["step", "images_seen", "cpu_hours", "ce", "l1", "adv", "d", "perceptual", "images_per_s"]
-
-    def __init__(self, path: Path):
-        old = path.read_text().splitlines()[:1] if path.exists() else []
-        self.columns = old[0].split(",") if old and old[0] else self.COLUMNS
-        self.fh = path.open("a", newline="")
-        self.writer = csv.DictWriter(self.fh, self.columns, extrasaction="ignore")
-        if not old:
-            self.writer.writeheader()
-
-    def write(self, **row: Any) -> None:
-        self.writer.writerow(row)
-        self.fh.flush()
-
-    def close(self) -> None:
-        self.fh.close()
 
 
 class _Heads(torch.nn.Module):

@@ -74,7 +74,7 @@ def load_photos_any(source: str | Path, size: int, log=print) -> tuple[list[str]
         arrays = []
         for i in range(len(names)):
             with Image.open(io.BytesIO(data[off[i] : off[i + 1]].tobytes())) as im:
-                arrays.append(np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC)))
+                arrays.append(np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)))
         return [str(n) for n in names], np.stack(arrays)
     files = shuffled_photos(source)
     if not files:
@@ -123,8 +123,8 @@ class OnTheFlySource:
         bf16 the features come from a bf16 channels-last copy (the trainer's own stays float32)."""
         self.cpu_bf16 = dtype == torch.bfloat16 and self.device.type == "cpu"
         if self.cpu_bf16:
-            encoder = copy.deepcopy(encoder).to(torch.bfloat16).to(memory_format=torch.channels_last)
-        self.encoder = torch.compile(encoder) if compile else encoder
+            encoder = copy.deepcopy(encoder).to(torch.bfloat16).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.encoder = torch.compile(encoder) if compile else encoder  # type: ignore[assignment]
 
     def train_count(self) -> int:
         return len(self.train_photos)

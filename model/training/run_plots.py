@@ -1,11 +1,13 @@
-"""A run folder's plots: loss.png (training losses against photos seen) and selection.png
-(held-back FID and colourfulness per decoding, with the gray baseline and the photos' own)."""
+"""A run folder's metrics.csv (`MetricsLog`) and its plots: loss.png (training losses against photos
+seen: the colour heads, and G and D where there is a GAN) and selection.png (held-back FID and
+colourfulness per decoding, with the gray baseline and the photos' own)."""
 
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,12 +21,18 @@ def plot_run(run: Path) -> None:
     with (run / "metrics.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     if rows:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        # The colour losses, and the adversarial ones (G's and D's) where the recipe has a GAN.
+        panels = [("ce",), ("l1",)] + ([("adv", "d")] if any(r.get("adv") for r in rows) else [])
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5))
         seen = [int(r["images_seen"]) for r in rows]
-        for ax, k in zip(axes, ("ce", "l1")):
-            ax.plot(seen, [float(r[k]) for r in rows], lw=0.8)
+        for ax, keys in zip(axes, panels):
+            for k in keys:
+                x = [n for n, r in zip(seen, rows) if r.get(k)]
+                ax.plot(x, [float(r[k]) for r in rows if r.get(k)], lw=0.8, label=k)
             ax.set_xlabel("photos seen")
-            ax.set_title(f"training {k}")
+            ax.set_title("training " + " / ".join(keys))
+            if len(keys) > 1:
+                ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(run / "loss.png", dpi=90)
         plt.close(fig)
@@ -51,3 +59,24 @@ def plot_run(run: Path) -> None:
         fig.tight_layout()
         fig.savefig(run / "selection.png", dpi=90)
         plt.close(fig)
+
+
+class MetricsLog:
+    """metrics.csv, one row per LOG_EVERY steps; a resumed run keeps the columns its file started with."""
+
+    COLUMNS = ["step", "images_seen", "cpu_hours", "ce", "l1", "adv", "d", "perceptual", "images_per_s"]
+
+    def __init__(self, path: Path):
+        old = path.read_text().splitlines()[:1] if path.exists() else []
+        self.columns = old[0].split(",") if old and old[0] else self.COLUMNS
+        self.fh = path.open("a", newline="")
+        self.writer = csv.DictWriter(self.fh, self.columns, extrasaction="ignore")
+        if not old:
+            self.writer.writeheader()
+
+    def write(self, **row: Any) -> None:
+        self.writer.writerow(row)
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
