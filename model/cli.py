@@ -28,7 +28,8 @@ def _colorizer(args: argparse.Namespace) -> tuple[Colorizer, ColorizeOptions]:
     """The model and the options for it, validated before any photo is read."""
     from .pipeline import Colorizer
 
-    colorizer = Colorizer.from_checkpoint(args.weights, device=args.device, precision=args.precision)
+    weights = args.weights or os.environ.get("HEIRLOOM_WEIGHTS") or None  # the CLI reads the environment
+    colorizer = Colorizer.from_checkpoint(weights, device=args.device, precision=args.precision)
     opts = colorizer.options(args.render_size, args.policy, args.saturation, getattr(args, "format", None))
     return colorizer, opts
 
@@ -253,8 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_evaluate)
 
     def train_options(sp: argparse.ArgumentParser) -> None:
-        listed = "; ".join(f"{k}: {v}" for k, v in recipes.about().items())
-        sp.add_argument("--recipe", metavar="NAME|FILE", help=f"default {recipes.DEFAULT} ({listed})")
+        sp.add_argument(
+            "--recipe", metavar="NAME|FILE", help=f"a recipe below or a JSON file (default {recipes.DEFAULT})"
+        )
         sp.add_argument("--preset", help=argparse.SUPPRESS)  # the retired trainer's flag: a recipe name
         sp.add_argument("--config", help=argparse.SUPPRESS)  # the retired trainer's flag: a recipe file
         sp.add_argument("--cache", help="feature cache from `heirloom cache-features` (CPU, frozen encoder)")
@@ -269,7 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--dry-run", action="store_true", help="print the run folder and resolved recipe, and exit")
         sp.set_defaults(func=_train, resume=None, name=None, runs_dir=None)
 
-    t = sub.add_parser("train", help="train a colorizer on colour photos, from a recipe (resumable)")
+    about = recipes.about()
+    listed = "recipes (model/training/recipes/):\n" + "\n".join(
+        f"  {k:<{max(map(len, about))}}  {v}" for k, v in about.items()
+    )
+    t = sub.add_parser(
+        "train",
+        help="train a colorizer on colour photos, from a recipe (resumable)",
+        epilog=listed,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     t.add_argument("data", nargs="?", metavar="PHOTOS", help="colour photos: a folder (recursive) or .npz shards")
     t.add_argument("--photos", help=argparse.SUPPRESS)  # as train-hypercolumn's
     t.add_argument("--run", metavar="DIR", help="the run folder (continued if it holds a state)")
@@ -279,7 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     train_options(t)
     t.set_defaults(resume=None, name=None, runs_dir=None)
 
-    h = sub.add_parser("train-hypercolumn", help="`train` with the run folder first (as before)")
+    h = sub.add_parser(
+        "train-hypercolumn",
+        help="`train` with the run folder first (as before)",
+        epilog=listed,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     h.add_argument("run", help="run folder (continued if it holds a state)")
     h.add_argument("--photos", help="folder or .npz shard(s) of colour photos")
     train_options(h)

@@ -109,7 +109,7 @@ class FrozenEncoder(nn.Module):
 
 # VGG16 configuration "D": channels per conv, "M" = max-pool(2, stride 1) + blur-downsample.
 _VGG16: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
-# Index in `features` of the ReLU after each named conv: the hypercolumn taps and the perceptual loss's.
+# Index in `features` of the ReLU after each named conv: the hypercolumn taps (and a perceptual loss's).
 VGG16_TAPS = {"relu1_2": 3, "relu2_2": 9, "relu3_3": 17, "relu4_3": 25, "relu5_3": 33}
 
 
@@ -132,11 +132,6 @@ class VGG16Encoder(FrozenEncoder):
                 cin = int(v)
         self.features = nn.Sequential(*layers)
         self.freeze()
-
-    def rgb_features(self, rgb: torch.Tensor) -> list[torch.Tensor]:
-        """(B, 3, H, W) sRGB in [0, 1] -> relu1_2, relu2_2, relu3_3: what a perceptual loss compares."""
-        x = (rgb * 2 - 1 - self.shift) / self.scale
-        return self.run(x, (VGG16_TAPS["relu1_2"], VGG16_TAPS["relu2_2"], VGG16_TAPS["relu3_3"]))
 
 
 class AlexNetEncoder(FrozenEncoder):

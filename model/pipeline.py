@@ -28,10 +28,6 @@ from .photo_io import Photo, Source, encode_photo, load_photo
 from .precision import describe, resolve_precision
 
 
-def default_weights_path() -> Path:
-    return Path(os.environ.get("HEIRLOOM_WEIGHTS") or DEFAULT_WEIGHTS)
-
-
 def pick_device(device: str | None = None) -> torch.device:
     if device:
         return torch.device(device)
@@ -91,7 +87,7 @@ class Colorizer:
     ) -> Colorizer:
         """Load a generator file; the checksum beside it (always there for the shipped weights) is verified.
         `precision`: auto (bf16 where the CPU has it natively, else float32) | float32 | bfloat16."""
-        path = Path(path) if path else default_weights_path()
+        path = Path(path) if path else DEFAULT_WEIGHTS
         if not path.exists():
             hint = (
                 " The shipped default model has not landed yet: pass --weights PATH." if path == DEFAULT_WEIGHTS else ""

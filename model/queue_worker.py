@@ -125,9 +125,9 @@ class QueueWorker:
         from dramatiq.worker import Worker
 
         from . import job_queue
-        from .checkpoint import read_generator
+        from .checkpoint import DEFAULT_WEIGHTS, read_generator
         from .options import DEFAULT_MAX_WORK_BYTES
-        from .pipeline import default_weights_path, pick_device
+        from .pipeline import pick_device
         from .precision import describe, resolve_precision
         from .weights_file import sha256_of
         from .worker import ProcessPool, WorkerSpec
@@ -136,7 +136,7 @@ class QueueWorker:
         work = s.max_work_bytes or DEFAULT_MAX_WORK_BYTES
         # The model itself lives in the engine processes (each loads and checks it); this process reads
         # only the file's header for the options the web side validates against.
-        weights = Path(s.weights) if s.weights else default_weights_path()
+        weights = Path(s.weights) if s.weights else DEFAULT_WEIGHTS
         gen = read_generator(weights)
         device = pick_device(s.device)
         running = describe(resolve_precision(s.precision, device), device)

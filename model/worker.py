@@ -93,10 +93,10 @@ class WorkerSpec:
         """What the parent needs to know of the model `build` made (it never loads one itself)."""
         from pathlib import Path
 
-        from .pipeline import default_weights_path
+        from .checkpoint import DEFAULT_WEIGHTS
         from .weights_file import sha256_of
 
-        path = Path(self.weights) if self.weights else default_weights_path()
+        path = Path(self.weights) if self.weights else DEFAULT_WEIGHTS
         return ModelProfile(
             colorizer.default_render_size,
             colorizer.multiple,

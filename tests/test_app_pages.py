@@ -35,7 +35,7 @@ def test_upload_page_has_labelled_form(client):
 
 
 def test_single_upload_without_js_lands_on_photo_page(client):
-    r = upload_form(client, [("scan.png", image_bytes(30, 20))], policy="stretch", saturation="1.5", render_size="16")
+    r = upload_form(client, [("scan.png", image_bytes(30, 20))], policy="stretch", saturation="1.5", render_size="64")
     assert r.status_code == 303 and r.headers["location"].startswith("/photos/")
     page = client.get(r.headers["location"], headers=HTML)
     pid = r.headers["location"].rsplit("/", 1)[1]

@@ -49,7 +49,7 @@ def test_wrong_and_corrupt_files(tmp_path):
         read_generator(other)
     # right format, but weights that don't match the config: strict loading refuses
     g = tiny_generator()
-    state = {k: v for k, v in g.state_dict().items() if "downs.0" not in k}
+    state = {k: v for k, v in g.state_dict().items() if "decoder.stem.0" not in k}
     bad = tmp_path / "bad.safetensors"
     save_file(
         state,
@@ -57,6 +57,7 @@ def test_wrong_and_corrupt_files(tmp_path):
         metadata={
             "format": "heirloom.generator",
             "format_version": "1",
+            "architecture": "hypercolumn",
             "generator": json.dumps(TINY_G.__dict__),
             "render_size": "32",
         },

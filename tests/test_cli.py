@@ -102,16 +102,17 @@ def test_evaluate_writes_report_and_sheet(tmp_path, capsys):
 
 def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
     import model.training.evaluate as ev
+    import model.training.fid as fid
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(400, 4))
-    assert abs(ev.InceptionFID.distance(a, a)) < 1e-6
-    assert ev.InceptionFID.distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=1e-3)  # |Δμ|² for equal covariances
+    assert abs(fid.InceptionFID.distance(a, a)) < 1e-6
+    assert fid.InceptionFID.distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=1e-3)  # |Δμ|² for equal covariances
 
     calls = []
 
-    class CheapFID(ev.InceptionFID):  # stands in for Inception: mean colour + spread per image
-        def __init__(self):
+    class CheapFID(fid.InceptionFID):  # stands in for Inception: mean colour + spread per image
+        def __init__(self, device="cpu"):
             pass
 
         def features(self, rgb):
@@ -119,8 +120,8 @@ def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
             x = rgb.reshape(-1, 3).astype(float)
             return np.concatenate([x.mean(0), x.std(0)])
 
-    monkeypatch.setattr(ev, "InceptionFID", CheapFID)
-    monkeypatch.setattr(ev, "_fid_available", lambda: True)
+    monkeypatch.setattr(fid, "InceptionFID", CheapFID)
+    monkeypatch.setattr(fid, "fid_available", lambda: True)
     monkeypatch.setenv("HEIRLOOM_CACHE", str(tmp_path / "cache"))
     w = tiny_weights(tmp_path / "g.safetensors")
     write_photos(tmp_path / "val", 8)
@@ -146,11 +147,9 @@ def test_help_loads_neither_torch_nor_opencv():
 def test_flags_list_their_choices_from_the_tables(capsys):
     from model.formats import CHOICES
     from model.options import POLICIES
-    from model.training.config import PRESETS
-    from model.training.presets import PRESET_HELP
+    from model.training import recipes
 
-    assert list(PRESET_HELP) == list(PRESETS)  # every preset is described for --help
-    for cmd, listed in (("colorize", [*CHOICES, *POLICIES]), ("evaluate", POLICIES), ("train", PRESETS)):
+    for cmd, listed in (("colorize", [*CHOICES, *POLICIES]), ("evaluate", POLICIES), ("train", recipes.names())):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         out = capsys.readouterr().out

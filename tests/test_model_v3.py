@@ -169,7 +169,7 @@ def test_warm_start_grows_a_v2_decoder_and_refuses_to_shrink(tmp_path: Path) -> 
     gen = read_generator(v3 / "latest.safetensors")
     assert (gen.config.blocks, gen.config.context) == (1, 16)
     shrink = tmp_path / "shrink"
-    with pytest.raises(ValueError, match="another decoder shape"):
+    with pytest.raises(ValueError, match="has another shape than this recipe"):
         train(_recipe(tmp_path, shrink, init=str(v3 / "latest.safetensors")), shrink, **quiet)  # type: ignore[arg-type]
 
 

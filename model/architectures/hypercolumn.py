@@ -150,7 +150,7 @@ class HypercolumnDecoder(nn.Module):
         logits = self.classes(h)  # (B, Q, ~H/4)
         s = self.stem(l if hints is None else torch.cat([l, hints], 1))  # (B, stem, H/2)
         h = _film(self.res2(self.at2(torch.cat([_up(h, s), s], 1))), ctx[3])  # (B, w/4, H/2)
-        return logits, torch.tanh(self.regression(h))  # ab/110 (B, 2, H/2)
+        return logits, torch.tanh(self.regression(h))  # ab / AB_SCALE (B, 2, H/2)
 
 
 def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float) -> torch.Tensor:

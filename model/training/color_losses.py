@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..architectures.hypercolumn import HypercolumnConfig
 from ..color import AB_SCALE, denormalize_l, lab_to_rgb_torch
-from ..encoders import VGG16Encoder
+from ..encoders import VGG16_TAPS, VGG16Encoder
 
 
 def grid_coords(ab: torch.Tensor, cfg: HypercolumnConfig) -> torch.Tensor:
@@ -97,10 +97,16 @@ def colorized_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return lab_to_rgb_torch(torch.cat([denormalize_l(l), ab], 1))
 
 
+def _rgb_features(vgg: VGG16Encoder, rgb: torch.Tensor) -> list[torch.Tensor]:
+    """(B, 3, H, W) sRGB in [0, 1] -> relu1_2, relu2_2, relu3_3: what the perceptual loss compares."""
+    x = (rgb * 2 - 1 - vgg.shift) / vgg.scale
+    return vgg.run(x, (VGG16_TAPS["relu1_2"], VGG16_TAPS["relu2_2"], VGG16_TAPS["relu3_3"]))
+
+
 def perceptual_loss(vgg: VGG16Encoder, l: torch.Tensor, ab: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
     """L1 between VGG16 relu1_2 / relu2_2 / relu3_3 of the colorized photo and of the photo (its L with the
     true ab), each level divided by the photo's mean activation so that every level counts alike."""
-    pred = vgg.rgb_features(colorized_rgb(l, ab))
+    pred = _rgb_features(vgg, colorized_rgb(l, ab))
     with torch.no_grad():
-        real = vgg.rgb_features(colorized_rgb(l, target_ab / AB_SCALE))
+        real = _rgb_features(vgg, colorized_rgb(l, target_ab / AB_SCALE))
     return sum(((p - r).abs().mean() / (r.abs().mean() + 1e-6) for p, r in zip(pred, real)), torch.zeros(()))
