@@ -171,7 +171,6 @@ class ScratchEncoder(nn.Module):
 
     name = "none"
     frozen = False
-    MIN_SIDE = 16  # four stride-2 levels
 
     def __init__(self, width: int = 64):
         super().__init__()
