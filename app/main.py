@@ -1,9 +1,9 @@
 """The FastAPI application: `create_app(settings)` builds it; `uvicorn app.main:app` serves one
-configured from the environment. The worker processes load the model once, at start-up, in the lifespan."""
+configured from the environment. The lifespan opens the album and the backend (serving/backend.py):
+this machine's worker processes, which load the model once at start-up, or the job queue."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,79 +11,16 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from model import HeirloomError
-from model.worker import ProcessPool, WorkerSpec
-
 from . import errors, trash
 from .auth import AccessMiddleware, LoginLimiter
-from .jobs import WorkerPool
 from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
-from .photos import Runtime
-from .queue_routes import router as jobs_router
-from .routes_api import router as api_router
-from .routes_batches import router as batches_router
-from .routes_docs import SWAGGER_STATIC
-from .routes_docs import router as docs_router
-from .routes_pages import router as pages_router
-from .routes_trash import router as trash_router
+from .routers import ROUTERS
+from .routers.docs import SWAGGER_STATIC
+from .runtime import Runtime
+from .serving.backend import open_backend
 from .settings import Settings
 from .storage import Storage
 from .templating import STATIC
-
-log = logging.getLogger("heirloom.app")
-
-
-def worker_spec(settings: Settings) -> WorkerSpec:
-    return WorkerSpec(
-        str(settings.weights) if settings.weights else None,
-        settings.device,
-        settings.max_pixels,
-        settings.work_bytes,
-        settings.torch_threads,
-        precision=settings.precision,
-    )
-
-
-async def start_engine(settings: Settings) -> tuple[ProcessPool | None, str | None]:
-    """The worker processes, each loading the model; this process never does (nor imports torch), so
-    the server answers sooner. A missing or broken weights file leaves the album usable and is
-    reported in /healthz."""
-    if not settings.load_model:
-        return None, "model loading is switched off"
-    processes = ProcessPool(worker_spec(settings), settings.workers, settings.request_timeout_s)
-    try:
-        await run_in_threadpool(processes.start)
-    except HeirloomError as e:
-        log.error("Heirloom cannot colorize: %s", e)
-        processes.close()
-        return None, str(e)
-    profile = processes.profile
-    log.info(
-        "Heirloom model loaded on %s (render size %d), running in %s",
-        profile.device,
-        profile.render_size,
-        profile.precision,
-    )
-    return processes, None
-
-
-@asynccontextmanager
-async def queue_mode(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
-    """`--broker`: jobs go to Redis for `heirloom worker`s; this process loads no model (nor torch)."""
-    from .queue import running
-
-    storage = Storage(settings.data_dir, settings.database_url)
-    await run_in_threadpool(trash.purge, storage)
-    pool = WorkerPool(settings.workers, settings.queue_size)  # unused here; the Runtime's shape stays one
-    try:
-        async with running(settings, storage) as client:
-            problem = "queue mode: the model runs in `heirloom worker` processes"
-            app.state.runtime = Runtime(settings, storage, pool, problem, queue=client)
-            log.info("Heirloom in queue mode: colorize jobs go to the workers through Redis")
-            yield
-    finally:
-        pool.shutdown()
-        storage.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -91,21 +28,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.broker_url:
-            async with queue_mode(app, settings):
-                yield
-            return
-        processes, problem = await start_engine(settings)
         storage = Storage(settings.data_dir, settings.database_url)
-        await run_in_threadpool(trash.purge, storage)
-        pool = WorkerPool(settings.workers, settings.queue_size)
-        app.state.runtime = Runtime(settings, storage, pool, problem, processes)
         try:
-            yield
+            await run_in_threadpool(trash.purge, storage)
+            async with open_backend(settings, storage) as backend:
+                app.state.runtime = Runtime(settings, storage, backend)
+                yield
         finally:
-            pool.shutdown()
-            if processes is not None:
-                processes.close()
             storage.close()
 
     app = FastAPI(
@@ -118,12 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "(`Authorization: Bearer …`) when the server has one.",
     )
     errors.install(app)
-    app.include_router(api_router)
-    app.include_router(jobs_router)
-    app.include_router(pages_router)
-    app.include_router(batches_router)
-    app.include_router(trash_router)
-    app.include_router(docs_router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/static/swagger", StaticFiles(directory=str(SWAGGER_STATIC)), name="swagger")
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     # Each add wraps the ones before: headers on everything, then the catch-all 500, then refuse strangers

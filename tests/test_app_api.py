@@ -232,7 +232,7 @@ def test_unknown_or_malformed_ids_are_404(client, bad):
 
 def test_full_queue_answers_503_with_retry_after(tmp_path, tiny_weights):
     with client_for(settings_for(tmp_path / "d", tiny_weights, workers=1, queue_size=0)) as c:
-        pool = c.app.state.runtime.pool
+        pool = c.app.state.runtime.backend.pool
         release = threading.Event()
         busy = pool.submit(release.wait)  # the only worker is now taken
         try:

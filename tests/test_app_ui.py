@@ -142,7 +142,7 @@ def test_options_are_folded_in_plain_words_with_the_models_defaults(client):
     assert "<summary>More options</summary>" in box
     for words in ("Detail", "Colour strength", "How to fit the photo"):
         assert words in box, words
-    model = client.app.state.runtime.profile.options()
+    model = client.app.state.runtime.backend.form_defaults()
     assert f'value="{model.render_size}"' in box and f"the model's own is {model.render_size}" in box
     assert re.search(rf'<option value="{model.policy}" selected>', box)
     assert f'value="{model.saturation}"' in box
@@ -150,7 +150,7 @@ def test_options_are_folded_in_plain_words_with_the_models_defaults(client):
 
 
 def test_every_policy_has_plain_words():
-    from app.routes_pages import POLICY_LABELS
+    from app.routers.pages import POLICY_LABELS
     from model.options import POLICIES
 
     assert tuple(POLICY_LABELS) == POLICIES

@@ -266,7 +266,7 @@ def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
     )
     # Storing the same job's result again (a crash before it was marked collected) adds no third version:
     # a re-run job's version id is made from the job's id.
-    from app.queue import job_version_id
+    from app.serving.queue_client import job_version_id
     from app.versions import ModelId, Rendering
     from model import ColorizeOptions
 
@@ -461,7 +461,7 @@ def test_jobs_that_redis_lost_are_queued_again(tmp_path, redis_url):
         assert run_queued_job(data, done["id"]) == "done"
         redis.Redis.from_url(redis_url).flushall()
         assert web.get(job["url"]).json()["position"] == 0  # (not in Redis: counted as about to start)
-        client = web.app.state.runtime.queue
+        client = web.app.state.runtime.backend.client
         assert client.requeue_lost(min_age_s=0) == [job["id"]]  # the finished one is left alone
         assert client.requeue_lost(min_age_s=0) == []  # known to Redis again
         assert web.get("/healthz").json()["queue"]["waiting"] == 1

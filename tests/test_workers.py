@@ -97,7 +97,7 @@ def post(c, data):
 
 def test_http_worker_killed_mid_request_then_next_succeeds(tmp_path, tiny_weights):
     with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
-        processes = c.app.state.runtime.processes
+        processes = c.app.state.runtime.backend.processes
         t, box = _in_thread(post, c, image_bytes(400, 300))
         os.kill(wait_busy(processes), signal.SIGKILL)
         t.join(30)
@@ -111,7 +111,7 @@ def test_http_worker_killed_mid_request_then_next_succeeds(tmp_path, tiny_weight
 
 def test_http_hang_gives_504_and_frees_the_worker(tmp_path, tiny_weights):
     with client_for(settings_for(tmp_path / "d", tiny_weights, request_timeout_s=2.0)) as c:
-        processes = c.app.state.runtime.processes
+        processes = c.app.state.runtime.backend.processes
         os.kill(processes.pids()[0], signal.SIGSTOP)
         r = post(c, image_bytes())
         assert r.status_code == 504 and r.json()["error"] == "timeout" and "2 s" in r.json()["message"]

@@ -17,14 +17,14 @@ from starlette.concurrency import run_in_threadpool
 
 from model import InvalidOption
 
-from .batch_index import Batch
-from .errors import NotFound
-from .metadata import Record
-from .photos import runtime
-from .routes_api import photo_json
-from .storage import Storage
-from .templating import render
-from .zips import write_zip
+from ..batch_index import Batch
+from ..errors import NotFound
+from ..metadata import Record
+from ..runtime import runtime
+from ..storage import Storage
+from ..templating import render
+from ..zips import write_zip
+from .shapes import photo_json
 
 router = APIRouter()
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such batch or photo"}}

@@ -3,7 +3,6 @@ drag & drop, several files at once with progress, and the comparison slider."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,14 +14,13 @@ from model import HeirloomError, InvalidOption
 from model.job_store import Request as Asked
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
-from .auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
-from .batches import create_in_batch
-from .errors import LastVersion, describe
-from .metadata import MAX_CAPTION, SORTS
-from .photos import Runtime, create_photo, rerun_photo, runtime
-from .queue_routes import client, enqueue_rerun, enqueue_upload
-from .templating import render
-from .trash import move_to_trash
+from ..auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
+from ..errors import LastVersion, describe
+from ..metadata import MAX_CAPTION, SORTS
+from ..runtime import Runtime, runtime
+from ..serving.backend import Queued
+from ..templating import render
+from ..trash import move_to_trash
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,16 +38,15 @@ POLICY_LABELS = {
 
 def _form_defaults(rt: Runtime) -> dict[str, Any]:
     """The form's defaults are the loaded model's own options (render size from its checkpoint)."""
-    c = rt.profile
-    queued = rt.queue.form_defaults() if rt.queue is not None else None
-    defaults = c.options() if c else queued or ColorizeOptions.make(256, 32)
+    known = rt.backend.form_defaults()
+    defaults = known or ColorizeOptions.make(256, 32)
     return {
         "policy_labels": {p: POLICY_LABELS.get(p, p) for p in POLICIES},
         "default_policy": defaults.policy,
         "max_render_size": MAX_RENDER_SIZE,
         "default_render_size": defaults.render_size,
         "default_saturation": defaults.saturation,
-        "multiple": c.multiple if c else queued.multiple if queued else 32,
+        "multiple": known.multiple if known else 32,
         "max_upload_mb": rt.settings.max_upload_bytes // 2**20,
     }
 
@@ -83,55 +80,21 @@ async def upload(
     page shows how each went."""
     rt = runtime(request)
     files = [f for f in file if f.filename]
-    if rt.queue is not None:
-        asked = Asked(render_size, policy, saturation)
-
-        async def job_page(f: UploadFile, _: object) -> str:
-            return f"/jobs/{(await enqueue_upload(rt, f, asked, 'add')).id}"
-
-        async def job_in_batch(f: UploadFile, _: object, batch_id: str, position: int) -> None:
-            await enqueue_upload(rt, f, asked, "add", batch_id, position)
-
-        def job_options() -> object:  # checked here too, so a bad option is a 422 before any job
-            return client(rt).options(asked.render_size, asked.policy, asked.saturation, asked.format)
-
-        return await _upload_files(request, rt, files, job_options, job_page, job_in_batch)
-
-    async def page_of_new_photo(f: UploadFile, opts: ColorizeOptions) -> str:
-        return f"/photos/{(await create_photo(rt, f, opts)).id}"
-
-    async def photo_in_batch(f: UploadFile, opts: ColorizeOptions, batch_id: str, position: int) -> None:
-        await create_in_batch(rt, f, opts, batch_id, position)
-
-    def photo_options() -> ColorizeOptions:
-        return rt.require_model().options(render_size, policy, saturation)
-
-    return await _upload_files(request, rt, files, photo_options, page_of_new_photo, photo_in_batch)
-
-
-async def _upload_files(
-    request: Request,
-    rt: Runtime,
-    files: list[UploadFile],
-    options: Callable[[], Any],
-    one: Callable[[UploadFile, Any], Awaitable[str]],
-    in_batch: Callable[[UploadFile, Any, str, int], Awaitable[None]],
-) -> Response:
-    """The upload form's flow in both modes; they differ only in the per-file calls. Options are checked
-    first; no file is an error; one file goes to the page `one` returns; several become a batch."""
+    asked = Asked(render_size, policy, saturation)
     try:
-        opts = options()
+        rt.backend.check(asked)  # a bad option is a 422 before any file is read
         if not files:
             raise InvalidOption("file", "Choose a photo first.")
         if len(files) == 1:
-            return RedirectResponse(await one(files[0], opts), 303)
+            result = await rt.backend.add(files[0], asked)
+            return RedirectResponse(result.page if isinstance(result, Queued) else f"/photos/{result.id}", 303)
         rt.storage.require_writable()
         batch = await run_in_threadpool(rt.storage.create_batch, [f.filename or "photo" for f in files])
     except HeirloomError as e:
         return _form_page(request, "index.html", e)
     for position, f in enumerate(files):
         try:
-            await in_batch(f, opts, batch.id, position)
+            await rt.backend.add(f, asked, batch.id, position)
         except HeirloomError:
             pass  # recorded in the batch, shown on its page
     return RedirectResponse(f"/batches/{batch.id}", 303)
@@ -176,11 +139,9 @@ async def rerun(
 ) -> Response:
     rt = runtime(request)
     try:
-        if rt.queue is not None:
-            job = await enqueue_rerun(rt, photo_id, Asked(render_size, policy, saturation))
-            return RedirectResponse(f"/jobs/{job.id}", 303)
-        opts = rt.require_model().options(render_size, policy, saturation)
-        await rerun_photo(rt, photo_id, opts)
+        result = await rt.backend.rerun(photo_id, Asked(render_size, policy, saturation))
+        if isinstance(result, Queued):
+            return RedirectResponse(result.page, 303)
     except HeirloomError as e:
         return _form_page(request, "photo.html", e, **_photo(rt, photo_id))
     return RedirectResponse(f"/photos/{photo_id}", 303)

@@ -9,7 +9,7 @@ import fastapi_offline
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .templating import render
+from ..templating import render
 
 SWAGGER_STATIC = Path(fastapi_offline.__file__).resolve().parent / "static"
 

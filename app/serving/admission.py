@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from .errors import QueueFull
+from ..errors import QueueFull
 
 T = TypeVar("T")
 

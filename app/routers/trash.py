@@ -10,11 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from model import formats
 
-from . import trash
-from .metadata import Record
-from .photos import runtime
-from .routes_api import NO_PHOTO, photo_json
-from .templating import render
+from .. import trash
+from ..metadata import Record
+from ..runtime import runtime
+from ..templating import render
+from .shapes import NO_PHOTO, photo_json
 
 router = APIRouter()
 

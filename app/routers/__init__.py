@@ -1,0 +1,18 @@
+"""The web app's routes, one router per resource; `main.create_app` includes them in this order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import batches, colorize, docs, jobs, pages, photos, trash, versions
+
+ROUTERS: list[APIRouter] = [
+    colorize.router,
+    photos.router,
+    versions.router,
+    jobs.router,
+    pages.router,
+    batches.router,
+    trash.router,
+    docs.router,
+]

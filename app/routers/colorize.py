@@ -1,0 +1,38 @@
+"""The one-shot `/colorize` for curl (nothing is stored) and `/healthz`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from model import formats
+
+from ..runtime import BackendDep, OptionsDep, RuntimeDep
+from .shapes import ERRORS, FILE, IMAGES
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["service"], summary="Is the model loaded (or, in queue mode, is Redis reachable)?")
+def healthz(rt: RuntimeDep) -> JSONResponse:
+    body, status = rt.backend.health()
+    return JSONResponse({**body, "storage": "read-only" if rt.storage.read_only else "ok"}, status)
+
+
+@router.post(
+    "/colorize",
+    tags=["colorize"],
+    responses={**IMAGES, **ERRORS},
+    response_class=Response,
+    summary="Colorize one scan and answer with the image",
+)
+async def colorize(backend: BackendDep, asked: OptionsDep, file: UploadFile = FILE) -> Response:
+    """Same pixel size and aspect ratio as the upload; nothing is stored. In queue mode the job is queued
+    and the request waits for it (at most `HEIRLOOM_WAIT_TIMEOUT` s, then 504).
+    `curl -F file=@scan.jpg http://127.0.0.1:8000/colorize -o color.jpg`"""
+    out = await backend.colorize(file, asked)
+    return Response(
+        out.data,
+        media_type=formats.media_type(out.format),
+        headers={"Content-Disposition": f'inline; filename="colorized.{formats.extension(out.format)}"'},
+    )

@@ -1,0 +1,125 @@
+"""The album's photos over REST: add (colorize and keep), list, read, caption, delete to the trash, and
+their stored files. Errors are typed and turned into JSON by app.errors; /docs documents every route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Form, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from model import InvalidOption
+
+from ..metadata import CAPTION_FIELDS, MAX_CAPTION, SORTS, Record
+from ..runtime import BackendDep, OptionsDep, StorageDep
+from ..serving.backend import Queued
+from ..trash import TRASH_DAYS, move_to_trash
+from .shapes import ERRORS, FILE, NO_PHOTO, QUEUED, accepted, photo_json, stored_file
+
+router = APIRouter()
+
+
+@router.post(
+    "/api/photos",
+    status_code=201,
+    tags=["album"],
+    responses={**QUEUED, **ERRORS},
+    summary="Colorize a scan and keep original and result in the album",
+)
+async def add_photo(
+    backend: BackendDep,
+    asked: OptionsDep,
+    file: UploadFile = FILE,
+    batch: str | None = Form(None, description="A batch from `POST /api/batches` this photo belongs to"),
+    position: int | None = Form(None, description="The photo's index in the batch's `names`"),
+) -> JSONResponse:
+    """201 + the photo; in queue mode 202 + the job (its `page_url` once it is done; a batch's page shows
+    its status too)."""
+    result = await backend.add(file, asked, batch, position)
+    if isinstance(result, Queued):
+        return accepted(result)
+    return JSONResponse(photo_json(result), 201, headers={"Location": f"/api/photos/{result.id}"})
+
+
+@router.get("/api/photos", tags=["album"], summary="The album, one page at a time")
+def list_photos(
+    storage: StorageDep,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    q: str = Query("", max_length=MAX_CAPTION, description="Only photos whose name or caption contains this text"),
+    sort: str = Query("newest", description="Order of the photos", json_schema_extra={"enum": list(SORTS)}),
+) -> dict[str, Any]:
+    if sort not in SORTS:
+        raise InvalidOption("sort", f"sort must be one of {', '.join(SORTS)}.")
+    total, records = storage.listing(q.strip(), sort, limit, offset)
+    return {"total": total, "photos": [photo_json(r) for r in records]}
+
+
+@router.get("/api/photos/{photo_id}", tags=["album"], responses=NO_PHOTO, summary="A photo and all its versions")
+def get_photo(storage: StorageDep, photo_id: str) -> dict[str, Any]:
+    return photo_json(storage.get(photo_id), storage.versions(photo_id))
+
+
+class PhotoChange(BaseModel):
+    """The caption fields to change, and/or the favourite version; a field left out stays as it is,
+    "" clears a caption field."""
+
+    model_config = ConfigDict(extra="forbid")
+    who: str | None = Field(None, description=f"Who is in the photo (at most {MAX_CAPTION} characters)")
+    where: str | None = Field(None, description="Where it was taken")
+    when: str | None = Field(None, description='When it was taken, in any words ("summer 1952")')
+    favorite: str | None = Field(None, description="The id of the version the album and the downloads use")
+
+
+@router.patch(
+    "/api/photos/{photo_id}",
+    tags=["album"],
+    responses={**NO_PHOTO, 422: {"description": "A caption field too long"}},
+    summary="Change the photo's caption (who, where, when) or its favourite version",
+)
+async def change_photo(storage: StorageDep, photo_id: str, change: PhotoChange) -> dict[str, Any]:
+    caption = {f: getattr(change, f) for f in CAPTION_FIELDS}
+
+    def apply() -> Record:
+        rec = storage.set_caption(photo_id, **caption)
+        return rec if change.favorite is None else storage.set_favorite(photo_id, change.favorite)
+
+    rec = await run_in_threadpool(apply)
+    return photo_json(rec, storage.versions(photo_id))
+
+
+@router.get(
+    "/api/photos/{photo_id}/original", tags=["album"], response_class=FileResponse, summary="The upload, byte for byte"
+)
+def get_original(storage: StorageDep, photo_id: str, download: bool = False) -> FileResponse:
+    return stored_file(storage, photo_id, "original", download)
+
+
+@router.get(
+    "/api/photos/{photo_id}/result",
+    tags=["album"],
+    response_class=FileResponse,
+    summary="The colorized photo at full resolution",
+)
+def get_result(storage: StorageDep, photo_id: str, download: bool = False) -> FileResponse:
+    return stored_file(storage, photo_id, "result", download)
+
+
+@router.get("/api/photos/{photo_id}/thumbnail", tags=["album"], response_class=FileResponse)
+def get_thumbnail(storage: StorageDep, photo_id: str) -> FileResponse:
+    return stored_file(storage, photo_id, "thumbnail", False)
+
+
+@router.delete(
+    "/api/photos/{photo_id}",
+    status_code=204,
+    tags=["album"],
+    response_class=Response,
+    responses=NO_PHOTO,
+    summary=f"Move a photo to the trash (restorable for {TRASH_DAYS} days; see /api/trash)",
+)
+async def delete_photo(storage: StorageDep, photo_id: str) -> Response:
+    await run_in_threadpool(move_to_trash, storage, photo_id)
+    return Response(status_code=204)

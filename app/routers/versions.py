@@ -1,0 +1,73 @@
+"""A photo's versions over REST: list, colorize again (a new version), delete one, and each one's files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..runtime import OptionsDep, RuntimeDep, StorageDep
+from ..serving.backend import Queued
+from .shapes import ERRORS, NO_PHOTO, QUEUED, accepted, photo_json, stored_file, version_json
+
+router = APIRouter()
+
+
+@router.get("/api/photos/{photo_id}/versions", tags=["versions"], responses=NO_PHOTO, summary="A photo's versions")
+def list_versions(storage: StorageDep, photo_id: str) -> dict[str, Any]:
+    """Every colorization of the photo, oldest first, each with its options and the model (file name and
+    SHA-256) that made it; `favorite` marks the one the album and the downloads use."""
+    rec = storage.get(photo_id)
+    return {
+        "favorite": rec.favorite.id,
+        "versions": [version_json(rec.id, v, rec.favorite.id) for v in storage.versions(photo_id)],
+    }
+
+
+@router.post(
+    "/api/photos/{photo_id}/rerun",
+    status_code=201,
+    tags=["versions"],
+    responses={**QUEUED, **ERRORS, **NO_PHOTO},
+    summary="Colorize the stored original again with other options: adds a version",
+)
+async def rerun(rt: RuntimeDep, photo_id: str, asked: OptionsDep) -> JSONResponse:
+    """The earlier versions stay; the new one (its options and the loaded model recorded) becomes the
+    favourite. The answer is the photo with all its versions; `Location` is the new version. In queue
+    mode: 202 + the job, which adds the version when a worker has made it."""
+    result = await rt.backend.rerun(photo_id, asked)
+    if isinstance(result, Queued):
+        return accepted(result)
+    body = photo_json(result, rt.storage.versions(photo_id))
+    return JSONResponse(body, 201, headers={"Location": f"/api/photos/{photo_id}/versions/{result.favorite.id}"})
+
+
+@router.delete(
+    "/api/photos/{photo_id}/versions/{version_id}",
+    status_code=204,
+    tags=["versions"],
+    response_class=Response,
+    responses={**NO_PHOTO, 409: {"description": "The photo's only version (delete the photo instead)"}},
+    summary="Delete one version (not the last); a deleted favourite passes to the newest left",
+)
+async def delete_version(storage: StorageDep, photo_id: str, version_id: str) -> Response:
+    await run_in_threadpool(storage.delete_version, photo_id, version_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/api/photos/{photo_id}/versions/{version_id}/result",
+    tags=["versions"],
+    response_class=FileResponse,
+    responses=NO_PHOTO,
+    summary="One version's colorized photo",
+)
+def get_version_result(storage: StorageDep, photo_id: str, version_id: str, download: bool = False) -> FileResponse:
+    return stored_file(storage, photo_id, "result", download, version_id)
+
+
+@router.get("/api/photos/{photo_id}/versions/{version_id}/thumbnail", tags=["versions"], response_class=FileResponse)
+def get_version_thumbnail(storage: StorageDep, photo_id: str, version_id: str) -> FileResponse:
+    return stored_file(storage, photo_id, "thumbnail", False, version_id)

@@ -1,0 +1,61 @@
+"""What is built once at start-up and shared by every request, and the dependencies that hand it to the
+routes (`Annotated[Runtime, Depends(runtime)]`) instead of each route digging in `request.app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Form, Request
+
+from model import formats
+from model.job_store import Request as Asked
+from model.options import MAX_SATURATION, POLICIES
+
+from .serving.backend import Backend
+from .settings import Settings
+from .storage import Storage
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    storage: Storage
+    backend: Backend  # where colorizing runs: this machine's processes or the queue; routes never ask which
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def storage(request: Request) -> Storage:
+    return runtime(request).storage
+
+
+def backend(request: Request) -> Backend:
+    return runtime(request).backend
+
+
+def asked_options(
+    render_size: int | None = Form(
+        None, description="Size the network sees (a multiple of the model's); default: the model's own"
+    ),
+    policy: str | None = Form(None, description="Aspect policy", json_schema_extra={"enum": list(POLICIES)}),
+    saturation: float | None = Form(
+        None, description=f"Multiply the predicted colour: 0 (gray) to {MAX_SATURATION:g}; default 1"
+    ),
+    format: str | None = Form(
+        None,
+        description="Output format; default: the upload's own where it can be written",
+        json_schema_extra={"enum": list(formats.CHOICES)},
+    ),
+) -> Asked:
+    """The option fields of a form, as given; the backend validates them for its model (422 naming the field)."""
+    return Asked(render_size, policy, saturation, format)
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+StorageDep = Annotated[Storage, Depends(storage)]
+BackendDep = Annotated[Backend, Depends(backend)]
+OptionsDep = Annotated[Asked, Depends(asked_options)]

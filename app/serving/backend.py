@@ -1,0 +1,131 @@
+"""The one interface between the web side and the colorizing: routes and pages call a `Backend` and never
+ask which one it is. Chosen once, at start (`open_backend`): `LocalBackend` runs photos in this machine's
+worker processes; `QueueBackend` (`--broker redis://…`) stores them as jobs for `heirloom worker`s.
+
+A photo added to the album comes back either stored (a `Record`, now) or `Queued` (a job to follow,
+stored when a worker has made it); a batch's item is settled either way, or at once when refused."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from fastapi import UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from model import ColorizeOptions, HeirloomError, InvalidOption
+from model.job_store import Request as Asked
+
+from ..errors import UploadTooLarge, describe
+from ..metadata import Record
+from ..settings import Settings, human_size
+from ..storage import Storage
+
+CHUNK = 1 << 20
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Accepted for later: the job's status as `GET /api/jobs/{id}` shows it."""
+
+    status: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        return str(self.status["url"])
+
+    @property
+    def page(self) -> str:
+        return f"/jobs/{self.status['id']}"
+
+
+@dataclass(frozen=True)
+class Colorized:
+    """POST /colorize's answer: the result's bytes and their format."""
+
+    data: bytes
+    format: str
+
+
+class Backend(Protocol):
+    def form_defaults(self) -> ColorizeOptions | None:
+        """The model's own options for the forms; None while unknown."""
+        ...
+
+    def problem(self) -> str | None:
+        """Why photos cannot be colorized here at all, in words (the pages' banner); None: they can."""
+        ...
+
+    def check(self, asked: Asked) -> None:
+        """Refuse bad options (422) or an absent model (503) before any file is read."""
+        ...
+
+    async def colorize(self, upload: UploadFile, asked: Asked) -> Colorized: ...
+
+    async def add(
+        self, upload: UploadFile, asked: Asked, batch: str | None = None, position: int | None = None
+    ) -> Record | Queued:
+        """A new album photo from the upload; with `batch`, as item `position` of it."""
+        ...
+
+    async def rerun(self, photo_id: str, asked: Asked) -> Record | Queued:
+        """A new version of the photo from its stored original; it becomes the favourite."""
+        ...
+
+    def health(self) -> tuple[dict[str, Any], int]:
+        """/healthz's body (beside the storage) and status."""
+        ...
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A queued job's status (NotFound where there are no jobs)."""
+        ...
+
+    def job_result(self, job_id: str) -> tuple[Any, str]:
+        """A finished /colorize job's result file and its format."""
+        ...
+
+
+async def read_upload(upload: UploadFile, limit: int) -> bytes:
+    """The upload's exact bytes, refusing more than `limit` without reading them all."""
+    parts, size = [], 0
+    while chunk := await upload.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise UploadTooLarge(f"The file is larger than the limit of {human_size(limit)}.")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def in_batch(
+    storage: Storage, batch: str | None, position: int | None, work: Callable[[], Awaitable[T]]
+) -> T:
+    """`work`, as item `position` of `batch` (checked before any work): an error settles the item with its
+    sentence, then propagates. Settling a success is the caller's (a queued job settles when collected)."""
+    if batch is None:
+        return await work()
+    found = await run_in_threadpool(storage.batch, batch)
+    if position is None or not 0 <= position < len(found.items):
+        raise InvalidOption("position", f"The batch has photos 0 to {len(found.items) - 1}; say which this is.")
+    try:
+        return await work()
+    except HeirloomError as e:
+        await run_in_threadpool(storage.settle, batch, position, None, describe(e)[1]["message"])
+        raise
+
+
+@asynccontextmanager
+async def open_backend(settings: Settings, storage: Storage) -> AsyncIterator[Backend]:
+    """The backend the settings ask for, started, for the app's lifespan."""
+    if settings.broker_url:
+        from .queued import QueueBackend
+
+        async with QueueBackend.running(settings, storage) as queued:
+            yield queued
+    else:
+        from .local import LocalBackend
+
+        async with LocalBackend.running(settings, storage) as local:
+            yield local

@@ -1,0 +1,172 @@
+"""The local backend: photos run in this machine's worker processes (model/worker.py), each holding the
+model; this process never loads it (nor imports torch). Admission is bounded (`admission.WorkerPool`):
+a full queue is a 503 with Retry-After. A missing or broken weights file leaves the album usable and
+is reported in /healthz."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from model import ColorizeOptions, HeirloomError
+from model.job_store import Request as Asked
+from model.model_profile import ModelProfile
+from model.worker import Job, Outcome, ProcessPool, WorkerSpec
+
+from ..errors import ModelUnavailable, NotFound
+from ..metadata import Record
+from ..settings import Settings
+from ..storage import Storage
+from ..versions import ModelId, Rendering
+from .admission import WorkerPool
+from .backend import Colorized, in_batch, read_upload
+
+log = logging.getLogger("heirloom.app")
+
+
+def worker_spec(settings: Settings) -> WorkerSpec:
+    return WorkerSpec(
+        str(settings.weights) if settings.weights else None,
+        settings.device,
+        settings.max_pixels,
+        settings.work_bytes,
+        settings.torch_threads,
+        precision=settings.precision,
+    )
+
+
+class LocalBackend:
+    def __init__(
+        self, settings: Settings, storage: Storage, processes: ProcessPool | None, problem: str | None
+    ) -> None:
+        self.settings, self.storage = settings, storage
+        self.processes, self.problem_text = processes, problem
+        self.pool = WorkerPool(settings.workers, settings.queue_size)
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, settings: Settings, storage: Storage) -> AsyncIterator[LocalBackend]:
+        processes, problem = await cls._start_engine(settings)
+        backend = cls(settings, storage, processes, problem)
+        try:
+            yield backend
+        finally:
+            backend.pool.shutdown()
+            if processes is not None:
+                processes.close()
+
+    @staticmethod
+    async def _start_engine(settings: Settings) -> tuple[ProcessPool | None, str | None]:
+        if not settings.load_model:
+            return None, "model loading is switched off"
+        processes = ProcessPool(worker_spec(settings), settings.workers, settings.request_timeout_s)
+        try:
+            await run_in_threadpool(processes.start)
+        except HeirloomError as e:
+            log.error("Heirloom cannot colorize: %s", e)
+            processes.close()
+            return None, str(e)
+        p = processes.profile
+        log.info("Heirloom model loaded on %s (render size %d), running in %s", p.device, p.render_size, p.precision)
+        return processes, None
+
+    # --- the model ------------------------------------------------------------------------------
+
+    @property
+    def profile(self) -> ModelProfile | None:
+        return self.processes.profile if self.processes is not None else None
+
+    def _model(self) -> ModelProfile:
+        if self.profile is None:
+            raise ModelUnavailable(f"The colorization model is not loaded: {self.problem_text}")
+        return self.profile
+
+    def _options(self, asked: Asked) -> ColorizeOptions:
+        return self._model().options(asked.render_size, asked.policy, asked.saturation, asked.format)
+
+    def form_defaults(self) -> ColorizeOptions | None:
+        return self.profile.options() if self.profile else None
+
+    def problem(self) -> str | None:
+        return None if self.profile else self.problem_text
+
+    def check(self, asked: Asked) -> None:
+        self._options(asked)
+
+    async def _run(self, job: Job) -> Outcome:
+        """One job in a worker process, admitted by the bounded queue (503 when full)."""
+        self._model()
+        assert self.processes is not None
+        return await self.pool.run(self.processes.run, job)
+
+    def _rendering(self, out: Outcome, opts: ColorizeOptions) -> Rendering:
+        p = self._model()
+        return Rendering(out.data, out.format, out.thumb, opts, ModelId(p.model_name, p.model_sha256))
+
+    # --- the work -------------------------------------------------------------------------------
+
+    async def colorize(self, upload: UploadFile, asked: Asked) -> Colorized:
+        opts = self._options(asked)
+        data = await read_upload(upload, self.settings.max_upload_bytes)
+        out = await self._run(Job(data, opts, False))
+        return Colorized(out.data, out.format)
+
+    async def add(
+        self, upload: UploadFile, asked: Asked, batch: str | None = None, position: int | None = None
+    ) -> Record:
+        opts = self._options(asked)
+
+        async def store() -> Record:
+            self.storage.require_writable()  # before the work, not after it
+            data = await read_upload(upload, self.settings.max_upload_bytes)
+            out = await self._run(Job(data, opts, True))
+            name, r = upload.filename or "photo", self._rendering(out, opts)
+            return await run_in_threadpool(
+                lambda: self.storage.add(
+                    name=name,
+                    original=data,
+                    original_format=out.source_format,
+                    width=out.width,
+                    height=out.height,
+                    r=r,
+                )
+            )
+
+        rec = await in_batch(self.storage, batch, position, store)
+        if batch is not None and position is not None:
+            await run_in_threadpool(self.storage.settle, batch, position, rec.id)
+        return rec
+
+    async def rerun(self, photo_id: str, asked: Asked) -> Record:
+        opts = self._options(asked)
+        self.storage.require_writable()
+        rec = self.storage.get(photo_id)
+        data = await run_in_threadpool(self.storage.path(rec, "original").read_bytes)
+        out = await self._run(Job(data, opts))
+        return await run_in_threadpool(self.storage.add_version, photo_id, self._rendering(out, opts))
+
+    # --- the service ----------------------------------------------------------------------------
+
+    def health(self) -> tuple[dict[str, Any], int]:
+        body: dict[str, Any] = {
+            "status": "ok" if self.profile else "error",
+            "model_loaded": self.profile is not None,
+            "queue": {"pending": self.pool.pending, "capacity": self.pool.capacity},
+        }
+        if self.profile is None:
+            body["error"] = self.problem_text
+        else:
+            body["device"] = self.profile.device
+            body["precision"] = self.profile.precision
+        return body, 200 if self.profile else 503
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        raise NotFound("This server colorizes in its own process; it has no job queue.")
+
+    def job_result(self, job_id: str) -> tuple[Any, str]:
+        raise NotFound("This server colorizes in its own process; it has no job queue.")

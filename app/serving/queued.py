@@ -1,0 +1,106 @@
+"""The queue backend (`--broker redis://…`): an upload gets the cheap checks (size, format, pixels from
+the header), is stored as a job on the shared data directory and queued for `heirloom worker`s
+(`queue_client.QueueClient`); this process loads no model. POST /colorize waits for its job (bounded);
+album photos and versions are stored when their jobs are collected."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from model import ColorizeOptions
+from model.job_store import DONE, FAILED
+from model.job_store import Request as Asked
+
+from ..errors import NotFound
+from ..settings import Settings
+from ..storage import Storage
+from .backend import Colorized, Queued, in_batch, read_upload
+from .queue_client import QueueClient, job_failure, running
+
+
+class QueueBackend:
+    def __init__(self, settings: Settings, storage: Storage, client: QueueClient) -> None:
+        self.settings, self.storage, self.client = settings, storage, client
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, settings: Settings, storage: Storage) -> AsyncIterator[QueueBackend]:
+        async with running(settings, storage) as client:
+            yield cls(settings, storage, client)
+
+    def form_defaults(self) -> ColorizeOptions | None:
+        return self.client.form_defaults()
+
+    def problem(self) -> str | None:
+        return None  # the model is the workers'; an unreachable Redis is told where it matters
+
+    def check(self, asked: Asked) -> None:
+        self._request(asked)
+
+    def _request(self, asked: Asked) -> Asked:
+        return self.client.options(asked.render_size, asked.policy, asked.saturation, asked.format)
+
+    async def _submit(
+        self, upload: UploadFile, asked: Asked, kind: str, batch: str | None = None, position: int | None = None
+    ) -> str:
+        request = self._request(asked)
+
+        async def enqueue() -> str:
+            data = await read_upload(upload, self.settings.max_upload_bytes)
+            name = upload.filename or "photo"
+            job = await run_in_threadpool(
+                lambda: self.client.submit(kind, data, request, name=name, batch=batch, position=position)
+            )
+            return job.id
+
+        return await in_batch(self.storage, batch, position, enqueue)  # the job settles its item when collected
+
+    async def colorize(self, upload: UploadFile, asked: Asked) -> Colorized:
+        """Queue, wait (bounded), answer with the bytes, forget the job."""
+        q = self.client
+        rec = await q.wait(await self._submit(upload, asked, "colorize"), self.settings.wait_timeout_s)
+        if rec.status == FAILED:
+            await run_in_threadpool(q.jobs.delete, rec.id)
+            raise job_failure(rec)
+        assert rec.result is not None
+        data = await run_in_threadpool(q.jobs.result_path(rec).read_bytes)
+        await run_in_threadpool(q.jobs.delete, rec.id)
+        return Colorized(data, rec.result.format)
+
+    async def add(
+        self, upload: UploadFile, asked: Asked, batch: str | None = None, position: int | None = None
+    ) -> Queued:
+        job_id = await self._submit(upload, asked, "add", batch, position)
+        return Queued(self.client.status(job_id))
+
+    async def rerun(self, photo_id: str, asked: Asked) -> Queued:
+        request = self._request(asked)
+        rec = self.storage.get(photo_id)
+        self.storage.require_writable()
+        data = await run_in_threadpool(self.storage.path(rec, "original").read_bytes)
+        job = await run_in_threadpool(
+            lambda: self.client.submit("rerun", data, request, name=rec.name, photo_id=photo_id)
+        )
+        return Queued(self.client.status(job.id))
+
+    def health(self) -> tuple[dict[str, Any], int]:
+        """The model is the workers' business; this side needs Redis (503 queue_unavailable when away)."""
+        return {"status": "ok", "mode": "queue", "model_loaded": False, "queue": self.client.health()}, 200
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.client.status(job_id)
+
+    def job_result(self, job_id: str) -> tuple[Path, str]:
+        q = self.client
+        rec = q.get(job_id)
+        if rec.status != DONE or rec.result is None or not q.jobs.result_path(rec).exists():
+            raise NotFound("This job has no result (yet, or any more: album photos are under /api/photos).")
+        return q.jobs.result_path(rec), rec.result.format
+
+
