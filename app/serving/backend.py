@@ -22,6 +22,7 @@ from ..errors import UploadTooLarge, describe
 from ..metadata import Record
 from ..settings import Settings, human_size
 from ..storage import Storage
+from ..versions import ModelId
 
 CHUNK = 1 << 20
 T = TypeVar("T")
@@ -53,6 +54,10 @@ class Colorized:
 class Backend(Protocol):
     def form_defaults(self) -> ColorizeOptions | None:
         """The model's own options for the forms; None while unknown."""
+        ...
+
+    def model(self) -> ModelId:
+        """The weights that make the results (file name and SHA-256; empty while unknown)."""
         ...
 
     def problem(self) -> str | None:

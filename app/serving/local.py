@@ -92,6 +92,10 @@ class LocalBackend:
     def form_defaults(self) -> ColorizeOptions | None:
         return self.profile.options() if self.profile else None
 
+    def model(self) -> ModelId:
+        p = self.profile
+        return ModelId(p.model_name, p.model_sha256) if p else ModelId()
+
     def problem(self) -> str | None:
         return None if self.profile else self.problem_text
 
@@ -105,8 +109,7 @@ class LocalBackend:
         return await self.pool.run(self.processes.run, job)
 
     def _rendering(self, out: Outcome, opts: ColorizeOptions) -> Rendering:
-        p = self._model()
-        return Rendering(out.data, out.format, out.thumb, opts, ModelId(p.model_name, p.model_sha256))
+        return Rendering(out.data, out.format, out.thumb, opts, self.model())
 
     # --- the work -------------------------------------------------------------------------------
 

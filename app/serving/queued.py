@@ -17,9 +17,10 @@ from model import ColorizeOptions
 from model.job_store import DONE, FAILED
 from model.job_store import Request as Asked
 
-from ..errors import NotFound
+from ..errors import NotFound, QueueUnavailable
 from ..settings import Settings
 from ..storage import Storage
+from ..versions import ModelId
 from .backend import Colorized, Queued, in_batch, read_upload
 from .queue_client import QueueClient, job_failure, running
 
@@ -36,6 +37,13 @@ class QueueBackend:
 
     def form_defaults(self) -> ColorizeOptions | None:
         return self.client.form_defaults()
+
+    def model(self) -> ModelId:
+        try:
+            p = self.client.profile()
+        except QueueUnavailable:
+            return ModelId()
+        return ModelId(p.model_name, p.model_sha256) if p else ModelId()
 
     def problem(self) -> str | None:
         return None  # the model is the workers'; an unreachable Redis is told where it matters
