@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from . import errors, trash
+from . import errors
+from .album import trash
+from .album.storage import Storage
 from .auth import AccessMiddleware, LoginLimiter
 from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .routers import ROUTERS
@@ -19,7 +21,6 @@ from .routers.docs import SWAGGER_STATIC
 from .runtime import Runtime
 from .serving.backend import open_backend
 from .settings import Settings
-from .storage import Storage
 from .templating import STATIC
 
 

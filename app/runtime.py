@@ -12,9 +12,9 @@ from model import formats
 from model.job_store import Request as Asked
 from model.options import MAX_SATURATION, POLICIES
 
+from .album.storage import Storage
 from .serving.backend import Backend
 from .settings import Settings
-from .storage import Storage
 
 
 @dataclass(frozen=True)

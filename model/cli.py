@@ -163,7 +163,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _album(args: argparse.Namespace) -> int:
-    from app.archive import default_data_dir, export_album, import_album  # FastAPI's errors: only for this command
+    from app.album.archive import (  # FastAPI's errors: only for this command
+        default_data_dir,
+        export_album,
+        import_album,
+    )
 
     data = Path(args.data_dir) if args.data_dir else default_data_dir()
     if args.action == "export":

@@ -44,7 +44,7 @@ def test_sort_by_date_added_or_caption(client):
 
 def generate(client, n: int) -> list[str]:
     """n photo rows (and their versions) written straight into the album's database, newest last."""
-    db = client.app.state.runtime.storage.index._db  # app/db.py's connection: SQLite or PostgreSQL
+    db = client.app.state.runtime.storage.index._db  # app/album/db.py's connection: SQLite or PostgreSQL
     ids = [f"gen{i:021d}" for i in range(n)]
     with db.transaction():
         db.executemany(

@@ -22,7 +22,7 @@ def pg_url(postgres_server):
 
 
 def connect(url):
-    from app.db import Database
+    from app.album.db import Database
 
     return Database.connect(url)
 
@@ -37,7 +37,7 @@ def test_the_album_lives_in_postgresql_when_a_url_is_set(tmp_path, tiny_weights,
     assert not (tmp_path / "data" / "heirloom.sqlite3").exists()  # the files stay in the data directory
     db = connect(pg_url)
     try:
-        from app.schema import VERSION, version_of
+        from app.album.schema import VERSION, version_of
 
         assert version_of(db) == VERSION
         # Unix times keep their fractions (PostgreSQL's REAL would round them to ~2 minutes).
@@ -51,7 +51,7 @@ def test_the_album_lives_in_postgresql_when_a_url_is_set(tmp_path, tiny_weights,
 
 def test_an_old_album_in_postgresql_is_upgraded_step_by_step(pg_url):
     """A database left at step 1 (photos with their result inline) gets versions, batches and trash."""
-    from app.schema import STEPS, VERSION, _set_version, migrate, version_of
+    from app.album.schema import STEPS, VERSION, _set_version, migrate, version_of
 
     db = connect(pg_url)
     try:
@@ -77,7 +77,7 @@ def test_an_old_album_in_postgresql_is_upgraded_step_by_step(pg_url):
 
 
 def test_servers_starting_together_upgrade_once(pg_url):
-    from app.schema import VERSION, migrate, version_of
+    from app.album.schema import VERSION, migrate, version_of
 
     errors: list[BaseException] = []
 
@@ -105,7 +105,7 @@ def test_servers_starting_together_upgrade_once(pg_url):
 
 
 def test_a_newer_album_is_refused(pg_url):
-    from app.schema import VERSION, SchemaError, _set_version, migrate
+    from app.album.schema import VERSION, SchemaError, _set_version, migrate
 
     db = connect(pg_url)
     try:
@@ -118,7 +118,7 @@ def test_a_newer_album_is_refused(pg_url):
 
 
 def test_a_sqlite_album_moves_to_postgresql_by_export_and_import(tmp_path, tiny_weights, pg_url):
-    from app.archive import export_album, import_album
+    from app.album.archive import export_album, import_album
 
     old, new = tmp_path / "old", tmp_path / "new"
     with client_for(settings_for(old, tiny_weights)) as client:
@@ -146,7 +146,7 @@ def test_a_broken_connection_is_opened_again(tmp_path, pg_url, postgres_server):
     ones work."""
     import psycopg
 
-    from app.metadata import PhotoIndex
+    from app.album.metadata import PhotoIndex
 
     index = PhotoIndex(tmp_path / "unused.sqlite3", url=pg_url)
     try:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-import app.storage
+import app.album.storage
 from app.limits import SECURITY_HEADERS
 
 from app_helpers import client_for, image_bytes, settings_for
@@ -34,7 +34,7 @@ def test_disk_full_is_507_with_a_message_and_stores_nothing(tmp_path, tiny_weigh
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
-        monkeypatch.setattr(app.storage, "_write_synced", full)
+        monkeypatch.setattr(app.album.storage, "_write_synced", full)
         r = post(c, "/api/photos", image_bytes())
         assert r.status_code == 507 and r.json()["error"] == "storage_full", r.text
         assert "disk" in r.json()["message"] and "full" in r.json()["message"]
@@ -58,7 +58,7 @@ def test_read_only_data_dir_starts_read_only(tmp_path, tiny_weights, monkeypatch
     def read_only(root):
         raise OSError(errno.EROFS, "Read-only file system", str(root))
 
-    monkeypatch.setattr(app.storage, "probe_writable", read_only)  # as a read-only mount answers (root too)
+    monkeypatch.setattr(app.album.storage, "probe_writable", read_only)  # as a read-only mount answers (root too)
     with client_for(s) as c:  # the server starts
         assert c.get("/healthz").json()["storage"] == "read-only"
         assert [p["id"] for p in c.get("/api/photos").json()["photos"]] == [rec["id"]]

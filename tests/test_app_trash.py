@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app import trash
+from app.album import trash
 
 from app_helpers import client_for, image_bytes, settings_for
 

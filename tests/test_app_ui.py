@@ -323,7 +323,7 @@ def test_captions_are_added_to_an_older_album(tmp_path, tiny_weights):
 def test_read_only_album_from_before_captions(tmp_path):
     import sqlite3
 
-    from app.metadata import PhotoIndex
+    from app.album.metadata import PhotoIndex
 
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)

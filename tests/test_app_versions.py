@@ -160,7 +160,7 @@ def test_an_album_from_before_versions_is_upgraded_in_place(tmp_path, tiny_weigh
         page = c.get(f"/photos/{pid}", headers=HTML).text
         assert "model not recorded" in page and f"model {tiny_weights.name}" in page
     db = sqlite3.connect(data / "heirloom.sqlite3")
-    from app.schema import VERSION
+    from app.album.schema import VERSION
 
     assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION
     assert "result_file" not in {r[1] for r in db.execute("PRAGMA table_info(photos)")}
@@ -170,8 +170,8 @@ def test_an_album_from_before_versions_is_upgraded_in_place(tmp_path, tiny_weigh
 def test_an_album_from_a_newer_heirloom_is_refused(tmp_path):
     import pytest
 
-    from app.metadata import PhotoIndex
-    from app.schema import VERSION, SchemaError
+    from app.album.metadata import PhotoIndex
+    from app.album.schema import VERSION, SchemaError
 
     path = tmp_path / "new.sqlite3"
     db = sqlite3.connect(path)

@@ -266,8 +266,8 @@ def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
     )
     # Storing the same job's result again (a crash before it was marked collected) adds no third version:
     # a re-run job's version id is made from the job's id.
+    from app.album.versions import ModelId, Rendering
     from app.serving.queue_client import job_version_id
-    from app.versions import ModelId, Rendering
     from model import ColorizeOptions
 
     assert newest["id"] == job_version_id(rerun.json()["id"])

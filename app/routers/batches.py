@@ -17,13 +17,13 @@ from starlette.concurrency import run_in_threadpool
 
 from model import InvalidOption
 
-from ..batch_index import Batch
+from ..album.batch_index import Batch
+from ..album.metadata import Record
+from ..album.storage import Storage
+from ..album.zips import write_zip
 from ..errors import NotFound
-from ..metadata import Record
 from ..runtime import runtime
-from ..storage import Storage
 from ..templating import render
-from ..zips import write_zip
 from .shapes import photo_json
 
 router = APIRouter()

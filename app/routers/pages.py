@@ -14,13 +14,13 @@ from model import HeirloomError, InvalidOption
 from model.job_store import Request as Asked
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
+from ..album.metadata import MAX_CAPTION, SORTS
+from ..album.trash import move_to_trash
 from ..auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
 from ..errors import LastVersion, describe
-from ..metadata import MAX_CAPTION, SORTS
 from ..runtime import Runtime, runtime
 from ..serving.backend import Queued
 from ..templating import render
-from ..trash import move_to_trash
 
 router = APIRouter(include_in_schema=False)
 

@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from model import InvalidOption
 
-from ..metadata import CAPTION_FIELDS, MAX_CAPTION, SORTS, Record
+from ..album.metadata import CAPTION_FIELDS, MAX_CAPTION, SORTS, Record
+from ..album.trash import TRASH_DAYS, move_to_trash
 from ..runtime import BackendDep, OptionsDep, StorageDep
 from ..serving.backend import Queued
-from ..trash import TRASH_DAYS, move_to_trash
 from .shapes import ERRORS, FILE, NO_PHOTO, QUEUED, accepted, photo_json, stored_file
 
 router = APIRouter()

@@ -11,10 +11,10 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from model import formats
 
-from ..metadata import Record
+from ..album.metadata import Record
+from ..album.storage import THUMB_FORMAT, Storage
+from ..album.versions import Version
 from ..serving.backend import Queued
-from ..storage import THUMB_FORMAT, Storage
-from ..versions import Version
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "File over the byte limit, or image over the pixel limit (decompression bombs too)"},

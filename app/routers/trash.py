@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from model import formats
 
-from .. import trash
-from ..metadata import Record
+from ..album import trash
+from ..album.metadata import Record
 from ..runtime import runtime
 from ..templating import render
 from .shapes import NO_PHOTO, photo_json

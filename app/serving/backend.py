@@ -18,11 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from model import ColorizeOptions, HeirloomError, InvalidOption
 from model.job_store import Request as Asked
 
+from ..album.metadata import Record
+from ..album.storage import Storage
+from ..album.versions import ModelId
 from ..errors import UploadTooLarge, describe
-from ..metadata import Record
 from ..settings import Settings, human_size
-from ..storage import Storage
-from ..versions import ModelId
 
 CHUNK = 1 << 20
 T = TypeVar("T")

@@ -18,11 +18,11 @@ from model.job_store import Request as Asked
 from model.model_profile import ModelProfile
 from model.worker import Job, Outcome, ProcessPool, WorkerSpec
 
+from ..album.metadata import Record
+from ..album.storage import Storage
+from ..album.versions import ModelId, Rendering
 from ..errors import ModelUnavailable, NotFound
-from ..metadata import Record
 from ..settings import Settings
-from ..storage import Storage
-from ..versions import ModelId, Rendering
 from .admission import WorkerPool
 from .backend import Colorized, in_batch, read_upload
 

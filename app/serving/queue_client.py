@@ -28,10 +28,10 @@ from model.job_store import DONE, FAILED, QUEUED, JobNotFound, JobRecord, JobSto
 from model.options import ColorizeOptions
 from model.queue_worker import resolve_options
 
+from ..album.storage import Storage
+from ..album.versions import ModelId, Rendering
 from ..errors import NotFound, QueueUnavailable, describe
 from ..settings import Settings
-from ..storage import Storage
-from ..versions import ModelId, Rendering
 
 log = logging.getLogger("heirloom.app")
 PROFILE_TTL_S = 5.0  # how long the workers' model profile is trusted before it is read again

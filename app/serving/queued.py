@@ -17,10 +17,10 @@ from model import ColorizeOptions
 from model.job_store import DONE, FAILED
 from model.job_store import Request as Asked
 
+from ..album.storage import Storage
+from ..album.versions import ModelId
 from ..errors import NotFound, QueueUnavailable
 from ..settings import Settings
-from ..storage import Storage
-from ..versions import ModelId
 from .backend import Colorized, Queued, in_batch, read_upload
 from .queue_client import QueueClient, job_failure, running
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from .errors import NotFound
+from ..errors import NotFound
 from .metadata import Record
 from .storage import Storage
 

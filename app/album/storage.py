@@ -28,8 +28,8 @@ from pathlib import Path
 
 from model import InvalidOption, formats
 
+from ..errors import NotFound, StorageFull, StorageReadOnly
 from .batch_index import MAX_BATCH, Batch, BatchItem
-from .errors import NotFound, StorageFull, StorageReadOnly
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
 from .versions import Rendering, Version
 
@@ -336,7 +336,7 @@ class Storage:
         return self.folder(rec.id) / name
 
     def delete(self, photo_id: str) -> None:
-        """For good (app/trash.py moves photos to the trash first). Record first (one transaction), then
+        """For good (app/album/trash.py moves photos to the trash first). Record first (one transaction), then
         files: a crash in between leaves only an orphan folder."""
         folder = self.folder(photo_id)
         with self.writing():

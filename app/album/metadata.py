@@ -1,4 +1,4 @@
-"""Photo records in SQLite (stdlib; the default) or PostgreSQL (app/db.py). The rest of the app sees only
+"""Photo records in SQLite (stdlib; the default) or PostgreSQL (app/album/db.py). The rest of the app sees only
 `PhotoIndex`, `Record` and `Version`, so routes and file storage do not know which."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 from model import InvalidOption
 
+from ..errors import LastVersion, NotFound
 from .batch_index import BatchIndex
 from .db import Database, is_postgres_url, open_sqlite
-from .errors import LastVersion, NotFound
 from .schema import VERSION, migrate, version_of
 from .versions import Version
 

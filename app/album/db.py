@@ -1,6 +1,6 @@
 """The album database's connection: SQLite (the default, a file in the data directory) or PostgreSQL
-(`HEIRLOOM_DATABASE_URL=postgresql://…`), behind one small interface that app/metadata.py,
-app/batch_index.py and app/schema.py write their SQL against.
+(`HEIRLOOM_DATABASE_URL=postgresql://…`), behind one small interface that app/album/metadata.py,
+app/album/batch_index.py and app/album/schema.py write their SQL against.
 
 Plain psycopg 3 and the stdlib's sqlite3, not SQLAlchemy: the album's SQL is a few dozen statements
 that are already plain, portable SQL; what differs between the two is small and said here (`?`

@@ -24,9 +24,9 @@ from typing import IO, Any, get_args, get_type_hints
 
 from model import formats
 
-from .errors import AppError
+from ..errors import AppError
+from ..settings import Settings
 from .metadata import PhotoIndex, Record
-from .settings import Settings
 from .storage import ID_PATTERN, Storage, display_name
 from .versions import Version
 

@@ -1,5 +1,5 @@
 """The album database's schema, as numbered migrations, the same list for SQLite and PostgreSQL
-(app/db.py says where their SQL differs). Which have run: SQLite's `PRAGMA user_version` (as albums have
+(app/album/db.py says where their SQL differs). Which have run: SQLite's `PRAGMA user_version` (as albums have
 always recorded it), PostgreSQL's one-row table `schema_version`.
 
 An album opened by a newer Heirloom is upgraded in place, one migration per transaction (PostgreSQL's
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from ..errors import AppError
 from .db import Database
-from .errors import AppError
 
 # Step 1 is the album as it was before schema versions: databases from then already have the table
 # (some without the caption columns, added by step 1 too); a new database is created by the same steps.
