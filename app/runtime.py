@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import Depends, Form, Request
 
 from model import formats
-from model.job_store import Request as Asked
 from model.options import MAX_SATURATION, POLICIES
 
 from .album.storage import Storage
 from .serving.backend import Backend
+from .serving.contract import Request as Asked
 from .settings import Settings
 
 

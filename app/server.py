@@ -120,7 +120,7 @@ def serve(argv: list[str] | None = None) -> int:
         )
         return 2
     if settings.load_model and not settings.broker_url:
-        from model.worker import prestart_engine
+        from .serving.processes import prestart_engine
 
         prestart_engine()  # its torch import overlaps the web app's imports below: a sooner /healthz 200
     import uvicorn

@@ -43,7 +43,7 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def start_worker(url: str, data: Path, weights: Path, name: str, threads: int) -> subprocess.Popen[str]:
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "model.cli", "worker", "--broker", url, "--data-dir", str(data)]
+    cmd = [sys.executable, "-m", "heirloom.cli", "worker", "--broker", url, "--data-dir", str(data)]
     cmd += ["--weights", str(weights), "--workers", "1", "--torch-threads", str(threads), "--name", name]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ready = threading.Event()

@@ -28,7 +28,7 @@ def free_port() -> int:
 def once(weights: str | None) -> float:
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
-        cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port), "--data-dir", data]
+        cmd = [sys.executable, "-m", "heirloom.cli", "serve", "--port", str(port), "--data-dir", data]
         if weights:
             cmd += ["--weights", weights]
         t0 = time.perf_counter()

@@ -45,7 +45,7 @@ for kv in ${HEIRLOOM_GPU_SET:-}; do sets+=(--set "$kv"); done
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
 status=0
-PYTHONPATH=. "$py" -m model.cli train "$shards" --run "$run" --recipe "$recipe" --wall-minutes "$minutes" \
+PYTHONPATH=. "$py" -m heirloom.cli train "$shards" --run "$run" --recipe "$recipe" --wall-minutes "$minutes" \
   "${sets[@]}" || status=$?
 
 # Whatever was saved comes back, even from a run cut short (checkpoints every 2 minutes).

@@ -22,7 +22,6 @@ from .checkpoint import DEFAULT_WEIGHTS, build_generator, checksum_path, read_ge
 from .color import AB_SCALE, encode_ab8, join_l_ab, lightness, normalize_l, to_lstar
 from .errors import CheckpointError, WorkTooLarge
 from .geometry import make_plan
-from .model_profile import ModelProfile
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES, ColorizeOptions
 from .photo_io import Photo, Source, encode_photo, load_photo
 from .precision import describe, resolve_precision
@@ -107,7 +106,14 @@ class Colorizer:
         format: str | None = None,
     ) -> ColorizeOptions:
         """Validated options for this model; what is not given takes its default (render size: the model's)."""
-        return ModelProfile(self.default_render_size, self.multiple).options(render_size, policy, saturation, format)
+        return ColorizeOptions.make(
+            self.default_render_size,
+            self.multiple,
+            render_size=render_size,
+            policy=policy,
+            saturation=saturation,
+            format=format,
+        )
 
     def check_work(self, shape: tuple[int, int], opts: ColorizeOptions, deep: bool = False) -> None:
         """WorkTooLarge unless a photo of `shape` (H, W) fits the work budget at these options.

@@ -31,7 +31,7 @@ def main() -> int:
     p.add_argument("--weights", help="generator file (default: the shipped one)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "model.cli", "colorize", str(args.source), "-o", tmp]
+        cmd = [sys.executable, "-m", "heirloom.cli", "colorize", str(args.source), "-o", tmp]
         subprocess.run(cmd + (["--weights", args.weights] if args.weights else []), check=True, cwd=ROOT)
         after = Image.open(Path(tmp) / args.source.name).convert("RGB")
         before = Image.open(args.source).convert("L")

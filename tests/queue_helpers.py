@@ -69,7 +69,7 @@ class WorkerProc:
             "OMP_WAIT_POLICY": "PASSIVE",
             "PYTHONPATH": str(REPO),
         }
-        cmd = [sys.executable, "-m", "model.cli", "worker", "--broker", url, "--data-dir", str(data_dir)]
+        cmd = [sys.executable, "-m", "heirloom.cli", "worker", "--broker", url, "--data-dir", str(data_dir)]
         cmd += ["--weights", str(weights), "--device", "cpu", "--workers", str(workers), "--torch-threads", "1"]
         cmd += ["--redelivery", str(REDELIVERY_S), "--name", name, "--request-timeout", "60"]
         self.name = name

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from model.cli import main
+from heirloom.cli import main
 
 from app_helpers import client_for, image_bytes, settings_for
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.cli import main
+from heirloom.cli import main
 from model.photo_io import load_photo
 
 from engine_helpers import photo_array, tiny_weights, write_photos
@@ -138,7 +138,7 @@ def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
 def test_help_loads_neither_torch_nor_opencv():
     """`heirloom --help` and `heirloom <cmd> --help` answer at once: the parser reads only light tables."""
     code = (
-        "import sys; from model.cli import build_parser; from app.server import parse; build_parser(); "
+        "import sys; from heirloom.cli import build_parser; from app.server import parse; build_parser(); "
         "heavy = {'torch', 'cv2', 'PIL', 'numpy', 'fastapi'} & set(sys.modules); assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from model import Colorized, ColorizeOptions, Colorizer
-from model.cli import main
+from heirloom.cli import main
 from model.color import gray_of
 from model.photo_io import Photo, Source, load_photo
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from app.serving.consumer import MAX_ATTEMPTS, JobRunner
+from app.serving.contract import ModelProfile
+from app.serving.job_store import DONE, FAILED, QUEUED, RUNNING, JobRecord, JobResult, JobStore, Request
+from app.serving.processes import Outcome
 from model.errors import ImageTooLarge, UnreadableImage, WorkerCrashed
 from model.header_check import check_header
-from model.job_queue import ModelProfile
-from model.job_store import DONE, FAILED, QUEUED, RUNNING, JobRecord, JobResult, JobStore, Request
-from model.queue_worker import MAX_ATTEMPTS, JobRunner
-from model.worker import Outcome
 
 from app_helpers import image_bytes, png_bomb
 
@@ -73,7 +73,7 @@ def test_two_collectors_at_once_store_a_job_once(tmp_path: Path):
 
 
 def test_ids_never_become_other_paths(tmp_path: Path):
-    from model.job_store import JobNotFound
+    from app.serving.job_store import JobNotFound
 
     store = JobStore(tmp_path)
     for bad in ("", "../../etc", "a/b", "ready", "tmp", "é" * 30, "x" * 65):
@@ -173,7 +173,7 @@ def test_serve_takes_a_broker_url(monkeypatch):
 
 
 def test_worker_needs_a_broker(capsys):
-    from model.queue_worker import parse
+    from app.serving.consumer import parse
 
     with pytest.raises(SystemExit):
         parse([])
@@ -190,7 +190,7 @@ def test_the_single_process_server_has_no_job_routes(client):
 def test_only_workers_judge_workers_and_every_heartbeat_does():
     """A dead worker's job comes back within 1.25 × the redelivery timeout because each live worker's
     heartbeat looks for dead ones; the web side, whose timeout could differ, never looks."""
-    from model import job_queue as jq
+    from app.serving import broker as jq
 
     worker = jq.make_broker("redis://127.0.0.1:1/0", 30, judge=True)  # no connection is made here
     web = jq.make_broker("redis://127.0.0.1:1/0", 30)
@@ -202,7 +202,7 @@ def test_only_workers_judge_workers_and_every_heartbeat_does():
 
 
 def test_a_worker_without_weights_says_so(tmp_path, capsys):
-    from model.queue_worker import main
+    from app.serving.consumer import main
 
     code = main(["--broker", "redis://127.0.0.1:1/0", "--data-dir", str(tmp_path), "--weights", str(tmp_path / "no")])
     assert code == 2 and "No weights file" in capsys.readouterr().err

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from model import job_queue as jq
-from model.job_store import JobStore
+from app.serving import broker as jq
+from app.serving.job_store import JobStore
 
 from app_helpers import client_for, image_bytes, settings_for, size_of
 from queue_helpers import REDELIVERY_S, WorkerProc, needs_redis, redis_server
@@ -200,9 +200,9 @@ def queued_web(tmp_path, redis_url, album_database):
 
 def run_queued_job(data: Path, job_id: str, size=(40, 24)):
     """Do what a worker does with a job, in this process, with a stand-in for the model."""
-    from model.job_queue import ModelProfile
-    from model.queue_worker import JobRunner
-    from model.worker import Outcome
+    from app.serving.consumer import JobRunner
+    from app.serving.contract import ModelProfile
+    from app.serving.processes import Outcome
 
     def engine(job):
         return Outcome(image_bytes(*size), "PNG", "PNG", size[0], size[1], image_bytes(20, 12, "JPEG"))

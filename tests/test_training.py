@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from model import CheckpointError, Colorizer
-from model.cli import main
+from heirloom.cli import main
 from model.training import recipes
 from model.training.gan_phase import GanPhase
 from model.training.losses import d_loss, g_loss

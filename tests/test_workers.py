@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from app.serving.processes import Job, JobTimeout, ProcessPool, WorkerCrashed, WorkerSpec
 from model import UnreadableImage, WorkTooLarge
 from model.options import ColorizeOptions
-from model.worker import Job, JobTimeout, ProcessPool, WorkerCrashed, WorkerSpec
 
 from app_helpers import client_for, image_bytes, settings_for
 
@@ -127,8 +127,8 @@ def test_each_worker_caps_its_own_address_space(pool):
 
 
 def test_typed_errors_survive_the_wire():
+    from app.serving.processes import error_from_wire, error_to_wire
     from model import HeirloomError, InvalidOption
-    from model.worker import error_from_wire, error_to_wire
 
     e = error_from_wire(error_to_wire(InvalidOption("render_size", "too big")))
     assert isinstance(e, InvalidOption) and e.field == "render_size" and str(e) == "too big"

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from model import formats
-from model.job_store import DONE
 
 from ..runtime import BackendDep
+from ..serving.job_store import DONE
 from ..templating import render
 
 router = APIRouter()

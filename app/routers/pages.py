@@ -11,7 +11,6 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from model import HeirloomError, InvalidOption
-from model.job_store import Request as Asked
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from ..album.metadata import MAX_CAPTION, SORTS
@@ -20,6 +19,7 @@ from ..auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, t
 from ..errors import LastVersion, describe
 from ..runtime import Runtime, runtime
 from ..serving.backend import Queued
+from ..serving.contract import Request as Asked
 from ..templating import render
 
 router = APIRouter(include_in_schema=False)

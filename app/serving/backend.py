@@ -16,13 +16,13 @@ from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from model import ColorizeOptions, HeirloomError, InvalidOption
-from model.job_store import Request as Asked
 
 from ..album.metadata import Record
 from ..album.storage import Storage
-from ..album.versions import ModelId
 from ..errors import UploadTooLarge, describe
 from ..settings import Settings, human_size
+from .contract import ModelId
+from .contract import Request as Asked
 
 CHUNK = 1 << 20
 T = TypeVar("T")

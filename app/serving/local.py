@@ -14,17 +14,17 @@ from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from model import ColorizeOptions, HeirloomError
-from model.job_store import Request as Asked
-from model.model_profile import ModelProfile
-from model.worker import Job, Outcome, ProcessPool, WorkerSpec
 
 from ..album.metadata import Record
 from ..album.storage import Storage
-from ..album.versions import ModelId, Rendering
+from ..album.versions import Rendering
 from ..errors import ModelUnavailable, NotFound
 from ..settings import Settings
 from .admission import WorkerPool
 from .backend import Colorized, in_batch, read_upload
+from .contract import Job, ModelId, ModelProfile, Outcome
+from .contract import Request as Asked
+from .processes import ProcessPool, WorkerSpec
 
 log = logging.getLogger("heirloom.app")
 
@@ -93,8 +93,7 @@ class LocalBackend:
         return self.profile.options() if self.profile else None
 
     def model(self) -> ModelId:
-        p = self.profile
-        return ModelId(p.model_name, p.model_sha256) if p else ModelId()
+        return self.profile.model_id if self.profile else ModelId()
 
     def problem(self) -> str | None:
         return None if self.profile else self.problem_text

@@ -21,17 +21,17 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from model import HeirloomError
-from model import job_queue as jq
 from model.errors import JobTimeout, error_from_wire
 from model.header_check import check_header
-from model.job_store import DONE, FAILED, QUEUED, JobNotFound, JobRecord, JobStore, Request
 from model.options import ColorizeOptions
-from model.queue_worker import resolve_options
 
 from ..album.storage import Storage
-from ..album.versions import ModelId, Rendering
+from ..album.versions import Rendering
 from ..errors import NotFound, QueueUnavailable, describe
 from ..settings import Settings
+from . import broker as jq
+from .contract import ModelId, ModelProfile, Request
+from .job_store import DONE, FAILED, QUEUED, JobNotFound, JobRecord, JobStore
 
 log = logging.getLogger("heirloom.app")
 PROFILE_TTL_S = 5.0  # how long the workers' model profile is trusted before it is read again
@@ -48,11 +48,11 @@ class QueueClient:
         self.storage = storage
         self.broker = jq.make_broker(settings.broker_url, settings.redelivery_s)
         self.jobs = JobStore(settings.data_dir)
-        self._profile: tuple[float, jq.ModelProfile | None] = (0.0, None)
+        self._profile: tuple[float, ModelProfile | None] = (0.0, None)
 
     # --- before queueing ------------------------------------------------------------------------
 
-    def profile(self) -> jq.ModelProfile | None:
+    def profile(self) -> ModelProfile | None:
         at, profile = self._profile
         if time.monotonic() - at > PROFILE_TTL_S:
             profile = self._call(jq.model_profile, self.broker)
@@ -66,7 +66,7 @@ class QueueClient:
         fully against the workers' model once one has announced it, else all but the render size's multiple."""
         profile = self.profile()
         if profile is not None:
-            resolve_options(profile, Request(render_size, policy, saturation, format))
+            profile.resolve(Request(render_size, policy, saturation, format))
         else:
             ColorizeOptions.make(
                 ANY_RENDER_SIZE, 1, render_size=render_size, policy=policy, saturation=saturation, format=format

@@ -14,14 +14,14 @@ from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from model import ColorizeOptions
-from model.job_store import DONE, FAILED
-from model.job_store import Request as Asked
 
 from ..album.storage import Storage
-from ..album.versions import ModelId
 from ..errors import NotFound, QueueUnavailable
 from ..settings import Settings
 from .backend import Colorized, Queued, in_batch, read_upload
+from .contract import ModelId
+from .contract import Request as Asked
+from .job_store import DONE, FAILED
 from .queue_client import QueueClient, job_failure, running
 
 
@@ -43,7 +43,7 @@ class QueueBackend:
             p = self.client.profile()
         except QueueUnavailable:
             return ModelId()
-        return ModelId(p.model_name, p.model_sha256) if p else ModelId()
+        return p.model_id if p else ModelId()
 
     def problem(self) -> str | None:
         return None  # the model is the workers'; an unreachable Redis is told where it matters

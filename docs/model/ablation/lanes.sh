@@ -5,7 +5,7 @@
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 A=/var/tmp/heirloom-runs/abl
 cd /work/abl-tree
-H() { /work/main/.venv/bin/python -c "import sys; from model.cli import main; sys.exit(main())" "$@"; }
+H() { /work/main/.venv/bin/python -c "import sys; from heirloom.cli import main; sys.exit(main())" "$@"; }
 base=(--photos $A/photos --cpu-hours 0.333 --set threads=1 --set eval_photos=0 --set eval_minutes=999
       --set checkpoint_minutes=3 --set generator.width=128)
 l1=(--set class_weight=0 --set generator.decode=regression)

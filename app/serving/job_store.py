@@ -29,8 +29,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import formats
-from .errors import HeirloomError
+from model.errors import HeirloomError
+
+from .contract import JobResult, Request
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 FINISHED = (DONE, FAILED)
@@ -42,37 +43,6 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # what new_job_id makes; not
 
 class JobNotFound(HeirloomError):
     pass
-
-
-@dataclass(frozen=True)
-class Request:
-    """The options as the user gave them; the worker validates them against its model (None: its default)."""
-
-    render_size: int | None = None
-    policy: str | None = None
-    saturation: float | None = None
-    format: str | None = None
-
-
-@dataclass(frozen=True)
-class JobResult:
-    format: str  # the result's format ('JPEG')
-    source_format: str  # the upload's container
-    width: int
-    height: int
-    render_size: int  # the options it was made with, resolved by the worker's model
-    policy: str
-    saturation: float
-    model_name: str = ""  # the worker's weights (file name and SHA-256): the album records them per version
-    model_sha256: str = ""
-
-    @property
-    def file(self) -> str:  # inside the job's folder
-        return f"result.{formats.extension(self.format)}"
-
-    @property
-    def thumb_file(self) -> str:
-        return f"thumb{formats.THUMBNAIL.extension}"
 
 
 @dataclass(frozen=True)
@@ -91,7 +61,7 @@ class JobRecord:
     started: float | None = None
     finished: float | None = None
     result: JobResult | None = None
-    error: tuple[str, str, str | None] | None = None  # (class name, message, field), as model.worker sends it
+    error: tuple[str, str, str | None] | None = None  # (class name, message, field), as app.serving.processes sends it
     collected: bool = False  # album jobs: the web side has stored the result in the album
     batch: str | None = None  # an upload of a batch: the batch's id and this photo's place in it
     position: int | None = None

@@ -1,6 +1,6 @@
 """The job queue on Redis, through Dramatiq's Redis broker: what the web side and the workers share.
 
-A message carries only a job id (the job itself is in `model.job_store`). Dramatiq's Redis broker
+A message carries only a job id (the job itself is in `job_store`). Dramatiq's Redis broker
 keeps a fetched message in the worker's own acknowledgement set until the worker acks it, which our
 worker does only after the result (or the typed error) is stored. Every broker call records the
 worker's heartbeat; when a worker has been silent for `redelivery_s` (killed, its machine gone),
@@ -22,7 +22,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from .model_profile import ModelProfile as ModelProfile  # re-exported: the queue's wire format
+from .contract import ModelProfile
 
 QUEUE = "heirloom"
 ACTOR = "colorize"

@@ -33,41 +33,25 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from . import formats
-from .errors import CheckpointError, HeirloomError, JobTimeout, WorkerCrashed, WorkTooLarge
-from .errors import error_from_wire as error_from_wire  # re-exported: the wire format lives with the errors
-from .errors import error_to_wire as error_to_wire
-from .model_profile import ModelProfile
-from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES, ColorizeOptions
+from model import formats
+from model.errors import CheckpointError, HeirloomError, JobTimeout, WorkerCrashed, WorkTooLarge
+from model.errors import error_from_wire as error_from_wire  # re-exported: the wire format lives with the errors
+from model.errors import error_to_wire as error_to_wire
+from model.options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES
+
+from .contract import Job, ModelProfile, Outcome
 
 if TYPE_CHECKING:  # torch and OpenCV load in the children (and their fork server), not in whoever imports this
-    from .photo_io import Photo
-    from .pipeline import Colorizer
+    from model.photo_io import Photo
+    from model.pipeline import Colorizer
 
-ENGINE_MODULES = ["model.pipeline", "model.photo_io", "model.worker"]  # what the fork server preloads
+ENGINE_MODULES = ["model.pipeline", "model.photo_io", "app.serving.processes"]  # what the fork server preloads
 
 log = logging.getLogger("heirloom.worker")
 
 THUMB_SIZE = 480
 STARTUP_S = 120.0  # loading torch and the weights, on a busy machine
 ADDRESS_SLACK = 1 << 30  # thread stacks and malloc arenas beyond the budget
-
-
-@dataclass(frozen=True)
-class Job:
-    data: bytes  # the upload, exactly as received
-    options: ColorizeOptions
-    thumbnail: bool = True
-
-
-@dataclass(frozen=True)
-class Outcome:
-    data: bytes  # the encoded result
-    format: str  # its format's name ('JPEG')
-    source_format: str  # the upload's container ('MPO', 'GIF'…)
-    width: int
-    height: int
-    thumb: bytes  # a small JPEG, or b"" when the job asked for none
 
 
 @dataclass(frozen=True)
@@ -83,7 +67,7 @@ class WorkerSpec:
     limit_memory: bool = True  # RLIMIT_AS in a child on the CPU (never on CUDA, whose mappings need the space)
 
     def build(self) -> Colorizer:
-        from .pipeline import Colorizer
+        from model.pipeline import Colorizer
 
         return Colorizer.from_checkpoint(
             self.weights, self.device, self.max_pixels, self.max_work_bytes, precision=self.precision
@@ -93,8 +77,8 @@ class WorkerSpec:
         """What the parent needs to know of the model `build` made (it never loads one itself)."""
         from pathlib import Path
 
-        from .checkpoint import DEFAULT_WEIGHTS
-        from .weights_file import sha256_of
+        from model.checkpoint import DEFAULT_WEIGHTS
+        from model.weights_file import sha256_of
 
         path = Path(self.weights) if self.weights else DEFAULT_WEIGHTS
         return ModelProfile(
@@ -110,7 +94,7 @@ class WorkerSpec:
 def thumbnail(photo: Photo) -> bytes:
     from PIL import Image
 
-    from .photo_io import to_8bit
+    from model.photo_io import to_8bit
 
     px = to_8bit(photo.pixels)
     im = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")

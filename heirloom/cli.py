@@ -1,6 +1,7 @@
 """`heirloom` command: colorize, evaluate, train, export, cache-features, pack-shard, album, serve, worker.
 
-The parser reads only light tables (output formats, aspect policies, recipe names), so `--help`
+The command line sits above the engine, its training and the web app: the only module that imports all
+three. The parser reads only light tables (output formats, aspect policies, recipe names), so `--help`
 answers at once; each subcommand imports what it needs, so `heirloom colorize` never loads the
 trainer and `heirloom train` never loads the web app. A typed Heirloom error (bad input, bad option,
 missing weights) prints one line and exits 2; anything else is a bug and shows its traceback.
@@ -14,19 +15,19 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, HeirloomError
-from .formats import CHOICES
-from .options import DEFAULT_POLICY, MAX_RENDER_SIZE, MAX_SATURATION, POLICIES, PRECISIONS
-from .training import recipes
+from model.errors import ConfigError, HeirloomError
+from model.formats import CHOICES
+from model.options import DEFAULT_POLICY, MAX_RENDER_SIZE, MAX_SATURATION, POLICIES, PRECISIONS
+from model.training import recipes
 
 if TYPE_CHECKING:
-    from .options import ColorizeOptions
-    from .pipeline import Colorizer
+    from model.options import ColorizeOptions
+    from model.pipeline import Colorizer
 
 
 def _colorizer(args: argparse.Namespace) -> tuple[Colorizer, ColorizeOptions]:
     """The model and the options for it, validated before any photo is read."""
-    from .pipeline import Colorizer
+    from model.pipeline import Colorizer
 
     weights = args.weights or os.environ.get("HEIRLOOM_WEIGHTS") or None  # the CLI reads the environment
     colorizer = Colorizer.from_checkpoint(weights, device=args.device, precision=args.precision)
@@ -35,7 +36,7 @@ def _colorizer(args: argparse.Namespace) -> tuple[Colorizer, ColorizeOptions]:
 
 
 def _colorize(args: argparse.Namespace) -> int:
-    from .colorize_files import colorize_paths
+    from model.colorize_files import colorize_paths
 
     colorizer, opts = _colorizer(args)
     return colorize_paths(
@@ -58,8 +59,8 @@ def _compare_name(path: Path, taken: set[str]) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .pipeline import Colorizer
-    from .training.evaluate import evaluate_folder
+    from model.pipeline import Colorizer
+    from model.training.evaluate import evaluate_folder
 
     colorizer, opts = _colorizer(args)
     compare: dict[str, tuple[Colorizer, ColorizeOptions]] = {}
@@ -98,7 +99,7 @@ def _new_run_dir(root: Path, name: str) -> Path:
 def _train(args: argparse.Namespace) -> int:
     import json
 
-    from .training.recipe import Recipe, apply_sets, load_recipe
+    from model.training.recipe import Recipe, apply_sets, load_recipe
 
     sets = list(args.set or [])
     for key, value in (
@@ -128,7 +129,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps({"run": str(run), "recipe": recipe.to_dict()}, indent=2))
         return 0
-    from .training.generator_trainer import train
+    from model.training.generator_trainer import train
 
     train(recipe, run, resume=not args.restart, device=args.device)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -137,24 +138,24 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _cache_features(args: argparse.Namespace) -> int:
-    from .training.feature_cache import build
-    from .training.pretrained import pretrained_vgg16
+    from model.training.feature_cache import build
+    from model.training.pretrained import pretrained_vgg16
 
     build(args.photos, args.output, pretrained_vgg16(), args.size, limit=args.limit, precision=args.precision)
     return 0
 
 
 def _pack_shard(args: argparse.Namespace) -> int:
-    from .training.onthefly import pack_shard
+    from model.training.onthefly import pack_shard
 
     pack_shard(args.photos, args.output, args.size, args.max_mb, skip=args.skip)
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .checkpoint import read_generator
-    from .training.export import export_run
-    from .training.lineage import describe
+    from model.checkpoint import read_generator
+    from model.training.export import export_run
+    from model.training.lineage import describe
 
     path = export_run(args.run, args.output, notes=args.notes or "", raw=args.raw, half=not args.full)
     print(f"wrote {path} and {path.name}.sha256 ({path.stat().st_size / 1e6:.1f} MB)")
@@ -360,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["serve"]:  # the web app parses its own flags (and its own --help)
         return _serve(argv[1:])
     if argv[:1] == ["worker"]:  # a queue worker: its own flags too, and no web framework
-        from .queue_worker import main as worker_main
+        from app.serving.consumer import main as worker_main
 
         return worker_main(argv[1:])
     args = build_parser().parse_args(argv)

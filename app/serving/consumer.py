@@ -1,7 +1,7 @@
 """`heirloom worker`: takes colorize jobs off the Redis queue and stores their results on the shared
 data directory. Any number of them, on any machine that reaches Redis and the data directory, CPU or CUDA.
 
-One worker loads the model once (in its engine processes, `model.worker.ProcessPool`, which decode and
+One worker loads the model once (in its engine processes, `processes.ProcessPool`, which decode and
 colorize untrusted bytes in children capped by RLIMIT_AS and a timeout) and runs one Dramatiq thread
 per engine process. A job's message is acknowledged only after its outcome is stored:
 
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HeirloomError, WorkerCrashed, error_to_wire
-from .job_store import JobNotFound, JobRecord, JobResult, JobStore
-from .model_profile import ModelProfile
-from .options import DEFAULT_MAX_PIXELS, PRECISIONS, ColorizeOptions
-from .worker import Job  # light: the engine (torch, OpenCV) loads in its processes only
+from model.errors import HeirloomError, WorkerCrashed, error_to_wire
+from model.options import DEFAULT_MAX_PIXELS, PRECISIONS
+
+from .contract import Job, JobResult, ModelProfile
+from .job_store import JobNotFound, JobRecord, JobStore
 
 log = logging.getLogger("heirloom.queue_worker")
 MAX_ATTEMPTS = 2
@@ -58,11 +58,6 @@ class WorkerSettings:
     beat_file: str | None = None  # touched at each heartbeat, for a container's health check
 
 
-def resolve_options(profile: ModelProfile, request: Any) -> ColorizeOptions:
-    """The job's options (a queued `Request`) for this worker's model."""
-    return profile.options(request.render_size, request.policy, request.saturation, request.format)
-
-
 class JobRunner:
     """The work of one message, apart from the broker so that it can be tested without one.
     `run(job) -> Outcome` is `ProcessPool.run` (or a stand-in)."""
@@ -83,7 +78,7 @@ class JobRunner:
             self._fail(rec, WorkerCrashed(CRASHED_TWICE))
             return "failed"
         try:
-            opts = resolve_options(self.profile, rec.request)
+            opts = self.profile.resolve(rec.request)
             out = self.run(Job(self.store.input(job_id), opts, rec.thumbnail))
         except HeirloomError as e:
             self._fail(rec, e)
@@ -124,13 +119,14 @@ class QueueWorker:
         import dramatiq
         from dramatiq.worker import Worker
 
-        from . import job_queue
-        from .checkpoint import DEFAULT_WEIGHTS, read_generator
-        from .options import DEFAULT_MAX_WORK_BYTES
-        from .pipeline import pick_device
-        from .precision import describe, resolve_precision
-        from .weights_file import sha256_of
-        from .worker import ProcessPool, WorkerSpec
+        from model.checkpoint import DEFAULT_WEIGHTS, read_generator
+        from model.options import DEFAULT_MAX_WORK_BYTES
+        from model.pipeline import pick_device
+        from model.precision import describe, resolve_precision
+        from model.weights_file import sha256_of
+
+        from . import broker as job_queue
+        from .processes import ProcessPool, WorkerSpec
 
         s = self.settings
         work = s.max_work_bytes or DEFAULT_MAX_WORK_BYTES
@@ -140,7 +136,7 @@ class QueueWorker:
         gen = read_generator(weights)
         device = pick_device(s.device)
         running = describe(resolve_precision(s.precision, device), device)
-        profile = job_queue.ModelProfile(
+        profile = ModelProfile(
             gen.render_size, gen.config.multiple, str(device), weights.name, sha256_of(weights), running
         )
         del gen
@@ -184,7 +180,7 @@ class QueueWorker:
         return 0
 
     def _beat(self, broker: Any, profile: Any, every_s: float) -> None:
-        from . import job_queue
+        from . import broker as job_queue
 
         while not self._stop.wait(every_s):
             try:

@@ -1,0 +1,112 @@
+"""What the web side and the colorizing side say to each other, in one place: the options as a user asked
+for them (`Request`), a job for a worker process and its `Outcome`, a queued job's `JobResult`, the model's
+identity (`ModelId`) and what a web process needs to know of a model it never loads (`ModelProfile`).
+Plain dataclasses: no torch, no web framework, no Redis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from model import formats
+from model.options import ColorizeOptions
+
+
+@dataclass(frozen=True)
+class ModelId:
+    """Which model made a version: the weights file's name and its SHA-256 (the name alone can be reused)."""
+
+    name: str = ""
+    sha256: str = ""
+
+    @classmethod
+    def of_file(cls, path: Path) -> ModelId:
+        from model.weights_file import sha256_of  # it loads torch; `heirloom album` never needs that
+
+        return cls(path.name, sha256_of(path))
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """What a web process needs of the model to validate options and describe itself, without loading it:
+    the engine processes report it when they are ready, queue workers publish it in Redis."""
+
+    render_size: int
+    multiple: int
+    device: str = "cpu"
+    model_name: str = ""  # the weights file's name and SHA-256, recorded with each version it makes
+    model_sha256: str = ""
+    precision: str = ""  # what the network runs in, and why ("bfloat16 channels-last (CPU has amx_bf16)")
+
+    @property
+    def model_id(self) -> ModelId:
+        return ModelId(self.model_name, self.model_sha256)
+
+    def options(
+        self,
+        render_size: int | None = None,
+        policy: str | None = None,
+        saturation: float | None = None,
+        format: str | None = None,
+    ) -> ColorizeOptions:
+        """Validated options for this model; what is not given takes its default (as `Colorizer.options`)."""
+        return ColorizeOptions.make(
+            self.render_size,
+            self.multiple,
+            render_size=render_size,
+            policy=policy,
+            saturation=saturation,
+            format=format,
+        )
+
+    def resolve(self, request: Request) -> ColorizeOptions:
+        """A queued job's options, as asked, for this model."""
+        return self.options(request.render_size, request.policy, request.saturation, request.format)
+
+
+@dataclass(frozen=True)
+class Request:
+    """The options as the user gave them; the worker validates them against its model (None: its default)."""
+
+    render_size: int | None = None
+    policy: str | None = None
+    saturation: float | None = None
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    format: str  # the result's format ('JPEG')
+    source_format: str  # the upload's container
+    width: int
+    height: int
+    render_size: int  # the options it was made with, resolved by the worker's model
+    policy: str
+    saturation: float
+    model_name: str = ""  # the worker's weights (file name and SHA-256): the album records them per version
+    model_sha256: str = ""
+
+    @property
+    def file(self) -> str:  # inside the job's folder
+        return f"result.{formats.extension(self.format)}"
+
+    @property
+    def thumb_file(self) -> str:
+        return f"thumb{formats.THUMBNAIL.extension}"
+
+
+@dataclass(frozen=True)
+class Job:
+    data: bytes  # the upload, exactly as received
+    options: ColorizeOptions
+    thumbnail: bool = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    data: bytes  # the encoded result
+    format: str  # its format's name ('JPEG')
+    source_format: str  # the upload's container ('MPO', 'GIF'…)
+    width: int
+    height: int
+    thumb: bytes  # a small JPEG, or b"" when the job asked for none
