@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from . import errors
+from . import error_pages
 from .album import trash
 from .album.storage import Storage
 from .auth import AccessMiddleware, LoginLimiter
@@ -19,7 +19,7 @@ from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .routers import ROUTERS
 from .routers.docs import SWAGGER_STATIC
 from .runtime import Runtime
-from .serving.backend import open_backend
+from .serving.factory import open_backend
 from .settings import Settings
 from .templating import STATIC
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Colorize black-and-white family photos. Every route needs the access token "
         "(`Authorization: Bearer …`) when the server has one.",
     )
-    errors.install(app)
+    error_pages.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static/swagger", StaticFiles(directory=str(SWAGGER_STATIC)), name="swagger")
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.state.login_limiter = LoginLimiter(settings.login_attempts, settings.login_window_s)
     app.add_middleware(AccessMiddleware, settings=settings, limiter=app.state.login_limiter)
-    app.add_middleware(errors.CatchAllMiddleware)
+    app.add_middleware(error_pages.CatchAllMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
 

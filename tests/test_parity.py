@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model import Colorized, ColorizeOptions, Colorizer
 from heirloom.cli import main
+from model import Colorized, ColorizeOptions, Colorizer
 from model.color import gray_of
 from model.photo_io import Photo, Source, load_photo
 

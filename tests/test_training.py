@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import CheckpointError, Colorizer
 from heirloom.cli import main
+from model import CheckpointError, Colorizer
 from model.training import recipes
 from model.training.gan_phase import GanPhase
 from model.training.losses import d_loss, g_loss

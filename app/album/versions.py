@@ -8,10 +8,23 @@ and any but the last can be deleted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from model import ColorizeOptions, formats
 
-from ..serving.contract import ModelId
+
+@dataclass(frozen=True)
+class ModelId:
+    """Which model made a version: the weights file's name and its SHA-256 (the name alone can be reused)."""
+
+    name: str = ""
+    sha256: str = ""
+
+    @classmethod
+    def of_file(cls, path: Path) -> ModelId:
+        from model.weights_file import sha256_of  # it loads torch; `heirloom album` never needs that
+
+        return cls(path.name, sha256_of(path))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The one interface between the web side and the colorizing: routes and pages call a `Backend` and never
-ask which one it is. Chosen once, at start (`open_backend`): `LocalBackend` runs photos in this machine's
+ask which one it is. Chosen once, at start (`factory.open_backend`): `LocalBackend` runs photos in this machine's
 worker processes; `QueueBackend` (`--broker redis://…`) stores them as jobs for `heirloom worker`s.
 
 A photo added to the album comes back either stored (a `Record`, now) or `Queued` (a job to follow,
@@ -7,8 +7,7 @@ stored when a worker has made it); a batch's item is settled either way, or at o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -20,7 +19,7 @@ from model import ColorizeOptions, HeirloomError, InvalidOption
 from ..album.metadata import Record
 from ..album.storage import Storage
 from ..errors import UploadTooLarge, describe
-from ..settings import Settings, human_size
+from ..settings import human_size
 from .contract import ModelId
 from .contract import Request as Asked
 
@@ -104,9 +103,7 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def in_batch(
-    storage: Storage, batch: str | None, position: int | None, work: Callable[[], Awaitable[T]]
-) -> T:
+async def in_batch(storage: Storage, batch: str | None, position: int | None, work: Callable[[], Awaitable[T]]) -> T:
     """`work`, as item `position` of `batch` (checked before any work): an error settles the item with its
     sentence, then propagates. Settling a success is the caller's (a queued job settles when collected)."""
     if batch is None:
@@ -119,18 +116,3 @@ async def in_batch(
     except HeirloomError as e:
         await run_in_threadpool(storage.settle, batch, position, None, describe(e)[1]["message"])
         raise
-
-
-@asynccontextmanager
-async def open_backend(settings: Settings, storage: Storage) -> AsyncIterator[Backend]:
-    """The backend the settings ask for, started, for the app's lifespan."""
-    if settings.broker_url:
-        from .queued import QueueBackend
-
-        async with QueueBackend.running(settings, storage) as queued:
-            yield queued
-    else:
-        from .local import LocalBackend
-
-        async with LocalBackend.running(settings, storage) as local:
-            yield local

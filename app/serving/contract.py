@@ -1,29 +1,17 @@
 """What the web side and the colorizing side say to each other, in one place: the options as a user asked
-for them (`Request`), a job for a worker process and its `Outcome`, a queued job's `JobResult`, the model's
-identity (`ModelId`) and what a web process needs to know of a model it never loads (`ModelProfile`).
-Plain dataclasses: no torch, no web framework, no Redis."""
+for them (`Request`), a job for a worker process and its `Outcome`, a queued job's `JobResult`, the
+model's identity (`ModelId`, defined with the album's versions that record it) and what a web process
+needs to know of a model it never loads (`ModelProfile`). Plain dataclasses: no torch, no web framework,
+no Redis."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from model import formats
 from model.options import ColorizeOptions
 
-
-@dataclass(frozen=True)
-class ModelId:
-    """Which model made a version: the weights file's name and its SHA-256 (the name alone can be reused)."""
-
-    name: str = ""
-    sha256: str = ""
-
-    @classmethod
-    def of_file(cls, path: Path) -> ModelId:
-        from model.weights_file import sha256_of  # it loads torch; `heirloom album` never needs that
-
-        return cls(path.name, sha256_of(path))
+from ..album.versions import ModelId as ModelId  # re-exported: the contract names it
 
 
 @dataclass(frozen=True)

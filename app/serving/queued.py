@@ -110,5 +110,3 @@ class QueueBackend:
         if rec.status != DONE or rec.result is None or not q.jobs.result_path(rec).exists():
             raise NotFound("This job has no result (yet, or any more: album photos are under /api/photos).")
         return q.jobs.result_path(rec), rec.result.format
-
-
