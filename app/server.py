@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -99,11 +98,7 @@ def parse(argv: list[str] | None) -> tuple[Settings, str]:
         overrides["max_work_bytes"] = int(a.max_request_mb * 2**20)
     if a.allowed_hosts is not None:
         overrides["allowed_hosts"] = names_list(a.allowed_hosts)
-    settings = Settings.from_env(**overrides)
-    if settings.torch_threads is None:
-        # Workers share the cores: each call gets its slice, so N parallel calls don't fight over them.
-        settings = settings.with_(torch_threads=max(1, (os.cpu_count() or 1) // settings.workers))
-    return settings, a.log_level
+    return Settings.from_env(**overrides), a.log_level
 
 
 def serve(argv: list[str] | None = None) -> int:

@@ -1,10 +1,13 @@
-"""All server settings in one dataclass, read from `HEIRLOOM_*` environment variables; flags override them."""
+"""Every setting of `heirloom serve` and `heirloom worker`, in one tree: one dataclass with one default per
+setting, and one table (`VARIABLES`) of the `HEIRLOOM_*` environment variables that set them, each read in
+one place (`Settings.from_env`); flags override them. The README's table is made from `VARIABLES` (a
+test checks that the two agree)."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -79,38 +82,17 @@ class Settings:
     login_window_s: float = 60.0  # …of this long
     load_model: bool = True  # tests of storage-only paths may skip the model
     broker_url: str | None = None  # redis://…: enqueue colorize jobs for `heirloom worker`s, load no model
-    redelivery_s: float = 30.0  # queue mode: a worker silent this long is dead (must match the workers')
+    redelivery_s: float = 30.0  # queue mode: a worker silent this long is dead (web side and workers alike)
     wait_timeout_s: float = 300.0  # queue mode: how long POST /colorize waits for its job
     database_url: str | None = None  # postgresql://…: the album's records there (else SQLite in data_dir)
+    worker_name: str = ""  # `heirloom worker`: its name in logs and job records ("": host:pid)
+    beat_file: Path | None = None  # `heirloom worker`: touched at each heartbeat, for a container's health check
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then the environment, then `overrides` (flags; None: not given)."""
         env = os.environ if env is None else env
-        s = cls()
-        values: dict[str, Any] = {
-            "host": env.get("HEIRLOOM_HOST") or s.host,
-            "port": int(env.get("HEIRLOOM_PORT") or s.port),
-            "weights": Path(env["HEIRLOOM_WEIGHTS"]) if env.get("HEIRLOOM_WEIGHTS") else None,
-            "device": env.get("HEIRLOOM_DEVICE") or None,
-            "precision": env.get("HEIRLOOM_PRECISION") or s.precision,
-            "data_dir": Path(env.get("HEIRLOOM_DATA_DIR") or s.data_dir),
-            "workers": int(env.get("HEIRLOOM_WORKERS") or s.workers),
-            "queue_size": int(env.get("HEIRLOOM_QUEUE") or s.queue_size),
-            "torch_threads": int(env["HEIRLOOM_TORCH_THREADS"]) if env.get("HEIRLOOM_TORCH_THREADS") else None,
-            "token": env.get("HEIRLOOM_TOKEN") or None,
-            "allow_public": _bool(env.get("HEIRLOOM_ALLOW_PUBLIC")),
-            "max_upload_bytes": int(float(env.get("HEIRLOOM_MAX_UPLOAD_MB") or s.max_upload_bytes / MB) * MB),
-            "max_pixels": int(env.get("HEIRLOOM_MAX_PIXELS") or s.max_pixels),
-            "max_work_bytes": int(float(env["HEIRLOOM_MAX_REQUEST_MB"]) * MB)
-            if env.get("HEIRLOOM_MAX_REQUEST_MB")
-            else None,
-            "request_timeout_s": float(env.get("HEIRLOOM_REQUEST_TIMEOUT") or s.request_timeout_s),
-            "allowed_hosts": names_list(env.get("HEIRLOOM_ALLOWED_HOSTS")),
-            "broker_url": env.get("HEIRLOOM_BROKER_URL") or None,
-            "redelivery_s": float(env.get("HEIRLOOM_REDELIVERY_S") or s.redelivery_s),
-            "wait_timeout_s": float(env.get("HEIRLOOM_WAIT_TIMEOUT") or s.wait_timeout_s),
-            "database_url": env.get("HEIRLOOM_DATABASE_URL") or None,
-        }
+        values = {v.field: v.parse(env[v.name]) for v in VARIABLES if env.get(v.name)}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).checked()
 
@@ -148,6 +130,12 @@ class Settings:
         return self
 
     @property
+    def threads(self) -> int:
+        """Torch threads per model call: as set, else the cores shared by the engine processes, so N calls at
+        once do not fight over them."""
+        return self.torch_threads or max(1, (os.cpu_count() or 1) // self.workers)
+
+    @property
     def work_bytes(self) -> int:
         return self.max_work_bytes if self.max_work_bytes is not None else default_work_bytes(self.workers)
 
@@ -163,3 +151,120 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes).checked()
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str  # HEIRLOOM_…
+    field: str  # the Settings field it sets
+    parse: Callable[[str], Any]
+    default: str  # the default, in words, for the README
+    what: str
+
+
+def _mb(value: str) -> int:
+    return int(float(value) * MB)
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("HEIRLOOM_WEIGHTS", "weights", Path, "`weights/heirloom-generator.safetensors`", "generator file"),
+    Variable("HEIRLOOM_DATA_DIR", "data_dir", Path, "`data`", "originals, results and the album (SQLite)"),
+    Variable(
+        "HEIRLOOM_TOKEN",
+        "token",
+        str,
+        "none",
+        "access token for every page and API route (login page or `Authorization: Bearer`); at least 12 characters",
+    ),
+    Variable("HEIRLOOM_HOST", "host", str, "`127.0.0.1`", "address to bind; without a token only a loopback one…"),
+    Variable("HEIRLOOM_PORT", "port", int, "`8000`", "port"),
+    Variable("HEIRLOOM_ALLOW_PUBLIC", "allow_public", _bool, "`0`", "…unless this says that openness is intended"),
+    Variable(
+        "HEIRLOOM_WORKERS",
+        "workers",
+        int,
+        "up to 4, by CPU count",
+        "model calls at once: the engine processes of `serve` or of a `worker`",
+    ),
+    Variable(
+        "HEIRLOOM_QUEUE", "queue_size", int, "`32`", "model calls that may wait; beyond that `503` + `Retry-After`"
+    ),
+    Variable("HEIRLOOM_MAX_UPLOAD_MB", "max_upload_bytes", _mb, "`50`", "larger uploads get `413`"),
+    Variable(
+        "HEIRLOOM_MAX_PIXELS",
+        "max_pixels",
+        int,
+        "`100000000`",
+        "larger images get `413` (decompression bombs included)",
+    ),
+    Variable(
+        "HEIRLOOM_MAX_REQUEST_MB",
+        "max_work_bytes",
+        _mb,
+        "RAM ÷ (2 × workers), 1–8 GB (6 GB on 24 GB, 2 workers)",
+        "peak memory one photo may use, model included: more gets `422`",
+    ),
+    Variable(
+        "HEIRLOOM_REQUEST_TIMEOUT",
+        "request_timeout_s",
+        float,
+        "`120`",
+        "seconds one photo may take; then its engine process is replaced and the photo fails with `504`",
+    ),
+    Variable(
+        "HEIRLOOM_ALLOWED_HOSTS",
+        "allowed_hosts",
+        names_list,
+        "loopback names without a token",
+        "`Host` names served (comma-separated, `*` for any); others get `421`",
+    ),
+    Variable("HEIRLOOM_DEVICE", "device", str, "CUDA when present", "`cpu`, `cuda`, `cuda:1`…"),
+    Variable("HEIRLOOM_TORCH_THREADS", "torch_threads", int, "cores ÷ workers", "torch threads per model call"),
+    Variable(
+        "HEIRLOOM_PRECISION",
+        "precision",
+        str,
+        "`auto`",
+        "`auto`: bfloat16 (channels-last) where the CPU computes it natively (`amx_bf16` or `avx512_bf16`), else "
+        "float32; `float32`; `bfloat16` (refused on a CPU without it). Logged at start and shown in `/healthz`",
+    ),
+    Variable(
+        "HEIRLOOM_BROKER_URL",
+        "broker_url",
+        str,
+        "none",
+        "`redis://…`: queue mode (below): jobs go to `heirloom worker`s, no model in `serve`",
+    ),
+    Variable(
+        "HEIRLOOM_DATABASE_URL",
+        "database_url",
+        str,
+        "none",
+        "`postgresql://user:password@host:5432/db`: the album's records in PostgreSQL (below); else SQLite",
+    ),
+    Variable(
+        "HEIRLOOM_WAIT_TIMEOUT",
+        "wait_timeout_s",
+        float,
+        "`300`",
+        "queue mode: how long `POST /colorize` waits for its job (then `504`)",
+    ),
+    Variable(
+        "HEIRLOOM_REDELIVERY_S",
+        "redelivery_s",
+        float,
+        "`30`",
+        "queue mode: seconds without a heartbeat after which a worker counts as dead and its job runs elsewhere",
+    ),
+    Variable("HEIRLOOM_WORKER_NAME", "worker_name", str, "host:pid", "a worker's name in logs and job records"),
+    Variable(
+        "HEIRLOOM_BEAT_FILE", "beat_file", Path, "none", "a worker touches this file at each heartbeat (health check)"
+    ),
+)
+
+
+def markdown_table() -> str:
+    """The README's table of environment variables."""
+    rows = ["| variable | default | what it sets |", "|---|---|---|"]
+    rows += [f"| `{v.name}` | {v.default} | {v.what} |" for v in VARIABLES]
+    return "\n".join(rows)

@@ -206,3 +206,39 @@ def test_a_worker_without_weights_says_so(tmp_path, capsys):
 
     code = main(["--broker", "redis://127.0.0.1:1/0", "--data-dir", str(tmp_path), "--weights", str(tmp_path / "no")])
     assert code == 2 and "No weights file" in capsys.readouterr().err
+
+
+def test_serve_and_worker_share_one_settings_tree_and_the_readme_table_is_made_from_it(monkeypatch):
+    """Each variable is read once, with one default, by `serve` and by `worker` alike."""
+    from pathlib import Path
+
+    from app.server import parse as serve_parse
+    from app.serving.consumer import parse as worker_parse
+    from app.settings import VARIABLES, Settings, markdown_table
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert markdown_table() in readme, "README's table of variables is stale: paste app.settings.markdown_table()"
+    env = {
+        "HEIRLOOM_BROKER_URL": "redis://r:1/0",
+        "HEIRLOOM_WORKERS": "3",
+        "HEIRLOOM_MAX_REQUEST_MB": "700",
+        "HEIRLOOM_REDELIVERY_S": "12",
+        "HEIRLOOM_REQUEST_TIMEOUT": "9",
+        "HEIRLOOM_WORKER_NAME": "w1",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    served, _ = serve_parse([])
+    worked = worker_parse([])
+    assert served == worked == Settings.from_env(env)
+    assert (worked.workers, worked.work_bytes, worked.redelivery_s, worked.worker_name) == (3, 700 * 2**20, 12.0, "w1")
+    for k in env:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("HEIRLOOM_BROKER_URL", "redis://r:1/0")
+    defaults = worker_parse([])
+    assert (defaults.workers, defaults.work_bytes, defaults.threads) == (
+        serve_parse([])[0].workers,
+        serve_parse([])[0].work_bytes,
+        serve_parse([])[0].threads,
+    )  # one default each (the worker had its own: 1 process, 6 GB)
+    assert len({v.name for v in VARIABLES}) == len(VARIABLES) and all(v.name.startswith("HEIRLOOM_") for v in VARIABLES)

@@ -29,7 +29,6 @@ ACTOR = "colorize"
 NAMESPACE = "dramatiq"  # Dramatiq's default key prefix: its own tools (dramatiq-dashboard) read it
 MODEL_KEY = "heirloom:model"  # what the workers' model accepts: default render size, multiple
 WORKERS_KEY = "heirloom:workers"  # sorted set: worker name -> its last heartbeat (Unix time)
-DEFAULT_REDELIVERY_S = 30.0  # a worker silent this long is dead: its job runs again elsewhere
 
 
 class BrokerUnavailable(Exception):
@@ -53,8 +52,8 @@ class _Broker(RedisBroker):
         return 1 if command == HEARTBEAT_COMMAND else int(super()._should_do_maintenance(command))
 
 
-def make_broker(url: str, redelivery_s: float = DEFAULT_REDELIVERY_S, judge: bool = False) -> RedisBroker:
-    """A broker on `url` with our redelivery timeout; `judge`: a worker's (see _Broker)."""
+def make_broker(url: str, redelivery_s: float, judge: bool = False) -> RedisBroker:
+    """A broker on `url` with the redelivery timeout of the settings; `judge`: a worker's (see _Broker)."""
     broker = _Broker(
         judge,
         url=url,

@@ -23,13 +23,13 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from model.errors import HeirloomError, WorkerCrashed, error_to_wire
-from model.options import DEFAULT_MAX_PIXELS, PRECISIONS
+from model.options import PRECISIONS
 
+from ..settings import Settings
 from .contract import Job, JobResult, ModelProfile
 from .job_store import JobNotFound, JobRecord, JobStore
 
@@ -39,23 +39,6 @@ CRASHED_TWICE = (
     f"This photo was started {MAX_ATTEMPTS} times and each time the worker colorizing it died; "
     f"it was not tried again. Other photos are not affected."
 )
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    broker_url: str
-    data_dir: Path
-    weights: str | None = None
-    device: str | None = None
-    precision: str = "auto"
-    workers: int = 1  # engine processes, and jobs at once
-    torch_threads: int | None = None
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    max_work_bytes: int | None = None
-    timeout_s: float = 120.0
-    redelivery_s: float = 30.0
-    name: str = ""
-    beat_file: str | None = None  # touched at each heartbeat, for a container's health check
 
 
 class JobRunner:
@@ -110,9 +93,9 @@ class JobRunner:
 class QueueWorker:
     """The model's engine processes, a Dramatiq worker on the queue, and a heartbeat thread."""
 
-    def __init__(self, settings: WorkerSettings):
+    def __init__(self, settings: Settings):
         self.settings = settings
-        self.name = settings.name or f"{socket.gethostname()}:{os.getpid()}"
+        self.name = settings.worker_name or f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
 
     def run(self) -> int:
@@ -120,7 +103,6 @@ class QueueWorker:
         from dramatiq.worker import Worker
 
         from model.checkpoint import DEFAULT_WEIGHTS, read_generator
-        from model.options import DEFAULT_MAX_WORK_BYTES
         from model.pipeline import pick_device
         from model.precision import describe, resolve_precision
         from model.weights_file import sha256_of
@@ -129,7 +111,7 @@ class QueueWorker:
         from .processes import ProcessPool, WorkerSpec
 
         s = self.settings
-        work = s.max_work_bytes or DEFAULT_MAX_WORK_BYTES
+        assert s.broker_url is not None
         # The model itself lives in the engine processes (each loads and checks it); this process reads
         # only the file's header for the options the web side validates against.
         weights = Path(s.weights) if s.weights else DEFAULT_WEIGHTS
@@ -141,15 +123,15 @@ class QueueWorker:
         )
         del gen
         spec = WorkerSpec(
-            s.weights,
+            str(weights),
             s.device,
             s.max_pixels,
-            work,
-            s.torch_threads,
+            s.work_bytes,
+            s.threads,
             precision=s.precision,
             limit_memory=device.type == "cpu",
         )
-        pool = ProcessPool(spec, s.workers, s.timeout_s)
+        pool = ProcessPool(spec, s.workers, s.request_timeout_s)
         pool.start()
         broker = job_queue.make_broker(s.broker_url, s.redelivery_s, judge=True)
         runner = JobRunner(JobStore(s.data_dir), pool.run, profile, self.name)
@@ -189,80 +171,55 @@ class QueueWorker:
                 log.warning("heartbeat failed: %s", e)
                 continue
             if self.settings.beat_file:
-                Path(self.settings.beat_file).touch()
+                self.settings.beat_file.touch()
 
     def stop(self, *_: Any) -> None:
         self._stop.set()
 
 
-def parse(argv: list[str] | None) -> WorkerSettings:
-    env = os.environ
+def parse(argv: list[str] | None) -> Settings:
+    """Flags over the environment over the defaults: the same settings tree, variables and defaults as
+    `heirloom serve` (app/settings.py)."""
     p = argparse.ArgumentParser(
         prog="heirloom worker", description="Colorize jobs from the Redis queue that `heirloom serve --broker` fills."
     )
+    p.add_argument("--broker", dest="broker_url", help="redis://host:6379/0 ($HEIRLOOM_BROKER_URL)")
+    p.add_argument("--data-dir", type=Path, help="the data directory the web servers use, shared ($HEIRLOOM_DATA_DIR)")
+    p.add_argument("--weights", type=Path, help="generator .safetensors (default: shipped; $HEIRLOOM_WEIGHTS)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1… (default: CUDA when present)")
+    p.add_argument("--precision", choices=PRECISIONS, help="auto (default), float32, bfloat16 ($HEIRLOOM_PRECISION)")
+    p.add_argument("--workers", type=int, help="engine processes = jobs at once (default: up to 4, by CPU count)")
+    p.add_argument("--torch-threads", type=int, help="torch threads per job (default: cores ÷ workers)")
+    p.add_argument("--max-pixels", type=int, help="largest image in pixels ($HEIRLOOM_MAX_PIXELS)")
     p.add_argument(
-        "--broker", default=env.get("HEIRLOOM_BROKER_URL"), help="redis://host:6379/0 ($HEIRLOOM_BROKER_URL)"
-    )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(env.get("HEIRLOOM_DATA_DIR") or "data"),
-        help="the data directory the web servers use, shared ($HEIRLOOM_DATA_DIR)",
-    )
-    p.add_argument("--weights", default=env.get("HEIRLOOM_WEIGHTS"), help="generator .safetensors (default: shipped)")
-    p.add_argument(
-        "--device", default=env.get("HEIRLOOM_DEVICE"), help="cpu, cuda, cuda:1… (default: CUDA when present)"
-    )
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=env.get("HEIRLOOM_PRECISION") or "auto",
-        help="auto (bf16 where the CPU has it natively, else float32), float32, bfloat16 ($HEIRLOOM_PRECISION)",
-    )
-    p.add_argument(
-        "--workers", type=int, default=int(env.get("HEIRLOOM_WORKERS") or 1), help="engine processes = jobs at once"
-    )
-    p.add_argument("--torch-threads", type=int, default=int(env.get("HEIRLOOM_TORCH_THREADS") or 0) or None)
-    p.add_argument("--max-pixels", type=int, default=int(env.get("HEIRLOOM_MAX_PIXELS") or DEFAULT_MAX_PIXELS))
-    p.add_argument(
-        "--max-request-mb",
-        type=float,
-        default=float(env.get("HEIRLOOM_MAX_REQUEST_MB") or 0) or None,
-        help="peak memory one photo may use, model included (default 6 GB)",
+        "--max-request-mb", type=float, help="peak memory one photo may use, model included (default: by machine)"
     )
     p.add_argument(
         "--request-timeout",
         type=float,
-        default=float(env.get("HEIRLOOM_REQUEST_TIMEOUT") or 120),
-        help="seconds one photo may take; then it fails with `timeout` (default 120)",
+        dest="request_timeout_s",
+        help="seconds one photo may take; then it fails with `timeout` ($HEIRLOOM_REQUEST_TIMEOUT)",
     )
     p.add_argument(
         "--redelivery",
         type=float,
-        default=float(env.get("HEIRLOOM_REDELIVERY_S") or 30),
-        help="seconds without a heartbeat after which a worker counts as dead and its job runs elsewhere (default 30)",
+        dest="redelivery_s",
+        help="seconds without a heartbeat after which a worker counts as dead and its job runs elsewhere "
+        "($HEIRLOOM_REDELIVERY_S)",
     )
-    p.add_argument("--name", default="", help="this worker's name in logs and job records (default host:pid)")
+    p.add_argument("--name", dest="worker_name", help="this worker's name in logs and job records (default host:pid)")
     a = p.parse_args(argv)
-    if not a.broker:
+    fields = ("broker_url", "data_dir", "weights", "device", "precision", "workers", "torch_threads", "max_pixels")
+    overrides = {k: getattr(a, k) for k in (*fields, "request_timeout_s", "redelivery_s", "worker_name")}
+    if a.max_request_mb is not None:
+        overrides["max_work_bytes"] = int(a.max_request_mb * 2**20)
+    try:
+        settings = Settings.from_env(**overrides)
+    except ValueError as e:
+        p.error(str(e))
+    if not settings.broker_url:
         p.error("--broker redis://… (or HEIRLOOM_BROKER_URL) is required")
-    if a.workers < 1 or a.redelivery <= 0 or a.request_timeout <= 0:
-        p.error("--workers must be at least 1, --redelivery and --request-timeout positive")
-    return WorkerSettings(
-        a.broker,
-        a.data_dir,
-        a.weights,
-        a.device,
-        a.precision,
-        a.workers,
-        a.torch_threads,
-        a.max_pixels,
-        int(a.max_request_mb * 2**20) if a.max_request_mb else None,
-        a.request_timeout,
-        a.redelivery,
-        a.name,
-        env.get("HEIRLOOM_BEAT_FILE") or None,
-    )
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ def worker_spec(settings: Settings) -> WorkerSpec:
         settings.device,
         settings.max_pixels,
         settings.work_bytes,
-        settings.torch_threads,
+        settings.threads,
         precision=settings.precision,
     )
 
