@@ -34,7 +34,7 @@ def test_disk_full_is_507_with_a_message_and_stores_nothing(tmp_path, tiny_weigh
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
-        monkeypatch.setattr(app.album.storage, "_write_synced", full)
+        monkeypatch.setattr(app.album.storage, "write_synced", full)
         r = post(c, "/api/photos", image_bytes())
         assert r.status_code == 507 and r.json()["error"] == "storage_full", r.text
         assert "disk" in r.json()["message"] and "full" in r.json()["message"]

@@ -25,9 +25,10 @@ from typing import IO, Any, get_args, get_type_hints
 from model import formats
 
 from ..errors import AppError
+from ..safe_files import ID_PATTERN
 from ..settings import Settings
 from .metadata import PhotoIndex, Record
-from .storage import ID_PATTERN, Storage, display_name
+from .storage import Storage, display_name
 from .versions import Version
 
 FORMAT, FORMAT_VERSION = "heirloom-album", 1

@@ -29,6 +29,7 @@ from pathlib import Path
 from model import InvalidOption, formats
 
 from ..errors import NotFound, StorageFull, StorageReadOnly
+from ..safe_files import ID_PATTERN, new_id, sync_dir, write_synced
 from .batch_index import MAX_BATCH, Batch, BatchItem
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
 from .versions import Rendering, Version
@@ -41,12 +42,7 @@ FULL_MESSAGE = (
     "Free some space (or delete photos from the album) and try again."
 )
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 THUMB_FORMAT = formats.THUMBNAIL
-
-
-def new_id() -> str:
-    return secrets.token_urlsafe(18)  # 144 random bits: unguessable, URL-safe
 
 
 def display_name(filename: str | None) -> str:
@@ -56,33 +52,13 @@ def display_name(filename: str | None) -> str:
     return name or "photo"
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _sync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def probe_writable(root: Path) -> None:
     """Create the folders and write (and remove) a file: OSError if the data directory cannot be written.
     Permissions alone say little (root ignores them); only a write tells."""
     for folder in (root, root / "photos", root / "tmp"):
         folder.mkdir(parents=True, exist_ok=True)
     probe = root / "tmp" / f".probe-{secrets.token_hex(4)}"
-    _write_synced(probe, b"ok")
+    write_synced(probe, b"ok")
     probe.unlink()
 
 
@@ -218,12 +194,12 @@ class Storage:
             staging = self.tmp / rec.id
             staging.mkdir()
             try:
-                _write_synced(staging / rec.original_file, original)
-                _write_synced(staging / version.result_file, r.result)
-                _write_synced(staging / version.thumb_file, r.thumb)
-                _sync_dir(staging)
+                write_synced(staging / rec.original_file, original)
+                write_synced(staging / version.result_file, r.result)
+                write_synced(staging / version.thumb_file, r.thumb)
+                sync_dir(staging)
                 os.replace(staging, self.photos / rec.id)
-                _sync_dir(self.photos)
+                sync_dir(self.photos)
                 self.index.insert(rec)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -244,10 +220,10 @@ class Storage:
             try:
                 for name, data in ((version.result_file, r.result), (version.thumb_file, r.thumb)):
                     tmp = self.tmp / f"{photo_id}-{name}"
-                    _write_synced(tmp, data)
+                    write_synced(tmp, data)
                     os.replace(tmp, folder / name)
                     written.append(folder / name)
-                _sync_dir(folder)
+                sync_dir(folder)
                 return self.index.add_version(photo_id, version)
             except BaseException:
                 for path in written:  # nothing on record points at them

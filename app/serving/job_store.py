@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import secrets
 import shutil
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 from model.errors import HeirloomError
 
+from ..safe_files import ID_PATTERN, new_id, write_synced
 from .contract import JobResult, Request
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
@@ -38,7 +38,6 @@ FINISHED = (DONE, FAILED)
 # What the web side does with a result: answer a waiting /colorize, add a photo to the album, or
 # replace an album photo's result (a re-run with other options).
 KINDS = ("colorize", "add", "rerun")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # what new_job_id makes; nothing else becomes a path
 
 
 class JobNotFound(HeirloomError):
@@ -78,18 +77,6 @@ class JobRecord:
         return cls(**d)
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def new_job_id() -> str:
-    # The same shape as an album photo's id: a finished `add` job becomes the photo of that id.
-    return secrets.token_urlsafe(18)
-
-
 class JobStore:
     def __init__(self, data_dir: Path | str):
         self.root = Path(data_dir) / "jobs"
@@ -121,15 +108,15 @@ class JobStore:
         """The upload and its record, written in a staging folder and renamed into place as one."""
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
-        rec = JobRecord(new_job_id(), kind, time.time(), name=name, photo_id=photo_id, request=request)
+        rec = JobRecord(new_id(), kind, time.time(), name=name, photo_id=photo_id, request=request)
         rec = replace(rec, thumbnail=thumbnail, batch=batch, position=position)
         staging = self.staging / rec.id
         staging.mkdir()
         try:
-            _write_synced(staging / "input", data)
-            _write_synced(staging / "job.json", rec.to_json().encode())
+            write_synced(staging / "input", data)
+            write_synced(staging / "job.json", rec.to_json().encode())
             os.replace(staging, self.folder(rec.id))
-            _write_synced(self.unfinished / rec.id, b"")
+            write_synced(self.unfinished / rec.id, b"")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -202,8 +189,8 @@ class JobStore:
             if rec.status in FINISHED:
                 return False
             folder = self.folder(job_id)
-            _write_synced(folder / result.file, data)
-            _write_synced(folder / result.thumb_file, thumb)
+            write_synced(folder / result.file, data)
+            write_synced(folder / result.thumb_file, thumb)
             self._save(replace(rec, status=DONE, result=result, finished=time.time()))
             self._mark_ready(rec)
             return True
@@ -220,7 +207,7 @@ class JobStore:
     # --- inside ---------------------------------------------------------------------------------
 
     def _mark_ready(self, rec: JobRecord) -> None:
-        _write_synced(self.ready / rec.id, b"")
+        write_synced(self.ready / rec.id, b"")
         (self.unfinished / rec.id).unlink(missing_ok=True)
 
     def not_finished(self) -> list[str]:
@@ -239,6 +226,6 @@ class JobStore:
     def _save(self, rec: JobRecord) -> JobRecord:
         folder = self.folder(rec.id)
         tmp = folder / f"job.json.{secrets.token_hex(4)}"
-        _write_synced(tmp, rec.to_json().encode())
+        write_synced(tmp, rec.to_json().encode())
         os.replace(tmp, folder / "job.json")  # readers see the old record or the new one, never half
         return rec
