@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
-import struct
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,8 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from . import formats
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
+from .header_check import DECODE_ERRORS as HEADER_ERRORS
+from .header_check import open_checked
 from .options import DEFAULT_MAX_PIXELS
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated upload is an error, not a gray half-photo
@@ -31,21 +31,9 @@ if HEIF_READABLE:
 
     pillow_heif.register_heif_opener()
 READABLE = ", ".join(f.name for f in formats.FORMATS.values() if f.name != "HEIF" or HEIF_READABLE)
-# What malformed input makes a decoder raise; each becomes UnreadableImage (never a 500).
-DECODE_ERRORS = (
-    UnidentifiedImageError,
-    OSError,
-    ValueError,
-    SyntaxError,
-    EOFError,
-    TypeError,
-    KeyError,
-    IndexError,
-    ZeroDivisionError,
-    NotImplementedError,
-    struct.error,
-    cv2.error,
-)
+
+# What malformed input makes a decoder raise (the probe's, and OpenCV's); each becomes UnreadableImage.
+DECODE_ERRORS = (*HEADER_ERRORS, cv2.error)
 
 Source = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 
@@ -98,20 +86,7 @@ def _open(source: Source, max_pixels: int) -> Image.Image:
         return source
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
-    fmt = _allowed(source)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            old = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = max_pixels
-            try:
-                return Image.open(source, formats=list(fmt.pillow))  # that format's decoder, no other
-            finally:
-                Image.MAX_IMAGE_PIXELS = old
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageTooLarge(f"The image has more pixels than the limit of {max_pixels:,}.") from e
-    except DECODE_ERRORS as e:
-        raise UnreadableImage(f"This file is not an image we can read: its {fmt.name} header is damaged.") from e
+    return open_checked(source, _allowed(source), max_pixels)  # type: ignore[arg-type]  # bytes made a file above
 
 
 def _is_16bit(im: Image.Image) -> bool:
@@ -250,8 +225,6 @@ def load_photo(
             raise
         return _deep_tiff(_bytes(data, path), max_pixels, check)  # 16-bit gray + alpha: Pillow has no mode
     w, h = im.size
-    if w * h > max_pixels:
-        raise ImageTooLarge(f"The image is {w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}.")
     # Several frames (animated GIF/WebP, multi-page TIFF, MPO): the first, where Pillow opened the file.
     # Counting the frames would walk every TIFF directory, and a damaged one raised outside the checks.
     fmt = im.format or "PNG"
