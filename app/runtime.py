@@ -12,6 +12,7 @@ from model import formats
 from model.options import MAX_SATURATION, POLICIES
 
 from .album.storage import Storage
+from .auth import LoginLimiter
 from .serving.backend import Backend
 from .serving.contract import Request as Asked
 from .settings import Settings
@@ -37,6 +38,12 @@ def backend(request: Request) -> Backend:
     return runtime(request).backend
 
 
+def login_limiter(request: Request) -> LoginLimiter:
+    """The failed-login counter that the access middleware and the login form share."""
+    limiter: LoginLimiter = request.app.state.login_limiter
+    return limiter
+
+
 def asked_options(
     render_size: int | None = Form(
         None, description="Size the network sees (a multiple of the model's); default: the model's own"
@@ -59,3 +66,4 @@ RuntimeDep = Annotated[Runtime, Depends(runtime)]
 StorageDep = Annotated[Storage, Depends(storage)]
 BackendDep = Annotated[Backend, Depends(backend)]
 OptionsDep = Annotated[Asked, Depends(asked_options)]
+LimiterDep = Annotated[LoginLimiter, Depends(login_limiter)]

@@ -22,7 +22,7 @@ from ..album.metadata import Record
 from ..album.storage import Storage
 from ..album.zips import write_zip
 from ..errors import NotFound
-from ..runtime import runtime
+from ..runtime import RuntimeDep
 from ..templating import render
 from .shapes import photo_json
 
@@ -77,17 +77,17 @@ def batch_json(storage: Storage, batch: Batch) -> dict[str, Any]:
 
 
 @router.post("/api/batches", status_code=201, tags=["batches"], summary="Start a batch of uploads")
-def create_batch(request: Request, batch: NewBatch) -> JSONResponse:
+def create_batch(rt: RuntimeDep, batch: NewBatch) -> JSONResponse:
     """Then upload each file to `POST /api/photos` with the form fields `batch` (this id) and `position`
     (its index in `names`); the batch's page shows each photo's status. At most 500 names."""
-    storage = runtime(request).storage
+    storage = rt.storage
     created = storage.create_batch(batch.names)
     return JSONResponse(batch_json(storage, created), 201, headers={"Location": f"/api/batches/{created.id}"})
 
 
 @router.get("/api/batches/{batch_id}", tags=["batches"], responses=NOT_FOUND, summary="A batch and each photo's status")
-def get_batch(request: Request, batch_id: str) -> dict[str, Any]:
-    storage = runtime(request).storage
+def get_batch(rt: RuntimeDep, batch_id: str) -> dict[str, Any]:
+    storage = rt.storage
     return batch_json(storage, storage.batch(batch_id))
 
 
@@ -120,8 +120,8 @@ async def _zip(storage: Storage, records: Iterable[Record], name: str, originals
     responses={**ZIP, **NOT_FOUND},
     summary="The batch's colorized photos as one ZIP",
 )
-async def batch_zip(request: Request, batch_id: str, originals: bool = ORIGINALS) -> Response:
-    storage = runtime(request).storage
+async def batch_zip(rt: RuntimeDep, batch_id: str, originals: bool = ORIGINALS) -> Response:
+    storage = rt.storage
     records = list(_records(storage, storage.batch(batch_id)).values())
     return await _zip(storage, records, "heirloom-batch.zip", originals)
 
@@ -141,12 +141,12 @@ def _whole_album(storage: Storage) -> Iterator[Record]:
     summary="Chosen photos, or the whole album, as one ZIP",
 )
 async def album_zip(
-    request: Request,
+    rt: RuntimeDep,
     ids: list[str] = Query([], alias="id", description=f"The photos to include (at most {MAX_SELECTION})"),
     everything: bool = Query(False, alias="all", description="Every photo in the album (then `id` is not needed)"),
     originals: bool = ORIGINALS,
 ) -> Response:
-    storage = runtime(request).storage
+    storage = rt.storage
     if everything:
         return await _zip(storage, _whole_album(storage), "heirloom-album.zip", originals)
     chosen = list(dict.fromkeys(ids))
@@ -159,6 +159,6 @@ async def album_zip(
 
 
 @router.get("/batches/{batch_id}", include_in_schema=False)
-def batch_page(request: Request, batch_id: str) -> Response:
-    storage = runtime(request).storage
+def batch_page(request: Request, rt: RuntimeDep, batch_id: str) -> Response:
+    storage = rt.storage
     return render(request, "batch.html", {"batch": batch_json(storage, storage.batch(batch_id))})

@@ -15,11 +15,10 @@ from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from ..album.metadata import MAX_CAPTION, SORTS
 from ..album.trash import move_to_trash
-from ..auth import COOKIE, LoginLimiter, client_key, safe_next, session_value, token_matches
+from ..auth import COOKIE, client_key, safe_next, session_value, token_matches
 from ..errors import LastVersion, describe
-from ..runtime import Runtime, runtime
+from ..runtime import LimiterDep, OptionsDep, Runtime, RuntimeDep, runtime
 from ..serving.backend import Queued
-from ..serving.contract import Request as Asked
 from ..templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -70,17 +69,14 @@ def index(request: Request) -> Response:
 @router.post("/photos")
 async def upload(
     request: Request,
+    rt: RuntimeDep,
+    asked: OptionsDep,
     file: list[UploadFile] = File(...),
-    render_size: int | None = Form(None),
-    policy: str | None = Form(None),
-    saturation: float | None = Form(None),
 ) -> Response:
     """The no-JavaScript path: one file goes to its photo page (in queue mode: its job's page); several
     become a batch, each colorized in turn (one that fails does not stop the others), and the batch's
     page shows how each went."""
-    rt = runtime(request)
     files = [f for f in file if f.filename]
-    asked = Asked(render_size, policy, saturation)
     try:
         rt.backend.check(asked)  # a bad option is a 422 before any file is read
         if not files:
@@ -109,19 +105,18 @@ def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[st
 
 
 @router.get("/photos/{photo_id}")
-def photo_page(request: Request, photo_id: str, v: str | None = None) -> Response:
-    return _form_page(request, "photo.html", **_photo(runtime(request), photo_id, v))
+def photo_page(request: Request, rt: RuntimeDep, photo_id: str, v: str | None = None) -> Response:
+    return _form_page(request, "photo.html", **_photo(rt, photo_id, v))
 
 
 @router.post("/photos/{photo_id}/versions/{version_id}/favorite")
-async def favorite(request: Request, photo_id: str, version_id: str) -> Response:
-    await run_in_threadpool(runtime(request).storage.set_favorite, photo_id, version_id)
+async def favorite(rt: RuntimeDep, photo_id: str, version_id: str) -> Response:
+    await run_in_threadpool(rt.storage.set_favorite, photo_id, version_id)
     return RedirectResponse(f"/photos/{photo_id}", 303)
 
 
 @router.post("/photos/{photo_id}/versions/{version_id}/delete")
-async def delete_version(request: Request, photo_id: str, version_id: str) -> Response:
-    rt = runtime(request)
+async def delete_version(request: Request, rt: RuntimeDep, photo_id: str, version_id: str) -> Response:
     try:
         await run_in_threadpool(rt.storage.delete_version, photo_id, version_id)
     except LastVersion as e:
@@ -130,16 +125,9 @@ async def delete_version(request: Request, photo_id: str, version_id: str) -> Re
 
 
 @router.post("/photos/{photo_id}/rerun")
-async def rerun(
-    request: Request,
-    photo_id: str,
-    render_size: int | None = Form(None),
-    policy: str | None = Form(None),
-    saturation: float | None = Form(None),
-) -> Response:
-    rt = runtime(request)
+async def rerun(request: Request, rt: RuntimeDep, photo_id: str, asked: OptionsDep) -> Response:
     try:
-        result = await rt.backend.rerun(photo_id, Asked(render_size, policy, saturation))
+        result = await rt.backend.rerun(photo_id, asked)
         if isinstance(result, Queued):
             return RedirectResponse(result.page, 303)
     except HeirloomError as e:
@@ -149,10 +137,9 @@ async def rerun(
 
 @router.post("/photos/{photo_id}/caption")
 async def caption(
-    request: Request, photo_id: str, who: str = Form(""), where: str = Form(""), when: str = Form("")
+    request: Request, rt: RuntimeDep, photo_id: str, who: str = Form(""), where: str = Form(""), when: str = Form("")
 ) -> Response:
     """The caption form (no JavaScript needed): all three fields, as typed."""
-    rt = runtime(request)
     try:
         await run_in_threadpool(lambda: rt.storage.set_caption(photo_id, who=who, where=where, when=when))
     except InvalidOption as e:
@@ -167,8 +154,8 @@ async def caption(
 
 
 @router.post("/photos/{photo_id}/delete")
-async def delete(request: Request, photo_id: str) -> Response:
-    await run_in_threadpool(move_to_trash, runtime(request).storage, photo_id)
+async def delete(rt: RuntimeDep, photo_id: str) -> Response:
+    await run_in_threadpool(move_to_trash, rt.storage, photo_id)
     return RedirectResponse("/album", 303)
 
 
@@ -177,8 +164,8 @@ SORT_LABELS = {"newest": "Newest first", "oldest": "Oldest first", "caption": "B
 
 
 @router.get("/album")
-def album(request: Request, q: str = "", sort: str = "newest", page: int = 1) -> Response:
-    storage = runtime(request).storage
+def album(request: Request, rt: RuntimeDep, q: str = "", sort: str = "newest", page: int = 1) -> Response:
+    storage = rt.storage
     q, sort, page = q.strip()[:MAX_CAPTION], sort if sort in SORTS else "newest", max(page, 1)
     found, photos = storage.listing(q, sort, PER_PAGE, (page - 1) * PER_PAGE)
     pages = max(1, -(-found // PER_PAGE))
@@ -212,11 +199,12 @@ def login_page(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login")
-def login(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
-    settings = runtime(request).settings
+def login(
+    request: Request, rt: RuntimeDep, limiter: LimiterDep, token: str = Form(""), next: str = Form("/")
+) -> Response:
+    settings = rt.settings
     if not settings.token:
         return RedirectResponse(safe_next(next), 303)
-    limiter: LoginLimiter = request.app.state.login_limiter
     client = client_key(request.scope)
     wait = limiter.retry_after(client)
     if wait is not None:

@@ -18,13 +18,12 @@ from ..runtime import BackendDep, OptionsDep, StorageDep
 from ..serving.backend import Queued
 from .shapes import ERRORS, FILE, NO_PHOTO, QUEUED, accepted, photo_json, stored_file
 
-router = APIRouter()
+router = APIRouter(prefix="/api/photos", tags=["album"])
 
 
 @router.post(
-    "/api/photos",
+    "",
     status_code=201,
-    tags=["album"],
     responses={**QUEUED, **ERRORS},
     summary="Colorize a scan and keep original and result in the album",
 )
@@ -43,7 +42,7 @@ async def add_photo(
     return JSONResponse(photo_json(result), 201, headers={"Location": f"/api/photos/{result.id}"})
 
 
-@router.get("/api/photos", tags=["album"], summary="The album, one page at a time")
+@router.get("", summary="The album, one page at a time")
 def list_photos(
     storage: StorageDep,
     limit: int = Query(100, ge=1, le=1000),
@@ -57,7 +56,7 @@ def list_photos(
     return {"total": total, "photos": [photo_json(r) for r in records]}
 
 
-@router.get("/api/photos/{photo_id}", tags=["album"], responses=NO_PHOTO, summary="A photo and all its versions")
+@router.get("/{photo_id}", responses=NO_PHOTO, summary="A photo and all its versions")
 def get_photo(storage: StorageDep, photo_id: str) -> dict[str, Any]:
     return photo_json(storage.get(photo_id), storage.versions(photo_id))
 
@@ -74,8 +73,7 @@ class PhotoChange(BaseModel):
 
 
 @router.patch(
-    "/api/photos/{photo_id}",
-    tags=["album"],
+    "/{photo_id}",
     responses={**NO_PHOTO, 422: {"description": "A caption field too long"}},
     summary="Change the photo's caption (who, where, when) or its favourite version",
 )
@@ -90,16 +88,13 @@ async def change_photo(storage: StorageDep, photo_id: str, change: PhotoChange) 
     return photo_json(rec, storage.versions(photo_id))
 
 
-@router.get(
-    "/api/photos/{photo_id}/original", tags=["album"], response_class=FileResponse, summary="The upload, byte for byte"
-)
+@router.get("/{photo_id}/original", response_class=FileResponse, summary="The upload, byte for byte")
 def get_original(storage: StorageDep, photo_id: str, download: bool = False) -> FileResponse:
     return stored_file(storage, photo_id, "original", download)
 
 
 @router.get(
-    "/api/photos/{photo_id}/result",
-    tags=["album"],
+    "/{photo_id}/result",
     response_class=FileResponse,
     summary="The colorized photo at full resolution",
 )
@@ -107,15 +102,14 @@ def get_result(storage: StorageDep, photo_id: str, download: bool = False) -> Fi
     return stored_file(storage, photo_id, "result", download)
 
 
-@router.get("/api/photos/{photo_id}/thumbnail", tags=["album"], response_class=FileResponse)
+@router.get("/{photo_id}/thumbnail", response_class=FileResponse)
 def get_thumbnail(storage: StorageDep, photo_id: str) -> FileResponse:
     return stored_file(storage, photo_id, "thumbnail", False)
 
 
 @router.delete(
-    "/api/photos/{photo_id}",
+    "/{photo_id}",
     status_code=204,
-    tags=["album"],
     response_class=Response,
     responses=NO_PHOTO,
     summary=f"Move a photo to the trash (restorable for {TRASH_DAYS} days; see /api/trash)",

@@ -12,10 +12,10 @@ from ..runtime import OptionsDep, RuntimeDep, StorageDep
 from ..serving.backend import Queued
 from .shapes import ERRORS, NO_PHOTO, QUEUED, accepted, photo_json, stored_file, version_json
 
-router = APIRouter()
+router = APIRouter(prefix="/api/photos/{photo_id}", tags=["versions"])
 
 
-@router.get("/api/photos/{photo_id}/versions", tags=["versions"], responses=NO_PHOTO, summary="A photo's versions")
+@router.get("/versions", responses=NO_PHOTO, summary="A photo's versions")
 def list_versions(storage: StorageDep, photo_id: str) -> dict[str, Any]:
     """Every colorization of the photo, oldest first, each with its options and the model (file name and
     SHA-256) that made it; `favorite` marks the one the album and the downloads use."""
@@ -27,9 +27,8 @@ def list_versions(storage: StorageDep, photo_id: str) -> dict[str, Any]:
 
 
 @router.post(
-    "/api/photos/{photo_id}/rerun",
+    "/rerun",
     status_code=201,
-    tags=["versions"],
     responses={**QUEUED, **ERRORS, **NO_PHOTO},
     summary="Colorize the stored original again with other options: adds a version",
 )
@@ -45,9 +44,8 @@ async def rerun(rt: RuntimeDep, photo_id: str, asked: OptionsDep) -> JSONRespons
 
 
 @router.delete(
-    "/api/photos/{photo_id}/versions/{version_id}",
+    "/versions/{version_id}",
     status_code=204,
-    tags=["versions"],
     response_class=Response,
     responses={**NO_PHOTO, 409: {"description": "The photo's only version (delete the photo instead)"}},
     summary="Delete one version (not the last); a deleted favourite passes to the newest left",
@@ -58,8 +56,7 @@ async def delete_version(storage: StorageDep, photo_id: str, version_id: str) ->
 
 
 @router.get(
-    "/api/photos/{photo_id}/versions/{version_id}/result",
-    tags=["versions"],
+    "/versions/{version_id}/result",
     response_class=FileResponse,
     responses=NO_PHOTO,
     summary="One version's colorized photo",
@@ -68,6 +65,6 @@ def get_version_result(storage: StorageDep, photo_id: str, version_id: str, down
     return stored_file(storage, photo_id, "result", download, version_id)
 
 
-@router.get("/api/photos/{photo_id}/versions/{version_id}/thumbnail", tags=["versions"], response_class=FileResponse)
+@router.get("/versions/{version_id}/thumbnail", response_class=FileResponse)
 def get_version_thumbnail(storage: StorageDep, photo_id: str, version_id: str) -> FileResponse:
     return stored_file(storage, photo_id, "thumbnail", False, version_id)
