@@ -1,7 +1,7 @@
 """`heirloom serve`: flags over environment variables over defaults, a safety check on the
 address, then uvicorn with one process that serves pages and uploads; decoding and the model run
-in `--workers` worker processes (model/worker.py), each holding its own copy of the model. With
-`--broker redis://…` (queue mode, app/queue.py) it loads no model: jobs go to `heirloom worker`s."""
+in `--workers` worker processes (serving/processes.py), each holding its own copy of the model. With
+`--broker redis://…` (queue mode, app/serving/queued.py) it loads no model: jobs go to `heirloom worker`s."""
 
 from __future__ import annotations
 
@@ -114,10 +114,9 @@ def serve(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if settings.load_model and not settings.broker_url:
-        from .serving.processes import prestart_engine
+    from .serving.factory import prestart
 
-        prestart_engine()  # its torch import overlaps the web app's imports below: a sooner /healthz 200
+    prestart(settings)
     import uvicorn
 
     from .main import create_app

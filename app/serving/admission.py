@@ -1,7 +1,7 @@
 """Admission for model calls: at most `workers` calls run and `queue_size` wait; one more is refused
 at once with `QueueFull` (HTTP 503 + Retry-After) rather than left to hang.
 
-Each running call holds a thread that waits on a worker process (model/worker.py); the work
+Each running call holds a thread that waits on a worker process (serving/processes.py); the work
 itself, decoding included, happens in that process.
 """
 

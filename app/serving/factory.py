@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from ..album.storage import Storage
 from ..settings import Settings
-from .backend import Backend
+
+if TYPE_CHECKING:  # light to import: `heirloom serve` calls `prestart` before the web app loads
+    from ..album.storage import Storage
+    from .backend import Backend
+
+
+def prestart(settings: Settings) -> None:
+    """Start what the chosen backend can start before the web app is imported: the local backend's fork
+    server, whose torch import then overlaps the app's imports (a sooner /healthz 200)."""
+    if settings.load_model and not settings.broker_url:
+        from .processes import prestart_engine
+
+        prestart_engine()
 
 
 @asynccontextmanager

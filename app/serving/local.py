@@ -1,4 +1,4 @@
-"""The local backend: photos run in this machine's worker processes (model/worker.py), each holding the
+"""The local backend: photos run in this machine's worker processes (serving/processes.py), each holding the
 model; this process never loads it (nor imports torch). Admission is bounded (`admission.WorkerPool`):
 a full queue is a 503 with Retry-After. A missing or broken weights file leaves the album usable and
 is reported in /healthz."""
