@@ -45,7 +45,9 @@ if TYPE_CHECKING:  # torch and OpenCV load in the children (and their fork serve
     from model.photo_io import Photo
     from model.pipeline import Colorizer
 
-ENGINE_MODULES = ["model.pipeline", "model.photo_io", "app.serving.processes"]  # what the fork server preloads
+# What the fork server preloads: the heavy libraries only. Our own modules load in each child (milliseconds):
+# preloading them made every 12-MP photo ~70 ms slower in the children (measured, 0.39 vs 0.32 s).
+ENGINE_MODULES = ["torch", "cv2", "PIL.Image", "pillow_heif", "safetensors.torch"]
 
 log = logging.getLogger("heirloom.worker")
 
