@@ -72,11 +72,26 @@ class LoginLimiter:
         q = self._failures.get(client)
         if q is None:
             if len(self._failures) >= self.MAX_CLIENTS:
-                self._failures.clear()
+                self._evict(now)
             q = self._failures[client] = deque()
         while q and now - q[0] > self.window_s:
             q.popleft()
         return q
+
+    def _evict(self, now: float) -> None:
+        """Room for one more client, bounded: first those whose failures have all left the window, then the
+        oldest that is not locked out (a flood of one-off failures must not free a locked-out address),
+        then the oldest of all. Insertion order is the order of each client's first failure."""
+        stale = [c for c, q in self._failures.items() if not q or now - q[-1] > self.window_s]
+        for c in stale[: max(1, len(self._failures) - self.MAX_CLIENTS + 1)]:
+            del self._failures[c]
+        if len(self._failures) < self.MAX_CLIENTS:
+            return
+        for c, q in self._failures.items():
+            if len(q) < self.attempts:
+                del self._failures[c]
+                return
+        del self._failures[next(iter(self._failures))]
 
     def retry_after(self, client: str) -> int | None:
         """Seconds to wait when this client has used up its attempts; None when it may try."""

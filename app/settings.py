@@ -17,6 +17,7 @@ from model.options import DEFAULT_MAX_PIXELS, PRECISIONS
 MB = 1024 * 1024
 GB = 1024 * MB
 MIN_TOKEN_LENGTH = 12
+MIN_TOKEN_DISTINCT = 8  # `aaaaaaaaaaaa` is twelve characters and no secret
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -121,10 +122,15 @@ class Settings:
                     "the access token is blank; choose one of at least "
                     f"{MIN_TOKEN_LENGTH} characters (or none at all, for loopback only)"
                 )
-            if self.token != self.token.strip() or len(self.token) < MIN_TOKEN_LENGTH:
+            if not all("!" <= ch <= "~" for ch in self.token):  # it travels in an Authorization header
                 raise ValueError(
-                    f"the access token must be at least {MIN_TOKEN_LENGTH} characters, without "
-                    f"leading or trailing spaces (e.g. `python3 -c 'import secrets; "
+                    "the access token must be printable ASCII (letters, digits, punctuation; no spaces or "
+                    "accents): a browser or curl can send nothing else in a header"
+                )
+            if len(self.token) < MIN_TOKEN_LENGTH or len(set(self.token)) < MIN_TOKEN_DISTINCT:
+                raise ValueError(
+                    f"the access token must be at least {MIN_TOKEN_LENGTH} characters, at least "
+                    f"{MIN_TOKEN_DISTINCT} of them distinct (e.g. `python3 -c 'import secrets; "
                     f"print(secrets.token_urlsafe())'`)"
                 )
         return self
@@ -174,7 +180,8 @@ VARIABLES: tuple[Variable, ...] = (
         "token",
         str,
         "none",
-        "access token for every page and API route (login page or `Authorization: Bearer`); at least 12 characters",
+        "access token for every page and API route (login page or `Authorization: Bearer`): printable ASCII, "
+        "at least 12 characters, 8 of them distinct",
     ),
     Variable("HEIRLOOM_HOST", "host", str, "`127.0.0.1`", "address to bind; without a token only a loopback one…"),
     Variable("HEIRLOOM_PORT", "port", int, "`8000`", "port"),

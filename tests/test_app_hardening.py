@@ -136,3 +136,99 @@ def test_security_headers_on_refusals_and_errors(tmp_path, tiny_weights):
             assert r.status_code == status
             for k in SECURITY_HEADERS:
                 assert k.lower() in r.headers, (status, k)
+
+
+# --- hardening round two: a full or read-only disk everywhere ---------------------------------
+
+
+def test_zips_on_a_full_album_disk_fall_back_to_the_system_disk_then_answer_507(tmp_path, tiny_weights, monkeypatch):
+    import tempfile as tf
+
+    with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
+        storage = c.app.state.runtime.storage
+        rec = post(c, "/api/photos", image_bytes()).json()
+        real_mkstemp = tf.mkstemp
+        full_dirs = {str(storage.tmp)}
+
+        def mkstemp(suffix="", prefix="", dir=None):  # the album's disk is full; the system's may not be
+            if str(dir if dir is not None else tf.gettempdir()) in full_dirs:
+                raise OSError(errno.ENOSPC, "No space left on device", str(dir))
+            return real_mkstemp(suffix, prefix, dir)
+
+        monkeypatch.setattr(tf, "mkstemp", mkstemp)
+        r = c.get("/api/album.zip?all=true")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/zip"  # from the system's tmp
+        full_dirs.add(tf.gettempdir())  # both full: the same answer as every other write
+        for url in ("/api/album.zip?all=true", f"/api/album.zip?id={rec['id']}"):
+            r = c.get(url)
+            assert r.status_code == 507 and r.json()["error"] == "storage_full", r.text
+        ro = {"err": errno.EROFS}
+
+        def read_only(suffix="", prefix="", dir=None):
+            raise OSError(ro["err"], "Read-only file system", str(dir))
+
+        monkeypatch.setattr(tf, "mkstemp", read_only)
+        r = c.get("/api/album.zip?all=true")
+        assert r.status_code == 503 and r.json()["error"] == "read_only", r.text
+        assert not list(storage.tmp.iterdir())
+
+
+def test_a_full_disk_can_be_cleared_from_the_app(tmp_path, tiny_weights, monkeypatch):
+    """At 0 bytes free the database cannot record a change until files are gone: deleting for good and
+    emptying the trash remove the files first, then the record fits (simulated: the index refuses to
+    write while the photo's files are still on disk)."""
+    with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
+        storage = c.app.state.runtime.storage
+        recs = [post(c, "/api/photos", image_bytes(40 + i, 30)).json() for i in range(3)]
+        for r in recs:
+            assert c.delete(r["url"]).status_code == 204  # to the trash, while there was space
+        index_delete = storage.index.delete
+
+        def delete_when_room(photo_id):
+            if any(storage.photos.glob(f"{photo_id}/*")):  # the disk is full until these bytes are freed
+                raise sqlite3.OperationalError("database or disk is full")
+            return index_delete(photo_id)
+
+        monkeypatch.setattr(storage.index, "delete", delete_when_room)
+        monkeypatch.setattr(app.album.storage, "write_synced", lambda p, d: (_ for _ in ()).throw(OSError(28, "full")))
+        r = post(c, "/api/photos", image_bytes())
+        assert r.status_code == 507 and "empty the trash" in r.json()["message"]
+        assert c.delete(f"/api/trash/{recs[0]['id']}").status_code == 204  # for good, on a full disk
+        assert c.delete("/api/trash").json() == {"deleted": 2}
+        assert c.get("/api/trash").json()["total"] == 0 and not any(storage.photos.iterdir())
+
+
+def test_the_login_limiter_evicts_the_oldest_not_the_locked_out():
+    from app.auth import LoginLimiter
+
+    limiter = LoginLimiter(attempts=3, window_s=60)
+    limiter.MAX_CLIENTS = 100
+    for _ in range(3):
+        limiter.failed("victim-of-a-guess")
+    assert limiter.retry_after("victim-of-a-guess") is not None
+    for i in range(1000):  # one-off failures from many addresses
+        limiter.failed(f"10.0.{i // 250}.{i % 250}")
+    assert limiter.retry_after("victim-of-a-guess") is not None, "a locked-out address stays locked out"
+    assert len(limiter._failures) <= 100
+
+
+@pytest.mark.parametrize(
+    ("token", "ok"),
+    [
+        ("choose-a-secret", True),
+        ("aaaaaaaaaaaa", False),
+        ("aaaabbbbcccc", False),
+        ("sécret-ünicode-1", False),
+        ("has a space!", False),
+        ("short-1", False),
+        ("abcdefgh1234", True),
+    ],
+)
+def test_tokens_are_printable_ascii_with_enough_distinct_characters(token, ok):
+    from app.settings import Settings
+
+    if ok:
+        assert Settings(token=token).checked().token == token
+    else:
+        with pytest.raises(ValueError, match="printable ASCII|at least 12|distinct"):
+            Settings(token=token).checked()

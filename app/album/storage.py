@@ -38,8 +38,8 @@ log = logging.getLogger("heirloom.app")
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 FULL_MESSAGE = (
-    "The disk that holds the album is full, so this photo was not stored. "
-    "Free some space (or delete photos from the album) and try again."
+    "The disk that holds the album is full, so this was not stored. Free some space (empty the trash, or "
+    "delete photos there for good: that works on a full disk) and try again."
 )
 
 THUMB_FORMAT = formats.THUMBNAIL
@@ -315,9 +315,18 @@ class Storage:
         """For good (app/album/trash.py moves photos to the trash first). Record first (one transaction), then
         files: a crash in between leaves only an orphan folder."""
         folder = self.folder(photo_id)
-        with self.writing():
-            if not self.index.delete(photo_id):
-                raise NotFound("There is no photo with this id.")
+        try:
+            with self.writing():
+                deleted = self.index.delete(photo_id)
+        except StorageFull:
+            # A full disk must still be cleared from the app: the files go first to make room for the
+            # record's change (a crash in between leaves a record without files, for a photo already
+            # on its way out), then the record, which now fits.
+            shutil.rmtree(folder, ignore_errors=True)
+            with self.writing():
+                deleted = self.index.delete(photo_id)
+        if not deleted:
+            raise NotFound("There is no photo with this id.")
         shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:

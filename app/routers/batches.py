@@ -19,7 +19,7 @@ from model import InvalidOption
 
 from ..album.batch_index import Batch
 from ..album.metadata import Record
-from ..album.storage import Storage
+from ..album.storage import Storage, storage_error
 from ..album.zips import write_zip
 from ..errors import NotFound
 from ..runtime import RuntimeDep
@@ -91,20 +91,30 @@ def get_batch(rt: RuntimeDep, batch_id: str) -> dict[str, Any]:
     return batch_json(storage, storage.batch(batch_id))
 
 
-def _temp_zip(storage: Storage) -> Path:
-    """An empty file for the archive: on the album's disk, or the system's when the album is read-only."""
-    fd, name = tempfile.mkstemp(".zip", "zip-", dir=None if storage.read_only else storage.tmp)
-    os.close(fd)
-    return Path(name)
+def _write_zip(storage: Storage, records: list[Record], originals: bool) -> tuple[Path, int]:
+    """The archive in a temporary file: on the album's disk, else (full, read-only) on the system's; where
+    neither can hold it, the same 507 / 503 `read_only` as every other write."""
+    folders = [None] if storage.read_only else [storage.tmp, None]
+    for i, folder in enumerate(folders):
+        path = None
+        try:
+            fd, name = tempfile.mkstemp(".zip", "zip-", dir=folder)
+            os.close(fd)
+            path = Path(name)
+            return path, write_zip(storage, records, path, originals)
+        except OSError as e:
+            if path is not None:
+                path.unlink(missing_ok=True)
+            typed = storage_error(e)
+            if typed is None:
+                raise
+            if i == len(folders) - 1:
+                raise typed from e
+    raise AssertionError("unreachable")
 
 
 async def _zip(storage: Storage, records: Iterable[Record], name: str, originals: bool) -> Response:
-    path = _temp_zip(storage)
-    try:
-        count = await run_in_threadpool(write_zip, storage, records, path, originals)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    path, count = await run_in_threadpool(_write_zip, storage, list(records), originals)
     if count == 0:
         path.unlink(missing_ok=True)
         raise NotFound("There are no photos to put in the archive.")
