@@ -59,6 +59,14 @@ class QueueUnavailable(AppError):
     """Queue mode: the broker (Redis) cannot be reached; nothing was queued."""
 
 
+class TooManyVersions(AppError):
+    """A photo holds MAX_VERSIONS versions already."""
+
+
+class AlreadyStored(AppError):
+    """A batch's place that already holds its photo: uploading it again would make a second one."""
+
+
 class QueueFull(AppError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
@@ -83,6 +91,8 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (UnsupportedImage, 415, "unsupported_image"),
     (NotFound, 404, "not_found"),
     (LastVersion, 409, "last_version"),
+    (TooManyVersions, 409, "too_many_versions"),
+    (AlreadyStored, 409, "already_stored"),
     (HeirloomError, 400, "bad_request"),
 ]
 

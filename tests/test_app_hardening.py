@@ -232,3 +232,60 @@ def test_tokens_are_printable_ascii_with_enough_distinct_characters(token, ok):
     else:
         with pytest.raises(ValueError, match="printable ASCII|at least 12|distinct"):
             Settings(token=token).checked()
+
+
+def test_a_data_dir_that_turns_read_only_while_running_is_read_only_everywhere(tmp_path, tiny_weights, monkeypatch):
+    with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
+        storage = c.app.state.runtime.storage
+        rec = post(c, "/api/photos", image_bytes()).json()
+        monkeypatch.setattr(app.album.storage, "RECHECK_S", 0.0)
+
+        def read_only(root):
+            raise OSError(errno.EROFS, "Read-only file system", str(root))
+
+        monkeypatch.setattr(app.album.storage, "still_writable", read_only)  # the mount turned read-only
+        assert c.get("/healthz").json()["storage"] == "read-only"
+        r = c.patch(rec["url"], json={"who": "Grandfather"})
+        assert r.status_code == 503 and r.json()["error"] == "read_only", r.text
+        assert c.delete(rec["url"]).status_code == 503
+        assert c.get(rec["url"]).json()["caption"]["who"] == "" and storage.count() == 1  # nothing changed
+        monkeypatch.undo()
+        monkeypatch.setattr(app.album.storage, "RECHECK_S", 0.0)
+        assert c.get("/healthz").json()["storage"] == "ok"  # writable again: changes work again
+        assert c.patch(rec["url"], json={"who": "Grandfather"}).json()["caption"]["who"] == "Grandfather"
+
+
+def test_versions_are_capped_per_photo_before_any_work(tmp_path, tiny_weights, monkeypatch):
+    with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
+        rec = post(c, "/api/photos", image_bytes()).json()
+        assert c.post(f"{rec['url']}/rerun", data={"saturation": "1.2"}).status_code == 201
+        monkeypatch.setattr(app.album.storage, "MAX_VERSIONS", 2)
+        r = c.post(f"{rec['url']}/rerun", data={"saturation": "1.4"})
+        assert r.status_code == 409 and r.json()["error"] == "too_many_versions" and "2 versions" in r.json()["message"]
+        assert len(c.get(f"{rec['url']}/versions").json()["versions"]) == 2
+
+
+def test_the_same_batch_place_uploaded_twice_makes_one_photo(tmp_path, tiny_weights):
+    with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
+        storage = c.app.state.runtime.storage
+        batch = c.post("/api/batches", json={"names": ["a.png", "b.png"]}).json()
+        first = post(c, "/api/photos", image_bytes(), batch=batch["id"], position="0")
+        assert first.status_code == 201
+        again = post(c, "/api/photos", image_bytes(), batch=batch["id"], position="0")
+        assert again.status_code == 409 and again.json()["error"] == "already_stored", again.text
+        assert storage.count() == 1
+        # Two uploads of one place at once: both pass the check; the one stored second gives way.
+        winner = post(c, "/api/photos", image_bytes(50, 40)).json()["id"]
+        real_settle = storage.settle
+
+        def raced(batch_id, position, photo_id, error=""):
+            real_settle(batch_id, position, winner)  # the other upload got there first
+            return real_settle(batch_id, position, photo_id, error)
+
+        storage.settle = raced
+        r = post(c, "/api/photos", image_bytes(60, 40), batch=batch["id"], position="1")
+        storage.settle = real_settle
+        assert r.status_code == 201 and r.json()["id"] == winner
+        assert storage.count() == 2  # the first photo and the winner: the loser's copy is gone
+        items = c.get(f"/api/batches/{batch['id']}").json()["items"]
+        assert [i["status"] for i in items] == ["done", "done"] and items[1]["photo"]["id"] == winner

@@ -175,7 +175,9 @@ def test_serve_refuses_public_bind_without_token(capsys, monkeypatch):
     monkeypatch.delenv("HEIRLOOM_ALLOW_PUBLIC", raising=False)
     assert serve(["--host", "0.0.0.0"]) == 2
     assert "refusing" in capsys.readouterr().err
-    s, _ = parse(["--host", "0.0.0.0", "--token", "choose-a-secret", "--port", "9001", "--workers", "2", "--max-upload-mb", "1"])
+    s, _ = parse(
+        ["--host", "0.0.0.0", "--token", "choose-a-secret", "--port", "9001", "--workers", "2", "--max-upload-mb", "1"]
+    )
     assert (s.host, s.port, s.token, s.workers, s.max_upload_bytes) == ("0.0.0.0", 9001, "choose-a-secret", 2, 2**20)
     assert s.torch_threads is None and s.threads >= 1  # the cores shared by the workers
     monkeypatch.setenv("HEIRLOOM_DATA_DIR", "/tmp/elsewhere")

@@ -42,14 +42,16 @@ class BatchIndex:
                 [(batch.id, i.position, i.name) for i in batch.items],
             )
 
-    def settle(self, batch_id: str, position: int, photo_id: str | None, error: str = "") -> None:
-        """Record an item's outcome; a stored item stays stored (a failed one may be retried)."""
+    def settle(self, batch_id: str, position: int, photo_id: str | None, error: str = "") -> bool:
+        """Record an item's outcome; a stored item stays stored (a failed one may be retried). -> whether the
+        row changed: False when the place already held a photo."""
         with self._lock, self._db.transaction():
-            self._db.execute(
+            cur = self._db.execute(
                 "UPDATE batch_items SET photo_id = ?, error = ? "
                 "WHERE batch_id = ? AND position = ? AND photo_id IS NULL",
                 (photo_id, error, batch_id, position),
             )
+            return bool(cur.rowcount)
 
     def get(self, batch_id: str) -> Batch | None:
         with self._lock:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from model import InvalidOption, formats
 
-from ..errors import NotFound, StorageFull, StorageReadOnly
+from ..errors import NotFound, StorageFull, StorageReadOnly, TooManyVersions
 from ..safe_files import ID_PATTERN, new_id, sync_dir, write_synced
 from .batch_index import MAX_BATCH, Batch, BatchItem
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
@@ -80,6 +80,20 @@ def storage_error(e: BaseException) -> Exception | None:
     return None
 
 
+MAX_VERSIONS = 100  # per photo: re-runs, hints and repairs all make versions; each is a full-size result
+RECHECK_S = 1.0  # how often a write (or /healthz) looks again whether the data directory is still writable
+
+
+def still_writable(root: Path) -> None:
+    """A cheap look (create and remove an empty file, no fsync): OSError if the directory cannot be written
+    now. A mount can turn read-only while the server runs, and a database handle opened before may still
+    accept writes that the album's files no longer can."""
+    probe = root / "tmp" / f".probe-{secrets.token_hex(4)}"
+    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+    probe.unlink()
+
+
 SHARED_SWEEP_AGE_S = 3600.0  # a shared album's leftovers are swept at start-up once this old
 
 
@@ -90,19 +104,41 @@ class Storage:
         self.photos = self.root / "photos"
         self.tmp = self.root / "tmp"
         self.read_only = False
+        self._started_read_only = False
+        self._checked = time.monotonic()
         try:
             probe_writable(self.root)
         except OSError as e:
             if e.errno not in READ_ONLY:
                 raise
-            self.read_only = True
+            self.read_only = self._started_read_only = True
             log.warning("The data directory %s cannot be written (%s): the album is read-only.", self.root, e.strerror)
         self.index = PhotoIndex(self.root / "heirloom.sqlite3", read_only=self.read_only, url=database_url)
         if not self.read_only:
             self._sweep(SHARED_SWEEP_AGE_S if database_url else 0.0)
 
+    def writable(self) -> bool:
+        """Whether the album can be changed now: looked at again at most every RECHECK_S (read-only since
+        the start stays so: its database was opened read-only)."""
+        if self._started_read_only or time.monotonic() - self._checked < RECHECK_S:
+            return not self.read_only
+        self._checked = time.monotonic()
+        try:
+            still_writable(self.root)
+        except OSError as e:
+            if e.errno not in READ_ONLY:
+                raise
+            if not self.read_only:
+                log.error("The data directory %s turned read-only (%s): the album is read-only.", self.root, e)
+            self.read_only = True
+        else:
+            if self.read_only:
+                log.info("The data directory %s can be written again.", self.root)
+            self.read_only = False
+        return not self.read_only
+
     def require_writable(self) -> None:
-        if self.read_only:
+        if not self.writable():
             raise StorageReadOnly(
                 "The album is read-only: its data directory cannot be written, so new photos "
                 "cannot be stored. It can still be viewed; /colorize still works."
@@ -215,6 +251,7 @@ class Storage:
             rec = self.get(photo_id)
             if version_id is not None and any(v.id == version_id for v in self.index.versions(photo_id)):
                 return rec
+            self.require_version_room(photo_id)
             version = self._version(r, version_id)
             written = []
             try:
@@ -229,6 +266,14 @@ class Storage:
                 for path in written:  # nothing on record points at them
                     path.unlink(missing_ok=True)
                 raise
+
+    def require_version_room(self, photo_id: str) -> None:
+        """TooManyVersions (409) when the photo holds MAX_VERSIONS: checked before any work is done for one."""
+        if len(self.versions(photo_id)) >= MAX_VERSIONS:
+            raise TooManyVersions(
+                f"This photo has {MAX_VERSIONS} versions, the most one photo keeps; delete some of them "
+                f"(on its page) before making another."
+            )
 
     def versions(self, photo_id: str) -> list[Version]:
         self.get(photo_id)  # a 404 for an unknown photo, not an empty list
@@ -283,9 +328,10 @@ class Storage:
             raise NotFound("There is no batch with this id.")
         return found
 
-    def settle(self, batch_id: str, position: int, photo_id: str | None, error: str = "") -> None:
+    def settle(self, batch_id: str, position: int, photo_id: str | None, error: str = "") -> bool:
+        """-> False when the place already holds a photo (a second upload of it: its photo is not kept)."""
         with self.writing():
-            self.index.batches.settle(batch_id, position, photo_id, error)
+            return self.index.batches.settle(batch_id, position, photo_id, error)
 
     def listing(
         self, text: str = "", sort: str = "newest", limit: int = 100, offset: int = 0

@@ -16,7 +16,7 @@ router = APIRouter()
 @router.get("/healthz", tags=["service"], summary="Is the model loaded (or, in queue mode, is Redis reachable)?")
 def healthz(rt: RuntimeDep) -> JSONResponse:
     body, status = rt.backend.health()
-    return JSONResponse({**body, "storage": "read-only" if rt.storage.read_only else "ok"}, status)
+    return JSONResponse({**body, "storage": "ok" if rt.storage.writable() else "read-only"}, status)
 
 
 @router.post(

@@ -18,7 +18,7 @@ from model import ColorizeOptions, HeirloomError, InvalidOption
 
 from ..album.metadata import Record
 from ..album.storage import Storage
-from ..errors import UploadTooLarge, describe
+from ..errors import AlreadyStored, UploadTooLarge, describe
 from ..settings import human_size
 from .contract import ModelId
 from .contract import Request as Asked
@@ -111,6 +111,8 @@ async def in_batch(storage: Storage, batch: str | None, position: int | None, wo
     found = await run_in_threadpool(storage.batch, batch)
     if position is None or not 0 <= position < len(found.items):
         raise InvalidOption("position", f"The batch has photos 0 to {len(found.items) - 1}; say which this is.")
+    if found.items[position].status == "done":
+        raise AlreadyStored(f"Photo {position + 1} of this batch ({found.items[position].name}) is already stored.")
     try:
         return await work()
     except HeirloomError as e:

@@ -141,13 +141,20 @@ class LocalBackend:
 
         rec = await in_batch(self.storage, batch, position, store)
         if batch is not None and position is not None:
-            await run_in_threadpool(self.storage.settle, batch, position, rec.id)
+            if not await run_in_threadpool(self.storage.settle, batch, position, rec.id):
+                # The same place uploaded twice at once: the first stored keeps it, this copy goes.
+                await run_in_threadpool(self.storage.delete, rec.id)
+                found = await run_in_threadpool(self.storage.batch, batch)
+                winner = found.items[position].photo_id
+                assert winner is not None
+                return await run_in_threadpool(self.storage.get, winner)
         return rec
 
     async def rerun(self, photo_id: str, asked: Asked) -> Record:
         opts = self._options(asked)
         self.storage.require_writable()
         rec = self.storage.get(photo_id)
+        self.storage.require_version_room(photo_id)  # before the work, not after it
         data = await run_in_threadpool(self.storage.path(rec, "original").read_bytes)
         out = await self._run(Job(data, opts))
         return await run_in_threadpool(self.storage.add_version, photo_id, self._rendering(out, opts))

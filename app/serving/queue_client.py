@@ -27,7 +27,7 @@ from model.options import ColorizeOptions
 
 from ..album.storage import Storage
 from ..album.versions import Rendering
-from ..errors import NotFound, QueueUnavailable, describe
+from ..errors import NotFound, QueueUnavailable, TooManyVersions, describe
 from ..settings import Settings
 from . import broker as jq
 from .contract import ModelId, ModelProfile, Request
@@ -203,8 +203,11 @@ class QueueClient:
                 self.storage.settle(rec.batch, rec.position, None, message)
             return rec.photo_id or ""
         photo_id = self._store_result(rec)
-        if rec.batch is not None and rec.position is not None:
-            self.storage.settle(rec.batch, rec.position, photo_id)
+        if rec.batch is not None and rec.position is not None and photo_id:
+            if not self.storage.settle(rec.batch, rec.position, photo_id):
+                # The same place uploaded twice: the first stored keeps it, this copy goes.
+                self.storage.delete(photo_id)
+                return self.storage.batch(rec.batch).items[rec.position].photo_id or ""
         return photo_id
 
     def _store_result(self, rec: JobRecord) -> str:
@@ -222,7 +225,8 @@ class QueueClient:
             assert rec.photo_id is not None
             try:
                 self.storage.get(rec.photo_id)
-            except NotFound:  # deleted (or in the trash) while its re-run waited: nothing to store it in
+                self.storage.require_version_room(rec.photo_id)
+            except (NotFound, TooManyVersions):  # deleted (or trashed, or full) while its re-run waited
                 return ""
             self.storage.add_version(rec.photo_id, r, version_id=job_version_id(rec.id))
             return rec.photo_id

@@ -91,6 +91,7 @@ class QueueBackend:
         request = self._request(asked)
         rec = self.storage.get(photo_id)
         self.storage.require_writable()
+        self.storage.require_version_room(photo_id)
         data = await run_in_threadpool(self.storage.path(rec, "original").read_bytes)
         job = await run_in_threadpool(
             lambda: self.client.submit("rerun", data, request, name=rec.name, photo_id=photo_id)
