@@ -145,3 +145,79 @@ def test_export_only_reads_the_album(tmp_path, tiny_weights, capsys):
     victim.unlink()
     assert main(["album", "export", str(tmp_path / "b.zip"), "--data-dir", str(home)]) == 2
     assert "missing a file" in capsys.readouterr().err and not (tmp_path / "b.zip").exists()
+
+
+def _rehash(name_of, replace):
+    """A rewrite that swaps one member's bytes and keeps the manifest's checksum right, so that only the new
+    checks (sizes, the upload probe) can refuse it."""
+    import hashlib
+
+    def change(src, dst):
+        with zipfile.ZipFile(src) as zin:
+            manifest = json.loads(zin.read("heirloom-album.json"))
+            entry = manifest["photos"][0]
+            name = name_of(entry)
+            member = f"photos/{entry['photo']['id']}/{name}"
+            data = replace(zin.read(member))
+            entry["files"][name] = hashlib.sha256(data).hexdigest()
+            with zipfile.ZipFile(dst, "w") as zout:
+                for info in zin.infolist():
+                    if info.filename == "heirloom-album.json":
+                        zout.writestr(info.filename, json.dumps(manifest))
+                    else:
+                        zout.writestr(info.filename, data if info.filename == member else zin.read(info))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "make,env,message",
+    [
+        (_rehash(lambda e: e["photo"]["original_file"], lambda d: b"#!/bin/sh\nrm -rf /\n"), {}, "not a photo"),
+        (
+            _rehash(lambda e: e["photo"]["original_file"], lambda d: d + b"\0" * 4096),
+            {"HEIRLOOM_MAX_UPLOAD_MB": "0.001"},
+            "over the limit",
+        ),
+    ],
+)
+def test_import_checks_sizes_and_probes_every_original(exported, tmp_path, capsys, monkeypatch, make, env, message):
+    archive, _ = exported
+    bad = tmp_path / "bad.zip"
+    make(archive, bad)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    target = tmp_path / "new"
+    assert main(["album", "import", str(bad), "--data-dir", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err, err
+    assert not target.exists()
+
+
+@pytest.mark.slow
+def test_a_manifest_bomb_is_refused_in_bounded_memory(tmp_path):
+    """80 MB of manifest in a 80 KB archive: refused from its declared size, exit 2, nothing written, the
+    importer's memory far below what reading it would take."""
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("heirloom-album.json", "w") as f:
+        chunk = b" " * (1 << 20)
+        for _ in range(80):
+            f.write(chunk)
+    assert bomb.stat().st_size < 1 << 20
+    target = tmp_path / "new"
+    # A wrapper process runs the import and reports the peak memory of its only child: this process's own
+    # children (servers, workers of other tests) must not count.
+    wrapper = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(r.stderr)"
+    )
+    cmd = [sys.executable, "-m", "heirloom.cli", "album", "import", str(bomb), "--data-dir", str(target)]
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, timeout=120).stdout
+    code, peak_kb = out.splitlines()[0].split()
+    peak_mb = int(peak_kb) / 1024
+    assert code == "2" and "heirloom-album.json is 83,886,080 bytes" in out, out
+    assert peak_mb < 400 and not target.exists()

@@ -2,7 +2,8 @@
 captions, the trash) as one ZIP, and back into an empty data directory.
 
 The archive holds `heirloom-album.json` (each photo's record, its versions and every file's SHA-256) and
-the files under `photos/<id>/`. An import checks everything first (the manifest's shape, every name, every
+the files under `photos/<id>/`. An import checks everything first (the manifest's shape and size, every
+name, every file's size against the upload limits, every original through the upload probe, every
 checksum, the free space) without writing; a damaged or foreign archive, or a data directory that already
 has photos, is an `ArchiveError` and nothing is changed.
 """
@@ -22,7 +23,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import IO, Any, get_args, get_type_hints
 
-from model import formats
+from model import HeirloomError, formats
+from model.header_check import check_header
 
 from ..errors import AppError
 from ..safe_files import ID_PATTERN
@@ -32,6 +34,7 @@ from .storage import Storage, display_name
 from .versions import Version
 
 FORMAT, FORMAT_VERSION = "heirloom-album", 1
+MAX_MANIFEST_BYTES = 64 << 20  # ~1 KB a photo: room for tens of thousands; an 800 MB one is a bomb
 MANIFEST = "heirloom-album.json"
 DATABASE = "heirloom.sqlite3"
 _VERSION_ID = re.compile(r"^[0-9a-f]{8}$")
@@ -87,11 +90,16 @@ def export_album(data_dir: Path, dest: Path, database_url: str | None = None) ->
     return len(everything)
 
 
-def _sha256(f: IO[bytes], copy_to: Path | None = None) -> str:
-    """The stream's SHA-256 (closing it), optionally writing it to `copy_to` on the way (fsynced)."""
+def _sha256(f: IO[bytes], copy_to: Path | None = None, limit: int | None = None) -> str:
+    """The stream's SHA-256 (closing it), optionally writing it to `copy_to` on the way (fsynced). More than
+    `limit` bytes is an ArchiveError, counted as they come: a member's declared size may lie."""
     h = hashlib.sha256()
+    total = 0
     with f, open(copy_to, "wb") if copy_to else open(os.devnull, "wb") as out:
         for block in iter(lambda: f.read(1 << 20), b""):
+            total += len(block)
+            if limit is not None and total > limit:
+                raise ArchiveError("The archive is damaged: a file holds more than its size says.")
             h.update(block)
             out.write(block)
         if copy_to:
@@ -151,9 +159,20 @@ def _photo(entry: object) -> tuple[Record, list[Version], dict[str, str]]:
     return rec, versions, files
 
 
+def _read_bounded(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """A member's bytes, refused past `limit` by its declared size and again by what it inflates to."""
+    if zf.getinfo(name).file_size > limit:
+        raise ArchiveError(f"The archive's {name} is {zf.getinfo(name).file_size:,} bytes; at most {limit:,} are read.")
+    with zf.open(name) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ArchiveError(f"The archive is damaged: {name} inflates past its size.")
+    return data
+
+
 def read_manifest(zf: zipfile.ZipFile) -> list[tuple[Record, list[Version], dict[str, str]]]:
     try:
-        manifest = json.loads(zf.read(MANIFEST))
+        manifest = json.loads(_read_bounded(zf, MANIFEST, MAX_MANIFEST_BYTES))
     except KeyError:
         raise ArchiveError(f"This is not a Heirloom album archive (it has no {MANIFEST}).") from None
     except (ValueError, zipfile.BadZipFile) as e:
@@ -174,21 +193,44 @@ def read_manifest(zf: zipfile.ZipFile) -> list[tuple[Record, list[Version], dict
     return checked
 
 
-def _check_files(zf: zipfile.ZipFile, photos: list[tuple[Record, list[Version], dict[str, str]]]) -> int:
-    """Every file there and matching its checksum (read, not written); -> the bytes they take."""
+def _limit(name: str, limits: Settings) -> int:
+    """What one file may hold: an original what an upload may; a result or thumbnail what an image of the
+    pixel limit takes uncompressed at its deepest (16-bit RGBA), the most any encoder writes for it."""
+    return limits.max_upload_bytes if name.startswith("original.") else limits.max_pixels * 8 + (1 << 20)
+
+
+def _check_files(
+    zf: zipfile.ZipFile, photos: list[tuple[Record, list[Version], dict[str, str]]], limits: Settings
+) -> int:
+    """Every file there, within its limit (declared and actual), matching its checksum, and every original an
+    image the upload probe accepts (read, not written); -> the bytes they take."""
     total = 0
     for rec, _, files in photos:
         for name, digest in files.items():
             member = f"photos/{rec.id}/{name}"
+            limit = _limit(name, limits)
             try:
-                total += zf.getinfo(member).file_size
-                if _sha256(zf.open(member)) != digest:
+                size = zf.getinfo(member).file_size
+                if size > limit:
+                    raise ArchiveError(f"The archive's {member} is {size:,} bytes, over the limit of {limit:,}.")
+                total += size
+                if name.startswith("original."):
+                    _probe_original(_read_bounded(zf, member, limit), member, limits)
+                if _sha256(zf.open(member), limit=size) != digest:
                     raise ArchiveError(f"The archive is damaged: {member} does not match its checksum.")
             except KeyError:
                 raise ArchiveError(f"The archive is incomplete: {member} is missing.") from None
             except (zipfile.BadZipFile, OSError, EOFError) as e:
                 raise ArchiveError(f"The archive is damaged: {member} cannot be read ({e}).") from e
     return total
+
+
+def _probe_original(data: bytes, member: str, limits: Settings) -> None:
+    """The same format allow-list and header probe as an upload (pixel limit and bombs included)."""
+    try:
+        check_header(data, limits.max_pixels)
+    except HeirloomError as e:
+        raise ArchiveError(f"The archive's {member} is not a photo this Heirloom accepts: {e}") from e
 
 
 def _require_empty(data_dir: Path, database_url: str | None) -> None:
@@ -215,7 +257,11 @@ def import_album(src: Path, data_dir: Path, database_url: str | None = None) -> 
         raise ArchiveError(f"{src} is not a Heirloom album archive (not a readable ZIP file).") from e
     with zf:
         photos = read_manifest(zf)
-        needed = _check_files(zf, photos)
+        try:
+            limits = Settings.from_env()  # the server's own upload limits ($HEIRLOOM_MAX_UPLOAD_MB, …)
+        except ValueError as e:
+            raise ArchiveError(f"The settings are not valid: {e}") from e
+        needed = _check_files(zf, photos, limits)
         _require_empty(data_dir, database_url)
         data_dir.mkdir(parents=True, exist_ok=True)
         if shutil.disk_usage(data_dir).free < needed * 1.05 + (1 << 20):
@@ -230,7 +276,8 @@ def import_album(src: Path, data_dir: Path, database_url: str | None = None) -> 
                     folder = staging / rec.id
                     folder.mkdir(parents=True)
                     for name, digest in files.items():
-                        if _sha256(zf.open(f"photos/{rec.id}/{name}"), folder / name) != digest:
+                        member = f"photos/{rec.id}/{name}"
+                        if _sha256(zf.open(member), folder / name, zf.getinfo(member).file_size) != digest:
                             raise ArchiveError(f"The archive changed while it was read: photos/{rec.id}/{name}.")
                     os.replace(folder, storage.photos / rec.id)
                     done.append(rec.id)
