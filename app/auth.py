@@ -9,7 +9,6 @@ form posts). Failed logins and bad bearer tokens are counted per client: too man
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import math
@@ -18,9 +17,10 @@ import time
 from collections import deque
 from urllib.parse import quote, urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .settings import Settings
 
@@ -29,25 +29,22 @@ COOKIE = "heirloom_session"
 OPEN_PATHS = {"/login", "/healthz", "/favicon.ico"}  # healthz says only whether the model is loaded
 
 
-def session_value(token: str) -> str:
-    # The cookie holds a MAC of the token, not the token itself.
-    return hmac.new(token.encode(), b"heirloom-session-v1", hashlib.sha256).hexdigest()
-
-
 def token_matches(settings: Settings, given: str | None) -> bool:
     if not settings.token or not given:
         return False
     return hmac.compare_digest(given.encode(), settings.token.encode())
 
 
-def is_authorized(settings: Settings, request: Request) -> bool:
-    if not settings.token:
-        return True
+def bearer_ok(settings: Settings, request: Request) -> bool:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token_matches(settings, value.strip()):
-        return True
-    cookie = request.cookies.get(COOKIE)
-    return cookie is not None and hmac.compare_digest(cookie.encode(), session_value(settings.token).encode())
+    return scheme.lower() == "bearer" and token_matches(settings, value.strip())
+
+
+def session_cookie(response: Response, value: str, request: Request | Scope, max_age_s: float) -> None:
+    """The login's cookie: `HttpOnly`, `SameSite=Lax`, `Secure` over HTTPS; it lasts as long as the session
+    may stay unused, and slides with it."""
+    scheme = request.url.scheme if isinstance(request, Request) else request.get("scheme", "http")
+    response.set_cookie(COOKIE, value, max_age=int(max_age_s), httponly=True, samesite="lax", secure=scheme == "https")
 
 
 def safe_next(target: str | None) -> str:
@@ -210,8 +207,24 @@ class AccessMiddleware:
         wait = self.limiter.retry_after(client)
         if wait is not None:
             return await too_many(wait)(scope, receive, send)
-        if is_authorized(s, request):
+        if bearer_ok(s, request):
             return await self.app(scope, receive, send)
+        sessions = scope["app"].state.runtime.sessions
+        cookie = request.cookies.get(COOKIE)
+        valid, renewed = await run_in_threadpool(sessions.check, cookie) if cookie else (False, False)
+        if valid and not renewed:
+            return await self.app(scope, receive, send)
+        if valid:  # the session slid forward: so does the cookie's lifetime
+            renewal = Response()
+            session_cookie(renewal, str(cookie), scope, sessions.idle_s)
+            header = renewal.headers["set-cookie"].encode()
+
+            async def with_cookie(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), (b"set-cookie", header)]
+                await send(message)
+
+            return await self.app(scope, receive, with_cookie)
         if request.headers.get("authorization") or request.cookies.get(COOKIE):
             self.limiter.failed(client)  # a credential was offered, and it was wrong
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):

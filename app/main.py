@@ -20,6 +20,7 @@ from .routers import ROUTERS
 from .routers.docs import SWAGGER_STATIC
 from .runtime import Runtime
 from .serving.factory import open_backend
+from .sessions import Sessions
 from .settings import Settings
 from .templating import STATIC
 
@@ -33,7 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await run_in_threadpool(trash.purge, storage)
             async with open_backend(settings, storage) as backend:
-                app.state.runtime = Runtime(settings, storage, backend)
+                sessions = Sessions(storage, settings.session_days * 86400)
+                await run_in_threadpool(sessions.expire)
+                app.state.runtime = Runtime(settings, storage, backend, sessions)
                 yield
         finally:
             storage.close()

@@ -15,6 +15,7 @@ from .album.storage import Storage
 from .auth import LoginLimiter
 from .serving.backend import Backend
 from .serving.contract import Request as Asked
+from .sessions import Sessions
 from .settings import Settings
 
 
@@ -23,6 +24,7 @@ class Runtime:
     settings: Settings
     storage: Storage
     backend: Backend  # where colorizing runs: this machine's processes or the queue; routes never ask which
+    sessions: Sessions
 
 
 def runtime(request: Request) -> Runtime:

@@ -86,6 +86,7 @@ class Settings:
     redelivery_s: float = 30.0  # queue mode: a worker silent this long is dead (web side and workers alike)
     wait_timeout_s: float = 300.0  # queue mode: how long POST /colorize waits for its job
     database_url: str | None = None  # postgresql://…: the album's records there (else SQLite in data_dir)
+    session_days: float = 7.0  # a login ends after this long unused (each use renews it), or 30 days in any case
     worker_name: str = ""  # `heirloom worker`: its name in logs and job records ("": host:pid)
     beat_file: Path | None = None  # `heirloom worker`: touched at each heartbeat, for a container's health check
 
@@ -114,6 +115,8 @@ class Settings:
             raise ValueError(
                 f"the database URL must be postgresql://user:password@host:port/db, got {self.database_url!r}"
             )
+        if not 0 < self.session_days <= 30:
+            raise ValueError("the session lifetime must be more than 0 and at most 30 days")
         if self.redelivery_s <= 0 or self.wait_timeout_s <= 0:
             raise ValueError("the redelivery and wait timeouts must be positive")
         if self.token is not None:
@@ -262,6 +265,13 @@ VARIABLES: tuple[Variable, ...] = (
         float,
         "`30`",
         "queue mode: seconds without a heartbeat after which a worker counts as dead and its job runs elsewhere",
+    ),
+    Variable(
+        "HEIRLOOM_SESSION_DAYS",
+        "session_days",
+        float,
+        "`7`",
+        "a login ends after this many days unused (each use renews it), 30 days after it at the latest, or at logout",
     ),
     Variable("HEIRLOOM_WORKER_NAME", "worker_name", str, "host:pid", "a worker's name in logs and job records"),
     Variable(

@@ -150,6 +150,41 @@ def test_pages_redirect_to_login_and_cookie_works(locked):
     assert locked.get("/api/photos").status_code == 401
 
 
+def test_each_login_is_its_own_session_ended_by_logout_and_expiry(locked, monkeypatch):
+    def login() -> str:
+        r = locked.post("/login", data={"token": "s3cret-token"}, follow_redirects=False)
+        assert r.status_code == 303
+        cookie = r.headers["set-cookie"]
+        assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower() and "max-age=604800" in cookie.lower()
+        return locked.cookies["heirloom_session"]
+
+    first = login()
+    locked.cookies.clear()
+    second = login()  # (another browser)
+    assert first != second
+    for value in (first, second):
+        assert locked.get("/api/photos", cookies={"heirloom_session": value}).status_code == 200
+    third = login()  # the second browser logs in again: its session is rotated
+    assert locked.get("/api/photos", cookies={"heirloom_session": second}).status_code == 401
+    locked.cookies.clear()
+    locked.post("/logout", cookies={"heirloom_session": third})
+    assert locked.get("/api/photos", cookies={"heirloom_session": third}).status_code == 401  # ended, not forgotten
+    assert locked.get("/api/photos", cookies={"heirloom_session": first}).status_code == 200
+    # Unused for longer than the lifetime: gone. Used within it: renewed, cookie and all.
+    import app.sessions
+
+    sessions = locked.app.state.runtime.sessions
+    key = app.sessions._key(first)
+    created, _ = sessions.storage.index.sessions.get(key)
+    sessions.storage.index.sessions.touch(key, created - 2 * 3600)  # last used two hours ago
+    monkeypatch.setattr(app.sessions, "TRUST_S", 0.0)
+    r = locked.get("/api/photos", cookies={"heirloom_session": first})
+    assert r.status_code == 200 and "max-age=604800" in r.headers["set-cookie"].lower()  # slid forward
+    sessions.storage.index.sessions.touch(key, created - 8 * 86400)  # unused for 8 days
+    assert locked.get("/api/photos", cookies={"heirloom_session": first}).status_code == 401
+    assert sessions.storage.index.sessions.get(key) is None
+
+
 def test_bearer_token_opens_api(locked):
     auth = {"Authorization": "Bearer s3cret-token"}
     r = locked.post("/api/photos", files={"file": ("a.png", image_bytes())}, headers=auth)

@@ -17,6 +17,7 @@ from ..errors import LastVersion, NotFound
 from .batch_index import BatchIndex
 from .db import Database, is_postgres_url, open_sqlite
 from .schema import VERSION, migrate, version_of
+from .session_index import SessionIndex
 from .versions import Version
 
 # A caption says who is in the photo, where and when it was taken, in the family's own words.
@@ -126,6 +127,7 @@ class PhotoIndex:
             conn.row_factory = sqlite3.Row
             self._db = Database.sqlite(conn)
         self.batches = BatchIndex(self._db, self._lock)
+        self.sessions = SessionIndex(self._db, self._lock)
 
     @property
     def dialect(self) -> str:

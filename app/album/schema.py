@@ -5,7 +5,7 @@ always recorded it), PostgreSQL's one-row table `schema_version`.
 An album opened by a newer Heirloom is upgraded in place, one migration per transaction (PostgreSQL's
 DDL is transactional too), so a crash leaves it at the last complete step; on PostgreSQL an advisory
 lock lets several web servers start at once, the first upgrading, the others finding it done. No
-Alembic: four steps of plain SQL and a version number are all it does, and Alembic would bring
+Alembic: five steps of plain SQL and a version number are all it does, and Alembic would bring
 SQLAlchemy with it.
 """
 
@@ -71,6 +71,11 @@ _TRASH = [
 ]
 
 
+# Step 5, sessions: one row per login (the SHA-256 of its random cookie value, never the value itself), in the
+# database every web server shares, so that a logout or an expiry ends it on all of them.
+_SESSIONS = ["CREATE TABLE sessions (id TEXT PRIMARY KEY, created REAL NOT NULL, last_seen REAL NOT NULL)"]
+
+
 def _step1(db: Database) -> list[str]:
     db.execute(db.real(_PHOTOS_V1))
     have = db.columns("photos")
@@ -91,6 +96,7 @@ STEPS: list[Callable[[Database], list[str]]] = [
     _versions,
     lambda _db: _BATCHES,
     lambda _db: _TRASH,
+    lambda _db: _SESSIONS,
 ]
 VERSION = len(STEPS)
 _PG_LOCK = 0x4865_6972  # "Heir": the advisory lock that serializes upgrades of one PostgreSQL database

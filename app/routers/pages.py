@@ -15,7 +15,7 @@ from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from ..album.metadata import MAX_CAPTION, SORTS
 from ..album.trash import move_to_trash
-from ..auth import COOKIE, client_key, safe_next, session_value, token_matches
+from ..auth import COOKIE, client_key, safe_next, session_cookie, token_matches
 from ..errors import LastVersion, describe
 from ..runtime import LimiterDep, OptionsDep, Runtime, RuntimeDep, runtime
 from ..serving.backend import Queued
@@ -218,20 +218,15 @@ def login(
     if not token_matches(settings, token):
         limiter.failed(client)
         return render(request, "login.html", {"next": safe_next(next), "error": "That token is not right."}, 401)
+    rt.sessions.end(request.cookies.get(COOKIE))  # a new login is a new session: the one before ends
     response = RedirectResponse(safe_next(next), 303)
-    response.set_cookie(
-        COOKIE,
-        session_value(settings.token),
-        max_age=30 * 86400,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    session_cookie(response, rt.sessions.start(), request, rt.sessions.idle_s)
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request, rt: RuntimeDep) -> Response:
+    rt.sessions.end(request.cookies.get(COOKIE))  # ended on the server: the cookie is worth nothing any more
     response = RedirectResponse("/login", 303)
     response.delete_cookie(COOKIE)
     return response
