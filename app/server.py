@@ -124,7 +124,16 @@ def serve(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # A missing model is logged in words by the app's start-up and reported by /healthz; the album still works.
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, timeout_graceful_shutdown=10)
+    from .slow_clients import GuardedH11Protocol
+
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+        http=GuardedH11Protocol,  # slow headers and bodies are cut off (app/slow_clients.py)
+    )
     return 0
 
 

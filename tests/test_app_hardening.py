@@ -289,3 +289,70 @@ def test_the_same_batch_place_uploaded_twice_makes_one_photo(tmp_path, tiny_weig
         assert storage.count() == 2  # the first photo and the winner: the loser's copy is gone
         items = c.get(f"/api/batches/{batch['id']}").json()["items"]
         assert [i["status"] for i in items] == ["done", "done"] and items[1]["photo"]["id"] == winner
+
+
+# --- slow clients (the protocol layer: app/slow_clients.py) ------------------------------------
+
+
+@pytest.fixture
+def guarded_server(tmp_path, monkeypatch):
+    """The app behind uvicorn with the guarded protocol, its clocks shortened for the test."""
+    import uvicorn
+
+    import app.slow_clients as sc
+    from app.main import create_app
+    from app.settings import Settings
+
+    monkeypatch.setattr(sc, "HEADERS_S", 0.5)
+    monkeypatch.setattr(sc, "BODY_GRACE_S", 0.5)
+    monkeypatch.setattr(sc, "BODY_MIN_RATE", 1 << 30)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(data_dir=tmp_path / "d", load_model=False, port=port)
+    config = uvicorn.Config(create_app(settings), port=port, log_level="warning", http=sc.GuardedH11Protocol)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(10)
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    sock.settimeout(seconds)
+    try:
+        while True:
+            if sock.recv(4096) == b"":
+                return True
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_slow_headers_and_bodies_are_cut_off_and_the_server_keeps_answering(guarded_server):
+    port = guarded_server
+    slow = []
+    for _ in range(200):  # slowloris: connections that never finish their headers
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        slow.append(s)
+    t = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().status in (200, 503) and time.monotonic() - t < 2  # answers beside them
+    assert all(_closed_within(s, 3) for s in slow[:5]), "incomplete headers are closed after the clock"
+    body = socket.create_connection(("127.0.0.1", port))
+    body.sendall(b"POST /colorize HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10)
+    assert _closed_within(body, 3), "a body that stops coming is cut off"
+    quick = socket.create_connection(("127.0.0.1", port))  # a complete request is answered, not cut
+    quick.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    quick.settimeout(3)
+    assert quick.recv(100).startswith(b"HTTP/1.1 ")
+    for s in [*slow, body, quick]:
+        s.close()
