@@ -221,3 +221,32 @@ def test_a_manifest_bomb_is_refused_in_bounded_memory(tmp_path):
     peak_mb = int(peak_kb) / 1024
     assert code == "2" and "heirloom-album.json is 83,886,080 bytes" in out, out
     assert peak_mb < 400 and not target.exists()
+
+
+def test_a_sample_of_the_import_fuzzer_is_refused_cleanly_or_imported_whole(exported, tmp_path):
+    """One archive of each kind bench/fuzz_import.py makes (bombs, traversal, lying sizes, non-images,
+    mutations), imported in-process: an ArchiveError with nothing written, or the whole album."""
+    import random
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from fuzz_import import KINDS, make_case
+
+    from app.album.archive import ArchiveError, import_album
+
+    archive, _ = exported
+    rng = random.Random(0)
+    for kind in KINDS:
+        if kind in ("manifest_bomb", "member_bomb"):
+            continue  # their memory bound is the slow test above; here they would only cost time
+        case, target = tmp_path / f"{kind}.zip", tmp_path / f"into-{kind}"
+        make_case(kind, archive, case, rng)
+        try:
+            count = import_album(case, target)
+        except ArchiveError as e:
+            assert str(e) and "\n" not in str(e), kind
+            assert not target.exists() or not any((target / "photos").glob("*")), kind
+        else:
+            assert kind in ("valid", "extra_member") and count == 3, kind
+        assert not list(tmp_path.rglob("evil*")), kind
