@@ -16,9 +16,11 @@ import os
 import re
 import secrets
 import shutil
+import struct
 import time
 import types
 import zipfile
+import zlib
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import IO, Any, get_args, get_type_hints
@@ -30,10 +32,22 @@ from ..errors import AppError
 from ..safe_files import ID_PATTERN
 from ..settings import Settings
 from .metadata import PhotoIndex, Record
-from .storage import Storage, display_name
+from .storage import Storage, display_name, storage_error
 from .versions import Version
 
 FORMAT, FORMAT_VERSION = "heirloom-album", 1
+# What a damaged or hostile ZIP makes the reader raise (bad CRC, a broken deflate stream, an unknown
+# compression method, encryption, lying offsets): each is an ArchiveError with the member's name.
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    zlib.error,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+)
 MAX_MANIFEST_BYTES = 64 << 20  # ~1 KB a photo: room for tens of thousands; an 800 MB one is a bomb
 MANIFEST = "heirloom-album.json"
 DATABASE = "heirloom.sqlite3"
@@ -175,7 +189,7 @@ def read_manifest(zf: zipfile.ZipFile) -> list[tuple[Record, list[Version], dict
         manifest = json.loads(_read_bounded(zf, MANIFEST, MAX_MANIFEST_BYTES))
     except KeyError:
         raise ArchiveError(f"This is not a Heirloom album archive (it has no {MANIFEST}).") from None
-    except (ValueError, zipfile.BadZipFile) as e:
+    except ZIP_ERRORS as e:
         raise ArchiveError(f"The archive's {MANIFEST} is damaged ({e}).") from e
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArchiveError(f"This is not a Heirloom album archive ({MANIFEST} is for something else).")
@@ -220,7 +234,7 @@ def _check_files(
                     raise ArchiveError(f"The archive is damaged: {member} does not match its checksum.")
             except KeyError:
                 raise ArchiveError(f"The archive is incomplete: {member} is missing.") from None
-            except (zipfile.BadZipFile, OSError, EOFError) as e:
+            except ZIP_ERRORS as e:
                 raise ArchiveError(f"The archive is damaged: {member} cannot be read ({e}).") from e
     return total
 
@@ -253,7 +267,7 @@ def import_album(src: Path, data_dir: Path, database_url: str | None = None) -> 
         zf = zipfile.ZipFile(src)
     except FileNotFoundError:
         raise ArchiveError(f"There is no file {src}.") from None
-    except (zipfile.BadZipFile, OSError) as e:
+    except ZIP_ERRORS as e:
         raise ArchiveError(f"{src} is not a Heirloom album archive (not a readable ZIP file).") from e
     with zf:
         photos = read_manifest(zf)
@@ -277,7 +291,13 @@ def import_album(src: Path, data_dir: Path, database_url: str | None = None) -> 
                     folder.mkdir(parents=True)
                     for name, digest in files.items():
                         member = f"photos/{rec.id}/{name}"
-                        if _sha256(zf.open(member), folder / name, zf.getinfo(member).file_size) != digest:
+                        try:
+                            same = _sha256(zf.open(member), folder / name, zf.getinfo(member).file_size) == digest
+                        except ZIP_ERRORS as e:
+                            if isinstance(e, OSError) and storage_error(e) is not None:
+                                raise  # the disk's, not the archive's: 507 / read-only as for any write
+                            raise ArchiveError(f"The archive is damaged: {member} cannot be read ({e}).") from e
+                        if not same:
                             raise ArchiveError(f"The archive changed while it was read: photos/{rec.id}/{name}.")
                     os.replace(folder, storage.photos / rec.id)
                     done.append(rec.id)
