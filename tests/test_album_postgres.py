@@ -194,3 +194,24 @@ def test_the_api_says_503_while_postgresql_is_away_then_carries_on(tmp_path, tin
         assert r.status_code == 503 and r.json()["error"] == "database_unavailable"
         assert r.headers["retry-after"] == "5"
         assert client.get("/api/photos").status_code == 200
+
+
+def test_a_database_not_in_utf8_is_refused_at_start_with_a_clear_message(postgres_server, tmp_path):
+    import psycopg
+
+    from app.album.metadata import PhotoIndex
+    from app.album.schema import SchemaError
+
+    name = "album_ascii_" + str(int(time.time() * 1000) % 10**9)
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
+    url = f"{postgres_server}/{name}"
+    try:
+        with pytest.raises(SchemaError, match="SQL_ASCII encoding; Heirloom needs UTF8"):
+            PhotoIndex(tmp_path / "unused.sqlite3", url=url)
+        with psycopg.connect(url) as conn:  # nothing was created in it
+            assert conn.execute("SELECT to_regclass('photos')").fetchone()[0] is None
+    finally:
+        from pg_helpers import drop_database
+
+        drop_database(url)

@@ -127,6 +127,14 @@ def migrate(db: Database | sqlite3.Connection) -> None:
     """Bring the database (autocommit connection) up to VERSION; a newer album than this code is refused."""
     if isinstance(db, sqlite3.Connection):
         db = Database.sqlite(db)
+    if db.postgres:
+        found = db.execute("SHOW server_encoding").fetchone()[0]
+        encoding = found.decode() if isinstance(found, bytes) else str(found)  # SQL_ASCII hands back bytes
+        if encoding.upper() not in ("UTF8", "UTF-8"):
+            raise SchemaError(
+                f"The album's PostgreSQL database uses the {encoding} encoding; Heirloom needs UTF8 (names and "
+                "captions are Unicode). Create it with: CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0"
+            )
     current = version_of(db)
     if current > VERSION:
         raise SchemaError(
