@@ -122,7 +122,7 @@ def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
             if isinstance(exc, QueueFull):
                 headers["Retry-After"] = str(exc.retry_after)
             return status, body, headers
-    if _database_down(exc):
+    if database_down(exc):
         log.error("the album's database cannot be reached: %s", exc)
         body = {"error": "database_unavailable", "message": "The album's database cannot be reached; try again soon."}
         return 503, body, {"Retry-After": "5"}
@@ -130,7 +130,7 @@ def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     return 500, {"error": "internal", "message": "Something went wrong on the server; it was logged."}, {}
 
 
-def _database_down(exc: Exception) -> bool:
+def database_down(exc: Exception) -> bool:
     """PostgreSQL restarted or out of reach (psycopg is only loaded when the album lives there)."""
     psycopg = sys.modules.get("psycopg")
     return psycopg is not None and isinstance(exc, psycopg.OperationalError)

@@ -86,6 +86,7 @@ class Settings:
     redelivery_s: float = 30.0  # queue mode: a worker silent this long is dead (web side and workers alike)
     wait_timeout_s: float = 300.0  # queue mode: how long POST /colorize waits for its job
     database_url: str | None = None  # postgresql://…: the album's records there (else SQLite in data_dir)
+    max_queued: int = 1000  # queue mode: jobs waiting in Redis beyond which uploads get 503 + Retry-After
     session_days: float = 7.0  # a login ends after this long unused (each use renews it), or 30 days in any case
     worker_name: str = ""  # `heirloom worker`: its name in logs and job records ("": host:pid)
     beat_file: Path | None = None  # `heirloom worker`: touched at each heartbeat, for a container's health check
@@ -101,6 +102,8 @@ class Settings:
     def checked(self) -> Settings:
         if self.precision not in PRECISIONS:
             raise ValueError(f"the precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.max_queued < 1:
+            raise ValueError("the queue limit (HEIRLOOM_MAX_QUEUED) must be at least 1")
         if self.workers < 1 or self.queue_size < 0:
             raise ValueError("workers must be at least 1 and queue size at least 0")
         if self.max_upload_bytes < 1 or self.max_pixels < 1:
@@ -258,6 +261,13 @@ VARIABLES: tuple[Variable, ...] = (
         float,
         "`300`",
         "queue mode: how long `POST /colorize` waits for its job (then `504`)",
+    ),
+    Variable(
+        "HEIRLOOM_MAX_QUEUED",
+        "max_queued",
+        int,
+        "`1000`",
+        "queue mode: jobs waiting for a worker beyond which an upload gets `503` + `Retry-After` (nothing queued)",
     ),
     Variable(
         "HEIRLOOM_REDELIVERY_S",

@@ -198,6 +198,18 @@ def queued_web(tmp_path, redis_url, album_database):
         yield web
 
 
+def test_a_full_queue_refuses_uploads_with_retry_after_and_says_so(tmp_path, redis_url, album_database):
+    settings = queue_settings(tmp_path / "data", redis_url).with_(database_url=album_database, max_queued=2)
+    with client_for(settings) as web:
+        for name in ("a.png", "b.png"):  # no worker runs: they wait
+            assert web.post("/api/photos", files={"file": (name, image_bytes(), "image/png")}).status_code == 202
+        r = web.post("/api/photos", files={"file": ("c.png", image_bytes(), "image/png")})
+        assert r.status_code == 503 and r.json()["error"] == "busy" and int(r.headers["retry-after"]) > 0
+        assert len(JobStore(tmp_path / "data").not_finished()) == 2  # nothing stored for the refused one
+        health = web.get("/healthz").json()
+        assert health["status"] == "degraded" and any("queue is full" in p for p in health["problems"])
+
+
 def run_queued_job(data: Path, job_id: str, size=(40, 24)):
     """Do what a worker does with a job, in this process, with a stand-in for the model."""
     from app.serving.consumer import JobRunner
@@ -213,12 +225,14 @@ def run_queued_job(data: Path, job_id: str, size=(40, 24)):
 
 def test_queue_mode_checks_uploads_before_queueing(queued_web, tmp_path):
     web = queued_web
-    assert web.get("/healthz").json() == {
-        "status": "ok",
+    health = web.get("/healthz")
+    assert health.status_code == 200 and health.json() == {  # 200: a missing worker must not restart the web
+        "status": "degraded",
         "mode": "queue",
         "model_loaded": False,
         "storage": "ok",
         "queue": {"waiting": 0, "workers": 0},
+        "problems": [f"no colorizing worker has reported in the last {REDELIVERY_S:g} s: photos wait until one starts"],
     }
     r = web.post("/api/photos", files={"file": ("x.eps", b"%!PS-Adobe-3.0 EPSF-3.0", "image/png")})
     assert r.status_code == 415 and r.json()["error"] == "unreadable_image"

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from model import formats
 
+from ..errors import database_down
 from ..runtime import BackendDep, OptionsDep, RuntimeDep
 from .shapes import ERRORS, FILE, IMAGES
 
@@ -16,7 +17,22 @@ router = APIRouter()
 @router.get("/healthz", tags=["service"], summary="Is the model loaded (or, in queue mode, is Redis reachable)?")
 def healthz(rt: RuntimeDep) -> JSONResponse:
     body, status = rt.backend.health()
-    return JSONResponse({**body, "storage": "ok" if rt.storage.writable() else "read-only"}, status)
+    body["storage"] = "ok" if rt.storage.writable() else "read-only"
+    problems = list(body.get("problems", []))
+    if body["storage"] != "ok":
+        problems.append("the album is read-only: photos can be viewed, not added or changed")
+    try:
+        rt.storage.count()
+    except Exception as e:  # PostgreSQL away: degraded, not down (the queue and /colorize may still work)
+        if not database_down(e):
+            raise
+        problems.append("the album's database cannot be reached")
+        body["storage"] = "unreachable"
+    if problems and body.get("status") == "ok":
+        body["status"] = "degraded"
+    if problems:
+        body["problems"] = problems
+    return JSONResponse(body, status)
 
 
 @router.post(

@@ -27,13 +27,14 @@ from model.options import ColorizeOptions
 
 from ..album.storage import Storage
 from ..album.versions import Rendering
-from ..errors import NotFound, QueueUnavailable, TooManyVersions, describe
+from ..errors import NotFound, QueueFull, QueueUnavailable, TooManyVersions, describe
 from ..settings import Settings
 from . import broker as jq
 from .contract import ModelId, ModelProfile, Request
 from .job_store import DONE, FAILED, QUEUED, JobNotFound, JobRecord, JobStore
 
 log = logging.getLogger("heirloom.app")
+QUEUE_FULL_RETRY_S = 30  # Retry-After of an upload refused by a full queue
 PROFILE_TTL_S = 5.0  # how long the workers' model profile is trusted before it is read again
 COLLECT_EVERY_S = 0.5
 ANY_RENDER_SIZE = 256  # before any worker announced its model: a stand-in default, so the given values get checked
@@ -95,6 +96,13 @@ class QueueClient:
         position: int | None = None,
     ) -> JobRecord:
         """Check the upload's header, store the job, queue it (blocking: call from a thread)."""
+        waiting = self._call(jq.waiting, self.broker)
+        if waiting >= self.settings.max_queued:  # back-pressure: refused before anything is stored
+            raise QueueFull(
+                f"{waiting} photos are waiting for a colorizing worker, the most this server queues; "
+                "please retry shortly.",
+                QUEUE_FULL_RETRY_S,
+            )
         if kind != "rerun":
             check_header(data, self.settings.max_pixels)
         if kind != "colorize":

@@ -99,8 +99,23 @@ class QueueBackend:
         return Queued(self.client.status(job.id))
 
     def health(self) -> tuple[dict[str, Any], int]:
-        """The model is the workers' business; this side needs Redis (503 queue_unavailable when away)."""
-        return {"status": "ok", "mode": "queue", "model_loaded": False, "queue": self.client.health()}, 200
+        """The model is the workers' business; this side needs Redis (503 queue_unavailable when away). A queue
+        without a live worker, or full, is `degraded` with the reason, and still 200: a container health check
+        must not restart the web side for a missing worker."""
+        queue = self.client.health()
+        problems = []
+        if queue["workers"] == 0:
+            problems.append(
+                f"no colorizing worker has reported in the last {self.settings.redelivery_s:g} s: "
+                "photos wait until one starts"
+            )
+        if queue["waiting"] >= self.settings.max_queued:
+            problems.append(f"the queue is full ({queue['waiting']} waiting): uploads get 503 until it drains")
+        body: dict[str, Any] = {"status": "degraded" if problems else "ok", "mode": "queue", "model_loaded": False}
+        body["queue"] = queue
+        if problems:
+            body["problems"] = problems
+        return body, 200
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.client.status(job_id)
