@@ -228,9 +228,13 @@ def _check_files(
                 if size > limit:
                     raise ArchiveError(f"The archive's {member} is {size:,} bytes, over the limit of {limit:,}.")
                 total += size
-                if name.startswith("original."):
-                    _probe_original(_read_bounded(zf, member, limit), member, limits)
-                if _sha256(zf.open(member), limit=size) != digest:
+                if name.startswith("original."):  # read once: probed and hashed from the same bytes
+                    data = _read_bounded(zf, member, size)
+                    _probe_original(data, member, limits)
+                    found = hashlib.sha256(data).hexdigest()
+                else:
+                    found = _sha256(zf.open(member), limit=size)
+                if found != digest:
                     raise ArchiveError(f"The archive is damaged: {member} does not match its checksum.")
             except KeyError:
                 raise ArchiveError(f"The archive is incomplete: {member} is missing.") from None

@@ -267,6 +267,11 @@ class PhotoIndex:
     def newest_first(self, limit: int = 100, offset: int = 0) -> list[Record]:
         return self.listing(limit=limit, offset=offset)[1]
 
+    def ping(self) -> None:
+        """One trivial query: raises when the database cannot be reached (/healthz)."""
+        with self._lock:
+            self._db.execute("SELECT 1").fetchone()
+
     def count(self) -> int:
         with self._lock:
             count: int = self._db.execute(f"SELECT COUNT(*) FROM photos p WHERE {IN_ALBUM}").fetchone()[0]

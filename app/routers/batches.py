@@ -91,26 +91,34 @@ def get_batch(rt: RuntimeDep, batch_id: str) -> dict[str, Any]:
     return batch_json(storage, storage.batch(batch_id))
 
 
+def _zip_in(folder: Path | None, storage: Storage, records: list[Record], originals: bool) -> tuple[Path, int]:
+    """The archive in a temporary file in `folder` (None: the system's); nothing left behind on failure."""
+    fd, name = tempfile.mkstemp(".zip", "zip-", dir=folder)
+    os.close(fd)
+    path = Path(name)
+    try:
+        return path, write_zip(storage, records, path, originals)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def _write_zip(storage: Storage, records: list[Record], originals: bool) -> tuple[Path, int]:
-    """The archive in a temporary file: on the album's disk, else (full, read-only) on the system's; where
-    neither can hold it, the same 507 / 503 `read_only` as every other write."""
-    folders = [None] if storage.read_only else [storage.tmp, None]
-    for i, folder in enumerate(folders):
-        path = None
+    """On the album's disk, else (full, read-only) on the system's; where neither can hold it, the same
+    507 / 503 `read_only` as every other write."""
+    if not storage.read_only:
         try:
-            fd, name = tempfile.mkstemp(".zip", "zip-", dir=folder)
-            os.close(fd)
-            path = Path(name)
-            return path, write_zip(storage, records, path, originals)
+            return _zip_in(storage.tmp, storage, records, originals)
         except OSError as e:
-            if path is not None:
-                path.unlink(missing_ok=True)
-            typed = storage_error(e)
-            if typed is None:
+            if storage_error(e) is None:
                 raise
-            if i == len(folders) - 1:
-                raise typed from e
-    raise AssertionError("unreachable")
+    try:
+        return _zip_in(None, storage, records, originals)
+    except OSError as e:
+        typed = storage_error(e)
+        if typed is None:
+            raise
+        raise typed from e
 
 
 async def _zip(storage: Storage, records: Iterable[Record], name: str, originals: bool) -> Response:

@@ -22,7 +22,7 @@ def healthz(rt: RuntimeDep) -> JSONResponse:
     if body["storage"] != "ok":
         problems.append("the album is read-only: photos can be viewed, not added or changed")
     try:
-        rt.storage.count()
+        rt.storage.index.ping()
     except Exception as e:  # PostgreSQL away: degraded, not down (the queue and /colorize may still work)
         if not database_down(e):
             raise
