@@ -57,6 +57,21 @@ class Plan:
         x = _resize(x, size)
         return np.ascontiguousarray(np.rot90(x, k=1)) if self.rotate else x
 
+    def to_canvas(self, row: float, col: float) -> tuple[float, float, float] | None:
+        """A point of the source, in pixels from its top left -> (row, col) on the canvas and the canvas
+        pixels per source pixel there; None where the point is not on the canvas (cut off by a crop)."""
+        h, w = self.source
+        if self.rotate:  # np.rot90(k=-1): (r, c) of an H x W image -> (c, H - r) of the W x H one
+            row, col, h, w = col, h - row, w, h
+        if self.crop is not None:
+            t, l, ch, cw = self.crop
+            row, col, h, w = row - t, col - l, ch, cw
+            if not (0 <= row <= h and 0 <= col <= w):
+                return None
+        t, l, sh, sw = self.content
+        sy, sx = sh / h, sw / w
+        return t + row * sy, l + col * sx, (sy + sx) / 2
+
     @property
     def peak_pixels(self) -> int:
         """The largest array (in pixels, per channel) `apply` or `invert` makes: the source or the canvas."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from . import formats
 from .errors import InvalidOption
+from .hints import Hint, parse_hints
 
 POLICIES = ("pad-reflect", "pad-black", "stretch", "rotate-portrait", "center-crop", "pad-multiple")
 DEFAULT_POLICY = "pad-reflect"
@@ -32,6 +33,7 @@ class ColorizeOptions:
     policy: str = DEFAULT_POLICY
     saturation: float = 1.0  # scales the predicted colour; 0 is gray, 1 as predicted
     format: str | None = None  # output format name ('JPEG'); None: the source's own
+    hints: tuple[Hint, ...] = ()  # colour hints (model/hints.py): for a model with a hint input only
     multiple: int = field(default=1, repr=False, compare=False)  # the render size must be a multiple of it
 
     def __post_init__(self) -> None:
@@ -60,12 +62,15 @@ class ColorizeOptions:
         policy: str | None = None,
         saturation: float | None = None,
         format: str | None = None,
+        hints: str | tuple[Hint, ...] | None = None,
     ) -> ColorizeOptions:
-        """Options from what a user gave; a missing (None or empty) value takes its default."""
+        """Options from what a user gave; a missing (None or empty) value takes its default. `hints`: the
+        JSON text (validated here: InvalidOption naming "hints") or parsed hints."""
         return cls(
             default_render_size if render_size is None else render_size,
             policy or DEFAULT_POLICY,
             1.0 if saturation is None else saturation,
             format or None,
+            parse_hints(hints) if hints is None or isinstance(hints, str) else tuple(hints),
             multiple,
         )

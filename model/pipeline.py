@@ -20,8 +20,10 @@ from . import budget, formats
 from .architectures import Generator
 from .checkpoint import DEFAULT_WEIGHTS, build_generator, checksum_path, read_generator
 from .color import AB_SCALE, encode_ab8, join_l_ab, lightness, normalize_l, to_lstar
-from .errors import CheckpointError, WorkTooLarge
+from .errors import CheckpointError, InvalidOption, WorkTooLarge
 from .geometry import make_plan
+from .hint_canvas import hint_raster, place_hints
+from .hints import Hint
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES, ColorizeOptions
 from .photo_io import Photo, Source, encode_photo, load_photo
 from .precision import describe, resolve_precision
@@ -44,6 +46,15 @@ class Colorized:
     def encode(self) -> bytes:
         """The result's file bytes. No EXIF is written: GPS and other metadata never reach a result."""
         return encode_photo(self.photo, self.format.name)
+
+
+def check_hints_supported(opts: ColorizeOptions, takes_hints: bool) -> None:
+    if opts.hints and not takes_hints:
+        raise InvalidOption(
+            "hints",
+            "This model has no hint input: it colours on its own only. Leave the hints out, or use a model "
+            "trained with hints (recipe heirloom-hints).",
+        )
 
 
 class Colorizer:
@@ -104,16 +115,25 @@ class Colorizer:
         policy: str | None = None,
         saturation: float | None = None,
         format: str | None = None,
+        hints: str | tuple[Hint, ...] | None = None,
     ) -> ColorizeOptions:
-        """Validated options for this model; what is not given takes its default (render size: the model's)."""
-        return ColorizeOptions.make(
+        """Validated options for this model; what is not given takes its default (render size: the model's).
+        Hints only for a model with a hint input (InvalidOption naming "hints" otherwise)."""
+        opts = ColorizeOptions.make(
             self.default_render_size,
             self.multiple,
             render_size=render_size,
             policy=policy,
             saturation=saturation,
             format=format,
+            hints=hints,
         )
+        check_hints_supported(opts, self.takes_hints)
+        return opts
+
+    @property
+    def takes_hints(self) -> bool:
+        return bool(getattr(self.model.cfg, "hint_channels", 0))
 
     def check_work(self, shape: tuple[int, int], opts: ColorizeOptions, deep: bool = False) -> None:
         """WorkTooLarge unless a photo of `shape` (H, W) fits the work budget at these options.
@@ -129,12 +149,14 @@ class Colorizer:
             )
 
     @torch.inference_mode()
-    def predict_ab(self, l: np.ndarray) -> np.ndarray:
-        """(h, w) L in [0, 100] at a size the U-Net accepts -> (h, w, 2) ab."""
+    def predict_ab(self, l: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """(h, w) L in [0, 100] at a size the U-Net accepts [+ (3, h, w) hint raster] -> (h, w, 2) ab."""
         x = normalize_l(torch.from_numpy(np.ascontiguousarray(l, np.float32))[None, None].to(self.device))
+        hx = None if hints is None else torch.from_numpy(hints)[None].to(self.device)
         if self.channels_last:
             x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        y = self.model(x).float()  # (1, 2, h/2, w/2) in [-1, 1]
+            hx = None if hx is None else hx.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        y = (self.model(x) if hx is None else self.model(x, hx)).float()  # (1, 2, h/2, w/2) in [-1, 1]
         if y.shape[-2:] != x.shape[-2:]:
             y = torch.nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return (y[0].permute(1, 2, 0) * AB_SCALE).float().cpu().numpy()
@@ -144,7 +166,9 @@ class Colorizer:
         self.check_work(photo.pixels.shape[:2], opts, photo.pixels.dtype == np.uint16)
         l_full = lightness(photo.pixels)  # (H, W), uint8 for 8-bit photos
         plan = make_plan(l_full.shape, opts.render_size, opts.policy, self.multiple)
-        ab = self.predict_ab(to_lstar(plan.apply(l_full)))  # (h, w, 2) at render size
+        check_hints_supported(opts, self.takes_hints)
+        hints = hint_raster(place_hints(opts.hints, plan), plan.canvas) if opts.hints else None
+        ab = self.predict_ab(to_lstar(plan.apply(l_full)), hints)  # (h, w, 2) at render size
         if opts.saturation != 1.0:
             ab *= opts.saturation
         if l_full.dtype == np.uint8:  # 8-bit: upsample the chroma already in 8-bit ab (a quarter of the bytes)

@@ -33,7 +33,7 @@ class HypercolumnConfig:
     encoder_width: int = 64  # encoder=none: channels of its first level (doubled per level, up to 512)
     width: int = 128  # decoder channels at 1/8 and 1/16; halved at 1/4, quartered at 1/2
     stem: int = 16  # channels of the trained L stem at 1/2 scale
-    hint_channels: int = 0  # room for user colour hints (ab + mask = 3) joining at the stem
+    hint_channels: int = 0  # user colour hints (a, b, mask = 3; model/hints.py) joining every scale; 0 = none
     blocks: int = 0  # residual blocks added at every decoder scale (depth; 0 = the v2 decoder)
     context: int = 0  # width of the global scene summary fused into every scale (0 = none)
     bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins over ±AB_SCALE)
@@ -113,8 +113,31 @@ def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
+    """A 1x1 conv without bias that starts at zero: a hint path added to a trained decoder changes nothing
+    until it learns, and no hints (all zeros) add exactly nothing, before and after."""
+    conv = nn.Conv2d(cin, cout, 1, bias=False)
+    nn.init.zeros_(conv.weight)
+    return conv
+
+
+def pool_hints(hints: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) hints (a·m, b·m, m) -> the same at `like`'s grid: each cell holds the mean hinted ab of
+    the hints inside it and a mask of 1 wherever any hint falls, so a one-pixel hint is not averaged
+    away at 1/16 scale."""
+    pooled = F.adaptive_avg_pool2d(hints.float(), (like.shape[-2], like.shape[-1]))
+    m = pooled[:, 2:3]
+    present = (m > 0).to(pooled.dtype)
+    ab = pooled[:, :2] / m.clamp(min=1e-6) * present
+    return torch.cat([ab, present], 1).to(like.dtype)
+
+
 class HypercolumnDecoder(nn.Module):
-    """(relu3_3, relu4_3, relu5_3, L[, hints]) -> trunk features at 1/2 scale -> (logits, ab)."""
+    """(relu3_3, relu4_3, relu5_3, L[, hints]) -> trunk features at 1/2 scale -> (logits, ab).
+
+    Hints (Zhang et al. 2017: a few user-given ab points and their mask) join every scale: through a
+    zero-initialised 1x1 conv beside each lateral (1/16, 1/8, 1/4, where the class head decides the colour)
+    and as extra input channels of the L stem (1/2, where the regression head meets the edges)."""
 
     def __init__(self, cfg: HypercolumnConfig, encoder_channels: tuple[int, int, int]):
         super().__init__()
@@ -129,6 +152,8 @@ class HypercolumnDecoder(nn.Module):
         k = cfg.blocks  # depth beside the v2 modules, so a v2 decoder's weights keep their names
         self.res16, self.res8, self.res4, self.res2 = (_residuals(c, k) for c in (w, w, w // 2, w // 4))
         self.context = GlobalContext(c5, cfg.context, (w, w, w // 2, w // 4)) if cfg.context else None
+        hc = self.hint_channels = cfg.hint_channels
+        self.hints = nn.ModuleList([_zero_conv(hc, c) for c in (w, w, w // 2)]) if hc else None
         self.stem = nn.Sequential(
             nn.Conv2d(1 + cfg.hint_channels, cfg.stem, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -144,11 +169,19 @@ class HypercolumnDecoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         f3, f4, f5 = feats
         ctx = self.context(f5) if self.context is not None else [None] * 4
-        h = _film(self.res16(self.at16(self.lat5(f5))), ctx[0])  # (B, w, ~H/16)
-        h = _film(self.res8(self.at8(torch.cat([_up(h, f4), self.lat4(f4)], 1))), ctx[1])  # (B, w, ~H/8)
-        h = _film(self.res4(self.at4(torch.cat([_up(h, f3), self.lat3(f3)], 1))), ctx[2])  # (B, w/2, ~H/4)
+        lat5, lat4, lat3 = self.lat5(f5), self.lat4(f4), self.lat3(f3)
+        if self.hints is not None:
+            if hints is None:  # no hints: zeros, which every hint path maps to exactly nothing
+                hints = l.new_zeros((l.shape[0], self.hint_channels) + l.shape[-2:])
+            lat5, lat4, lat3 = (lat + conv(pool_hints(hints, lat)) for lat, conv in zip((lat5, lat4, lat3), self.hints))
+            l = torch.cat([l, hints.to(l.dtype)], 1)
+        elif hints is not None:
+            raise ValueError("this decoder has no hint input")
+        h = _film(self.res16(self.at16(lat5)), ctx[0])  # (B, w, ~H/16)
+        h = _film(self.res8(self.at8(torch.cat([_up(h, f4), lat4], 1))), ctx[1])  # (B, w, ~H/8)
+        h = _film(self.res4(self.at4(torch.cat([_up(h, f3), lat3], 1))), ctx[2])  # (B, w/2, ~H/4)
         logits = self.classes(h)  # (B, Q, ~H/4)
-        s = self.stem(l if hints is None else torch.cat([l, hints], 1))  # (B, stem, H/2)
+        s = self.stem(l)  # (B, stem, H/2)
         h = _film(self.res2(self.at2(torch.cat([_up(h, s), s], 1))), ctx[3])  # (B, w/4, H/2)
         return logits, torch.tanh(self.regression(h))  # ab / AB_SCALE (B, 2, H/2)
 
@@ -172,6 +205,8 @@ class HypercolumnGenerator(nn.Module):
             raise ValueError(f"unknown encoder {cfg.encoder!r} ({', '.join(ENCODER_NAMES)})")
         if cfg.decode not in ("classes", "regression"):
             raise ValueError(f"unknown decode {cfg.decode!r} (classes, regression)")
+        if cfg.hint_channels not in (0, 3):
+            raise ValueError(f"hint_channels is 0 (none) or 3 (a, b, mask), got {cfg.hint_channels}")
         if not cfg.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {cfg.temperature}")
         self.cfg = cfg
@@ -191,17 +226,19 @@ class HypercolumnGenerator(nn.Module):
             return ab
         return _up(annealed_mean(logits, self.centers, self.cfg.temperature), ab) / AB_SCALE
 
-    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (class logits at 1/4, regression ab / AB_SCALE at 1/2): both heads, for training and scoring."""
+    def heads(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (class logits at 1/4, regression ab / AB_SCALE at 1/2): both heads, for training and scoring.
+        `hints`: (B, 3, H, W) (a·m, b·m, m) / AB_SCALE at the input's size (model/hints.py), for a model with
+        hint channels."""
         if self.encoder.frozen:
             with torch.no_grad():
                 feats = self.encoder(x)
         else:
             feats = self.encoder(x)
-        return self.decoder(feats, x)
+        return self.decoder(feats, x, hints)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(*self.heads(x))
+    def forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(*self.heads(x, hints))
 
     def load_weights(
         self, state: dict[str, torch.Tensor], encoder_file: Path | None, encoder_sha256: str | None

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..architectures.hypercolumn import HypercolumnConfig, HypercolumnGenerator
 from ..checkpoint import DEFAULT_WEIGHTS, read_generator
-from ..color import AB_SCALE
+from ..color import AB_SCALE, rgb_to_lab_torch
 from ..encoders import FrozenEncoder, VGG16Encoder, encoder_filename, load_encoder
 from ..errors import ConfigError
 from ..pipeline import pick_device
@@ -40,6 +40,7 @@ from .distributed import Dist, init_distributed, wrap
 from .gan_phase import D_LR, GanPhase
 from .generator_file import save_encoder, save_generator
 from .held_back import Features, HeldBackScorer, lab_targets, selection_key
+from .hint_sampling import simulate_hints
 from .lineage import inherited
 from .recipe import Recipe, trained_decodings
 from .run_plots import MetricsLog, plot_run
@@ -117,27 +118,37 @@ class GeneratorTrainer:
         self.G.encoder = load_encoder(self.encoder_path, self.recipe.generator.encoder, None)
 
     def _warm_start(self, path: str) -> None:
+        if not Path(path).is_absolute() and not Path(path).exists():  # a shipped recipe's "weights/…": the repo's
+            path = str(DEFAULT_WEIGHTS.parent.parent / path)
         gen = read_generator(path)
 
-        def shape(c: HypercolumnConfig) -> HypercolumnConfig:  # what must match; depth and context may grow
-            return replace(c, decode="classes", temperature=1.0, blocks=0, context=0)
+        def shape(c: HypercolumnConfig) -> HypercolumnConfig:  # what must match; depth, context, hints may grow
+            return replace(c, decode="classes", temperature=1.0, blocks=0, context=0, hint_channels=0)
 
-        grows = self.recipe.generator.blocks >= gen.config.blocks and (
-            self.recipe.generator.context == gen.config.context or not gen.config.context
+        new_cfg = self.recipe.generator
+        grows = (
+            new_cfg.blocks >= gen.config.blocks
+            and (new_cfg.context == gen.config.context or not gen.config.context)
+            and (new_cfg.hint_channels == gen.config.hint_channels or not gen.config.hint_channels)
         )
         if shape(gen.config) != shape(self.recipe.generator) or not grows:
             sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
             raise ConfigError(f"--init {path} has another shape than this recipe; to continue it, add: {sets}")
         prefix = "decoder." if self.frozen else ""
         state = {k.removeprefix(prefix): v.float() for k, v in gen.state.items()}
+        if new_cfg.hint_channels and not gen.config.hint_channels:  # the stem's new hint inputs start at zero
+            key = "stem.0.weight" if self.frozen else "decoder.stem.0.weight"
+            w = state[key]
+            state[key] = torch.cat([w, w.new_zeros((w.shape[0], new_cfg.hint_channels) + w.shape[2:])], 1)
         missing, unexpected = self.G.trained.load_state_dict(state, strict=False)
         new = [k for k in missing if not _is_growth(k.removeprefix("decoder."), gen.config)]
         if unexpected or new:
             raise ConfigError(f"--init {path} does not fit this generator: missing {new}, unexpected {unexpected}")
         if missing:  # residual blocks and context maps start at zero: the same function, room to learn
             self.log(
-                f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> "
-                f"{self.recipe.generator.blocks}, context {gen.config.context} -> {self.recipe.generator.context})"
+                f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> {new_cfg.blocks}, "
+                f"context {gen.config.context} -> {new_cfg.context}, hints {gen.config.hint_channels} -> "
+                f"{new_cfg.hint_channels})"
             )
         self.lineage = inherited(gen.info, Path(path).name)
         self.log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
@@ -232,6 +243,10 @@ class GeneratorTrainer:
         l, ab = lab_targets(rgb, self.device)
         l_in = l if l_in is None else l_in.to(self.device)
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        hints = None
+        if r.generator.hint_channels:  # from the photo's own colour at full size (the sampler's patches)
+            full = rgb_to_lab_torch(torch.from_numpy(rgb).to(self.device).permute(0, 3, 1, 2).float() / 255.0)
+            hints = simulate_hints(full[:, 1:], rng, r.hint_p_none, r.hint_max_points).contiguous(memory_format=mf)
         if feats is not None:
             feats = tuple(f.to(self.device, non_blocking=True).contiguous(memory_format=mf) for f in feats)
         lr = self.lr()
@@ -241,7 +256,7 @@ class GeneratorTrainer:
             for group in self.gan.opt.param_groups:
                 group["lr"] = D_LR * lr / r.lr
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.dtype == torch.bfloat16):
-            logits, pred = self.net_train(l_in.contiguous(memory_format=mf), feats)
+            logits, pred = self.net_train(l_in.contiguous(memory_format=mf), feats, hints)
         logits, pred = logits.float(), pred.float()  # losses, softmax and EMA stay in float32
         ce = (  # skipped when unused: its 484-way softmax is a good part of a cached step
             class_loss(logits, F.adaptive_avg_pool2d(ab, logits.shape[-2:]), r.generator, self._class_weights())
@@ -389,10 +404,12 @@ class GeneratorTrainer:
 
 def _is_growth(key: str, old: HypercolumnConfig) -> bool:
     """Whether a decoder weight belongs to what a grown decoder adds: residual blocks past the old
-    count, or the global context (when the old decoder had none)."""
+    count, the global context or the hint paths (when the old decoder had none)."""
     head, _, rest = key.partition(".")
     if head == "context":
         return not old.context
+    if head == "hints":
+        return not old.hint_channels
     if head in ("res16", "res8", "res4", "res2"):
         return int(rest.split(".")[0]) >= old.blocks
     return False
@@ -480,5 +497,7 @@ class _Heads(torch.nn.Module):
         super().__init__()
         self.g = g
 
-    def forward(self, l: torch.Tensor, feats: Features) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.g.heads(l) if feats is None else self.g.decoder(feats, l)
+    def forward(
+        self, l: torch.Tensor, feats: Features, hints: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.g.heads(l, hints) if feats is None else self.g.decoder(feats, l, hints)

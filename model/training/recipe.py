@@ -49,6 +49,8 @@ class Recipe:
     age: float = 0.0  # share of training views whose gray input is aged (aging.py): old-print inputs, clean targets
     l1_rebalance: float = 1.0  # lambda of colour-rarity weights on the regression head's L1 (1 = none); milder
     # than the class loss's: strong weights pull uncertain neutral surfaces to rare colours (magenta walls)
+    hint_p_none: float = 0.5  # generator.hint_channels: share of views trained without hints (automatic colour)
+    hint_max_points: int = 10  # ... and up to this many simulated hints on the others (hint_sampling.py)
     precision: str = "auto"  # auto (bf16 + channels-last where the CPU has it) | float32 | bfloat16
     compile: bool = False  # torch.compile the frozen encoder (on-the-fly features; ~30 s to start)
     ema: float = 0.999  # 0: the generator itself is exported
