@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Form, Request
 
 from model import formats
+from model.hints import DEFAULT_RADIUS, MAX_HINTS
+from model.hints import EXAMPLE as HINTS_EXAMPLE
 from model.options import MAX_SATURATION, POLICIES
 
 from .album.storage import Storage
@@ -59,9 +61,17 @@ def asked_options(
         description="Output format; default: the upload's own where it can be written",
         json_schema_extra={"enum": list(formats.CHOICES)},
     ),
+    hints: str | None = Form(
+        None,
+        description="Colour hints (a model with a hint input only): a JSON list of up to "
+        f"{MAX_HINTS} points, each x and y (0-1 of the photo's width and height as displayed, from the top "
+        'left), a colour "#RRGGBB" (its hue and saturation are what the model is told) and an optional radius '
+        f"(of the width, default {DEFAULT_RADIUS}). E.g. {HINTS_EXAMPLE}",
+        json_schema_extra={"example": HINTS_EXAMPLE},
+    ),
 ) -> Asked:
     """The option fields of a form, as given; the backend validates them for its model (422 naming the field)."""
-    return Asked(render_size, policy, saturation, format)
+    return Asked(render_size, policy, saturation, format, hints or None)
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]

@@ -29,10 +29,25 @@ def _colorizer(args: argparse.Namespace) -> tuple[Colorizer, ColorizeOptions]:
     """The model and the options for it, validated before any photo is read."""
     from model.pipeline import Colorizer
 
+    hints = _read_hints(getattr(args, "hints", None))  # checked before the model loads
     weights = args.weights or os.environ.get("HEIRLOOM_WEIGHTS") or None  # the CLI reads the environment
     colorizer = Colorizer.from_checkpoint(weights, device=args.device, precision=args.precision)
-    opts = colorizer.options(args.render_size, args.policy, args.saturation, getattr(args, "format", None))
+    opts = colorizer.options(args.render_size, args.policy, args.saturation, getattr(args, "format", None), hints)
     return colorizer, opts
+
+
+def _read_hints(source: str | None) -> tuple:
+    """--hints FILE (or - for standard input): the API's hints JSON."""
+    from model.hints import parse_hints
+
+    if source is None:
+        return ()
+    if source == "-":
+        return parse_hints(sys.stdin.read())
+    try:
+        return parse_hints(Path(source).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"--hints {source}: cannot read it ({e.strerror})") from None
 
 
 def _colorize(args: argparse.Namespace) -> int:
@@ -230,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="folder for the results")
     c.add_argument("--format", choices=CHOICES, help="output format (default: each source's own)")
     c.add_argument("--sheet", metavar="PATH", help="also write a contact sheet (original | colorized) here")
+    c.add_argument(
+        "--hints",
+        metavar="FILE",
+        help='colour hints, a JSON file (- for standard input): [{"x": 0.42, "y": 0.31, "color": "#3a5fb0"}] '
+        "(x, y: 0-1 of the width and height from the top left; optional radius: of the width, default 0.01); "
+        "for a model with a hint input",
+    )
     sheet_rows(c, 40)
     inference_options(c)
     c.set_defaults(func=_colorize)

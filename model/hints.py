@@ -114,5 +114,15 @@ def parse_hints(text: str | None) -> tuple[Hint, ...]:
     return hints_from_list(items)
 
 
+def require_hint_input(hints: Sequence[Hint], takes_hints: bool) -> None:
+    """InvalidOption (field "hints") for hints given to a model without a hint input: never ignored."""
+    if hints and not takes_hints:
+        raise InvalidOption(
+            "hints",
+            "This model has no hint input: it colours on its own only. Leave the hints out, or use a model "
+            "trained with hints (recipe heirloom-hints).",
+        )
+
+
 def hints_json(hints: Sequence[Hint]) -> str:
     return json.dumps([h.to_dict() for h in hints], separators=(",", ":"))

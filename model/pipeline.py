@@ -20,10 +20,10 @@ from . import budget, formats
 from .architectures import Generator
 from .checkpoint import DEFAULT_WEIGHTS, build_generator, checksum_path, read_generator
 from .color import AB_SCALE, encode_ab8, join_l_ab, lightness, normalize_l, to_lstar
-from .errors import CheckpointError, InvalidOption, WorkTooLarge
+from .errors import CheckpointError, WorkTooLarge
 from .geometry import make_plan
 from .hint_canvas import hint_raster, place_hints
-from .hints import Hint
+from .hints import Hint, require_hint_input
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES, ColorizeOptions
 from .photo_io import Photo, Source, encode_photo, load_photo
 from .precision import describe, resolve_precision
@@ -46,15 +46,6 @@ class Colorized:
     def encode(self) -> bytes:
         """The result's file bytes. No EXIF is written: GPS and other metadata never reach a result."""
         return encode_photo(self.photo, self.format.name)
-
-
-def check_hints_supported(opts: ColorizeOptions, takes_hints: bool) -> None:
-    if opts.hints and not takes_hints:
-        raise InvalidOption(
-            "hints",
-            "This model has no hint input: it colours on its own only. Leave the hints out, or use a model "
-            "trained with hints (recipe heirloom-hints).",
-        )
 
 
 class Colorizer:
@@ -128,7 +119,7 @@ class Colorizer:
             format=format,
             hints=hints,
         )
-        check_hints_supported(opts, self.takes_hints)
+        require_hint_input(opts.hints, self.takes_hints)
         return opts
 
     @property
@@ -166,7 +157,7 @@ class Colorizer:
         self.check_work(photo.pixels.shape[:2], opts, photo.pixels.dtype == np.uint16)
         l_full = lightness(photo.pixels)  # (H, W), uint8 for 8-bit photos
         plan = make_plan(l_full.shape, opts.render_size, opts.policy, self.multiple)
-        check_hints_supported(opts, self.takes_hints)
+        require_hint_input(opts.hints, self.takes_hints)
         hints = hint_raster(place_hints(opts.hints, plan), plan.canvas) if opts.hints else None
         ab = self.predict_ab(to_lstar(plan.apply(l_full)), hints)  # (h, w, 2) at render size
         if opts.saturation != 1.0:

@@ -217,3 +217,32 @@ def test_evaluate_compare_files_with_one_name_are_both_reported(tmp_path):
     assert report["compared"] == ["latest", "run-b/latest"]
     assert report["compared_files"] == {"latest": str(a), "run-b/latest": str(b)}
     assert all(np.isfinite(report[k]["psnr"]) for k in report["compared"])
+
+
+def test_colorize_takes_hints_from_a_file_or_stdin_and_refuses_them_without_a_hint_input(tmp_path, capsys, monkeypatch):
+    import io
+
+    photo = tmp_path / "p.png"
+    Image.fromarray(photo_array(48, 64)).save(photo)
+    hinted = tiny_weights(tmp_path / "h.safetensors", hints=True)
+    hints = tmp_path / "hints.json"
+    hints.write_text('[{"x": 0.5, "y": 0.5, "color": "#3a5fb0", "radius": 0.1}]')
+    run = ["colorize", str(photo), "--weights", str(hinted), "--precision", "float32", "-o"]
+    assert main([*run, str(tmp_path / "auto")]) == 0
+    assert main([*run, str(tmp_path / "file"), "--hints", str(hints)]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(hints.read_text()))
+    assert main([*run, str(tmp_path / "stdin"), "--hints", "-"]) == 0
+    auto, by_file, by_stdin = (np.asarray(Image.open(tmp_path / d / "p.png"), int) for d in ("auto", "file", "stdin"))
+    assert np.abs(by_file - auto).mean() > 1 and np.array_equal(by_file, by_stdin)
+    capsys.readouterr()
+    hints.write_text('[{"x": 2, "y": 0.5, "color": "#3a5fb0"}]')
+    assert main([*run, str(tmp_path / "bad"), "--hints", str(hints)]) == 2
+    assert "x must be between 0.0 and 1.0" in capsys.readouterr().err
+    plain = tiny_weights(tmp_path / "g.safetensors")
+    hints.write_text('[{"x": 0.5, "y": 0.5, "color": "#3a5fb0"}]')
+    out = str(tmp_path / "x")
+    assert main(["colorize", str(photo), "--weights", str(plain), "-o", out, "--hints", str(hints)]) == 2
+    err = capsys.readouterr().err
+    assert "no hint input" in err and len(err.strip().splitlines()) == 1
+    assert main([*run, str(tmp_path / "y"), "--hints", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read it" in capsys.readouterr().err

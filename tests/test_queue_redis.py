@@ -480,3 +480,50 @@ def test_jobs_that_redis_lost_are_queued_again(tmp_path, redis_url):
         assert client.requeue_lost(min_age_s=0) == []  # known to Redis again
         assert web.get("/healthz").json()["queue"]["waiting"] == 1
         assert run_queued_job(data, job["id"]) == "done" and web.get(job["url"]).json()["status"] == "done"
+
+
+@pytest.mark.slow  # a `heirloom worker` process: it loads torch and the model
+def test_hints_in_queue_mode_give_what_one_process_gives_and_are_recorded(tmp_path, redis_url):
+    """The same photo and hints through a worker and through the single-process server: the same bytes; a
+    re-run's version records its hints; a worker's model without a hint input is told at the door (422)."""
+    import json
+
+    from engine_helpers import tiny_weights as write_weights
+
+    hinted = write_weights(tmp_path / "hinted.safetensors", hints=True)
+    hints = json.dumps([{"x": 0.3, "y": 0.6, "color": "#b03a3a", "radius": 0.08}])
+    upload = image_bytes(64, 48, mode="RGB")
+    files = {"file": ("p.png", upload, "image/png")}
+    with client_for(settings_for(tmp_path / "single", hinted)) as single:
+        expected = single.post("/colorize", files=files, data={"hints": hints})
+        assert expected.status_code == 200
+        assert single.post("/colorize", files=files).content != expected.content
+    data = tmp_path / "data"
+    worker = WorkerProc(redis_url, data, hinted, "hinted").wait_ready()
+    try:
+        with client_for(queue_settings(data, redis_url)) as web:
+            got = web.post("/colorize", files=files, data={"hints": hints})
+            assert got.status_code == 200 and got.content == expected.content
+            bad = web.post("/colorize", files=files, data={"hints": '[{"x": 3, "y": 0, "color": "#000000"}]'})
+            assert bad.status_code == 422 and bad.json()["field"] == "hints"
+            job = web.post("/api/photos", files=files).json()
+            wait_for(web, [job["id"]])
+            rerun = web.post(f"/api/photos/{job['id']}/rerun", data={"hints": hints}).json()
+            assert wait_for(web, [rerun["id"]])[rerun["id"]]["status"] == "done"
+            versions = web.get(f"/api/photos/{job['id']}").json()["versions"]
+            assert [v["hints"] for v in versions] == [[], json.loads(hints)]
+    finally:
+        worker.stop()
+    plain = WorkerProc(redis_url, tmp_path / "plain", write_weights(tmp_path / "plain.safetensors"), "plain")
+    try:
+        plain.wait_ready()
+        with client_for(queue_settings(tmp_path / "plain", redis_url)) as web:
+            deadline = time.monotonic() + 30
+            while True:  # the web side learns the model's profile from the worker's announcement
+                r = web.post("/colorize", files=files, data={"hints": hints})
+                if r.status_code == 422 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert r.status_code == 422 and "no hint input" in r.json()["message"]
+    finally:
+        plain.stop()

@@ -21,12 +21,13 @@ import time
 import types
 import zipfile
 import zlib
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import IO, Any, get_args, get_type_hints
 
-from model import HeirloomError, formats
+from model import HeirloomError, InvalidOption, formats
 from model.header_check import check_header
+from model.hints import parse_hints
 
 from ..errors import AppError
 from ..safe_files import ID_PATTERN
@@ -126,12 +127,14 @@ def _sha256(f: IO[bytes], copy_to: Path | None = None, limit: int | None = None)
 
 
 def _typed(cls: type, data: object, what: str, skip: str = "") -> dict[str, Any]:
-    """`data` as the fields of dataclass `cls` (all of them, no others, each of its declared type)."""
+    """`data` as the fields of dataclass `cls` (no others, each of its declared type; one with a default may
+    be missing: an archive from before the field existed)."""
     hints = get_type_hints(cls)
     names = {f.name for f in fields(cls)} - {skip}
-    if not isinstance(data, dict) or set(data) != names:
+    required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING} - {skip}
+    if not isinstance(data, dict) or not required <= set(data) <= names:
         raise ArchiveError(f"The archive's {what} does not have the fields this Heirloom expects.")
-    for name in names:
+    for name in set(data):
         allowed = get_args(hints[name]) if isinstance(hints[name], types.UnionType) else (hints[name],)
         value = data[name]
         ok = isinstance(value, allowed) or (float in allowed and isinstance(value, int))
@@ -148,6 +151,11 @@ def _photo(entry: object) -> tuple[Record, list[Version], dict[str, str]]:
     if not raw:
         raise ArchiveError("A photo in the archive has no versions.")
     versions = [Version(**_typed(Version, v, "version")) for v in raw]
+    for v in versions:
+        try:
+            parse_hints(v.hints)
+        except InvalidOption as e:
+            raise ArchiveError(f"A version in the archive has colour hints this Heirloom cannot read ({e}).") from e
     by_id = {v.id: v for v in versions}
     if entry["favorite"] not in by_id or len(by_id) != len(versions):
         raise ArchiveError("A photo in the archive names a favourite version it does not have.")

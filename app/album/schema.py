@@ -5,7 +5,7 @@ always recorded it), PostgreSQL's one-row table `schema_version`.
 An album opened by a newer Heirloom is upgraded in place, one migration per transaction (PostgreSQL's
 DDL is transactional too), so a crash leaves it at the last complete step; on PostgreSQL an advisory
 lock lets several web servers start at once, the first upgrading, the others finding it done. No
-Alembic: five steps of plain SQL and a version number are all it does, and Alembic would bring
+Alembic: six steps of plain SQL and a version number are all it does, and Alembic would bring
 SQLAlchemy with it.
 """
 
@@ -76,6 +76,10 @@ _TRASH = [
 _SESSIONS = ["CREATE TABLE sessions (id TEXT PRIMARY KEY, created REAL NOT NULL, last_seen REAL NOT NULL)"]
 
 
+# Step 6, hints: the colour hints a version was made with, as their JSON ("" = none).
+_HINTS = ["ALTER TABLE versions ADD COLUMN hints TEXT NOT NULL DEFAULT ''"]
+
+
 def _step1(db: Database) -> list[str]:
     db.execute(db.real(_PHOTOS_V1))
     have = db.columns("photos")
@@ -97,6 +101,7 @@ STEPS: list[Callable[[Database], list[str]]] = [
     lambda _db: _BATCHES,
     lambda _db: _TRASH,
     lambda _db: _SESSIONS,
+    lambda _db: _HINTS,
 ]
 VERSION = len(STEPS)
 _PG_LOCK = 0x4865_6972  # "Heir": the advisory lock that serializes upgrades of one PostgreSQL database

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from model import InvalidOption, formats
+from model.hints import hints_json
 
 from ..errors import NotFound, StorageFull, StorageReadOnly, TooManyVersions
 from ..safe_files import ID_PATTERN, new_id, sync_dir, write_synced
@@ -199,6 +200,7 @@ class Storage:
             saturation=r.opts.saturation,
             model_name=r.model.name,
             model_sha256=r.model.sha256,
+            hints=hints_json(r.opts.hints) if r.opts.hints else "",
         )
 
     def add(

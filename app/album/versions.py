@@ -38,6 +38,7 @@ class Version:
     saturation: float
     model_name: str = ""  # "" for versions made before models were recorded
     model_sha256: str = ""
+    hints: str = ""  # the colour hints it was made with, as their JSON (model/hints.py); "" = none
 
     @property
     def thumb_file(self) -> str:

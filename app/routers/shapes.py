@@ -3,6 +3,7 @@ as a download, a queued job's 202, and the documented error responses."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -30,10 +31,15 @@ IMAGES: dict[int | str, dict[str, Any]] = {200: {"content": {f.media_type: {} fo
 FILE = File(..., description=f"The scan: {', '.join(formats.FORMATS)}")
 
 
+def _settings(v: Version) -> dict[str, Any]:
+    """A version's fields; its hints as the list the API takes (stored as their JSON)."""
+    return {**asdict(v), "hints": json.loads(v.hints) if v.hints else []}
+
+
 def version_json(photo_id: str, v: Version, favorite: str) -> dict[str, Any]:
     base = f"/api/photos/{photo_id}/versions/{v.id}"
     return {
-        **asdict(v),
+        **_settings(v),
         "favorite": v.id == favorite,
         "url": base,
         "result_url": f"{base}/result",
@@ -46,7 +52,7 @@ def photo_json(rec: Record, versions: list[Version] | None = None) -> dict[str, 
     with `versions`, all of them."""
     base = f"/api/photos/{rec.id}"
     flat = {f.name: getattr(rec, f.name) for f in fields(rec) if f.name != "favorite" and "caption_" not in f.name}
-    fav = {k: v for k, v in asdict(rec.favorite).items() if k not in ("id", "created")}
+    fav = {k: v for k, v in _settings(rec.favorite).items() if k not in ("id", "created")}
     body = {
         **flat,
         **fav,

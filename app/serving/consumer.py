@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import HeirloomError, WorkerCrashed, error_to_wire
+from model.hints import hints_json
 from model.options import PRECISIONS
 
 from ..settings import Settings
@@ -80,6 +81,7 @@ class JobRunner:
             opts.saturation,
             getattr(self.profile, "model_name", ""),
             getattr(self.profile, "model_sha256", ""),
+            hints_json(opts.hints) if opts.hints else "",
         )
         stored = self.store.finish(job_id, result, out.data, out.thumb)
         log.info("job %s %s (attempt %d)", job_id, "done" if stored else "already done elsewhere", rec.attempts)
@@ -119,7 +121,13 @@ class QueueWorker:
         device = pick_device(s.device)
         running = describe(resolve_precision(s.precision, device), device)
         profile = ModelProfile(
-            gen.render_size, gen.config.multiple, str(device), weights.name, sha256_of(weights), running
+            gen.render_size,
+            gen.config.multiple,
+            str(device),
+            weights.name,
+            sha256_of(weights),
+            running,
+            bool(getattr(gen.config, "hint_channels", 0)),
         )
         del gen
         spec = WorkerSpec(

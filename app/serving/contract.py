@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from model import formats
+from model.hints import require_hint_input
 from model.options import ColorizeOptions
 
 from ..album.versions import ModelId as ModelId  # re-exported: the contract names it
@@ -25,6 +26,7 @@ class ModelProfile:
     model_name: str = ""  # the weights file's name and SHA-256, recorded with each version it makes
     model_sha256: str = ""
     precision: str = ""  # what the network runs in, and why ("bfloat16 channels-last (CPU has amx_bf16)")
+    hints: bool = False  # whether the model takes colour hints (a hint input)
 
     @property
     def model_id(self) -> ModelId:
@@ -36,20 +38,24 @@ class ModelProfile:
         policy: str | None = None,
         saturation: float | None = None,
         format: str | None = None,
+        hints: str | None = None,
     ) -> ColorizeOptions:
         """Validated options for this model; what is not given takes its default (as `Colorizer.options`)."""
-        return ColorizeOptions.make(
+        opts = ColorizeOptions.make(
             self.render_size,
             self.multiple,
             render_size=render_size,
             policy=policy,
             saturation=saturation,
             format=format,
+            hints=hints,
         )
+        require_hint_input(opts.hints, self.hints)
+        return opts
 
     def resolve(self, request: Request) -> ColorizeOptions:
-        """A queued job's options, as asked, for this model."""
-        return self.options(request.render_size, request.policy, request.saturation, request.format)
+        """A job's options, as asked, for this model."""
+        return self.options(request.render_size, request.policy, request.saturation, request.format, request.hints)
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Request:
     policy: str | None = None
     saturation: float | None = None
     format: str | None = None
+    hints: str | None = None  # colour hints, their JSON as given (model/hints.py)
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class JobResult:
     saturation: float
     model_name: str = ""  # the worker's weights (file name and SHA-256): the album records them per version
     model_sha256: str = ""
+    hints: str = ""  # the hints it was made with, their JSON ("" = none)
 
     @property
     def file(self) -> str:  # inside the job's folder

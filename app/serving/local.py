@@ -87,7 +87,7 @@ class LocalBackend:
         return self.profile
 
     def _options(self, asked: Asked) -> ColorizeOptions:
-        return self._model().options(asked.render_size, asked.policy, asked.saturation, asked.format)
+        return self._model().resolve(asked)
 
     def form_defaults(self) -> ColorizeOptions | None:
         return self.profile.options() if self.profile else None

@@ -90,6 +90,7 @@ class WorkerSpec:
             path.name,
             sha256_of(path),
             colorizer.precision,
+            colorizer.takes_hints,
         )
 
 

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from model import HeirloomError
 from model.errors import JobTimeout, error_from_wire
 from model.header_check import check_header
+from model.hints import hints_json, parse_hints
 from model.options import ColorizeOptions
 
 from ..album.storage import Storage
@@ -60,20 +61,26 @@ class QueueClient:
             self._profile = (time.monotonic(), profile)
         return profile
 
-    def options(
-        self, render_size: int | None, policy: str | None, saturation: float | None, format: str | None = None
-    ) -> Request:
+    def options(self, asked: Request) -> Request:
         """The options as given, validated as far as this side can (422 now rather than a failed job):
-        fully against the workers' model once one has announced it, else all but the render size's multiple."""
+        fully against the workers' model once one has announced it, else all but the render size's multiple
+        and whether the model takes hints."""
         profile = self.profile()
-        if profile is not None:
-            profile.resolve(Request(render_size, policy, saturation, format))
-        else:
-            ColorizeOptions.make(
-                ANY_RENDER_SIZE, 1, render_size=render_size, policy=policy, saturation=saturation, format=format
+        opts = (
+            profile.resolve(asked)
+            if profile is not None
+            else ColorizeOptions.make(
+                ANY_RENDER_SIZE,
+                1,
+                render_size=asked.render_size,
+                policy=asked.policy,
+                saturation=asked.saturation,
+                format=asked.format,
+                hints=asked.hints,
             )
-        fmt = ColorizeOptions.make(ANY_RENDER_SIZE, 1, format=format).format  # its name: "jpg" -> "JPEG"
-        return Request(render_size, policy or None, saturation, fmt)
+        )
+        hints = hints_json(opts.hints) if opts.hints else None  # canonical: what the version will record
+        return Request(asked.render_size, asked.policy or None, asked.saturation, opts.format, hints)
 
     def form_defaults(self) -> ColorizeOptions | None:
         """The workers' model's own defaults for the forms; None while unknown (or Redis is away: the
@@ -226,7 +233,9 @@ class QueueClient:
             data,
             result.format,
             thumb,
-            ColorizeOptions(result.render_size, result.policy, result.saturation, result.format),
+            ColorizeOptions(
+                result.render_size, result.policy, result.saturation, result.format, parse_hints(result.hints)
+            ),
             ModelId(result.model_name, result.model_sha256),
         )
         if rec.kind == "rerun":

@@ -52,7 +52,7 @@ class QueueBackend:
         self._request(asked)
 
     def _request(self, asked: Asked) -> Asked:
-        return self.client.options(asked.render_size, asked.policy, asked.saturation, asked.format)
+        return self.client.options(asked)
 
     async def _submit(
         self, upload: UploadFile, asked: Asked, kind: str, batch: str | None = None, position: int | None = None
