@@ -67,6 +67,10 @@ class AlreadyStored(AppError):
     """A batch's place that already holds its photo: uploading it again would make a second one."""
 
 
+class NotAvailable(AppError):
+    """Something this server's set-up does not do (e.g. colour suggestions where the model runs elsewhere)."""
+
+
 class QueueFull(AppError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
@@ -93,6 +97,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (LastVersion, 409, "last_version"),
     (TooManyVersions, 409, "too_many_versions"),
     (AlreadyStored, 409, "already_stored"),
+    (NotAvailable, 501, "not_available"),
     (HeirloomError, 400, "bad_request"),
 ]
 

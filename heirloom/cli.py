@@ -101,6 +101,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             compare=compare,
             compare_files=files,
             aged=args.aged,
+            hints=args.hint_points,
         )
     return 0
 
@@ -275,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SEED",
         help="colorize an aged copy of each photo (an old print of it: film, toning, fading, grain, dust; the "
         "same for the same SEED and file name) instead of its clean gray; scored against the clean photo",
+    )
+    e.add_argument(
+        "--hint-points",
+        type=int,
+        default=0,
+        metavar="N",
+        help="give models with a hint input N colour hints taken from each photo's own colours (Zhang et al. "
+        "2017's protocol; the same points for the same file name)",
     )
     sheet_rows(e, 12)
     inference_options(e)

@@ -51,6 +51,19 @@ class Photo:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
+def shrunk(photo: Photo, side: int) -> Photo:
+    """The photo with its long side at most `side` (area-averaged), in 8 bits: a preview's input."""
+    h, w = photo.pixels.shape[:2]
+    s = side / max(h, w)
+    px, alpha = to_8bit(photo.pixels), None if photo.alpha is None else to_8bit(photo.alpha)
+    if s >= 1:
+        return Photo(px, alpha, photo.format)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    px = cv2.resize(px, size, interpolation=cv2.INTER_AREA)
+    alpha = None if alpha is None else cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+    return Photo(px, alpha, photo.format)
+
+
 def find_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files under `folder`, recursively, sorted (by suffix; decoding decides what is really an image)."""
     return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in formats.FOLDER_SUFFIXES)

@@ -246,3 +246,26 @@ def test_colorize_takes_hints_from_a_file_or_stdin_and_refuses_them_without_a_hi
     assert "no hint input" in err and len(err.strip().splitlines()) == 1
     assert main([*run, str(tmp_path / "y"), "--hints", str(tmp_path / "missing.json")]) == 2
     assert "cannot read it" in capsys.readouterr().err
+
+
+def test_evaluate_gives_hint_models_points_of_each_photos_own_colour(tmp_path):
+    from model.training.hint_sampling import truth_hints
+
+    rgb = photo_array(60, 80)
+    hints = truth_hints(rgb, 5, np.random.default_rng(3), radius=0.02)
+    assert truth_hints(rgb, 2, np.random.default_rng(3), radius=0.02) == hints[:2], "k hints are the first k of n"
+    for h in hints:
+        r, c = min(59, int(h.y * 60)), min(79, int(h.x * 80))
+        near = rgb[max(0, r - 2) : r + 3, max(0, c - 2) : c + 3].reshape(-1, 3).mean(0)
+        assert np.abs(np.array([int(h.color[i : i + 2], 16) for i in (1, 3, 5)]) - near).max() <= 12
+    hinted, plain = tiny_weights(tmp_path / "h.safetensors", hints=True), tiny_weights(tmp_path / "g.safetensors")
+    write_photos(tmp_path / "val", 3)
+    reports = {}
+    for n in (0, 5):
+        out = tmp_path / f"eval{n}"
+        run = ["evaluate", str(tmp_path / "val"), "--weights", str(hinted), "--compare", str(plain), "-o", str(out)]
+        assert main([*run, "--no-fid", "--precision", "float32", "--hint-points", str(n)]) == 0
+        reports[n] = json.loads((out / "report.json").read_text())
+    assert reports[5]["hints"] == 5 and reports[0]["hints"] == 0
+    assert reports[5]["model"]["ciede2000"] != reports[0]["model"]["ciede2000"], "the hint model got hints"
+    assert reports[5]["g"] == reports[0]["g"], "a model without a hint input colours on its own"

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from model import HeirloomError, InvalidOption
+from model.hints import parse_hints
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from ..album.metadata import MAX_CAPTION, SORTS
@@ -101,7 +102,14 @@ def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[st
     rec = rt.storage.get(photo_id)
     versions = rt.storage.versions(photo_id)
     shown = next((v for v in versions if v.id == version_id), rec.favorite)
-    return {"photo": rec, "versions": versions, "shown": shown, "options_open": True}
+    return {
+        "photo": rec,
+        "versions": versions,
+        "shown": shown,
+        "shown_hints": parse_hints(shown.hints),
+        "takes_hints": rt.backend.takes_hints(),
+        "options_open": True,
+    }
 
 
 @router.get("/photos/{photo_id}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -41,6 +41,35 @@ async def rerun(rt: RuntimeDep, photo_id: str, asked: OptionsDep) -> JSONRespons
         return accepted(result)
     body = photo_json(result, rt.storage.versions(photo_id))
     return JSONResponse(body, 201, headers={"Location": f"/api/photos/{photo_id}/versions/{result.favorite.id}"})
+
+
+@router.post(
+    "/preview",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **ERRORS, **NO_PHOTO},
+    summary="Preview other options (colour hints) on the stored original: a small JPEG, nothing stored",
+)
+async def preview(rt: RuntimeDep, photo_id: str, asked: OptionsDep) -> Response:
+    """The photo as these options would make it, its long side at most 1024 px, for the "Fix a colour"
+    page (about a second); "Colorize again" with the same options makes and keeps the full-size version."""
+    out = await rt.backend.preview(photo_id, asked)
+    return Response(out.data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/suggestions",
+    responses={**NO_PHOTO, 501: {"description": "Queue mode: the model runs on the workers"}},
+    summary="The colours the model finds plausible at one spot of the photo",
+)
+async def suggestions(
+    rt: RuntimeDep,
+    photo_id: str,
+    x: Annotated[float, Query(ge=0, le=1, description="0-1 of the width as displayed, from the left")],
+    y: Annotated[float, Query(ge=0, le=1, description="0-1 of the height as displayed, from the top")],
+) -> dict[str, Any]:
+    """From the model's own colour distribution there (its class head), most likely first: a family picks
+    the one they remember, or any colour."""
+    return {"x": x, "y": y, "colors": await rt.backend.suggest(photo_id, x, y)}
 
 
 @router.delete(

@@ -26,6 +26,8 @@ from .contract import Request as Asked
 CHUNK = 1 << 20
 T = TypeVar("T")
 
+PREVIEW_SIDE = 1024  # "Fix a colour" previews: enough for a laptop screen, about a second on 2 cores
+
 
 @dataclass(frozen=True)
 class Queued:
@@ -59,6 +61,10 @@ class Backend(Protocol):
         """The weights that make the results (file name and SHA-256; empty while unknown)."""
         ...
 
+    def takes_hints(self) -> bool:
+        """Whether the model takes colour hints (the photo page offers "Fix a colour"); False while unknown."""
+        ...
+
     def problem(self) -> str | None:
         """Why photos cannot be colorized here at all, in words (the pages' banner); None: they can."""
         ...
@@ -77,6 +83,14 @@ class Backend(Protocol):
 
     async def rerun(self, photo_id: str, asked: Asked) -> Record | Queued:
         """A new version of the photo from its stored original; it becomes the favourite."""
+        ...
+
+    async def preview(self, photo_id: str, asked: Asked) -> Colorized:
+        """The photo colorized with these options (hints), as a JPEG of at most PREVIEW_SIDE: nothing stored."""
+        ...
+
+    async def suggest(self, photo_id: str, x: float, y: float) -> list[str]:
+        """The colours ("#rrggbb") the model finds plausible at (x, y) of the photo, most likely first."""
         ...
 
     def health(self) -> tuple[dict[str, Any], int]:

@@ -96,6 +96,8 @@ class Job:
     data: bytes  # the upload, exactly as received
     options: ColorizeOptions
     thumbnail: bool = True
+    max_side: int = 0  # a preview: the photo is first shrunk to this long side (0 = full size)
+    suggest_at: tuple[float, float] | None = None  # (x, y): the model's plausible colours there, not a result
 
 
 @dataclass(frozen=True)
@@ -106,3 +108,4 @@ class Outcome:
     width: int
     height: int
     thumb: bytes  # a small JPEG, or b"" when the job asked for none
+    colors: tuple[str, ...] = ()  # a suggest_at job's answer ("#rrggbb", most likely first)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import UploadFile
@@ -21,7 +22,7 @@ from ..album.versions import Rendering
 from ..errors import ModelUnavailable, NotFound
 from ..settings import Settings
 from .admission import WorkerPool
-from .backend import Colorized, in_batch, read_upload
+from .backend import PREVIEW_SIDE, Colorized, in_batch, read_upload
 from .contract import Job, ModelId, ModelProfile, Outcome
 from .contract import Request as Asked
 from .processes import ProcessPool, WorkerSpec
@@ -95,6 +96,9 @@ class LocalBackend:
     def model(self) -> ModelId:
         return self.profile.model_id if self.profile else ModelId()
 
+    def takes_hints(self) -> bool:
+        return bool(self.profile and self.profile.hints)
+
     def problem(self) -> str | None:
         return None if self.profile else self.problem_text
 
@@ -158,6 +162,22 @@ class LocalBackend:
         data = await run_in_threadpool(self.storage.path(rec, "original").read_bytes)
         out = await self._run(Job(data, opts))
         return await run_in_threadpool(self.storage.add_version, photo_id, self._rendering(out, opts))
+
+    async def _stored_original(self, photo_id: str) -> bytes:
+        rec = self.storage.get(photo_id)
+        return await run_in_threadpool(self.storage.path(rec, "original").read_bytes)
+
+    async def preview(self, photo_id: str, asked: Asked) -> Colorized:
+        opts = replace(self._options(asked), format="JPEG")
+        data = await self._stored_original(photo_id)
+        out = await self._run(Job(data, opts, False, max_side=PREVIEW_SIDE))
+        return Colorized(out.data, out.format)
+
+    async def suggest(self, photo_id: str, x: float, y: float) -> list[str]:
+        opts = self._model().options()
+        data = await self._stored_original(photo_id)
+        out = await self._run(Job(data, opts, False, max_side=PREVIEW_SIDE, suggest_at=(x, y)))
+        return list(out.colors)
 
     # --- the service ----------------------------------------------------------------------------
 

@@ -108,8 +108,24 @@ def thumbnail(photo: Photo) -> bytes:
 
 
 def run_job(colorizer: Colorizer, job: Job) -> Outcome:
-    """The work of one job: decode, colorize, encode the result and its thumbnail."""
-    result = colorizer.colorize(job.data, job.options)
+    """The work of one job: decode, colorize, encode the result and its thumbnail (or, for `suggest_at`,
+    the model's plausible colours at that spot)."""
+    if job.suggest_at is not None or job.max_side:
+        from model.photo_io import load_photo, shrunk
+        from model.suggest import suggest_colors
+
+        photo = load_photo(
+            job.data, colorizer.max_pixels, check=lambda w, h, deep: colorizer.check_work((h, w), job.options, deep)
+        )
+        photo = shrunk(photo, job.max_side) if job.max_side else photo
+        if job.suggest_at is not None:
+            colors = suggest_colors(colorizer, photo, *job.suggest_at, job.options)
+            h, w = photo.pixels.shape[:2]
+            return Outcome(b"", "", photo.format, w, h, b"", tuple(colors))
+        source: Any = photo
+    else:
+        source = job.data
+    result = colorizer.colorize(source, job.options)
     w, h = result.photo.size
     return Outcome(
         result.encode(),

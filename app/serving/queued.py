@@ -5,8 +5,10 @@ album photos and versions are stored when their jobs are collected."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from model import ColorizeOptions
 
 from ..album.storage import Storage
-from ..errors import NotFound, QueueUnavailable
+from ..errors import NotAvailable, NotFound, QueueUnavailable
 from ..settings import Settings
-from .backend import Colorized, Queued, in_batch, read_upload
+from .backend import PREVIEW_SIDE, Colorized, Queued, in_batch, read_upload
 from .contract import ModelId
 from .contract import Request as Asked
 from .job_store import DONE, FAILED
@@ -44,6 +46,13 @@ class QueueBackend:
         except QueueUnavailable:
             return ModelId()
         return p.model_id if p else ModelId()
+
+    def takes_hints(self) -> bool:
+        try:
+            p = self.client.profile()
+        except QueueUnavailable:
+            return False
+        return bool(p and p.hints)
 
     def problem(self) -> str | None:
         return None  # the model is the workers'; an unreachable Redis is told where it matters
@@ -71,8 +80,11 @@ class QueueBackend:
 
     async def colorize(self, upload: UploadFile, asked: Asked) -> Colorized:
         """Queue, wait (bounded), answer with the bytes, forget the job."""
+        return await self._answer(await self._submit(upload, asked, "colorize"))
+
+    async def _answer(self, job_id: str) -> Colorized:
         q = self.client
-        rec = await q.wait(await self._submit(upload, asked, "colorize"), self.settings.wait_timeout_s)
+        rec = await q.wait(job_id, self.settings.wait_timeout_s)
         if rec.status == FAILED:
             await run_in_threadpool(q.jobs.delete, rec.id)
             raise job_failure(rec)
@@ -97,6 +109,21 @@ class QueueBackend:
             lambda: self.client.submit("rerun", data, request, name=rec.name, photo_id=photo_id)
         )
         return Queued(self.client.status(job.id))
+
+    async def preview(self, photo_id: str, asked: Asked) -> Colorized:
+        """A colorize job on the stored original; the worker makes it full size, this side shrinks the JPEG."""
+        request = replace(self._request(asked), format="JPEG")
+        rec = self.storage.get(photo_id)
+        data = await run_in_threadpool(self.storage.path(rec, "original").read_bytes)
+        job = await run_in_threadpool(lambda: self.client.submit("colorize", data, request, name=rec.name))
+        full = await self._answer(job.id)
+        return Colorized(await run_in_threadpool(shrink_jpeg, full.data, PREVIEW_SIDE), "JPEG")
+
+    async def suggest(self, photo_id: str, x: float, y: float) -> list[str]:
+        raise NotAvailable(
+            "Colour suggestions need the model in the web server; in queue mode it runs on the workers. "
+            "Choose any colour instead."
+        )
 
     def health(self) -> tuple[dict[str, Any], int]:
         """The model is the workers' business; this side needs Redis (503 queue_unavailable when away). A queue
@@ -126,3 +153,16 @@ class QueueBackend:
         if rec.status != DONE or rec.result is None or not q.jobs.result_path(rec).exists():
             raise NotFound("This job has no result (yet, or any more: album photos are under /api/photos).")
         return q.jobs.result_path(rec), rec.result.format
+
+
+def shrink_jpeg(data: bytes, side: int) -> bytes:
+    """A worker's JPEG result (ours, not an upload) with its long side at most `side`."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        if max(im.size) <= side:
+            return data
+        im.thumbnail((side, side))
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=88)
+        return buf.getvalue()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..photo_io import Photo, find_images, load_photo, to_8bit
 from ..pipeline import Colorizer
 from ..progress import Progress
 from . import fid as fid_module
+from .hint_sampling import truth_hints
 from .metrics import colorfulness, mean_ciede2000, neutral_tint, psnr
 
 
@@ -36,6 +38,10 @@ def _reference_cache(files: list[Path], aged: int | None = None) -> Path:
         st = f.stat()
         h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return Path(os.environ.get("HEIRLOOM_CACHE", ".cache/heirloom")) / f"fid-reference-{h.hexdigest()[:16]}.npz"
+
+
+def _seed(name: str) -> int:
+    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "little")
 
 
 def list_photos(folder: Path, limit: int = 0) -> list[Path]:
@@ -55,11 +61,14 @@ def evaluate_folder(
     compare: dict[str, tuple[Colorizer, ColorizeOptions]] | None = None,
     compare_files: dict[str, str] | None = None,
     aged: int | None = None,
+    hints: int = 0,
     log=print,
 ) -> dict:
     """Score `colorizer` (and every model in `compare`, e.g. the shipped one) on `folder`'s colour
     photos made gray, side by side with the gray baseline. `compare_files`: each compared model's
-    generator file, stored in the report so its readers need not rebuild paths from the keys."""
+    generator file, stored in the report so its readers need not rebuild paths from the keys. `hints`: that
+    many colour hints from each photo's own colours (`truth_hints`, fixed per file name) for every model with
+    a hint input (Zhang et al. 2017's protocol); the others colour on their own."""
     colorizer = colorizer or Colorizer.from_checkpoint(weights)
     models = {"model": (colorizer, opts or colorizer.options()), **(compare or {})}
     files = list_photos(folder, limit)
@@ -88,7 +97,11 @@ def evaluate_folder(
             continue
         real = to_8bit(real)
         gray = gray_of(real) if aged is None else aged_gray(real, aged, path.name)
-        outs = {name: c.colorize(Photo(gray), o).photo.pixels for name, (c, o) in models.items()}
+        given = truth_hints(real, hints, np.random.default_rng(_seed(path.name))) if hints else ()
+        outs = {
+            name: c.colorize(Photo(gray), replace(o, hints=given) if c.takes_hints else o).photo.pixels
+            for name, (c, o) in models.items()
+        }
         for name, rgb in (*outs.items(), ("gray", gray)):
             rows[name]["psnr"].append(psnr(rgb, real))
             rows[name]["de"].append(mean_ciede2000(rgb, real))
@@ -122,6 +135,7 @@ def evaluate_folder(
         "policy": main_opts.policy,
         "saturation": main_opts.saturation,
         "aged": aged,
+        "hints": hints,
         "real": {"colorfulness": real_cf},
     }
     for name, r in rows.items():
@@ -158,6 +172,7 @@ def evaluate_folder(
 
 def format_report(r: dict) -> str:
     aged = f", aged copy (seed {r['aged']})" if r.get("aged") is not None else ""
+    aged += f", {r['hints']} hints from the photo's colours" if r.get("hints") else ""
     lines = [
         f"{r['photos']} photos ({r['skipped']} skipped){aged}",
         f"{'':8} {'PSNR':>7} {'CIEDE2000':>10} {'CF':>6} {'ΔCF':>7} {'tint':>6} {'FID':>7}",

@@ -8,6 +8,7 @@ import torch
 
 from ..color import AB_SCALE
 from ..hint_canvas import HINT_CHANNELS
+from ..hints import Hint
 
 
 def simulate_hints(
@@ -33,3 +34,20 @@ def hints_at(ab: torch.Tensor, counts: list[int], rng: np.random.Generator, max_
             out[i, :2, r : r + s, c : c + s] = mean[:, None, None]
             out[i, 2, r : r + s, c : c + s] = 1.0
     return out
+
+
+def truth_hints(rgb: np.ndarray, n: int, rng: np.random.Generator, radius: float = 0.01) -> tuple[Hint, ...]:
+    """n hints a user who knew the colours could give (the evaluation protocol): points at a Gaussian around
+    the middle (as in training), each the photo's mean colour in a square of side 2·radius·width there.
+    The same rng and photo give the same points, and the first k of n are those of k."""
+    h, w = rgb.shape[:2]
+    half = max(1, round(radius * w))
+    out = []
+    for _ in range(n):
+        y = float(np.clip(rng.normal(0.5, 0.25), 0.0, 1.0))
+        x = float(np.clip(rng.normal(0.5, 0.25), 0.0, 1.0))
+        r, c = min(h - 1, int(y * h)), min(w - 1, int(x * w))
+        patch = rgb[max(0, r - half) : r + half + 1, max(0, c - half) : c + half + 1].reshape(-1, rgb.shape[-1])
+        mean = np.clip(patch[:, :3].astype(np.float64).mean(0).round(), 0, 255).astype(int)
+        out.append(Hint(x, y, "#{:02x}{:02x}{:02x}".format(*mean), radius))
+    return tuple(out)
