@@ -87,7 +87,7 @@ class GeneratorTrainer:
             source.attach_encoder(self.G.encoder, self.dtype, recipe.compile)
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.net_train = wrap(_Heads(self.G), self.dist)  # DDP syncs the gradients of what learns
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=recipe.lr, betas=recipe.betas)
+        self.opt = torch.optim.Adam(self._param_groups(), lr=recipe.lr, betas=recipe.betas)
         self.vgg = self.G.encoder if isinstance(self.G.encoder, VGG16Encoder) else None
         if recipe.perceptual_weight and self.vgg is None:
             raise ConfigError("the perceptual loss compares VGG16 features: it needs generator.encoder=vgg16")
@@ -99,6 +99,17 @@ class GeneratorTrainer:
         self._l1_rarity: torch.Tensor | None = None
         self.stop_requested = False
         self._scorer: HeldBackScorer | None = None
+
+    def _param_groups(self) -> list[dict]:
+        """The hint paths (new, from zero, beside a trained decoder) learn at `hint_lr_scale` times the rate:
+        at the decoder's own rate they stayed near zero for hours."""
+        hint = [p for n, p in self.net.named_parameters() if n.removeprefix("decoder.").startswith("hints.")]
+        ids = {id(p) for p in hint}
+        rest = [p for p in self.net.parameters() if id(p) not in ids]
+        groups = [{"params": rest, "lr_scale": 1.0}]
+        if hint:
+            groups.append({"params": hint, "lr_scale": self.recipe.hint_lr_scale})
+        return groups
 
     def _init_encoder(self) -> None:
         """The run keeps its own float16 copy of the encoder; it trains on exactly the weights it ships with.
@@ -251,7 +262,7 @@ class GeneratorTrainer:
             feats = tuple(f.to(self.device, non_blocking=True).contiguous(memory_format=mf) for f in feats)
         lr = self.lr()
         for group in self.opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         if self.gan is not None:
             for group in self.gan.opt.param_groups:
                 group["lr"] = D_LR * lr / r.lr
