@@ -107,3 +107,57 @@ def test_the_hints_field_is_documented_with_an_example_that_works(hint_client) -
     example = field.get("example") or field.get("examples", [None])[0]
     assert "#RRGGBB" in field["description"]
     assert colorize(hint_client, photo_png(), example).status_code == 200
+
+
+def test_preview_is_a_small_jpeg_of_the_hinted_photo_and_stores_nothing(hint_client) -> None:
+    big = photo_png(1500, 1000)
+    rec = hint_client.post("/api/photos", files={"file": ("big.png", big, "image/png")}).json()
+    url = f"{rec['url']}/preview"
+    auto = hint_client.post(url)
+    hinted = hint_client.post(url, data={"hints": json.dumps(BLUE)})
+    assert auto.status_code == hinted.status_code == 200 and hinted.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(hinted.content)) as im:
+        assert im.format == "JPEG" and im.size == (1024, 683)
+    assert np.abs(pixels(hinted.content) - pixels(auto.content)).mean() > 1
+    assert len(hint_client.get(rec["url"]).json()["versions"]) == 1, "a preview is not a version"
+    bad = hint_client.post(url, data={"hints": "[1]"})
+    assert bad.status_code == 422 and bad.json()["field"] == "hints"
+    assert hint_client.post("/api/photos/nosuchphoto0000000000000/preview").status_code == 404
+
+
+def test_suggestions_are_distinct_colours_from_the_models_own_distribution(hint_client) -> None:
+    rec = hint_client.post("/api/photos", files={"file": ("p.png", photo_png(), "image/png")}).json()
+    r = hint_client.get(f"{rec['url']}/suggestions", params={"x": 0.3, "y": 0.7})
+    assert r.status_code == 200, r.text
+    colors = r.json()["colors"]
+    assert 1 <= len(colors) <= 6 and len(set(colors)) == len(colors)
+    assert all(len(c) == 7 and c[0] == "#" and int(c[1:], 16) >= 0 for c in colors)
+    assert hint_client.get(f"{rec['url']}/suggestions", params={"x": 1.5, "y": 0.5}).status_code == 422
+
+
+def test_suggested_colours_follow_the_class_heads_most_likely_bins() -> None:
+    """The engine's palette: the bins the class head makes most likely at the spot, most likely first."""
+    import torch
+    from PIL import Image as PILImage
+
+    from model import Colorizer
+    from model.photo_io import Photo
+    from model.suggest import suggest_colors
+
+    from engine_helpers import tiny_generator
+
+    g = tiny_generator(hints=True)
+    with torch.no_grad():
+        g.decoder.classes.weight.zero_()
+        bias = torch.full_like(g.decoder.classes.bias, -20.0)
+        n = g.cfg.bins_per_axis
+        blue_bin = 5 * n + 4  # a ≈ -55, b ≈ -65: a clear blue
+        red_bin = 17 * n + 15  # a ≈ 65, b ≈ 45: a clear red
+        bias[blue_bin], bias[red_bin] = 3.0, 2.0
+        g.decoder.classes.bias.copy_(bias)
+    c = Colorizer(g, 32, precision="float32")
+    photo = Photo(np.asarray(PILImage.new("RGB", (40, 30), (128, 128, 128))))
+    colors = suggest_colors(c, photo, 0.5, 0.5, c.options())
+    assert len(colors) == 3, "the two likely ones, and a third so a family always has a choice"
+    (r1, g1, b1), (r2, g2, b2) = ([int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in colors[:2])
+    assert b1 > r1 + 40 and r2 > b2 + 40, colors

@@ -197,3 +197,30 @@ def test_hints_change_the_colour_through_the_network_and_keep_the_photos_lightne
     hinted = c(img, c.options(hints='[{"x": 0.5, "y": 0.5, "color": "#3a5fb0", "radius": 0.1}]')).pixels
     assert np.abs(hinted.astype(int) - plain).mean() > 1
     assert np.abs(lightness(hinted).astype(int) - lightness(photo)).max() <= 1, "the exact-L guarantee holds"
+
+
+def test_warm_start_grows_hint_paths_from_zero_and_they_learn_faster(tmp_path: Path) -> None:
+    from model.checkpoint import read_generator
+    from model.training.generator_trainer import train
+    from model.training.recipe import Recipe
+
+    from engine_helpers import write_photos
+
+    photos = str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent)
+    g = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4)
+    base = dict(photos=photos, size=32, batch_size=4, min_colorfulness=0.0, eval_photos=0, steps=2, threads=1)
+    quiet = {"log": lambda *a: None}
+    train(Recipe(generator=g, **base), tmp_path / "plain", **quiet)  # type: ignore[arg-type]
+    init = str(tmp_path / "plain" / "latest.safetensors")
+    grown = replace(g, hint_channels=3)
+    recipe = Recipe(generator=grown, init=init, hint_lr_scale=10.0, ema=0.0, **{**base, "steps": 0})  # type: ignore[arg-type]
+    t = train(recipe, tmp_path / "hinted", **quiet)
+    old, new = read_generator(init).state, read_generator(tmp_path / "hinted" / "latest.safetensors").state
+    stem = new["decoder.stem.0.weight"]
+    assert stem.shape[1] == 4 and torch.equal(stem[:, :1], old["decoder.stem.0.weight"]) and not stem[:, 1:].any()
+    assert all(not new[k].any() for k in new if ".hints." in k), "hint paths start at zero"
+    lrs = sorted((g["lr"], len(g["params"])) for g in t.opt.param_groups)
+    assert len(lrs) == 2 and lrs[1][0] == pytest.approx(10 * lrs[0][0]) and lrs[1][1] == 3, lrs
+    t2 = train(replace(recipe, steps=3), tmp_path / "hinted", **quiet)
+    learned = read_generator(tmp_path / "hinted" / "latest.safetensors").state
+    assert t2.step == 3 and any(learned[k].any() for k in learned if ".hints." in k), "and then they learn"

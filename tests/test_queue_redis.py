@@ -512,6 +512,10 @@ def test_hints_in_queue_mode_give_what_one_process_gives_and_are_recorded(tmp_pa
             assert wait_for(web, [rerun["id"]])[rerun["id"]]["status"] == "done"
             versions = web.get(f"/api/photos/{job['id']}").json()["versions"]
             assert [v["hints"] for v in versions] == [[], json.loads(hints)]
+            preview = web.post(f"/api/photos/{job['id']}/preview", data={"hints": hints})
+            assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+            offered = web.get(f"/api/photos/{job['id']}/suggestions", params={"x": 0.5, "y": 0.5})
+            assert offered.status_code == 501 and "Choose any colour" in offered.json()["message"]
     finally:
         worker.stop()
     plain = WorkerProc(redis_url, tmp_path / "plain", write_weights(tmp_path / "plain.safetensors"), "plain")

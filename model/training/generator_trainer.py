@@ -108,7 +108,8 @@ class GeneratorTrainer:
         rest = [p for p in self.net.parameters() if id(p) not in ids]
         groups = [{"params": rest, "lr_scale": 1.0}]
         if hint:
-            groups.append({"params": hint, "lr_scale": self.recipe.hint_lr_scale})
+            scale = self.recipe.hint_lr_scale
+            groups.append({"params": hint, "lr": self.recipe.lr * scale, "lr_scale": scale})
         return groups
 
     def _init_encoder(self) -> None:
