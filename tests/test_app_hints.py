@@ -161,3 +161,30 @@ def test_suggested_colours_follow_the_class_heads_most_likely_bins() -> None:
     assert len(colors) == 3, "the two likely ones, and a third so a family always has a choice"
     (r1, g1, b1), (r2, g2, b2) = ([int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in colors[:2])
     assert b1 > r1 + 40 and r2 > b2 + 40, colors
+
+
+def test_the_shipped_model_follows_a_hint_where_it_is_given_and_nowhere_far(tmp_path) -> None:
+    """Through POST /colorize with the shipped weights: one hint at the middle moves the mean a/b within 2 % of
+    the width around it at least halfway toward the hinted colour; at (0.08, 0.08) a/b move by at most 6."""
+    from model.checkpoint import DEFAULT_WEIGHTS
+    from model.color import rgb_to_lab, to_unit_float
+    from model.hints import srgb_hex_to_ab
+
+    scan = (Path(__file__).parent.parent / "static" / "example" / "before.jpg").read_bytes()
+    hint = {"x": 0.5, "y": 0.5, "color": "#2a50c8"}
+    with client_for(settings_for(tmp_path / "data", DEFAULT_WEIGHTS)) as c:
+        auto, hinted = colorize(c, scan), colorize(c, scan, [hint])
+    assert auto.status_code == hinted.status_code == 200, hinted.text
+    a, h = (rgb_to_lab(to_unit_float(pixels(r.content).astype(np.uint8)))[..., 1:] for r in (auto, hinted))
+    height, width = a.shape[:2]
+    r = max(1, round(0.02 * width))
+
+    def around(ab: np.ndarray, x: float, y: float) -> np.ndarray:
+        cy, cx = int(y * height), int(x * width)
+        return ab[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1].reshape(-1, 2).mean(0)
+
+    target = np.array(srgb_hex_to_ab(hint["color"]))
+    before, after = around(a, 0.5, 0.5), around(h, 0.5, 0.5)
+    assert np.linalg.norm(after - target) <= 0.5 * np.linalg.norm(before - target), (before, after, target)
+    far = np.abs(around(h, 0.08, 0.08) - around(a, 0.08, 0.08)).max()
+    assert far <= 6, far

@@ -1,0 +1,53 @@
+"""Colour hints measured (Zhang et al. 2017's protocol): a folder of colour photos made gray, colorized with
+0, 1, 2, 5 and 10 hints taken from each photo's own colours (`truth_hints`: the same points for the same
+file), PSNR and CIEDE2000 against the photos; beside them the automatic numbers of the model before the
+hint fine-tune (`--before`). Prints a markdown table for the model card and writes the rows as JSON.
+
+    python bench/bench_hints.py ../shared/data/val/imagenet_ood --weights RUN/best.safetensors \\
+        --before weights/heirloom-generator.safetensors -o /tmp/hints-eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from model import Colorizer
+from model.training.evaluate import evaluate_folder
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folder")
+    p.add_argument("--weights", required=True, help="a generator with a hint input")
+    p.add_argument("--before", help="the generator before the hint fine-tune (its automatic numbers)")
+    p.add_argument("--counts", type=int, nargs="+", default=[0, 1, 2, 5, 10])
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--precision", default="auto")
+    p.add_argument("-o", "--output", required=True)
+    args = p.parse_args()
+    out = Path(args.output)
+    model = Colorizer.from_checkpoint(args.weights, precision=args.precision)
+    if not model.takes_hints:
+        raise SystemExit(f"{args.weights} has no hint input")
+    rows = []
+    if args.before:
+        before = Colorizer.from_checkpoint(args.before, precision=args.precision)
+        r = evaluate_folder(Path(args.folder), args.before, out / "before", args.limit, fid=False, colorizer=before)
+        rows.append({"model": "before the fine-tune", "hints": 0, **{k: r["model"][k] for k in ("psnr", "ciede2000")}})
+        rows.append({"model": "gray", "hints": 0, **{k: r["gray"][k] for k in ("psnr", "ciede2000")}})
+    for n in args.counts:
+        r = evaluate_folder(
+            Path(args.folder), args.weights, out / f"hints-{n}", args.limit, fid=False, colorizer=model, hints=n
+        )
+        rows.append({"model": "with hint input", "hints": n, **{k: r["model"][k] for k in ("psnr", "ciede2000")}})
+    (out / "hints.json").write_text(json.dumps({"folder": args.folder, "photos": r["photos"], "rows": rows}, indent=2))
+    print(f"\n{r['photos']} photos of {args.folder}\n")
+    print("| model | hints | PSNR (dB) | CIEDE2000 |\n|---|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['model']} | {row['hints']} | {row['psnr']:.2f} | {row['ciede2000']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
