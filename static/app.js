@@ -145,12 +145,19 @@ function setupCompare() {
   const box = $("#compare"), slider = $("#slider");
   if (!box || !slider) return;
   const img = box.querySelector("img.after");
-  // As wide as lets the whole photo, the slider and the Download button fit one screen (20rem: the title and
-  // details above, the slider and buttons below), laptop or phone; svh leaves out a phone's browser bars.
+  const download = document.getElementById("download-result");
+  // As wide as lets the whole photo, the slider and the Download button fit one screen from the top of the
+  // page, laptop or phone, whatever sits above it (a header in two rows, a long caption): measured, not guessed.
   const ratio = Number(img.getAttribute("width")) / Number(img.getAttribute("height"));
-  for (const vh of ["100vh", "100svh"]) {  // an engine without svh keeps the vh value
-    box.style.maxWidth = slider.style.maxWidth = `max(10rem, (${vh} - 20rem) * ${ratio})`;
+  function fit() {
+    const top = box.getBoundingClientRect().top + window.scrollY;
+    const below = download ? download.getBoundingClientRect().bottom - box.getBoundingClientRect().bottom : 80;
+    const room = document.documentElement.clientHeight - top - below - 8;
+    const width = `${Math.max(160, room * ratio)}px`;
+    box.style.maxWidth = slider.style.maxWidth = width;
   }
+  fit();
+  window.addEventListener("resize", fit);
   function set(pct) {
     pct = Math.max(0, Math.min(100, pct));
     box.style.setProperty("--pos", pct + "%");
@@ -158,12 +165,26 @@ function setupCompare() {
     slider.setAttribute("aria-valuetext", `${Math.round(pct)}% original`);
   }
   slider.addEventListener("input", () => set(Number(slider.value)));
-  let dragging = false;
+  // A mouse moves the divider where it presses; a finger only by dragging sideways (the picture is
+  // `touch-action: pan-y`: a vertical swipe scrolls the page, and the browser then cancels our pointer).
+  let drag = null;
   const move = (e) => { const r = box.getBoundingClientRect(); set(((e.clientX - r.left) / r.width) * 100); };
-  box.addEventListener("pointerdown", (e) => { dragging = true; box.setPointerCapture(e.pointerId); move(e); });
-  box.addEventListener("pointermove", (e) => { if (dragging) move(e); });
-  box.addEventListener("pointerup", () => { dragging = false; });
-  box.addEventListener("pointercancel", () => { dragging = false; });
+  box.addEventListener("pointerdown", (e) => {
+    drag = { id: e.pointerId, x: e.clientX, y: e.clientY, started: e.pointerType === "mouse" };
+    if (drag.started) { box.setPointerCapture(e.pointerId); move(e); }
+  });
+  box.addEventListener("pointermove", (e) => {
+    if (!drag || e.pointerId !== drag.id) return;
+    if (!drag.started) {
+      const dx = Math.abs(e.clientX - drag.x), dy = Math.abs(e.clientY - drag.y);
+      if (Math.max(dx, dy) < 6) return;
+      if (dy > dx) { drag = null; return; }
+      drag.started = true; box.setPointerCapture(e.pointerId);
+    }
+    move(e);
+  });
+  box.addEventListener("pointerup", () => { drag = null; });
+  box.addEventListener("pointercancel", () => { drag = null; });
   set(Number(slider.value));
 }
 

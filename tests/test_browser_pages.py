@@ -37,6 +37,8 @@ def album(tmp_path, tiny_weights):
             ids[name] = r.json()["id"]
         assert api.post(f"/api/photos/{ids['wide']}/rerun", data={"saturation": "0.5"}).status_code == 201
         api.patch(f"/api/photos/{ids['wide']}", json={"who": "Grandma Rose", "where": "Lake Garda"})
+        long = {"who": "Great-grandmother Rosalind Whitcombe and her three sisters", "where": "Lake Garda, Italy"}
+        api.patch(f"/api/photos/{ids['tall']}", json={**long, "when": "Summer 1952"})  # a caption of two lines
         yield url, ids
 
 
@@ -62,6 +64,34 @@ def in_view(page, selector) -> bool:
     box = page.locator(selector).first.bounding_box()
     view = page.viewport_size
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= view["height"]
+
+
+def swipe_scrolls_and_sideways_drag_moves_the_divider(page) -> None:
+    """On a touch screen: a vertical swipe on the picture scrolls the page and leaves the divider; a sideways
+    drag moves it (touch events as Chromium's input pipeline gets them, through the DevTools protocol)."""
+    assert page.evaluate("getComputedStyle(document.getElementById('compare')).touchAction") != "none"
+    assert not page.evaluate(
+        "[...document.querySelectorAll('*')].some((e) => getComputedStyle(e).touchAction === 'none')"
+    ), "no element of the photo page may refuse the finger"
+    cdp = page.context.new_cdp_session(page)
+
+    def swipe(x: float, y: float, dx: float, dy: float) -> None:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for i in range(1, 11):
+            point = {"x": x + dx * i / 10, "y": y + dy * i / 10}
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        page.wait_for_timeout(200)
+
+    box = page.locator("#compare").bounding_box()
+    before = page.input_value("#slider")
+    swipe(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5, 0, -150)
+    assert page.evaluate("window.scrollY") > 50 and page.input_value("#slider") == before
+    page.evaluate("window.scrollTo(0, 0)")
+    box = page.locator("#compare").bounding_box()
+    swipe(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.5, -box["width"] * 0.5, 0)
+    assert abs(int(page.input_value("#slider")) - 30) <= 5, page.input_value("#slider")
+    page.evaluate("window.scrollTo(0, 0)")
 
 
 def test_no_serious_accessibility_problems(album):
@@ -128,6 +158,8 @@ def test_phone_and_laptop_screens(album, tmp_path):
                         assert in_view(page, selector), f"{selector} out of view: {which} photo, {kind}"
                     if which == "wide":
                         page.screenshot(path=str(shots / f"photo-{kind}.png"))
+                    if phone:
+                        swipe_scrolls_and_sideways_drag_moves_the_divider(page)
 
                 for name, path in (("batch", f"/batches/{ids['batch']}"), ("album", "/album")):
                     page.goto(url + path)
