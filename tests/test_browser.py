@@ -100,6 +100,9 @@ def test_touch_screen_says_tap_and_errors_come_into_view(server, tmp_path):
             assert page.locator(".progress-list .failed").is_visible()
             top = page.locator(".progress-list .failed").bounding_box()["y"]
             assert 0 <= top < 700
+            name = page.locator(".progress-list .failed .name").bounding_box()
+            assert name["width"] >= 60, "the failed file's name stays readable beside its message"
+            assert page.locator(".progress-list .failed .name").inner_text() == "notes.jpg"
         finally:
             browser.close()
 
