@@ -225,6 +225,17 @@ function setupMisc() {
   });
 }
 
+// "Moved to the trash — Undo" stays a while, then leaves the page (the trash keeps the photo 30 days).
+function setupToast() {
+  const toast = $("#deleted-toast");
+  if (!toast) return;
+  let timer = setTimeout(() => { toast.hidden = true; }, 12000);
+  toast.addEventListener("focusin", () => clearTimeout(timer));  // someone is about to press Undo
+  const here = new URL(window.location.href);
+  here.searchParams.delete("deleted");
+  history.replaceState(null, "", here);  // a reload does not say it again
+}
+
 // Times: the server writes UTC into <time datetime>; show them in the reader's own time zone.
 function setupTimes() {
   document.querySelectorAll("time[data-local][datetime]").forEach((t) => {
@@ -241,4 +252,4 @@ function setupErrors() {
   if (err) { reveal(err); err.focus({ preventScroll: true }); }
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupBatch(); setupZip(); setupMisc(); setupErrors(); setupTimes(); });
+document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupBatch(); setupZip(); setupMisc(); setupErrors(); setupTimes(); setupToast(); });

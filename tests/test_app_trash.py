@@ -101,7 +101,7 @@ def test_trash_page_restores_and_deletes(client):
     assert "The trash is empty" in client.get("/trash", headers=HTML).text
     for rec in (a, b):
         r = client.post(f"/photos/{rec['id']}/delete", follow_redirects=False)
-        assert r.status_code == 303 and r.headers["location"] == "/album"
+        assert r.status_code == 303 and r.headers["location"] == f"/album?deleted={rec['id']}"
     page = client.get("/trash", headers=HTML).text
     assert "Trash <small>(2)</small>" in page and "30 days" in page and "a.png" in page and "b.png" in page
     assert client.post(f"/trash/{a['id']}/restore", follow_redirects=False).headers["location"] == "/trash"
@@ -111,3 +111,22 @@ def test_trash_page_restores_and_deletes(client):
     client.delete(a["url"])
     assert client.post("/trash/empty", follow_redirects=False).status_code == 303
     assert client.get("/api/trash").json()["total"] == 0 and 'href="/trash"' in client.get("/album", headers=HTML).text
+
+
+def test_a_delete_says_moved_to_the_trash_with_undo_and_the_old_link_offers_restore(client):
+    rec = add(client, name="rose.png")
+    client.patch(rec["url"], json={"who": "Grandma Rose"})
+    page = client.get(f"/photos/{rec['id']}", headers=HTML)
+    assert page.headers["cache-control"] == "no-store"  # Back after the delete asks the server again
+    r = client.post(f"/photos/{rec['id']}/delete")  # followed: the album, saying so
+    assert r.status_code == 200 and r.url.path == "/album"
+    assert "“Grandma Rose” moved to the trash." in r.text and f'action="/trash/{rec["id"]}/restore"' in r.text
+    assert "moved to the trash" not in client.get("/album", headers=HTML).text
+    assert "moved to the trash" not in client.get("/album?deleted=nosuchphoto000000000000", headers=HTML).text
+    old = client.get(f"/photos/{rec['id']}", headers=HTML)  # the old link
+    assert old.status_code == 200 and "This photo is in the trash" in old.text and "Restore it" in old.text
+    assert old.headers["cache-control"] == "no-store"
+    undo = client.post(f"/trash/{rec['id']}/restore", data={"to": "photo"}, follow_redirects=False)
+    assert undo.status_code == 303 and undo.headers["location"] == f"/photos/{rec['id']}"
+    assert "Caption" in client.get(f"/photos/{rec['id']}", headers=HTML).text
+    assert client.get("/photos/nosuchphoto000000000000", headers=HTML).status_code == 404

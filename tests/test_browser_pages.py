@@ -171,3 +171,36 @@ def test_phone_and_laptop_screens(album, tmp_path):
                 assert ticked.is_enabled()
         finally:
             browser.close()
+
+
+def test_delete_says_undo_and_back_finds_the_photo_in_the_trash(album):
+    from playwright.sync_api import sync_playwright
+
+    url, ids = album
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context(viewport=DESKTOP, bypass_csp=True).new_page()
+            log_in(page, url)
+            page.goto(url + f"/photos/{ids['tall']}")
+            page.get_by_role("button", name="Delete", exact=True).click()
+            page.wait_for_url("**/album*")
+            toast = page.locator("#deleted-toast")
+            assert toast.is_visible() and "moved to the trash" in toast.inner_text()
+            assert "deleted=" not in page.url, "a reload does not say it again"
+            assert serious_problems(page) == [], "album with its toast"
+            page.go_back()  # the photo's page again: it says where the photo is
+            assert page.get_by_text("This photo is in the trash").is_visible()
+            assert serious_problems(page) == [], "a trashed photo's page"
+            page.go_forward()
+            page.goto(url + f"/photos/{ids['tall']}")
+            page.get_by_role("button", name="Restore it").click()
+            page.wait_for_url(f"**/photos/{ids['tall']}")
+            assert page.locator("#compare").is_visible()
+            page.get_by_role("button", name="Delete", exact=True).click()
+            page.wait_for_url("**/album*")
+            page.get_by_role("button", name="Undo").click()
+            page.wait_for_url(f"**/photos/{ids['tall']}")
+            assert page.locator("#compare").is_visible()
+        finally:
+            browser.close()

@@ -14,10 +14,11 @@ from model import HeirloomError, InvalidOption
 from model.hints import parse_hints
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
-from ..album.metadata import MAX_CAPTION, SORTS
-from ..album.trash import move_to_trash
+from ..album.metadata import MAX_CAPTION, SORTS, Record
+from ..album.storage import Storage
+from ..album.trash import in_trash, move_to_trash, purge_at
 from ..auth import COOKIE, client_key, safe_next, session_cookie, token_matches
-from ..errors import LastVersion, describe
+from ..errors import LastVersion, NotFound, describe
 from ..runtime import LimiterDep, OptionsDep, Runtime, RuntimeDep, runtime
 from ..serving.backend import Queued
 from ..templating import render
@@ -112,9 +113,22 @@ def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[st
     }
 
 
+NO_STORE = {"Cache-Control": "no-store"}  # Back after a delete asks again (no photo shown from the page cache)
+
+
 @router.get("/photos/{photo_id}")
 def photo_page(request: Request, rt: RuntimeDep, photo_id: str, v: str | None = None) -> Response:
-    return _form_page(request, "photo.html", **_photo(rt, photo_id, v))
+    try:
+        context = _photo(rt, photo_id, v)
+    except NotFound:
+        try:  # an old link to a photo in the trash says so, with Restore
+            rec = in_trash(rt.storage, photo_id)
+        except NotFound:
+            raise NotFound("There is no photo with this id.") from None
+        return render(request, "trashed.html", {"photo": rec, "purge_at": purge_at(rec)}, headers=NO_STORE)
+    response = _form_page(request, "photo.html", **context)
+    response.headers.update(NO_STORE)
+    return response
 
 
 @router.post("/photos/{photo_id}/versions/{version_id}/favorite")
@@ -164,7 +178,7 @@ async def caption(
 @router.post("/photos/{photo_id}/delete")
 async def delete(rt: RuntimeDep, photo_id: str) -> Response:
     await run_in_threadpool(move_to_trash, rt.storage, photo_id)
-    return RedirectResponse("/album", 303)
+    return RedirectResponse(f"/album?deleted={photo_id}", 303)
 
 
 PER_PAGE = 60  # photos on one album page
@@ -172,7 +186,9 @@ SORT_LABELS = {"newest": "Newest first", "oldest": "Oldest first", "caption": "B
 
 
 @router.get("/album")
-def album(request: Request, rt: RuntimeDep, q: str = "", sort: str = "newest", page: int = 1) -> Response:
+def album(
+    request: Request, rt: RuntimeDep, q: str = "", sort: str = "newest", page: int = 1, deleted: str = ""
+) -> Response:
     storage = rt.storage
     q, sort, page = q.strip()[:MAX_CAPTION], sort if sort in SORTS else "newest", max(page, 1)
     found, photos = storage.listing(q, sort, PER_PAGE, (page - 1) * PER_PAGE)
@@ -192,8 +208,19 @@ def album(request: Request, rt: RuntimeDep, q: str = "", sort: str = "newest", p
         "pages": pages,
         "prev_url": url(page - 1) if page > 1 else None,
         "next_url": url(page + 1) if page < pages else None,
+        "deleted": _just_deleted(storage, deleted),
     }
-    return render(request, "album.html", context)
+    return render(request, "album.html", context, headers=NO_STORE)
+
+
+def _just_deleted(storage: Storage, photo_id: str) -> Record | None:
+    """The photo a delete has just moved to the trash (the album says so, with Undo); None if it is not there."""
+    if not photo_id:
+        return None
+    try:
+        return in_trash(storage, photo_id)
+    except NotFound:
+        return None
 
 
 @router.get("/about")

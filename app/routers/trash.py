@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -78,9 +78,10 @@ def trash_page(request: Request, rt: RuntimeDep) -> Response:
 
 
 @router.post("/trash/{photo_id}/restore", include_in_schema=False)
-async def restore_form(rt: RuntimeDep, photo_id: str) -> Response:
+async def restore_form(rt: RuntimeDep, photo_id: str, to: str = Form("trash")) -> Response:
+    """Back to the trash page, or (`to=photo`: an Undo, or Restore on the photo's own link) to the photo."""
     await run_in_threadpool(trash.restore, rt.storage, photo_id)
-    return RedirectResponse("/trash", 303)
+    return RedirectResponse(f"/photos/{photo_id}" if to == "photo" else "/trash", 303)
 
 
 @router.post("/trash/{photo_id}/delete", include_in_schema=False)
