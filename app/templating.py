@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from .album.metadata import MAX_CAPTION
+from .wording import in_words, technical
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -20,6 +21,8 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 templates.env.filters["date"] = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 # The machine-readable UTC instant for <time datetime>; static/app.js shows it in the reader's own time zone.
 templates.env.filters["iso"] = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+# A version in a family's words, and as the API names it (app/wording.py).
+templates.env.globals.update(in_words=in_words, technical=technical)
 
 
 def render(

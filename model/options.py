@@ -16,7 +16,7 @@ DEFAULT_POLICY = "pad-reflect"
 # The number format the network runs in (model/precision.py): auto = bf16 where the CPU has it natively.
 PRECISIONS = ("auto", "float32", "bfloat16")
 MAX_RENDER_SIZE = 2048
-MAX_SATURATION = 4.0
+MAX_SATURATION = 2.0  # the web slider's range too: one range everywhere
 DEFAULT_MAX_PIXELS = 100_000_000  # the largest image decoded; decompression bombs stop here
 DEFAULT_MAX_WORK_BYTES = 6 * 2**30  # peak memory of one colorization, weights included (see model/budget.py)
 

@@ -150,10 +150,10 @@ def test_options_are_folded_in_plain_words_with_the_models_defaults(client):
 
 
 def test_every_policy_has_plain_words():
-    from app.routers.pages import POLICY_LABELS
+    from app.wording import POLICY_LABELS, POLICY_WORDS
     from model.options import POLICIES
 
-    assert tuple(POLICY_LABELS) == POLICIES
+    assert tuple(POLICY_LABELS) == tuple(POLICY_WORDS) == POLICIES
 
 
 def test_photo_page_opens_the_options_and_errors_can_take_focus(client):
@@ -347,3 +347,32 @@ def test_cross_site_caption_changes_are_refused(client):
     r = client.post(f"/photos/{rec['id']}/caption", data={"who": "x"}, headers=evil, follow_redirects=False)
     assert r.status_code == 403 and r.json()["error"] == "cross_site"
     assert client.get(rec["url"]).json()["caption"]["who"] == ""
+
+
+def test_versions_are_described_in_a_familys_words_with_the_technical_line_one_click_away(client):
+    import html as html_lib
+
+    rec = client.post("/api/photos", files={"file": ("rose.png", image_bytes(40, 30), "image/png")}).json()
+    r = client.post(f"{rec['url']}/rerun", data={"policy": "stretch", "saturation": "0", "render_size": "64"})
+    assert r.status_code == 201
+    page = html_lib.unescape(client.get(f"/photos/{rec['id']}", headers={"accept": "text/html"}).text)
+    assert "<summary>Stretched to a square · more detail · gray</summary>" in page  # the favourite, shown
+    assert "<summary>Whole photo · standard detail · normal colour</summary>" in page  # the first version
+    assert "stretch, render 64, saturation 0.00 · model tiny.safetensors (" in page  # behind "details"
+    assert "pad-reflect, render 32, saturation 1.00" in page
+
+
+def test_plain_words_for_detail_colour_and_hints():
+    from app.album.versions import Version
+    from app.wording import colour_words, detail_words, in_words
+
+    assert [detail_words(s, 128) for s in (None, 64, 128, 256, 512)] == [
+        "standard detail",
+        "less detail",
+        "standard detail",
+        "more detail",
+        "most detail",
+    ]
+    assert [colour_words(s) for s in (0, 0.5, 1.0, 1.5)] == ["gray", "soft colour", "normal colour", "strong colour"]
+    v = Version("0a1b2c3d", 0, "r.png", "PNG", 128, "center-crop", 1.0, hints='[{"x":0.1,"y":0.2,"color":"#aabbcc"}]')
+    assert in_words(v, 128) == "Middle of the photo · standard detail · normal colour · 1 colour hint"

@@ -188,6 +188,7 @@ def test_bad_inputs_raise_typed_errors(colorizer, tmp_path):
         ("policy", "zoom"),
         ("saturation", -1),
         ("saturation", 4.5),
+        ("saturation", 2.1),  # one range everywhere: the web slider's 0-2
         ("format", "gif"),
         ("format", "raw"),
     ],

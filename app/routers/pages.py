@@ -22,19 +22,9 @@ from ..errors import LastVersion, NotFound, describe
 from ..runtime import LimiterDep, OptionsDep, Runtime, RuntimeDep, runtime
 from ..serving.backend import Queued
 from ..templating import render
+from ..wording import POLICY_LABELS
 
 router = APIRouter(include_in_schema=False)
-
-
-# The aspect policies in plain words, in the order of model.options.POLICIES (a test checks both agree).
-POLICY_LABELS = {
-    "pad-reflect": "Fit whole photo, fill the edges with the photo (recommended)",
-    "pad-black": "Fit whole photo, fill the edges with black",
-    "stretch": "Stretch to a square",
-    "rotate-portrait": "Turn upright photos sideways",
-    "center-crop": "Crop to the middle",
-    "pad-multiple": "Keep the shape as it is",
-}
 
 
 def _form_defaults(rt: Runtime) -> dict[str, Any]:
