@@ -36,6 +36,13 @@ def detail_words(render_size: int | None, standard: int) -> str:
     return "more detail" if render_size <= 2 * standard else "most detail"
 
 
+def detail_label(render_size: int, standard: int) -> str:
+    """A detail level as the forms offer it."""
+    words = detail_words(render_size, standard)
+    notes = {"less detail": " (faster)", "standard detail": " (recommended)", "most detail": " (slower)"}
+    return words[0].upper() + words[1:] + notes.get(words, "")
+
+
 def colour_words(saturation: float) -> str:
     if saturation == 0:
         return "gray"

@@ -10,8 +10,10 @@ encoder) at a large render size is refused where the small U-Net was not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch only to measure a loaded model: the web side estimates without it
+    import torch
 
 # Peak bytes per photo pixel around the network, measured (ru_maxrss) on 3000x4000 scans: 24 (8-bit gray),
 # 29 (8-bit RGB JPEG), 82 (16-bit RGB), 90 (16-bit RGBA); with a margin for thumbnails and the upload.
@@ -33,6 +35,8 @@ class ModelFootprint:
 
 def _leaf_output_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
     """The bytes of every layer's output in one forward pass (an upper bound on what is alive at once)."""
+    import torch
+
     total = [x.nbytes]
 
     def count(_m: torch.nn.Module, _inp: object, out: object) -> None:
@@ -51,6 +55,8 @@ def _leaf_output_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
 
 def measure(model: torch.nn.Module, multiple: int, device: torch.device) -> ModelFootprint:
     """Run the network on two small canvases and fit its activations as fixed + per pixel."""
+    import torch
+
     weights = sum(t.nbytes for t in model.parameters()) + sum(t.nbytes for t in model.buffers())
     s1 = max(multiple, -(-64 // multiple) * multiple)
     s2 = 2 * s1

@@ -143,7 +143,7 @@ def test_options_are_folded_in_plain_words_with_the_models_defaults(client):
     for words in ("Detail", "Colour strength", "How to fit the photo"):
         assert words in box, words
     model = client.app.state.runtime.backend.form_defaults()
-    assert f'value="{model.render_size}"' in box and f"the model's own is {model.render_size}" in box
+    assert re.search(rf'<option value="{model.render_size}" selected>Standard detail \(recommended\)</option>', box)
     assert re.search(rf'<option value="{model.policy}" selected>', box)
     assert f'value="{model.saturation}"' in box
     assert "pad-reflect</option>" not in box  # labels, not the API's names
@@ -376,3 +376,33 @@ def test_plain_words_for_detail_colour_and_hints():
     assert [colour_words(s) for s in (0, 0.5, 1.0, 1.5)] == ["gray", "soft colour", "normal colour", "strong colour"]
     v = Version("0a1b2c3d", 0, "r.png", "PNG", 128, "center-crop", 1.0, hints='[{"x":0.1,"y":0.2,"color":"#aabbcc"}]')
     assert in_words(v, 128) == "Middle of the photo · standard detail · normal colour · 1 colour hint"
+
+
+def test_detail_offers_only_what_the_photo_fits_on_this_server(tmp_path, tiny_weights):
+    """A budget that a 2000x2000 scan fits only at the smaller sizes: its photo page offers only those, a small
+    photo's all of them, and every offered choice then works."""
+    from model import budget
+
+    from app_helpers import client_for, settings_for
+
+    with client_for(settings_for(tmp_path / "probe", tiny_weights)) as c:
+        fp = budget.ModelFootprint(*c.app.state.runtime.backend.profile.footprint)
+    at_128, at_256 = (budget.estimate(2000 * 2000, (s + 32) ** 2, False, fp) for s in (128, 256))
+    limit = (at_128 + at_256) // 2  # a 2000x2000 scan fits at 128, not at 256
+    with client_for(settings_for(tmp_path / "data", tiny_weights, max_work_bytes=limit)) as c:
+        profile = c.app.state.runtime.backend.profile
+        assert profile.max_work_bytes == limit and profile.footprint[0] > 0
+        small = c.post("/api/photos", files={"file": ("s.png", image_bytes(40, 30), "image/png")}).json()
+        big = c.post("/api/photos", files={"file": ("b.jpg", image_bytes(2000, 2000, "JPEG"), "image/jpeg")}).json()
+        offered = {}
+        for rec in (small, big):
+            page = c.get(f"/photos/{rec['id']}", headers=HTML).text
+            box = page[page.index('<select id="render_size"') : page.index("</select>", page.index('id="render_size"'))]
+            offered[rec["id"]] = [int(v) for v in re.findall(r'<option value="(\d+)"', box)]
+        assert offered[small["id"]] == [32, 64, 128, 256]  # 16 is not a multiple of the model's 32
+        assert offered[big["id"]] and len(offered[big["id"]]) < len(offered[small["id"]])
+        for size in offered[big["id"]]:
+            assert c.post(f"{big['url']}/rerun", data={"render_size": str(size)}).status_code == 201, size
+        too_big = min(s for s in offered[small["id"]] if s > max(offered[big["id"]]))
+        r = c.post(f"{big['url']}/rerun", data={"render_size": str(too_big)})
+        assert r.status_code == 422 and "Choose a smaller render size" in r.json()["message"]

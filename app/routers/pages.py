@@ -22,7 +22,7 @@ from ..errors import LastVersion, NotFound, describe
 from ..runtime import LimiterDep, OptionsDep, Runtime, RuntimeDep, runtime
 from ..serving.backend import Queued
 from ..templating import render
-from ..wording import POLICY_LABELS
+from ..wording import POLICY_LABELS, detail_label
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,7 +39,17 @@ def _form_defaults(rt: Runtime) -> dict[str, Any]:
         "default_saturation": defaults.saturation,
         "multiple": known.multiple if known else 32,
         "max_upload_mb": rt.settings.max_upload_bytes // 2**20,
+        "detail_choices": _details(rt, *TYPICAL_SCAN, defaults.render_size),
     }
+
+
+TYPICAL_SCAN = (4000, 3000)  # the upload form cannot know the photo: it offers what fits a 12-MP scan
+
+
+def _details(rt: Runtime, width: int, height: int, standard: int, deep: bool = False) -> list[tuple[int, str]]:
+    """The detail levels a photo of this size fits at on this server, in words (none while the model is unknown:
+    the form then takes a number)."""
+    return [(s, detail_label(s, standard)) for s in rt.backend.render_sizes(width, height, deep)]
 
 
 def _form_page(request: Request, name: str, error: HeirloomError | None = None, **context: Any) -> Response:
@@ -100,7 +110,16 @@ def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[st
         "shown_hints": parse_hints(shown.hints),
         "takes_hints": rt.backend.takes_hints(),
         "options_open": True,
+        "detail_choices": _details(rt, rec.width, rec.height, _standard(rt), rec.original_format in DEEP_FORMATS),
     }
+
+
+DEEP_FORMATS = ("PNG", "TIFF")  # may hold 16 bits a channel: the larger budget is assumed for them
+
+
+def _standard(rt: Runtime) -> int:
+    known = rt.backend.form_defaults()
+    return known.render_size if known else 256
 
 
 NO_STORE = {"Cache-Control": "no-store"}  # Back after a delete asks again (no photo shown from the page cache)

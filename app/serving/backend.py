@@ -61,6 +61,11 @@ class Backend(Protocol):
         """The weights that make the results (file name and SHA-256; empty while unknown)."""
         ...
 
+    def render_sizes(self, width: int, height: int, deep: bool = False) -> list[int]:
+        """The detail levels a photo of this size fits at on this server (ModelProfile.render_sizes_that_fit);
+        [] while the model is unknown."""
+        ...
+
     def takes_hints(self) -> bool:
         """Whether the model takes colour hints (the photo page offers "Fix a colour"); False while unknown."""
         ...

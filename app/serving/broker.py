@@ -152,4 +152,7 @@ def model_profile(broker: RedisBroker) -> ModelProfile | None:
         raise BrokerUnavailable(str(e)) from e
     if raw is None:
         return None
-    return ModelProfile(**json.loads(cast(bytes, raw)))
+    fields = json.loads(cast(bytes, raw))
+    if "footprint" in fields:
+        fields["footprint"] = tuple(fields["footprint"])  # a JSON list
+    return ModelProfile(**fields)

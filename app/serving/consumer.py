@@ -23,6 +23,7 @@ import signal
 import socket
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,8 @@ class QueueWorker:
         )
         pool = ProcessPool(spec, s.workers, s.request_timeout_s)
         pool.start()
+        engine = pool.profile  # what the engine processes measured of the loaded network, for the forms
+        profile = replace(profile, footprint=engine.footprint, max_work_bytes=engine.max_work_bytes)
         broker = job_queue.make_broker(s.broker_url, s.redelivery_s, judge=True)
         runner = JobRunner(JobStore(s.data_dir), pool.run, profile, self.name)
 

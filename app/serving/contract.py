@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model import formats
+from model import budget, formats
 from model.hints import require_hint_input
-from model.options import ColorizeOptions
+from model.options import MAX_RENDER_SIZE, ColorizeOptions
 
 from ..album.versions import ModelId as ModelId  # re-exported: the contract names it
 
@@ -27,6 +27,8 @@ class ModelProfile:
     model_sha256: str = ""
     precision: str = ""  # what the network runs in, and why ("bfloat16 channels-last (CPU has amx_bf16)")
     hints: bool = False  # whether the model takes colour hints (a hint input)
+    footprint: tuple[int, int, float] = (0, 0, 0.0)  # the loaded network's (model.budget.ModelFootprint); 0: unknown
+    max_work_bytes: int = 0  # the engine's budget for one photo; 0: unknown (the engine still checks)
 
     @property
     def model_id(self) -> ModelId:
@@ -52,6 +54,18 @@ class ModelProfile:
         )
         require_hint_input(opts.hints, self.hints)
         return opts
+
+    def render_sizes_that_fit(self, width: int, height: int, deep: bool = False) -> list[int]:
+        """The detail levels (half, once, twice, 4x, 8x the model's render size) a photo of this size can be
+        colorized at within the engine's work budget: what the forms offer, so no choice fails later."""
+        base, m = self.render_size, self.multiple
+        levels = (base // 2, base, 2 * base, 4 * base, 8 * base)
+        sizes = sorted({s for s in levels if m <= s <= MAX_RENDER_SIZE and not s % m})
+        if not self.max_work_bytes:
+            return sizes
+        fp = budget.ModelFootprint(*self.footprint)
+        fit = [s for s in sizes if budget.estimate(width * height, (s + m) ** 2, deep, fp) <= self.max_work_bytes]
+        return fit or sizes[:1]
 
     def resolve(self, request: Request) -> ColorizeOptions:
         """A job's options, as asked, for this model."""

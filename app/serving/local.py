@@ -96,6 +96,9 @@ class LocalBackend:
     def model(self) -> ModelId:
         return self.profile.model_id if self.profile else ModelId()
 
+    def render_sizes(self, width: int, height: int, deep: bool = False) -> list[int]:
+        return self.profile.render_sizes_that_fit(width, height, deep) if self.profile else []
+
     def takes_hints(self) -> bool:
         return bool(self.profile and self.profile.hints)
 

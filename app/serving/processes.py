@@ -91,6 +91,8 @@ class WorkerSpec:
             sha256_of(path),
             colorizer.precision,
             colorizer.takes_hints,
+            (colorizer.footprint.weights, colorizer.footprint.fixed, colorizer.footprint.per_pixel),
+            colorizer.max_work_bytes,
         )
 
 

@@ -47,6 +47,13 @@ class QueueBackend:
             return ModelId()
         return p.model_id if p else ModelId()
 
+    def render_sizes(self, width: int, height: int, deep: bool = False) -> list[int]:
+        try:
+            p = self.client.profile()
+        except QueueUnavailable:
+            return []
+        return p.render_sizes_that_fit(width, height, deep) if p else []
+
     def takes_hints(self) -> bool:
         try:
             p = self.client.profile()
