@@ -91,6 +91,15 @@ def regression_loss(
     return (err * weights.to(pred.device)[nearest_bin(ab, cfg)][:, None]).mean()
 
 
+def near_hints_loss(pred: torch.Tensor, ab: torch.Tensor, hints: torch.Tensor, reach: int = 4) -> torch.Tensor:
+    """L1 of the regression head only where a hint is within `reach` pixels of the (half-size) output: the
+    signal that teaches a decoder to use its hints; over the whole photo it is a few pixels in thousands."""
+    scale = hints.shape[-1] // pred.shape[-1]
+    near = F.max_pool2d(hints[:, 2:3].float(), 2 * reach * scale + 1, stride=scale, padding=reach * scale)
+    err = (pred.float() - ab / AB_SCALE).abs() * near
+    return err.sum() / (2 * near.sum()).clamp(min=1.0)
+
+
 def colorized_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """Generator input L in [-1, 1] (B, 1, H, W) and ab / AB_SCALE at any scale -> sRGB in [0, 1], differentiable."""
     ab = F.interpolate(ab * AB_SCALE, size=l.shape[-2:], mode="bilinear", align_corners=False)

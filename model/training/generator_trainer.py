@@ -34,7 +34,7 @@ from ..encoders import FrozenEncoder, VGG16Encoder, encoder_filename, load_encod
 from ..errors import ConfigError
 from ..pipeline import pick_device
 from ..precision import describe, resolve_precision
-from .color_losses import ab_prior, class_loss, perceptual_loss, rebalance_weights, regression_loss
+from .color_losses import ab_prior, class_loss, near_hints_loss, perceptual_loss, rebalance_weights, regression_loss
 from .discriminator import count_parameters
 from .distributed import Dist, init_distributed, wrap
 from .gan_phase import D_LR, GanPhase
@@ -278,6 +278,10 @@ class GeneratorTrainer:
         l1 = regression_loss(pred, ab, self._l1_weights(), r.generator)
         loss = r.class_weight * ce + r.l1_weight * l1
         terms = {"ce": ce.item(), "l1": l1.item()}
+        if hints is not None and r.hint_focus:
+            near = near_hints_loss(pred, ab, hints)
+            loss = loss + r.hint_focus * near
+            terms["near_hints"] = near.item()
         if r.perceptual_weight:
             assert self.vgg is not None  # checked at start
             perc = perceptual_loss(self.vgg, l, pred, ab)

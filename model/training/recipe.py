@@ -52,6 +52,7 @@ class Recipe:
     hint_p_none: float = 0.5  # generator.hint_channels: share of views trained without hints (automatic colour)
     hint_max_points: int = 10  # ... and up to this many simulated hints on the others (hint_sampling.py)
     hint_lr_scale: float = 1.0  # the hint paths' learning rate, times `lr` (they start from zero)
+    hint_focus: float = 0.0  # weight of an L1 near the hints (color_losses.near_hints_loss): teaches using them
     precision: str = "auto"  # auto (bf16 + channels-last where the CPU has it) | float32 | bfloat16
     compile: bool = False  # torch.compile the frozen encoder (on-the-fly features; ~30 s to start)
     ema: float = 0.999  # 0: the generator itself is exported
