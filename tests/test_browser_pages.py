@@ -204,3 +204,61 @@ def test_delete_says_undo_and_back_finds_the_photo_in_the_trash(album):
             assert page.locator("#compare").is_visible()
         finally:
             browser.close()
+
+
+def test_tiff_and_heic_scans_show_both_sides_and_a_big_scans_page_stays_light(tmp_path, tiny_weights):
+    """An LZW TIFF and an iPhone-style HEIC show before and after in the viewer (JPEG previews); the page of a
+    4000x3082 scan loads at most 600 KB of response bodies on a 1366x900 laptop before any download."""
+    import io
+
+    import pillow_heif
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    pillow_heif.register_heif_opener()
+    scans = {}
+    big = make_scan(tmp_path / "big.jpg", (4000, 3082))
+    with Image.open(big) as im:
+        for name, fmt, extra in (("lzw.tif", "TIFF", {"compression": "tiff_lzw"}), ("phone.heic", "HEIF", {})):
+            buf = io.BytesIO()
+            im.resize((1200, 924)).convert("RGB").save(buf, fmt, **extra)
+            scans[name] = buf.getvalue()
+    with Image.open(big) as im:  # film grain, as a real 12-MP scan: ~5 MB, not a smooth 200 KB
+        import numpy as np
+
+        grain = np.random.default_rng(0).normal(0, 14, (3082, 4000))
+        noisy = Image.fromarray(np.clip(np.asarray(im.convert("L"), float) + grain, 0, 255).astype(np.uint8))
+        buf = io.BytesIO()
+        noisy.save(buf, "JPEG", quality=95)
+        scans["big.jpg"] = buf.getvalue()
+    assert len(scans["big.jpg"]) > 3_000_000
+    with running_server(tmp_path / "data", tiny_weights) as url:
+        ids = {}
+        for name, data in scans.items():
+            r = httpx.post(url + "/api/photos", files={"file": (name, data, "application/octet-stream")}, timeout=120)
+            assert r.status_code == 201, r.text
+            ids[name] = r.json()["id"]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_context(viewport=DESKTOP).new_page()
+                for name in ("lzw.tif", "phone.heic"):
+                    page.goto(url + f"/photos/{ids[name]}")
+                    page.wait_for_load_state("networkidle")
+                    shown = page.evaluate(
+                        "[...document.querySelectorAll('#compare img')].map((i) => i.complete && i.naturalWidth)"
+                    )
+                    assert len(shown) == 2 and all(w and w > 100 for w in shown), (name, shown)
+                sizes: list[int] = []
+
+                def count(response) -> None:
+                    body = response.body() if response.status == 200 else b""
+                    sizes.append(len(body))
+
+                page.on("response", count)
+                page.goto(url + f"/photos/{ids['big.jpg']}")
+                page.wait_for_load_state("networkidle")
+                total = sum(sizes)
+                assert total <= 600 * 1024, f"{total / 1024:.0f} KB"
+            finally:
+                browser.close()

@@ -512,6 +512,11 @@ def test_hints_in_queue_mode_give_what_one_process_gives_and_are_recorded(tmp_pa
             assert wait_for(web, [rerun["id"]])[rerun["id"]]["status"] == "done"
             versions = web.get(f"/api/photos/{job['id']}").json()["versions"]
             assert [v["hints"] for v in versions] == [[], json.loads(hints)]
+            for side in (480, 960, 1920):  # the worker made the browser-viewable previews too
+                assert web.get(f"/api/photos/{job['id']}/original/preview/{side}").status_code == 200
+                assert web.get(f"{versions[1]['url']}/preview/{side}").status_code == 200
+            assert "srcset" in web.get(f"/photos/{job['id']}", headers={"accept": "text/html"}).text
+            assert not list((data / "jobs" / job["id"]).glob("preview-*")), "the job's copies go once stored"
             preview = web.post(f"/api/photos/{job['id']}/preview", data={"hints": hints})
             assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
             offered = web.get(f"/api/photos/{job['id']}/suggestions", params={"x": 0.5, "y": 0.5})

@@ -46,6 +46,22 @@ FULL_MESSAGE = (
 THUMB_FORMAT = formats.THUMBNAIL
 
 
+PREVIEW_SIDES = (480, 960, 1920)  # as app/serving/processes.py makes them (a result's 480 is its thumbnail)
+ORIGINAL_PREVIEW = "preview-original-{side}.jpg"
+
+
+def _preview_files(version: Version, previews: tuple[tuple[str, bytes], ...]) -> list[tuple[str, bytes]]:
+    """("original-960", jpeg) -> ("preview-original-960.jpg", jpeg); ("result-960", …) -> the version's file."""
+    out = []
+    for name, data in previews:
+        which, _, side = name.partition("-")
+        if not side.isdigit() or int(side) not in PREVIEW_SIDES:
+            continue
+        file = ORIGINAL_PREVIEW.format(side=side) if which == "original" else version.preview_file(int(side))
+        out.append((file, data))
+    return out
+
+
 def display_name(filename: str | None) -> str:
     """A harmless label for the album and for download names; it never becomes a path."""
     name = unicodedata.normalize("NFKC", Path(filename or "").name)
@@ -235,6 +251,8 @@ class Storage:
                 write_synced(staging / rec.original_file, original)
                 write_synced(staging / version.result_file, r.result)
                 write_synced(staging / version.thumb_file, r.thumb)
+                for name, data in _preview_files(version, r.previews):
+                    write_synced(staging / name, data)
                 sync_dir(staging)
                 os.replace(staging, self.photos / rec.id)
                 sync_dir(self.photos)
@@ -257,7 +275,11 @@ class Storage:
             version = self._version(r, version_id)
             written = []
             try:
-                for name, data in ((version.result_file, r.result), (version.thumb_file, r.thumb)):
+                files = [(version.result_file, r.result), (version.thumb_file, r.thumb)]
+                for name, data in _preview_files(version, r.previews):  # the original's only where still missing
+                    if not (name.startswith("preview-original") and (folder / name).exists()):
+                        files.append((name, data))
+                for name, data in files:
                     tmp = self.tmp / f"{photo_id}-{name}"
                     write_synced(tmp, data)
                     os.replace(tmp, folder / name)
@@ -299,9 +321,20 @@ class Storage:
         self.get(photo_id)
         with self.writing():
             rec, gone = self.index.delete_version(photo_id, version_id)
-        for name in (gone.result_file, gone.thumb_file):
+        for name in (gone.result_file, gone.thumb_file, *(gone.preview_file(s) for s in PREVIEW_SIDES)):
             (folder / name).unlink(missing_ok=True)
         return rec
+
+    def preview_path(self, rec: Record, side: int, version: Version | None = None) -> Path | None:
+        """A browser-viewable JPEG of the original (no version) or of a version's result with this long side;
+        None where none was made (photos colorized before previews existed)."""
+        if side not in PREVIEW_SIDES:
+            return None
+        if version is not None and side == PREVIEW_SIDES[0]:
+            return self.path(rec, "thumbnail", version)  # the thumbnail is the result's smallest preview
+        name = ORIGINAL_PREVIEW.format(side=side) if version is None else version.preview_file(side)
+        path = self.folder(rec.id) / name
+        return path if path.is_file() else None
 
     def set_caption(self, photo_id: str, **caption: str | None) -> Record:
         """Change the caption fields given (who, where, when); None leaves a field as it is."""

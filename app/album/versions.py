@@ -44,6 +44,9 @@ class Version:
     def thumb_file(self) -> str:
         return f"thumb-{self.id}{formats.THUMBNAIL.extension}"  # thumbnails are JPEG whatever the result
 
+    def preview_file(self, side: int) -> str:
+        return f"preview-{self.id}-{side}.jpg"
+
 
 @dataclass(frozen=True)
 class Rendering:
@@ -54,3 +57,4 @@ class Rendering:
     thumb: bytes
     opts: ColorizeOptions
     model: ModelId
+    previews: tuple[tuple[str, bytes], ...] = ()  # ("original-960", jpeg), ("result-1920", jpeg)… (processes.py)

@@ -15,8 +15,9 @@ from model.hints import parse_hints
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from ..album.metadata import MAX_CAPTION, SORTS, Record
-from ..album.storage import Storage
+from ..album.storage import PREVIEW_SIDES, Storage
 from ..album.trash import in_trash, move_to_trash, purge_at
+from ..album.versions import Version
 from ..auth import COOKIE, client_key, safe_next, session_cookie, token_matches
 from ..errors import LastVersion, NotFound, describe
 from ..runtime import LimiterDep, OptionsDep, Runtime, RuntimeDep, runtime
@@ -107,11 +108,26 @@ def _photo(rt: Runtime, photo_id: str, version_id: str | None = None) -> dict[st
         "photo": rec,
         "versions": versions,
         "shown": shown,
+        "srcsets": _srcsets(rt.storage, rec, shown),
         "shown_hints": parse_hints(shown.hints),
         "takes_hints": rt.backend.takes_hints(),
         "options_open": True,
         "detail_choices": _details(rt, rec.width, rec.height, _standard(rt), rec.original_format in DEEP_FORMATS),
     }
+
+
+def _srcsets(storage: Storage, rec: Record, shown: Version) -> dict[str, str] | None:
+    """The compare view's `srcset`s, before and after, from the previews made with the photo (JPEGs any browser
+    shows, a few hundred KB); None for photos from before previews (the page shows the full files then)."""
+    base = f"/api/photos/{rec.id}"
+    sets = {}
+    for which, version, url in (("before", None, f"{base}/original"), ("after", shown, f"{base}/versions/{shown.id}")):
+        sides = [s for s in PREVIEW_SIDES if storage.preview_path(rec, s, version) is not None]
+        if len(sides) < len(PREVIEW_SIDES):
+            return None
+        scale = [min(1.0, s / max(rec.width, rec.height)) for s in sides]
+        sets[which] = ", ".join(f"{url}/preview/{s} {max(1, round(rec.width * k))}w" for s, k in zip(sides, scale))
+    return sets
 
 
 DEEP_FORMATS = ("PNG", "TIFF")  # may hold 16 bits a channel: the larger budget is assumed for them

@@ -16,7 +16,7 @@ from ..album.metadata import CAPTION_FIELDS, MAX_CAPTION, SORTS, Record
 from ..album.trash import TRASH_DAYS, move_to_trash
 from ..runtime import BackendDep, OptionsDep, StorageDep
 from ..serving.backend import Queued
-from .shapes import ERRORS, FILE, NO_PHOTO, QUEUED, accepted, photo_json, stored_file
+from .shapes import ERRORS, FILE, NO_PHOTO, QUEUED, accepted, photo_json, preview_file, stored_file
 
 router = APIRouter(prefix="/api/photos", tags=["album"])
 
@@ -91,6 +91,18 @@ async def change_photo(storage: StorageDep, photo_id: str, change: PhotoChange) 
 @router.get("/{photo_id}/original", response_class=FileResponse, summary="The upload, byte for byte")
 def get_original(storage: StorageDep, photo_id: str, download: bool = False) -> FileResponse:
     return stored_file(storage, photo_id, "original", download)
+
+
+@router.get(
+    "/{photo_id}/original/preview/{side}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, **NO_PHOTO},
+    summary="The original as a JPEG any browser shows, its long side 480, 960 or 1920 px",
+)
+def get_original_preview(storage: StorageDep, photo_id: str, side: int) -> FileResponse:
+    """Made when the photo was colorized (a TIFF or HEIC scan too); 404 for photos from before previews."""
+    rec = storage.get(photo_id)
+    return preview_file(storage.preview_path(rec, side))
 
 
 @router.get(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Any
 
 from fastapi import File
@@ -15,6 +16,7 @@ from model import formats
 from ..album.metadata import Record
 from ..album.storage import THUMB_FORMAT, Storage
 from ..album.versions import Version
+from ..errors import NotFound
 from ..serving.backend import Queued
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -69,6 +71,13 @@ def photo_json(rec: Record, versions: list[Version] | None = None) -> dict[str, 
     if versions is not None:
         body["versions"] = [version_json(rec.id, v, rec.favorite.id) for v in versions]
     return body
+
+
+def preview_file(path: Path | None) -> FileResponse:
+    if path is None:
+        raise NotFound("There is no preview of this size (photos colorized before previews have none).")
+    # Named by content that never changes (a version's files are written once): cache for a day.
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
 def stored_file(

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..runtime import OptionsDep, RuntimeDep, StorageDep
 from ..serving.backend import Queued
-from .shapes import ERRORS, NO_PHOTO, QUEUED, accepted, photo_json, stored_file, version_json
+from .shapes import ERRORS, NO_PHOTO, QUEUED, accepted, photo_json, preview_file, stored_file, version_json
 
 router = APIRouter(prefix="/api/photos/{photo_id}", tags=["versions"])
 
@@ -92,6 +92,17 @@ async def delete_version(storage: StorageDep, photo_id: str, version_id: str) ->
 )
 def get_version_result(storage: StorageDep, photo_id: str, version_id: str, download: bool = False) -> FileResponse:
     return stored_file(storage, photo_id, "result", download, version_id)
+
+
+@router.get(
+    "/versions/{version_id}/preview/{side}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, **NO_PHOTO},
+    summary="A version's result as a JPEG any browser shows, its long side 480, 960 or 1920 px",
+)
+def get_version_preview(storage: StorageDep, photo_id: str, version_id: str, side: int) -> FileResponse:
+    rec, version = storage.version(photo_id, version_id)
+    return preview_file(storage.preview_path(rec, side, version))
 
 
 @router.get("/versions/{version_id}/thumbnail", response_class=FileResponse)

@@ -83,8 +83,9 @@ class JobRunner:
             getattr(self.profile, "model_name", ""),
             getattr(self.profile, "model_sha256", ""),
             hints_json(opts.hints) if opts.hints else "",
+            tuple(name for name, _ in out.previews),
         )
-        stored = self.store.finish(job_id, result, out.data, out.thumb)
+        stored = self.store.finish(job_id, result, out.data, out.thumb, out.previews)
         log.info("job %s %s (attempt %d)", job_id, "done" if stored else "already done elsewhere", rec.attempts)
         return "done"
 

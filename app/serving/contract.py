@@ -95,6 +95,7 @@ class JobResult:
     model_name: str = ""  # the worker's weights (file name and SHA-256): the album records them per version
     model_sha256: str = ""
     hints: str = ""  # the hints it was made with, their JSON ("" = none)
+    previews: tuple[str, ...] = ()  # the preview names made with it (files preview-<name>.jpg in the job's folder)
 
     @property
     def file(self) -> str:  # inside the job's folder
@@ -103,6 +104,12 @@ class JobResult:
     @property
     def thumb_file(self) -> str:
         return f"thumb{formats.THUMBNAIL.extension}"
+
+    @staticmethod
+    def preview_file(name: str) -> str:
+        if not name.replace("-", "").isalnum():
+            raise ValueError(f"not a preview name: {name!r}")  # names come from our own worker; still, no paths
+        return f"preview-{name}.jpg"
 
 
 @dataclass(frozen=True)
@@ -123,3 +130,4 @@ class Outcome:
     height: int
     thumb: bytes  # a small JPEG, or b"" when the job asked for none
     colors: tuple[str, ...] = ()  # a suggest_at job's answer ("#rrggbb", most likely first)
+    previews: tuple[tuple[str, bytes], ...] = ()  # browser-viewable JPEGs: ("original-960", …), ("result-1920", …)

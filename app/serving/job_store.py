@@ -72,6 +72,8 @@ class JobRecord:
     def from_json(cls, text: str) -> JobRecord:
         d: dict[str, Any] = json.loads(text)
         d["request"] = Request(**d["request"])
+        if d.get("result"):
+            d["result"]["previews"] = tuple(d["result"].get("previews", ()))  # a JSON list
         d["result"] = JobResult(**d["result"]) if d.get("result") else None
         d["error"] = tuple(d["error"]) if d.get("error") else None
         return cls(**d)
@@ -163,7 +165,9 @@ class JobStore:
     def drop_files(self, job_id: str) -> None:
         """Keep the record (for status pages), drop the bytes once the album holds its own copies."""
         rec = self.get(job_id)
-        for name in ("input", *((rec.result.file, rec.result.thumb_file) if rec.result else ())):
+        r = rec.result
+        made = (r.file, r.thumb_file, *map(r.preview_file, r.previews)) if r else ()
+        for name in ("input", *made):
             (self.folder(job_id) / name).unlink(missing_ok=True)
 
     def delete(self, job_id: str) -> None:
@@ -183,7 +187,9 @@ class JobStore:
                 replace(rec, status=RUNNING, attempts=rec.attempts + 1, worker=worker, started=time.time())
             )
 
-    def finish(self, job_id: str, result: JobResult, data: bytes, thumb: bytes) -> bool:
+    def finish(
+        self, job_id: str, result: JobResult, data: bytes, thumb: bytes, previews: tuple[tuple[str, bytes], ...] = ()
+    ) -> bool:
         """Store the result; False (and nothing written) when the job already finished elsewhere."""
         with self._locked(job_id) as rec:
             if rec.status in FINISHED:
@@ -191,6 +197,8 @@ class JobStore:
             folder = self.folder(job_id)
             write_synced(folder / result.file, data)
             write_synced(folder / result.thumb_file, thumb)
+            for name, preview in previews:
+                write_synced(folder / result.preview_file(name), preview)
             self._save(replace(rec, status=DONE, result=result, finished=time.time()))
             self._mark_ready(rec)
             return True

@@ -115,7 +115,7 @@ class LocalBackend:
         return await self.pool.run(self.processes.run, job)
 
     def _rendering(self, out: Outcome, opts: ColorizeOptions) -> Rendering:
-        return Rendering(out.data, out.format, out.thumb, opts, self.model())
+        return Rendering(out.data, out.format, out.thumb, opts, self.model(), out.previews)
 
     # --- the work -------------------------------------------------------------------------------
 

@@ -109,6 +109,29 @@ def thumbnail(photo: Photo) -> bytes:
     return buf.getvalue()
 
 
+PREVIEW_SIDES = (480, 960, 1920)  # long sides of the browser-viewable previews (srcset); results use the thumb as 480
+
+
+def previews(original: Photo, result: Photo) -> tuple[tuple[str, bytes], ...]:
+    """JPEGs of both sides at each preview size, so a TIFF or HEIC scan (and a TIFF result) shows in any
+    browser and a 4000 px photo's page loads a few hundred KB, not its full files."""
+    from PIL import Image
+
+    from model.photo_io import to_8bit
+
+    out = []
+    for which, photo, sides in (("original", original, PREVIEW_SIDES), ("result", result, PREVIEW_SIDES[1:])):
+        px = to_8bit(photo.pixels)
+        full = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
+        for side in sides:
+            im = full.copy()
+            im.thumbnail((side, side))
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=82, optimize=True, progressive=True)
+            out.append((f"{which}-{side}", buf.getvalue()))
+    return tuple(out)
+
+
 def run_job(colorizer: Colorizer, job: Job) -> Outcome:
     """The work of one job: decode, colorize, encode the result and its thumbnail (or, for `suggest_at`,
     the model's plausible colours at that spot)."""
@@ -136,6 +159,7 @@ def run_job(colorizer: Colorizer, job: Job) -> Outcome:
         w,
         h,
         thumbnail(result.photo) if job.thumbnail else b"",
+        previews=previews(result.source, result.photo) if job.thumbnail else (),
     )
 
 

@@ -237,6 +237,7 @@ class QueueClient:
                 result.render_size, result.policy, result.saturation, result.format, parse_hints(result.hints)
             ),
             ModelId(result.model_name, result.model_sha256),
+            tuple((name, (folder / result.preview_file(name)).read_bytes()) for name in result.previews),
         )
         if rec.kind == "rerun":
             assert rec.photo_id is not None
