@@ -4,6 +4,7 @@ batch, a selection or the whole album; every file in an archive has its upload's
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 
 import pytest
@@ -46,12 +47,19 @@ def test_batch_records_each_photo_and_its_zip_keeps_sizes(client):
     page = client.get(batch["page_url"], headers=HTML).text
     assert bad.json()["message"] in page and "Waiting" in page and 'href="/album"' in page
     assert 'data-poll="' in page  # the page refreshes itself while a photo is still working
+    assert "<strong>2 of 4 done</strong>, 1 failed, 1 still working…" in page
     for item in now["items"][:2]:
         p = item["photo"]
-        assert f'href="{p["page_url"]}"' in page and "(before: the scan" in page and "(colorized)" in page
+        assert f'href="{p["page_url"]}"' in page and "(before: the scan)" in page and "(colorized)" in page
+        assert f'src="{item["before_url"]}"' in page  # the real scan (a sepia print shows sepia), not a gray CSS copy
+        assert client.get(item["before_url"]).headers["content-type"] == "image/jpeg"
+    assert page.count("<figcaption>Before</figcaption>") == page.count("<figcaption>After</figcaption>") == 2
     assert add(client, *SIZES[2], "c.png", batch=batch["id"], position=3).status_code == 201
 
-    archive = unzip(client.get(batch["zip_url"]))
+    got = client.get(batch["zip_url"])
+    day = time.strftime("%Y-%m-%d", time.gmtime(batch["created"]))
+    assert f'filename="heirloom-a-and-2-more-{day}.zip"' in got.headers["content-disposition"]
+    archive = unzip(got)
     assert sorted(archive) == ["a-color.png", "b-color.png", "c-color.png"]
     for name, size in zip(["a", "b", "c"], SIZES):
         assert size_of(archive[f"{name}-color.png"]) == size
@@ -64,10 +72,15 @@ def test_batch_records_each_photo_and_its_zip_keeps_sizes(client):
 
 def test_album_zip_of_a_selection_or_everything(client):
     ids = [add(client, w, h).json()["id"] for w, h in SIZES]  # three uploads all named scan.png
-    picked = unzip(client.get("/api/album.zip", params={"id": [ids[0], ids[2], ids[0]]}))
+    client.patch(f"/api/photos/{ids[0]}", json={"who": "Grandma Rose", "when": "1952"})
+    got = client.get("/api/album.zip", params={"id": [ids[0], ids[2], ids[0]]})
+    assert "heirloom-grandma-rose-1952-and-1-more-" in got.headers["content-disposition"]
+    picked = unzip(got)
     assert sorted(picked) == ["scan-color (2).png", "scan-color.png"]
     assert sorted(size_of(d) for d in picked.values()) == sorted([SIZES[0], SIZES[2]])
-    everything = unzip(client.get("/api/album.zip", params={"all": "true", "originals": "true"}))
+    whole = client.get("/api/album.zip", params={"all": "true", "originals": "true"})
+    assert f"heirloom-album-{time.strftime('%Y-%m-%d', time.gmtime())}.zip" in whole.headers["content-disposition"]
+    everything = unzip(whole)
     results = [d for n, d in everything.items() if not n.startswith("originals/")]
     originals = [d for n, d in everything.items() if n.startswith("originals/")]
     assert sorted(size_of(d) for d in results) == sorted(SIZES) == sorted(size_of(d) for d in originals)

@@ -4,7 +4,9 @@ or the whole album."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,29 @@ def _records(storage: Storage, batch: Batch) -> dict[int, Record]:
     return found
 
 
+def _before_url(storage: Storage, rec: Record) -> str | None:
+    """The scan itself, small (its JPEG preview); None for photos from before previews."""
+    return f"/api/photos/{rec.id}/original/preview/480" if storage.preview_path(rec, 480) else None
+
+
+def _slug(text: str) -> str:
+    """A caption or file name as part of a file name: letters, digits and dashes (any script), at most 40."""
+    words = re.findall(r"\w+", re.sub(r"\.(jpe?g|png|tiff?|webp|bmp|gif|heic|heif|mpo)$", "", text, flags=re.I))
+    return "-".join(words)[:40].strip("-").lower() or "photos"
+
+
+def zip_name(records: list[Record], when: float | None = None, whole: bool = False) -> str:
+    """heirloom-album-2026-12-03.zip, heirloom-grandma-rose.zip, heirloom-grandma-rose-and-4-more.zip…"""
+    day = time.strftime("%Y-%m-%d", time.gmtime(when if when is not None else time.time()))
+    if whole:
+        return f"heirloom-album-{day}.zip"
+    if not records:
+        return f"heirloom-{day}.zip"
+    first = _slug(records[0].label)
+    more = f"-and-{len(records) - 1}-more" if len(records) > 1 else ""
+    return f"heirloom-{first}{more}-{day}.zip"
+
+
 def batch_json(storage: Storage, batch: Batch) -> dict[str, Any]:
     records = _records(storage, batch)
     items = [
@@ -59,6 +84,7 @@ def batch_json(storage: Storage, batch: Batch) -> dict[str, Any]:
             "status": i.status if i.status != "done" or i.position in records else "deleted",
             "error": i.error or None,
             "photo": photo_json(records[i.position]) if i.position in records else None,
+            "before_url": _before_url(storage, records[i.position]) if i.position in records else None,
         }
         for i in batch.items
     ]
@@ -140,8 +166,9 @@ async def _zip(storage: Storage, records: Iterable[Record], name: str, originals
 )
 async def batch_zip(rt: RuntimeDep, batch_id: str, originals: bool = ORIGINALS) -> Response:
     storage = rt.storage
-    records = list(_records(storage, storage.batch(batch_id)).values())
-    return await _zip(storage, records, "heirloom-batch.zip", originals)
+    batch = storage.batch(batch_id)
+    records = list(_records(storage, batch).values())
+    return await _zip(storage, records, zip_name(records, batch.created), originals)
 
 
 def _whole_album(storage: Storage) -> Iterator[Record]:
@@ -166,14 +193,14 @@ async def album_zip(
 ) -> Response:
     storage = rt.storage
     if everything:
-        return await _zip(storage, _whole_album(storage), "heirloom-album.zip", originals)
+        return await _zip(storage, _whole_album(storage), zip_name([], whole=True), originals)
     chosen = list(dict.fromkeys(ids))
     if not chosen:
         raise InvalidOption("id", "Choose at least one photo (or ask for all of them).")
     if len(chosen) > MAX_SELECTION:
         raise InvalidOption("id", f"At most {MAX_SELECTION} photos at once; use all=true for the whole album.")
     records = [storage.get(i) for i in chosen]
-    return await _zip(storage, records, "heirloom-photos.zip", originals)
+    return await _zip(storage, records, zip_name(records), originals)
 
 
 @router.get("/batches/{batch_id}", include_in_schema=False)
