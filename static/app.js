@@ -203,15 +203,40 @@ function setupBatch() {
   }, 2000);
 }
 
-// --- Album: "Download ticked" waits until a photo is ticked (without this file the server says so) ----
+// --- Album: ticks are kept across pages (this tab's session), the order applies at once, and "Download
+// ticked" waits until a photo is ticked (without this file: ticks per page, and the server says so) ----
 function setupZip() {
   const form = $("#zip-form");
   if (!form) return;
-  const ticked = form.querySelector("button:not([name])");
-  const boxes = document.querySelectorAll('input[name=id][form="zip-form"]');
-  const update = () => { ticked.disabled = !Array.from(boxes).some((b) => b.checked); };
-  boxes.forEach((b) => b.addEventListener("change", update));
+  const KEY = "heirloom-ticked";
+  const load = () => { try { return new Set(JSON.parse(sessionStorage.getItem(KEY) || "[]")); } catch (_) { return new Set(); } };
+  const save = (s) => { try { sessionStorage.setItem(KEY, JSON.stringify([...s])); } catch (_) { /* private mode */ } };
+  const picked = load();
+  const ticked = form.querySelector("button:not([name])"), count = $("#ticked-count");
+  const boxes = Array.from(document.querySelectorAll('input[name=id][form="zip-form"]'));
+  boxes.forEach((b) => { if (picked.has(b.value)) b.checked = true; });
+  const update = () => {
+    ticked.disabled = picked.size === 0;
+    if (count) count.textContent = picked.size ? `(${picked.size})` : "";
+  };
+  boxes.forEach((b) => b.addEventListener("change", () => {
+    if (b.checked) picked.add(b.value); else picked.delete(b.value);
+    save(picked); update();
+  }));
+  form.addEventListener("submit", (e) => {  // ticks from other pages travel as hidden fields
+    form.querySelectorAll("input[data-other-page]").forEach((i) => i.remove());
+    if (e.submitter && e.submitter.name === "all") return;
+    const here = new Set(boxes.map((b) => b.value));
+    for (const id of picked) {
+      if (here.has(id)) continue;
+      const i = document.createElement("input");
+      i.type = "hidden"; i.name = "id"; i.value = id; i.dataset.otherPage = "";
+      form.append(i);
+    }
+  });
   update();
+  const sort = $("#sort");
+  if (sort) sort.addEventListener("change", () => sort.form.requestSubmit());
 }
 
 // --- Small things: live saturation value, confirm before delete -------------------------

@@ -211,17 +211,18 @@ def test_times_are_utc_in_a_time_element_and_converted_in_js(client):
     assert "time[data-local][datetime]" in js and "toLocaleString" in js
 
 
-def test_album_offers_result_and_original_downloads(client):
+def test_the_photo_page_offers_result_and_original_downloads_and_album_tiles_two_tab_stops(client):
     rec = client.post("/api/photos", files={"file": ("grandpa.png", image_bytes(), "image/png")}).json()
-    album = client.get("/album", headers=HTML).text
+    page = client.get(f"/photos/{rec['id']}", headers=HTML).text
     for kind, name in (("result", "grandpa-color.png"), ("original", "grandpa.png")):
         url = f"/api/photos/{rec['id']}/{kind}?download=true"
-        assert f'href="{url}" download' in album
+        assert f'href="{url}" download' in page
         r = client.get(url)
         assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
         assert name in r.headers["content-disposition"]
-    assert 'aria-label="Download grandpa.png, colorized"' in album
-    assert 'aria-label="Download grandpa.png, original scan"' in album
+    album = client.get("/album", headers=HTML).text
+    tile = album[album.index('<li class="tile">') : album.index("</li>", album.index('<li class="tile">'))]
+    assert len(re.findall(r"<(a|button|input|select|textarea)\b", tile)) == 2  # the photo, and its tick
 
 
 # --- captions: who, where, when -------------------------------------------------------------

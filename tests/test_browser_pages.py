@@ -262,3 +262,50 @@ def test_tiff_and_heic_scans_show_both_sides_and_a_big_scans_page_stays_light(tm
                 assert total <= 600 * 1024, f"{total / 1024:.0f} KB"
             finally:
                 browser.close()
+
+
+def test_the_album_at_family_scale(tmp_path, tiny_weights):
+    """61 photos (two pages): at most two Tab stops per tile, the order applies as soon as it is chosen,
+    ticks survive paging into the ZIP, and on a phone the first screen shows photos, not only forms."""
+    from playwright.sync_api import sync_playwright
+
+    scan = make_scan(tmp_path / "s.jpg", (120, 90)).read_bytes()
+    with running_server(tmp_path / "data", tiny_weights) as url:
+        api = httpx.Client(base_url=url, timeout=60)
+        for i in range(61):
+            assert api.post("/api/photos", files={"file": (f"scan{i:02}.jpg", scan, "image/jpeg")}).status_code == 201
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_context(viewport=DESKTOP).new_page()
+                page.goto(url + "/album")
+                tiles = page.locator("li.tile").count()
+                stops = page.evaluate(
+                    """() => [...document.querySelectorAll("li.tile")].map((t) =>
+                        t.querySelectorAll("a[href], button, input, select, textarea, [tabindex]").length)"""
+                )
+                assert tiles == 60 and max(stops) <= 2, stops[:3]
+                page.select_option("#sort", "oldest")  # no Search press
+                page.wait_for_url("**sort=oldest**")
+                assert page.locator("li.tile .tile-name").first.inner_text() == "scan00.jpg"
+                page.locator("li.tile input[type=checkbox]").nth(0).check()
+                page.locator("li.tile input[type=checkbox]").nth(1).check()
+                page.get_by_role("link", name="Next page").click()
+                page.wait_for_url("**page=2**")
+                page.locator("li.tile input[type=checkbox]").first.check()
+                page.locator(".zip-box summary").click()
+                assert page.locator("#ticked-count").inner_text() == "(3)"
+                with page.expect_download() as info:
+                    page.get_by_role("button", name="Download ticked as ZIP").click()
+                import zipfile
+
+                saved = tmp_path / "ticked.zip"
+                info.value.save_as(saved)
+                with zipfile.ZipFile(saved) as zf:
+                    assert len(zf.namelist()) == 3, zf.namelist()
+                phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+                phone.goto(url + "/album")
+                first = phone.locator("li.tile img").first.bounding_box()
+                assert first["y"] < PHONE["height"] * 0.6, "the first photo shows on the first screen"
+            finally:
+                browser.close()
