@@ -152,6 +152,8 @@ def test_docs_offline_album_times_and_captions(server, tmp_path):
             page.press("#q", "Enter")
             page.wait_for_selector("text=1 photo match")
             assert page.locator(".tile").count() == 1
-            assert page.locator(".tile a[download]").count() == 2
+            page.locator(".tile a").first.click()  # the photo's page holds its downloads
+            page.wait_for_url("**/photos/*")
+            assert page.locator(".actions a[download]").count() == 2
         finally:
             browser.close()
