@@ -42,6 +42,21 @@ function setupUpload() {
     return { li, state, bar };
   }
 
+  // Nothing lost: while files are still on their way the page asks before it is left; a file that could not
+  // be sent is declared missing (its batch settles without it and says so); every file carries its own
+  // Idempotency-Key, so a repeat of it never makes a second photo.
+  const unsent = new Set();  // positions whose bytes have not all reached the server
+  let current = null;  // the batch being sent
+  window.addEventListener("beforeunload", (e) => { if (unsent.size) { e.preventDefault(); e.returnValue = ""; } });
+  window.addEventListener("pagehide", () => {
+    if (current && unsent.size) {
+      const body = new Blob([JSON.stringify({ positions: [...unsent] })], { type: "application/json" });
+      navigator.sendBeacon(`${current.url}/missing`, body);
+    }
+  });
+  const newKey = () => (crypto.randomUUID ? crypto.randomUUID()
+    : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join(""));
+
   function send(file, ui, batch, position) {
     return new Promise((resolve) => {
       const data = new FormData();
@@ -52,11 +67,14 @@ function setupUpload() {
       }
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/api/photos");
+      xhr.setRequestHeader("Idempotency-Key", newKey());
       xhr.responseType = "json";
       xhr.upload.onprogress = (e) => {
         if (e.lengthComputable) { ui.bar.value = (e.loaded / e.total) * 90; ui.state.textContent = "Uploading"; }
       };
-      xhr.upload.onload = () => { ui.bar.removeAttribute("value"); ui.state.textContent = "Colorizing…"; };
+      xhr.upload.onload = () => {
+        unsent.delete(position); ui.bar.removeAttribute("value"); ui.state.textContent = "Colorizing…";
+      };
       const done = (body) => {
         ui.bar.value = 100; ui.state.textContent = "";
         const a = document.createElement("a"); a.href = body.page_url; a.textContent = "Open";
@@ -77,7 +95,14 @@ function setupUpload() {
           resolve(failed((body.message || `Error ${xhr.status}`) + (retry ? ` (retry in ${retry}s)` : "")));
         }
       };
-      xhr.onerror = () => { ui.li.classList.add("failed"); ui.state.textContent = "Network error"; reveal(ui.li); resolve(null); };
+      xhr.onerror = () => {
+        ui.li.classList.add("failed"); ui.state.textContent = "Network error: add this photo again"; reveal(ui.li);
+        if (batch && unsent.delete(position)) {  // it may have arrived after all: the server keeps those
+          fetch(`${batch.url}/missing`, { method: "POST", headers: { "content-type": "application/json" },
+            body: JSON.stringify({ positions: [position] }) }).catch(() => {});
+        }
+        resolve(null);
+      };
       xhr.send(data);
     });
   }
@@ -124,6 +149,8 @@ function setupUpload() {
         if (r.status === 201) batch = await r.json();
       } catch (_) { /* without a batch the photos still go to the album */ }
     }
+    current = batch;
+    files.forEach((_, i) => unsent.add(i));
     const results = [];
     let next = 0;
     // Two uploads at a time keep the server's queue busy without flooding it.
@@ -132,6 +159,7 @@ function setupUpload() {
     }
     await Promise.all([worker(), worker()]);
     // Queue mode: each row shows its place in line until its photo is stored (`later`).
+    unsent.clear();
     const settled = await Promise.all(results.map((r) => (r && r.later ? r.later : r)));
     submit.disabled = false;
     const ok = settled.filter(Boolean);
@@ -198,7 +226,7 @@ function setupBatch() {
       const r = await fetch(status.dataset.poll);
       if (!r.ok) return;
       const b = await r.json();
-      if (b.done + b.failed !== seen) { clearInterval(timer); window.location.reload(); }
+      if (b.done + b.failed + b.missing !== seen || b.settled) { clearInterval(timer); window.location.reload(); }
     } catch (_) { /* try again at the next tick */ }
   }, 2000);
 }

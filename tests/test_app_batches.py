@@ -117,3 +117,56 @@ def test_several_files_without_js_make_a_batch(client):
     batch = client.get("/api" + r.headers["location"]).json()
     assert [i["status"] for i in batch["items"]] == ["done", "failed", "done"]  # one failure stops nothing
     assert client.app.state.runtime.storage.count() == 2
+
+
+def test_a_batch_settles_with_files_declared_missing_by_the_page_or_by_time(client):
+    """The one rule: settled when each file arrived and finished or was declared missing — by the page (files it
+    could not send) or by the server (not received 10 minutes after the batch last moved)."""
+    from app.album.batch_index import MISSING_AFTER_S
+
+    batch = client.post("/api/batches", json={"names": ["a.png", "b.png", "c.png", "d.png"]}).json()
+    assert add(client, 30, 20, "a.png", batch=batch["id"], position=0).status_code == 201
+    r = client.post(f"{batch['url']}/missing", json={"positions": [1, 0]})  # 0 arrived: left alone
+    assert r.status_code == 200, r.text
+    now = r.json()
+    assert [i["status"] for i in now["items"]] == ["done", "missing", "waiting", "waiting"]
+    assert not now["settled"] and now["missing"] == 1
+    # A file declared missing that arrives after all is kept.
+    assert add(client, 30, 20, "b.png", batch=batch["id"], position=1).status_code == 201
+    assert client.get(batch["url"]).json()["items"][1]["status"] == "done"
+    page = client.get(batch["page_url"], headers=HTML).text
+    assert "data-poll" in page and "not received" not in page
+    # Ten minutes without any activity: the server declares the rest missing; the page stops watching.
+    storage = client.app.state.runtime.storage
+    with storage.writing():
+        storage.index._db.execute(
+            "UPDATE batches SET active = ? WHERE id = ?", (time.time() - MISSING_AFTER_S - 1, batch["id"])
+        )
+    settled = client.get(batch["url"]).json()
+    assert settled["settled"] and settled["missing"] == 2 and settled["done"] == 2
+    page = client.get(batch["page_url"], headers=HTML).text
+    assert "2 were not received" in page and "add them again" in page and "data-poll" not in page
+    listed = client.get("/batches", headers=HTML).text
+    assert batch["page_url"] in listed and "2 of 4 done, 2 not received" in listed
+    assert client.post(f"{batch['url']}/missing", json={"positions": [9]}).status_code == 422
+
+
+def test_an_upload_repeated_with_its_idempotency_key_gets_the_first_answer(client):
+    files = {"file": ("rose.png", image_bytes(30, 20), "image/png")}
+    key = {"Idempotency-Key": "3f2a8c1e-0d4b-4c1a-9e7f-5b6d7c8e9f01"}
+    first = client.post("/api/photos", files=files, headers=key)
+    again = client.post("/api/photos", files=files, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"] and again.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replay"] == "true"
+    assert client.get("/api/photos").json()["total"] == 1
+    other = client.post("/api/photos", files=files, headers={"Idempotency-Key": "another-key-0001"})
+    assert other.json()["id"] != first.json()["id"] and client.get("/api/photos").json()["total"] == 2
+    bad = {"file": ("notes.txt", b"hello", "text/plain")}
+    refused = client.post("/api/photos", files=bad, headers={"Idempotency-Key": "bad-upload-0001"})
+    assert refused.status_code == 415
+    assert (
+        client.post("/api/photos", files=bad, headers={"Idempotency-Key": "bad-upload-0001"}).json() == refused.json()
+    )
+    short = client.post("/api/photos", files=files, headers={"Idempotency-Key": "x"})
+    assert short.status_code == 422 and short.json()["field"] == "Idempotency-Key"

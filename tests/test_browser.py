@@ -157,3 +157,55 @@ def test_docs_offline_album_times_and_captions(server, tmp_path):
             assert page.locator(".actions a[download]").count() == 2
         finally:
             browser.close()
+
+
+def test_a_refresh_mid_upload_loses_nothing_that_arrived_and_leaves_no_endless_batch(server, tmp_path):
+    """Six scans on a slow link; F5 once the first says "Colorizing…": what reached the server is in the
+    album, the rest is declared missing by the page as it goes, and the batch page says so instead of
+    watching for ever. While files are on their way the page asks before it is left."""
+    import httpx
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    paths = []
+    for i in range(6):  # grainy: ~300 KB each, seconds apiece on the throttled link
+        px = np.random.default_rng(i).integers(0, 255, (420, 560), dtype=np.uint8)
+        paths.append(tmp_path / f"scan{i}.png")
+        Image.fromarray(px).save(paths[-1])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send(
+                "Network.emulateNetworkConditions",
+                {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 250_000},
+            )
+            page.goto(server + "/")
+            page.set_input_files("#file", [str(x) for x in paths])
+            page.click("#submit")
+            page.wait_for_selector(".progress-list .state:has-text('Colorizing…')", timeout=30_000)
+            asks = page.evaluate(
+                "() => { const e = new Event('beforeunload', { cancelable: true }); window.dispatchEvent(e);"
+                " return e.defaultPrevented; }"
+            )
+            assert asks, "files still on their way: the page asks before it is left"
+            page.reload()
+            page.wait_for_timeout(1500)
+            batches = httpx.get(server + "/batches").text
+            link = batches.split('href="/batches/')[1].split('"')[0]
+            batch = httpx.get(f"{server}/api/batches/{link}").json()
+            deadline = 30
+            while not batch["settled"] and deadline:
+                page.wait_for_timeout(1000)
+                deadline -= 1
+                batch = httpx.get(f"{server}/api/batches/{link}").json()
+            assert batch["settled"], batch
+            assert batch["done"] >= 1 and batch["missing"] >= 1 and batch["done"] + batch["missing"] == 6, batch
+            assert httpx.get(server + "/api/photos").json()["total"] == batch["done"]
+            page.goto(f"{server}/batches/{link}")
+            assert page.get_by_text("not received").first.is_visible()
+            assert page.locator("[data-poll]").count() == 0
+        finally:
+            browser.close()

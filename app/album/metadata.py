@@ -16,6 +16,7 @@ from model import InvalidOption
 from ..errors import LastVersion, NotFound
 from .batch_index import BatchIndex
 from .db import Database, is_postgres_url, open_sqlite
+from .idempotency import IdempotencyIndex
 from .schema import VERSION, migrate, version_of
 from .session_index import SessionIndex
 from .versions import Version
@@ -128,6 +129,7 @@ class PhotoIndex:
             self._db = Database.sqlite(conn)
         self.batches = BatchIndex(self._db, self._lock)
         self.sessions = SessionIndex(self._db, self._lock)
+        self.idempotency = IdempotencyIndex(self._db, self._lock)
 
     @property
     def dialect(self) -> str:

@@ -5,7 +5,7 @@ always recorded it), PostgreSQL's one-row table `schema_version`.
 An album opened by a newer Heirloom is upgraded in place, one migration per transaction (PostgreSQL's
 DDL is transactional too), so a crash leaves it at the last complete step; on PostgreSQL an advisory
 lock lets several web servers start at once, the first upgrading, the others finding it done. No
-Alembic: six steps of plain SQL and a version number are all it does, and Alembic would bring
+Alembic: seven steps of plain SQL and a version number are all it does, and Alembic would bring
 SQLAlchemy with it.
 """
 
@@ -80,6 +80,19 @@ _SESSIONS = ["CREATE TABLE sessions (id TEXT PRIMARY KEY, created REAL NOT NULL,
 _HINTS = ["ALTER TABLE versions ADD COLUMN hints TEXT NOT NULL DEFAULT ''"]
 
 
+# Step 7, nothing lost: when each batch file arrived and the batch last moved (the settling rule), and each
+# upload's Idempotency-Key with the answer it got (a retry gets the same answer: no duplicate).
+_SETTLING = [
+    "ALTER TABLE batch_items ADD COLUMN received REAL",
+    "ALTER TABLE batches ADD COLUMN active REAL",
+    "UPDATE batches SET active = created",
+    """CREATE TABLE idempotency (
+        key TEXT PRIMARY KEY, created REAL NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
+        location TEXT NOT NULL DEFAULT '')""",
+    "CREATE INDEX idempotency_created ON idempotency (created)",
+]
+
+
 def _step1(db: Database) -> list[str]:
     db.execute(db.real(_PHOTOS_V1))
     have = db.columns("photos")
@@ -102,6 +115,7 @@ STEPS: list[Callable[[Database], list[str]]] = [
     lambda _db: _TRASH,
     lambda _db: _SESSIONS,
     lambda _db: _HINTS,
+    lambda _db: _SETTLING,
 ]
 VERSION = len(STEPS)
 _PG_LOCK = 0x4865_6972  # "Heir": the advisory lock that serializes upgrades of one PostgreSQL database

@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from model import InvalidOption, formats
 from model.hints import hints_json
@@ -32,6 +33,7 @@ from model.hints import hints_json
 from ..errors import NotFound, StorageFull, StorageReadOnly, TooManyVersions
 from ..safe_files import ID_PATTERN, new_id, sync_dir, write_synced
 from .batch_index import MAX_BATCH, Batch, BatchItem
+from .idempotency import Answer
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
 from .versions import Rendering, Version
 
@@ -367,6 +369,33 @@ class Storage:
         """-> False when the place already holds a photo (a second upload of it: its photo is not kept)."""
         with self.writing():
             return self.index.batches.settle(batch_id, position, photo_id, error)
+
+    def arrived(self, batch_id: str, position: int) -> None:
+        with self.writing():
+            self.index.batches.arrived(batch_id, position, time.time())
+
+    def declare_missing(self, batch_id: str, positions: list[int]) -> int:
+        batch = self.batch(batch_id)
+        if any(not 0 <= p < len(batch.items) for p in positions):
+            raise InvalidOption("positions", f"The batch has photos 0 to {len(batch.items) - 1}.")
+        with self.writing():
+            return self.index.batches.declare_missing(batch_id, positions)
+
+    def recent_batches(self, limit: int = 50) -> list[Batch]:
+        return self.index.batches.recent(limit)
+
+    # Idempotency-Key (app/album/idempotency.py): each write as every other, read-only and full disks told.
+    def claim_key(self, key: str) -> Answer | None:
+        with self.writing():
+            return self.index.idempotency.claim(key)
+
+    def answer_key(self, key: str, status: int, body: dict[str, Any], location: str = "") -> None:
+        with self.writing():
+            self.index.idempotency.answer(key, status, body, location)
+
+    def release_key(self, key: str) -> None:
+        with self.writing():
+            self.index.idempotency.release(key)
 
     def listing(
         self, text: str = "", sort: str = "newest", limit: int = 100, offset: int = 0

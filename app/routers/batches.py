@@ -77,29 +77,51 @@ def zip_name(records: list[Record], when: float | None = None, whole: bool = Fal
 
 def batch_json(storage: Storage, batch: Batch) -> dict[str, Any]:
     records = _records(storage, batch)
+    now = time.time()
     items = [
         {
             "position": i.position,
             "name": i.name,
-            "status": i.status if i.status != "done" or i.position in records else "deleted",
+            "status": batch.status_at(i, now) if i.status != "done" or i.position in records else "deleted",
             "error": i.error or None,
             "photo": photo_json(records[i.position]) if i.position in records else None,
             "before_url": _before_url(storage, records[i.position]) if i.position in records else None,
         }
         for i in batch.items
     ]
-    counts = {s: sum(1 for i in items if i["status"] == s) for s in ("waiting", "done", "failed")}
+    counts = {s: sum(1 for i in items if i["status"] == s) for s in ("waiting", "working", "done", "failed", "missing")}
+    counts["waiting"] += counts.pop("working")  # still to come or still colorizing: the page keeps watching
     url = f"/api/batches/{batch.id}"
     return {
         "id": batch.id,
         "created": batch.created,
         "total": len(items),
         **counts,
+        "settled": counts["waiting"] == 0,
         "items": items,
         "url": url,
         "page_url": f"/batches/{batch.id}",
         "zip_url": f"{url}/zip",
     }
+
+
+class Missing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    positions: list[int] = Field(..., description="The files the page could not send (their places in the batch)")
+
+
+@router.post(
+    "/api/batches/{batch_id}/missing",
+    tags=["batches"],
+    responses=NOT_FOUND,
+    summary="Declare files the page could not send: the batch settles without them",
+)
+def declare_missing(rt: RuntimeDep, batch_id: str, missing: Missing) -> dict[str, Any]:
+    """Files that arrived after all are left alone. The server declares a file missing by itself when it has
+    not arrived 10 minutes after the batch last moved."""
+    storage = rt.storage
+    storage.declare_missing(batch_id, missing.positions)
+    return batch_json(storage, storage.batch(batch_id))
 
 
 @router.post("/api/batches", status_code=201, tags=["batches"], summary="Start a batch of uploads")
@@ -201,6 +223,12 @@ async def album_zip(
         raise InvalidOption("id", f"At most {MAX_SELECTION} photos at once; use all=true for the whole album.")
     records = [storage.get(i) for i in chosen]
     return await _zip(storage, records, zip_name(records), originals)
+
+
+@router.get("/batches", include_in_schema=False)
+def batches_page(request: Request, rt: RuntimeDep) -> Response:
+    storage = rt.storage
+    return render(request, "batches.html", {"batches": [batch_json(storage, b) for b in storage.recent_batches()]})
 
 
 @router.get("/batches/{batch_id}", include_in_schema=False)

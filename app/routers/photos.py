@@ -3,17 +3,20 @@ their stored files. Errors are typed and turned into JSON by app.errors; /docs d
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter, Form, Query, UploadFile
+from fastapi import APIRouter, Form, Header, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from model import InvalidOption
 
+from ..album.idempotency import PENDING, Answer, checked_key
 from ..album.metadata import CAPTION_FIELDS, MAX_CAPTION, SORTS, Record
 from ..album.trash import TRASH_DAYS, move_to_trash
+from ..errors import describe
 from ..runtime import BackendDep, OptionsDep, StorageDep
 from ..serving.backend import Queued
 from .shapes import ERRORS, FILE, NO_PHOTO, QUEUED, accepted, photo_json, preview_file, stored_file
@@ -29,17 +32,57 @@ router = APIRouter(prefix="/api/photos", tags=["album"])
 )
 async def add_photo(
     backend: BackendDep,
+    storage: StorageDep,
     asked: OptionsDep,
     file: UploadFile = FILE,
     batch: str | None = Form(None, description="A batch from `POST /api/batches` this photo belongs to"),
     position: int | None = Form(None, description="The photo's index in the batch's `names`"),
+    idempotency_key: str | None = Header(
+        None, description="Any unique string per file (a UUID): the same upload sent again gets the first answer"
+    ),
 ) -> JSONResponse:
     """201 + the photo; in queue mode 202 + the job (its `page_url` once it is done; a batch's page shows
-    its status too)."""
-    result = await backend.add(file, asked, batch, position)
-    if isinstance(result, Queued):
-        return accepted(result)
-    return JSONResponse(photo_json(result), 201, headers={"Location": f"/api/photos/{result.id}"})
+    its status too). With `Idempotency-Key`, a repeat within 24 hours answers as the first did (409 while the
+    first is still being answered) and stores nothing."""
+    key = checked_key(idempotency_key)
+    if key is not None:
+        earlier = await run_in_threadpool(storage.claim_key, key)
+        if earlier is not None:
+            return _repeat(earlier)
+    try:
+        result = await backend.add(file, asked, batch, position)
+    except BaseException as e:
+        if key is not None:
+            status, body, _ = describe(e) if isinstance(e, Exception) else (503, {}, {})
+            if status >= 500:  # worth retrying: the key is free again
+                await run_in_threadpool(storage.release_key, key)
+            else:
+                await run_in_threadpool(storage.answer_key, key, status, body)
+        raise
+    response = (
+        accepted(result)
+        if isinstance(result, Queued)
+        else JSONResponse(photo_json(result), 201, headers={"Location": f"/api/photos/{result.id}"})
+    )
+    if key is not None:
+        body = json.loads(bytes(response.body))
+        await run_in_threadpool(
+            storage.answer_key, key, response.status_code, body, response.headers.get("location", "")
+        )
+    return response
+
+
+def _repeat(earlier: Answer) -> JSONResponse:
+    if earlier.status == PENDING:
+        return JSONResponse(
+            {"error": "in_progress", "message": "This upload is still being colorized; ask again in a moment."},
+            409,
+            headers={"Retry-After": "2"},
+        )
+    headers = {"Idempotent-Replay": "true"}
+    if earlier.location:
+        headers["Location"] = earlier.location
+    return JSONResponse(earlier.body, earlier.status, headers=headers)
 
 
 @router.get("", summary="The album, one page at a time")

@@ -132,6 +132,7 @@ async def in_batch(storage: Storage, batch: str | None, position: int | None, wo
         raise InvalidOption("position", f"The batch has photos 0 to {len(found.items) - 1}; say which this is.")
     if found.items[position].status == "done":
         raise AlreadyStored(f"Photo {position + 1} of this batch ({found.items[position].name}) is already stored.")
+    await run_in_threadpool(storage.arrived, batch, position)  # from here it is finished whatever the browser does
     try:
         return await work()
     except HeirloomError as e:
