@@ -3,8 +3,9 @@
     python scripts/make_example.py                      # after the model in weights/ changes
     python scripts/make_example.py --weights other.safetensors
 
-The photo is the one exception to "no data from ../shared in the repository": a public-domain print that the
-DDColor repository ships among its example photos (Apache-2.0); the credit is on the About page
+The photo is the one exception to "no data from ../shared in the repository": a public-domain family portrait
+(Dorothea Lange's "Migrant Mother", 1936) that the DDColor repository ships among its example photos; the
+credit is on the About page
 (templates/about.html). It is colorized at full size by `heirloom colorize` at the model's defaults, then both
 sides are cut to the same small JPEGs.
 """
@@ -20,7 +21,11 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT.parent / "shared/data/oldbw/ddcolor_assets/Broadway at the United States Hotel Saratoga Springs, N.Y.jpg"
+SOURCE = (  # "Migrant Mother", Dorothea Lange, 1936 (FSA, Library of Congress: public domain)
+    ROOT.parent
+    / "shared/data/oldbw/ddcolor_assets"
+    / "February 1936. Nipomo, Calif. Destitute pea pickers living in tent in migrant camp. Mother of seven children.jpg"
+)
 OUT = ROOT / "static" / "example"
 WIDTH = 560  # px: sharp enough on a phone, about 70 KB a side
 

@@ -24,12 +24,15 @@ function setupUpload() {
       return li;
     }));
   }
-  input.addEventListener("change", showChosen);
+  // Picking (or dropping) the photos starts the colouring, unless the options are open to be set first.
+  const options = form.querySelector("details.options-box");
+  const chosenGo = () => { showChosen(); if (input.files.length && !(options && options.open)) form.requestSubmit(); };
+  input.addEventListener("change", chosenGo);
   ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("over"); }));
   ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, () => zone.classList.remove("over")));
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
-    if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; showChosen(); }
+    if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; chosenGo(); }
   });
 
   function row(file) {
@@ -168,24 +171,22 @@ function setupUpload() {
   });
 }
 
-// --- Photo page: before/after slider (range input + dragging on the picture) ------------
-function setupCompare() {
-  const box = $("#compare"), slider = $("#slider");
-  if (!box || !slider) return;
+// --- Before/after sliders (the photo page's, the home page's example): range input + dragging ------------
+function setupCompare(box) {
+  const slider = document.querySelector(`input[aria-controls="${box.id}"]`);
+  if (!slider) return;
   const img = box.querySelector("img.after");
   const download = document.getElementById("download-result");
-  // As wide as lets the whole photo, the slider and the Download button fit one screen from the top of the
-  // page, laptop or phone, whatever sits above it (a header in two rows, a long caption): measured, not guessed.
+  // The photo page: as wide as lets the whole photo, the slider and the Download button fit one screen from
+  // the top of the page, whatever sits above it (a header in two rows, a long caption): measured, not guessed.
   const ratio = Number(img.getAttribute("width")) / Number(img.getAttribute("height"));
   function fit() {
     const top = box.getBoundingClientRect().top + window.scrollY;
-    const below = download ? download.getBoundingClientRect().bottom - box.getBoundingClientRect().bottom : 80;
+    const below = download.getBoundingClientRect().bottom - box.getBoundingClientRect().bottom;
     const room = document.documentElement.clientHeight - top - below - 8;
-    const width = `${Math.max(160, room * ratio)}px`;
-    box.style.maxWidth = slider.style.maxWidth = width;
+    box.style.maxWidth = slider.style.maxWidth = `${Math.max(160, room * ratio)}px`;
   }
-  fit();
-  window.addEventListener("resize", fit);
+  if (download && box.id === "compare") { fit(); window.addEventListener("resize", fit); }
   function set(pct) {
     pct = Math.max(0, Math.min(100, pct));
     box.style.setProperty("--pos", pct + "%");
@@ -305,4 +306,4 @@ function setupErrors() {
   if (err) { reveal(err); err.focus({ preventScroll: true }); }
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupCompare(); setupBatch(); setupZip(); setupMisc(); setupErrors(); setupTimes(); setupToast(); });
+document.addEventListener("DOMContentLoaded", () => { setupUpload(); document.querySelectorAll("figure.compare").forEach(setupCompare); setupBatch(); setupZip(); setupMisc(); setupErrors(); setupTimes(); setupToast(); });

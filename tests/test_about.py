@@ -22,7 +22,19 @@ def test_home_shows_the_example_before_and_after(client):
         assert f'width="{im.width}" height="{im.height}"' in page
         sizes.append((im.size, im.mode))
     assert sizes[0][0] == sizes[1][0] and sizes[0][1] == "L" and sizes[1][1] == "RGB"
-    assert 'href="/about#example"' in page and "Apache-2.0" in page
+    assert 'href="/about#example"' in page and "public domain" in page
+    # A labelled before/after slider of a family portrait, as the photo page's.
+    assert 'id="example-compare"' in page and 'aria-controls="example-compare"' in page
+    assert "Before</span>" in page and "After</span>" in page and "Migrant Mother" in page
+    assert sizes[0][0][1] > sizes[0][0][0], "a portrait"
+
+
+def test_login_says_where_a_token_comes_from(tmp_path, tiny_weights):
+    from app_helpers import client_for, settings_for
+
+    with client_for(settings_for(tmp_path / "data", tiny_weights, token="s3cret-token-123")) as c:
+        page = c.get("/login", headers=HTML).text
+    assert "ask the person who set up" in page
 
 
 def test_about_page_names_the_model_its_terms_and_the_credit(client, tiny_weights):

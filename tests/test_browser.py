@@ -94,7 +94,6 @@ def test_touch_screen_says_tap_and_errors_come_into_view(server, tmp_path):
             assert page.get_by_text("Tap here to pick photos").is_visible()
             assert not page.get_by_text("drop scans onto this area").is_visible()
             page.set_input_files("#file", str(bad))
-            page.click("#submit")
             page.wait_for_selector(".progress-list .failed")
             page.wait_for_timeout(800)  # the smooth scroll
             assert page.locator(".progress-list .failed").is_visible()
@@ -135,7 +134,6 @@ def test_docs_offline_album_times_and_captions(server, tmp_path):
 
             page.goto(server + "/")
             page.set_input_files("#file", str(scan))
-            page.click("#submit")
             page.wait_for_url("**/photos/*", timeout=30_000)
             page.fill("#who", "Grandma Rose")
             page.fill("#where", "Lake Garda")
@@ -184,7 +182,6 @@ def test_a_refresh_mid_upload_loses_nothing_that_arrived_and_leaves_no_endless_b
             )
             page.goto(server + "/")
             page.set_input_files("#file", [str(x) for x in paths])
-            page.click("#submit")
             page.wait_for_selector(".progress-list .state:has-text('Colorizing…')", timeout=30_000)
             asks = page.evaluate(
                 "() => { const e = new Event('beforeunload', { cancelable: true }); window.dispatchEvent(e);"
@@ -207,5 +204,30 @@ def test_a_refresh_mid_upload_loses_nothing_that_arrived_and_leaves_no_endless_b
             page.goto(f"{server}/batches/{link}")
             assert page.get_by_text("not received").first.is_visible()
             assert page.locator("[data-poll]").count() == 0
+        finally:
+            browser.close()
+
+
+def test_first_impressions_example_above_the_fold_and_picking_a_file_starts(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    scan = make_scan(tmp_path / "grandma.jpg")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            page.goto(server + "/")
+            box = page.locator("#example-compare").bounding_box()
+            slider = page.locator("#example-slider").bounding_box()
+            assert box["y"] >= 0 and slider["y"] + slider["height"] <= 900, (box, slider)  # above the fold
+            assert box["height"] > 300, "large enough to see faces"
+            page.focus("#example-slider")
+            page.keyboard.press("ArrowLeft")
+            assert page.eval_on_selector("#example-compare", "e => e.style.getPropertyValue('--pos')") == "49%"
+            page.set_input_files("#file", str(scan))  # no second click
+            page.wait_for_url("**/photos/*", timeout=30_000)
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            phone.goto(server + "/")
+            assert phone.locator("#example-compare").bounding_box()["width"] > 300, "not tiny on a phone"
         finally:
             browser.close()

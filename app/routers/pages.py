@@ -3,6 +3,7 @@ drag & drop, several files at once with progress, and the comparison slider."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +23,7 @@ from ..auth import COOKIE, client_key, safe_next, session_cookie, token_matches
 from ..errors import LastVersion, NotFound, describe
 from ..runtime import LimiterDep, OptionsDep, Runtime, RuntimeDep, runtime
 from ..serving.backend import Queued
-from ..templating import render
+from ..templating import STATIC, render
 from ..wording import POLICY_LABELS, detail_label
 
 router = APIRouter(include_in_schema=False)
@@ -66,7 +67,16 @@ def _form_page(request: Request, name: str, error: HeirloomError | None = None, 
 
 @router.get("/")
 def index(request: Request) -> Response:
-    return _form_page(request, "index.html")
+    return _form_page(request, "index.html", example_size=_example_size())
+
+
+@functools.cache
+def _example_size() -> tuple[int, int]:
+    """The home page's example (static/example/, scripts/make_example.py): its size for the <img> tags."""
+    from PIL import Image
+
+    with Image.open(STATIC / "example" / "after.jpg") as im:
+        return im.size
 
 
 @router.post("/photos")
