@@ -107,7 +107,7 @@ def test_two_hints_by_mouse_change_the_preview_there_and_are_saved_with_the_vers
             assert moved(before[:1], after[:1]) > 8 and moved(before[1:], after[1:]) > 2, (before, after)
             page.click("#hint-save")
             page.wait_for_url("**/photos/*?v=*", timeout=60_000)
-            assert "2 colour hints" in page.locator(".meta").inner_text()
+            assert "2 colour hints" in page.locator(".made-with summary").inner_text()
             page.reload()
             page.click("#fix-start")
             assert page.locator(".hint-dot").count() == 2, "the version's dots come back"
