@@ -49,12 +49,19 @@ def login_limiter(request: Request) -> LoginLimiter:
 
 
 def asked_options(
+    # Each field's example is a valid value: Swagger's "Try it out" sends the examples (it sent 0 without).
     render_size: int | None = Form(
-        None, description="Size the network sees (a multiple of the model's); default: the model's own"
+        None,
+        description="Size the network sees (a multiple of the model's, 32); default: the model's own",
+        json_schema_extra={"example": 128},
     ),
-    policy: str | None = Form(None, description="Aspect policy", json_schema_extra={"enum": list(POLICIES)}),
+    policy: str | None = Form(
+        None, description="Aspect policy", json_schema_extra={"enum": list(POLICIES), "example": POLICIES[0]}
+    ),
     saturation: float | None = Form(
-        None, description=f"Multiply the predicted colour: 0 (gray) to {MAX_SATURATION:g}; default 1"
+        None,
+        description=f"Multiply the predicted colour: 0 (gray) to {MAX_SATURATION:g}; default 1",
+        json_schema_extra={"example": 1.0},
     ),
     format: str | None = Form(
         None,
