@@ -102,10 +102,23 @@ class GeneratorTrainer:
 
     def _param_groups(self) -> list[dict]:
         """The hint paths (new, from zero, beside a trained decoder) learn at `hint_lr_scale` times the rate:
-        at the decoder's own rate they stayed near zero for hours."""
+        at the decoder's own rate they stayed near zero for hours. With `only_hints` nothing else learns: the
+        stem's first conv keeps its L weights (their gradient is masked) and the automatic colours (no hints)
+        stay exactly those of the decoder it started from."""
         hint = [p for n, p in self.net.named_parameters() if n.removeprefix("decoder.").startswith("hints.")]
         ids = {id(p) for p in hint}
         rest = [p for p in self.net.parameters() if id(p) not in ids]
+        if self.recipe.only_hints:
+            if not hint:
+                raise ConfigError("only_hints trains the hint paths: give the generator hint_channels=3")
+            stem = self.G.decoder.stem[0].weight
+            for p in rest:
+                p.requires_grad_(p is stem)
+            keep_l = torch.ones_like(stem)
+            keep_l[:, :1] = 0  # the L input's weights stay as they are
+            stem.register_hook(lambda g: g * keep_l)
+            scale = self.recipe.hint_lr_scale
+            return [{"params": [stem, *hint], "lr": self.recipe.lr * scale, "lr_scale": scale}]
         groups = [{"params": rest, "lr_scale": 1.0}]
         if hint:
             scale = self.recipe.hint_lr_scale
