@@ -224,3 +224,37 @@ def test_warm_start_grows_hint_paths_from_zero_and_they_learn_faster(tmp_path: P
     t2 = train(replace(recipe, steps=3), tmp_path / "hinted", **quiet)
     learned = read_generator(tmp_path / "hinted" / "latest.safetensors").state
     assert t2.step == 3 and any(learned[k].any() for k in learned if ".hints." in k), "and then they learn"
+
+
+def test_only_hints_training_leaves_the_automatic_colours_exactly_as_they_were(tmp_path: Path) -> None:
+    from model import Colorizer
+    from model.training.generator_trainer import train
+    from model.training.recipe import Recipe
+
+    from engine_helpers import photo_array, write_photos
+
+    photos = str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent)
+    g = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4, decode="regression")
+    base = dict(photos=photos, size=32, batch_size=4, min_colorfulness=0.0, eval_photos=0, threads=1)
+    quiet = {"log": lambda *a: None}
+    train(Recipe(generator=g, steps=3, **base), tmp_path / "plain", **quiet)  # type: ignore[arg-type]
+    init = str(tmp_path / "plain" / "latest.safetensors")
+    recipe = Recipe(
+        generator=replace(g, hint_channels=3),
+        init=init,
+        only_hints=True,
+        hint_lr_scale=10.0,
+        hint_p_none=0.0,
+        steps=4,
+        **base,  # type: ignore[arg-type]
+    )
+    t = train(recipe, tmp_path / "hinted", **quiet)
+    assert t.step == 4 and sum(p.requires_grad for p in t.net.parameters()) == 4  # 3 hint convs + the stem's
+    before = Colorizer.from_checkpoint(init, precision="float32")
+    after = Colorizer.from_checkpoint(tmp_path / "hinted" / "latest.safetensors", precision="float32")
+    from PIL import Image
+
+    img = Image.fromarray(photo_array(48, 64))
+    assert np.array_equal(before(img).pixels, after(img).pixels), "no hints: exactly the colours of the init"
+    hinted = after(img, after.options(hints='[{"x": 0.5, "y": 0.5, "color": "#2040d0", "radius": 0.1}]'))
+    assert not np.array_equal(hinted.pixels, after(img).pixels), "and the hint paths learned"
