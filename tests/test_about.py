@@ -43,7 +43,15 @@ def test_about_page_names_the_model_its_terms_and_the_credit(client, tiny_weight
     page = client.get("/about", headers=HTML)
     assert page.status_code == 200
     text = page.text
-    assert "non-commercial research only" in text and "not commercially" in text
+    assert "non-commercial research" in text and "not for selling" in text
+    assert "informed guesses" in text and "dpi" in text and "glare" in text and "Colour strength" in text
+    card = client.get("/about/model-card")
+    assert (
+        card.status_code == 200
+        and card.text.startswith("# Heirloom default colorizer")
+        and 'href="/about/model-card"' in text
+    )
     assert tiny_weights.name in text and sha256_of(tiny_weights) in text
     assert "DDColor" in text and "Apache License 2.0" in text and "scripts/make_example.py" in text
+    assert "checkpoint" not in text.lower() and "safetensors" not in text.split("This server uses")[0]
     assert 'href="/about"' in client.get("/album", headers=HTML).text  # in every page's footer

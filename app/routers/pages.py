@@ -23,7 +23,7 @@ from ..auth import COOKIE, client_key, safe_next, session_cookie, token_matches
 from ..errors import LastVersion, NotFound, describe
 from ..runtime import LimiterDep, OptionsDep, Runtime, RuntimeDep, runtime
 from ..serving.backend import Queued
-from ..templating import STATIC, render
+from ..templating import ROOT, STATIC, render
 from ..wording import POLICY_LABELS, detail_label
 
 router = APIRouter(include_in_schema=False)
@@ -261,6 +261,15 @@ def _just_deleted(storage: Storage, photo_id: str) -> Record | None:
 @router.get("/about")
 def about(request: Request) -> Response:
     return render(request, "about.html")
+
+
+@router.get("/about/model-card")
+def model_card() -> Response:
+    """The technical card, one link from the family's About page (the Markdown as it is in weights/)."""
+    card = ROOT / "weights" / "MODEL_CARD.md"
+    if not card.is_file():
+        raise NotFound("This installation has no model card.")
+    return Response(card.read_text(encoding="utf-8"), media_type="text/plain; charset=utf-8")
 
 
 @router.get("/login")
