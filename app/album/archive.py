@@ -33,7 +33,7 @@ from ..errors import AppError
 from ..safe_files import ID_PATTERN
 from ..settings import Settings
 from .metadata import PhotoIndex, Record
-from .storage import Storage, display_name, storage_error
+from .storage import ORIGINAL_PREVIEW, PREVIEW_SIDES, Storage, display_name, storage_error
 from .versions import Version
 
 FORMAT, FORMAT_VERSION = "heirloom-album", 1
@@ -68,6 +68,13 @@ def _files(rec: Record, versions: list[Version]) -> list[str]:
     return [rec.original_file, *(n for v in versions for n in (v.result_file, v.thumb_file))]
 
 
+def _previews(versions: list[Version]) -> list[str]:
+    """The browser-viewable previews a photo may have (those from before previews have none): optional."""
+    return [ORIGINAL_PREVIEW.format(side=s) for s in PREVIEW_SIDES] + [
+        v.preview_file(s) for v in versions for s in PREVIEW_SIDES[1:]
+    ]
+
+
 def export_album(data_dir: Path, dest: Path, database_url: str | None = None) -> int:
     """Write the album in `data_dir` to `dest` (replaced only once complete); -> how many photos.
     It only reads: a running server may keep using the album (its half-written files are not touched).
@@ -83,7 +90,8 @@ def export_album(data_dir: Path, dest: Path, database_url: str | None = None) ->
             for rec, versions in everything:
                 folder = data_dir / "photos" / rec.id
                 sums = {}
-                for name in _files(rec, versions):
+                present = [n for n in _previews(versions) if (folder / n).is_file()]
+                for name in [*_files(rec, versions), *present]:
                     zf.write(folder / name, f"photos/{rec.id}/{name}")
                     sums[name] = _sha256(open(folder / name, "rb"))
                 photos.append(
@@ -174,7 +182,8 @@ def _photo(entry: object) -> tuple[Record, list[Version], dict[str, str]]:
         )
     )
     files = entry["files"]
-    if not good or not isinstance(files, dict) or set(files) != set(_files(rec, versions)):
+    required = set(_files(rec, versions))
+    if not good or not isinstance(files, dict) or not required <= set(files) <= required | set(_previews(versions)):
         raise ArchiveError(f"The archive's photo {str(rec.id)[:24]!r} has names this Heirloom would not write.")
     if not all(isinstance(s, str) and _SHA256.match(s) for s in files.values()):
         raise ArchiveError("The archive's checksums are not SHA-256 digests.")
