@@ -69,7 +69,7 @@ def test_rerun_and_delete_forms(client):
     r = client.post(f"/photos/{pid}/rerun", data={"render_size": "7"}, headers=HTML)
     assert r.status_code == 422 and "render_size" in r.text
     r = client.post(f"/photos/{pid}/delete", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/album"
+    assert r.status_code == 303 and r.headers["location"] == f"/album?deleted={pid}"
     assert "No photos yet" in client.get("/album").text
 
 

@@ -42,6 +42,7 @@ def _form_defaults(rt: Runtime) -> dict[str, Any]:
         "multiple": known.multiple if known else 32,
         "max_upload_mb": rt.settings.max_upload_bytes // 2**20,
         "detail_choices": _details(rt, *TYPICAL_SCAN, defaults.render_size),
+        "example_size": _example_size(),  # the home page, also when it comes back with an error
     }
 
 
@@ -67,7 +68,7 @@ def _form_page(request: Request, name: str, error: HeirloomError | None = None, 
 
 @router.get("/")
 def index(request: Request) -> Response:
-    return _form_page(request, "index.html", example_size=_example_size())
+    return _form_page(request, "index.html")
 
 
 @functools.cache
