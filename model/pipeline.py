@@ -48,6 +48,12 @@ class Colorized:
         return encode_photo(self.photo, self.format.name)
 
 
+def hint_companion(path: Path) -> Path:
+    """Where a generator file's hint model lives, if it has one: `NAME-hints.safetensors` beside `NAME.safetensors`
+    (a decoder fine-tuned with hint inputs; the main file keeps the automatic colours)."""
+    return path.with_name(f"{path.stem}-hints{path.suffix}")
+
+
 class Colorizer:
     def __init__(
         self,
@@ -58,6 +64,7 @@ class Colorizer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_work_bytes: int = DEFAULT_MAX_WORK_BYTES,
         precision: str = "auto",
+        hint_model: Generator | None = None,
     ):
         self.device = torch.device(device)
         self.dtype = resolve_precision(precision, self.device)
@@ -70,6 +77,20 @@ class Colorizer:
             model.to(torch.bfloat16).to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # in place
         for p in self.model.parameters():
             p.requires_grad_(False)
+        # The hint model (a companion file, `hint_companion`): colorizations with hints go through it, so the
+        # automatic colours stay exactly the main model's. A frozen ImageNet encoder (the same file: checked at
+        # load) is shared; a trained one (encoder "none") is each model's own.
+        self.hint_model = hint_model
+        if hint_model is not None:
+            if not getattr(hint_model.cfg, "hint_channels", 0):
+                raise CheckpointError("The hint model has no hint input.")
+            if self.model.encoder.frozen and hint_model.encoder.frozen:
+                hint_model.encoder = self.model.encoder
+            hint_model.to(self.device).eval()
+            if self.channels_last:
+                hint_model.to(torch.bfloat16).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            for p in hint_model.parameters():
+                p.requires_grad_(False)
         self.multiple = model.cfg.multiple
         self.default_render_size = render_size
         self.info = dict(info or {})
@@ -96,8 +117,23 @@ class Colorizer:
             raise CheckpointError(f"No weights file at {path}.{hint}")
         verify = checksum_path(path).exists() or path.resolve() == DEFAULT_WEIGHTS.resolve()
         gen = read_generator(path, verify=verify)
+        companion, hint_model = hint_companion(path), None
+        if companion.exists():
+            hinted = read_generator(companion, verify=verify)
+            if (hinted.render_size, hinted.encoder_sha256) != (gen.render_size, gen.encoder_sha256):
+                raise CheckpointError(
+                    f"{companion.name} is not a hint model of {path.name}: another encoder or render size."
+                )
+            hint_model = build_generator(hinted)
         return cls(
-            build_generator(gen), gen.render_size, pick_device(device), gen.info, max_pixels, max_work_bytes, precision
+            build_generator(gen),
+            gen.render_size,
+            pick_device(device),
+            gen.info,
+            max_pixels,
+            max_work_bytes,
+            precision,
+            hint_model,
         )
 
     def options(
@@ -124,7 +160,7 @@ class Colorizer:
 
     @property
     def takes_hints(self) -> bool:
-        return bool(getattr(self.model.cfg, "hint_channels", 0))
+        return self.hint_model is not None or bool(getattr(self.model.cfg, "hint_channels", 0))
 
     def check_work(self, shape: tuple[int, int], opts: ColorizeOptions, deep: bool = False) -> None:
         """WorkTooLarge unless a photo of `shape` (H, W) fits the work budget at these options.
@@ -147,7 +183,10 @@ class Colorizer:
         if self.channels_last:
             x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
             hx = None if hx is None else hx.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        y = (self.model(x) if hx is None else self.model(x, hx)).float()  # (1, 2, h/2, w/2) in [-1, 1]
+        if hx is None:
+            y = self.model(x).float()  # (1, 2, h/2, w/2) in [-1, 1]
+        else:
+            y = (self.hint_model or self.model)(x, hx).float()
         if y.shape[-2:] != x.shape[-2:]:
             y = torch.nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return (y[0].permute(1, 2, 0) * AB_SCALE).float().cpu().numpy()

@@ -258,3 +258,29 @@ def test_only_hints_training_leaves_the_automatic_colours_exactly_as_they_were(t
     assert np.array_equal(before(img).pixels, after(img).pixels), "no hints: exactly the colours of the init"
     hinted = after(img, after.options(hints='[{"x": 0.5, "y": 0.5, "color": "#2040d0", "radius": 0.1}]'))
     assert not np.array_equal(hinted.pixels, after(img).pixels), "and the hint paths learned"
+
+
+def test_a_hint_companion_file_takes_the_hints_and_the_main_file_keeps_the_automatic_colours(tmp_path: Path) -> None:
+    """`NAME-hints.safetensors` beside `NAME.safetensors`: colorizations with hints go through it, those without
+    stay exactly the main model's; a companion of another render size is refused at load."""
+    from PIL import Image
+
+    from model import CheckpointError, Colorizer
+    from model.pipeline import hint_companion
+
+    from engine_helpers import photo_array, tiny_weights
+
+    main = tiny_weights(tmp_path / "g.safetensors", seed=1)
+    plain = Colorizer.from_checkpoint(main, precision="float32")
+    assert not plain.takes_hints
+    tiny_weights(hint_companion(main), seed=2, hints=True)
+    both = Colorizer.from_checkpoint(main, precision="float32")
+    assert both.takes_hints and both.hint_model is not None
+    assert both.hint_model.encoder is not both.model.encoder, "a trained encoder (none) is each model's own"
+    img = Image.fromarray(photo_array(40, 56))
+    assert np.array_equal(both(img).pixels, plain(img).pixels), "no hints: the main model's colours, exactly"
+    hinted = both(img, both.options(hints='[{"x": 0.5, "y": 0.5, "color": "#2040d0", "radius": 0.2}]'))
+    assert not np.array_equal(hinted.pixels, plain(img).pixels)
+    tiny_weights(hint_companion(main), seed=2, hints=True, render_size=64)
+    with pytest.raises(CheckpointError, match="not a hint model"):
+        Colorizer.from_checkpoint(main)

@@ -144,7 +144,7 @@ class QueueWorker:
         pool = ProcessPool(spec, s.workers, s.request_timeout_s)
         pool.start()
         engine = pool.profile  # what the engine processes measured of the loaded network, for the forms
-        profile = replace(profile, footprint=engine.footprint, max_work_bytes=engine.max_work_bytes)
+        profile = replace(profile, footprint=engine.footprint, max_work_bytes=engine.max_work_bytes, hints=engine.hints)
         broker = job_queue.make_broker(s.broker_url, s.redelivery_s, judge=True)
         runner = JobRunner(JobStore(s.data_dir), pool.run, profile, self.name)
 

@@ -112,6 +112,7 @@ class GeneratorTrainer:
             if not hint:
                 raise ConfigError("only_hints trains the hint paths: give the generator hint_channels=3")
             stem = self.G.decoder.stem[0].weight
+            assert isinstance(stem, torch.Tensor)
             for p in rest:
                 p.requires_grad_(p is stem)
             keep_l = torch.ones_like(stem)
