@@ -81,7 +81,11 @@ def test_delete_a_version_but_never_the_last(client):
     assert r.status_code == 409 and r.json()["error"] == "last_version" and "only version" in r.json()["message"]
     assert client.get(v2["result_url"]).status_code == 200
     assert client.delete(f"{rec['url']}/versions/nothere").status_code == 404
-    assert sorted(p.name.split("-")[0] for p in folder.iterdir()) == ["original.png", "result", "thumb"]
+    names = sorted(p.name for p in folder.iterdir())
+    previews = [f"preview-original-{s}.jpg" for s in (1920, 480, 960)] + [
+        f"preview-{v2['id']}-{s}.jpg" for s in (1920, 960)
+    ]
+    assert names == sorted(["original.png", v2["result_file"], f"thumb-{v2['id']}.jpg", *previews])
 
 
 def test_unknown_photo_or_version_is_404(client):
@@ -109,9 +113,9 @@ def test_photo_page_switches_versions_and_marks_favourite(client):
     rerun(client, rec, saturation=0)
     v1, v2 = client.get(rec["url"]).json()["versions"]
     page = client.get(rec["page_url"], headers=HTML).text
-    assert "Versions (2)" in page and f"/versions/{v2['id']}/result" in page  # the favourite is shown
+    assert "Versions (2)" in page and f"/versions/{v2['id']}/preview/960" in page  # the favourite is shown
     page = client.get(rec["page_url"], params={"v": v1["id"]}, headers=HTML).text
-    assert f'src="/api/photos/{rec["id"]}/versions/{v1["id"]}/result"' in page
+    assert f'src="/api/photos/{rec["id"]}/versions/{v1["id"]}/preview/960"' in page
     assert f"/versions/{v1['id']}/result?download=true" in page
     r = client.post(f"/photos/{rec['id']}/versions/{v1['id']}/favorite", follow_redirects=False)
     assert r.status_code == 303 and client.get(rec["url"]).json()["favorite"] == v1["id"]
