@@ -4,6 +4,7 @@ batch, a selection or the whole album; every file in an archive has its upload's
 from __future__ import annotations
 
 import io
+import json
 import time
 import zipfile
 
@@ -170,3 +171,38 @@ def test_an_upload_repeated_with_its_idempotency_key_gets_the_first_answer(clien
     )
     short = client.post("/api/photos", files=files, headers={"Idempotency-Key": "x"})
     assert short.status_code == 422 and short.json()["field"] == "Idempotency-Key"
+
+
+@pytest.mark.slow  # a real server process: the client must be able to go away mid-request
+def test_an_upload_that_arrived_is_finished_though_its_client_has_gone(tmp_path, tiny_weights):
+    import socket
+    import urllib.request
+
+    from browser_helpers import running_server
+
+    body_file = image_bytes(300, 200)
+    boundary = "heirloom-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="gone.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + body_file
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    with running_server(tmp_path / "data", tiny_weights) as url:
+        host, port = url.removeprefix("http://").split(":")
+        head = (
+            f"POST /api/photos HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(head + body)  # all of it arrives, then the browser goes away (a refresh) unanswered
+        deadline = time.monotonic() + 30
+        while True:
+            with urllib.request.urlopen(url + "/api/photos") as r:
+                total = json.loads(r.read())["total"]
+            if total or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert total == 1, "the photo that reached the server is in the album"
