@@ -90,7 +90,7 @@ def _allowed(source: str | os.PathLike[str] | BinaryIO) -> formats.ImageFormat:
         raise UnreadableImage("The file cannot be read.") from e
     fmt = formats.sniff(head)
     if fmt is None or (fmt.name == "HEIF" and not HEIF_READABLE):
-        raise UnreadableImage(f"This file is not an image we can read ({READABLE}).")
+        raise UnreadableImage(f"This file is not an image we can read ({READABLE}): save or scan it as one of those.")
     return fmt
 
 
@@ -126,7 +126,9 @@ def _decode_16bit(im: Image.Image, data: bytes | None, path: str | None) -> tupl
     buf = np.frombuffer(data, np.uint8) if data is not None else np.fromfile(cast(str, path), np.uint8)
     arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if arr is None:
-        raise UnreadableImage("This 16-bit image is damaged and cannot be decoded.")
+        raise UnreadableImage(
+            "This 16-bit image is damaged and cannot be decoded: save it again from the scanning program."
+        )
     if arr.dtype != np.uint16:
         arr = arr.astype(np.uint16) * 257
     alpha = None
@@ -194,7 +196,9 @@ def _deep_tiff(data: bytes, max_pixels: int, check: Callable[[int, int, bool], N
             tag = page.tags.get(274)
             orientation = int(tag.value) if tag is not None else 1
     except (tifffile.TiffFileError, *DECODE_ERRORS) as e:
-        raise UnreadableImage("This TIFF is damaged or uses a layout we cannot read.") from e
+        raise UnreadableImage(
+            "This TIFF is damaged or uses a layout we cannot read: save it again as an ordinary TIFF, or as JPEG."
+        ) from e
     if planar == 2 and arr.ndim == 3:
         arr = np.moveaxis(arr, 0, -1)  # (samples, H, W) -> (H, W, samples)
     if arr.dtype != np.uint16 or arr.ndim != 3:

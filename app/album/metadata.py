@@ -90,7 +90,7 @@ def _order(db: Database, sort: str) -> str:
     )
 
 
-NO_PHOTO = "There is no photo with this id."
+NO_PHOTO = "There is no photo with this id: it may have been deleted for good. The album lists every photo."
 
 
 def _like(text: str) -> str:

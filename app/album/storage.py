@@ -203,7 +203,9 @@ class Storage:
 
     def folder(self, photo_id: str) -> Path:
         if not ID_PATTERN.match(photo_id):
-            raise NotFound("There is no photo with this id.")
+            raise NotFound(
+                "There is no photo with this id: it may have been deleted for good. The album lists every photo."
+            )
         return self.photos / photo_id
 
     def _version(self, r: Rendering, version_id: str | None = None) -> Version:
@@ -348,7 +350,9 @@ class Storage:
         with self.writing():
             rec = self.index.set_caption(photo_id, changes)
         if rec is None:
-            raise NotFound("There is no photo with this id.")
+            raise NotFound(
+                "There is no photo with this id: it may have been deleted for good. The album lists every photo."
+            )
         return rec
 
     def create_batch(self, names: list[str]) -> Batch:
@@ -406,7 +410,9 @@ class Storage:
         self.folder(photo_id)  # validates the id's shape before any lookup
         rec = self.index.get(photo_id)
         if rec is None:
-            raise NotFound("There is no photo with this id.")
+            raise NotFound(
+                "There is no photo with this id: it may have been deleted for good. The album lists every photo."
+            )
         return rec
 
     def newest_first(self, limit: int = 100, offset: int = 0) -> list[Record]:
@@ -436,7 +442,9 @@ class Storage:
             with self.writing():
                 deleted = self.index.delete(photo_id)
         if not deleted:
-            raise NotFound("There is no photo with this id.")
+            raise NotFound(
+                "There is no photo with this id: it may have been deleted for good. The album lists every photo."
+            )
         shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:

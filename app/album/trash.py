@@ -24,7 +24,9 @@ def move_to_trash(storage: Storage, photo_id: str, now: float | None = None) -> 
     storage.folder(photo_id)  # validates the id's shape
     with storage.writing():
         if not storage.index.trash(photo_id, time.time() if now is None else now):
-            raise NotFound("There is no photo with this id.")
+            raise NotFound(
+                "There is no photo with this id: it may have been deleted for good. The album lists every photo."
+            )
     purge(storage)
 
 

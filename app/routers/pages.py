@@ -160,7 +160,9 @@ def photo_page(request: Request, rt: RuntimeDep, photo_id: str, v: str | None = 
         try:  # an old link to a photo in the trash says so, with Restore
             rec = in_trash(rt.storage, photo_id)
         except NotFound:
-            raise NotFound("There is no photo with this id.") from None
+            raise NotFound(
+                "There is no photo with this id: it may have been deleted for good. The album lists every photo."
+            ) from None
         return render(request, "trashed.html", {"photo": rec, "purge_at": purge_at(rec)}, headers=NO_STORE)
     response = _form_page(request, "photo.html", **context)
     response.headers.update(NO_STORE)
