@@ -19,10 +19,10 @@ sys.path.insert(0, str(ROOT))
 from model import Colorizer  # noqa: E402
 from scripts.make_example import SOURCE  # noqa: E402
 
-# Two things a family might remember: her blouse was a faded blue, the tent's canvas a sand colour.
+# Two things a family might remember: her blouse was a faded blue, the boy's hair fair.
 HINTS = [
-    {"x": 0.42, "y": 0.8, "color": "#5b7796", "radius": 0.02},
-    {"x": 0.9, "y": 0.12, "color": "#c2a77c", "radius": 0.02},
+    {"x": 0.6, "y": 0.62, "color": "#6f87a6", "radius": 0.02},
+    {"x": 0.78, "y": 0.27, "color": "#b8945a", "radius": 0.02},
 ]
 HEIGHT = 420
 
