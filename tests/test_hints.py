@@ -208,7 +208,9 @@ def test_warm_start_grows_hint_paths_from_zero_and_they_learn_faster(tmp_path: P
 
     photos = str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent)
     g = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4)
-    base = dict(photos=photos, size=32, batch_size=4, min_colorfulness=0.0, eval_photos=0, steps=2, threads=1)
+    base = dict(
+        photos=photos, size=32, batch_size=4, min_colorfulness=0.0, eval_photos=0, steps=2
+    )  # threads left alone: a later in-process test would inherit them
     quiet = {"log": lambda *a: None}
     train(Recipe(generator=g, **base), tmp_path / "plain", **quiet)  # type: ignore[arg-type]
     init = str(tmp_path / "plain" / "latest.safetensors")
@@ -235,7 +237,9 @@ def test_only_hints_training_leaves_the_automatic_colours_exactly_as_they_were(t
 
     photos = str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent)
     g = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4, decode="regression")
-    base = dict(photos=photos, size=32, batch_size=4, min_colorfulness=0.0, eval_photos=0, threads=1)
+    base = dict(
+        photos=photos, size=32, batch_size=4, min_colorfulness=0.0, eval_photos=0
+    )  # threads left alone (see above)
     quiet = {"log": lambda *a: None}
     train(Recipe(generator=g, steps=3, **base), tmp_path / "plain", **quiet)  # type: ignore[arg-type]
     init = str(tmp_path / "plain" / "latest.safetensors")

@@ -324,13 +324,13 @@ def test_queued_uploads_of_a_batch_settle_its_items(queued_web, tmp_path):
     )
     assert r.status_code == 422 and r.json()["field"] == "position"
     state = web.get(batch["url"]).json()
-    assert [i["status"] for i in state["items"]] == ["waiting", "waiting", "failed"]
+    assert [i["status"] for i in state["items"]] == ["working", "working", "failed"]  # arrived, in line
     assert run_queued_job(data, jobs[0].json()["id"]) == "done"
     assert web.get(jobs[0].json()["url"]).json()["status"] == "done"
     state = web.get(batch["url"]).json()
-    assert [i["status"] for i in state["items"]] == ["done", "waiting", "failed"]
+    assert [i["status"] for i in state["items"]] == ["done", "working", "failed"]
     assert state["items"][0]["photo"]["id"] == jobs[0].json()["id"]
-    assert "Waiting" in web.get(batch["page_url"]).text or "waiting" in web.get(batch["page_url"]).text
+    assert "Colorizing…" in web.get(batch["page_url"]).text
 
 
 def test_a_no_javascript_upload_of_several_files_is_a_batch_of_jobs(queued_web, tmp_path):
@@ -415,8 +415,7 @@ def test_the_upload_page_shows_queued_photos_live(tmp_path, redis_url):
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.goto(url + "/")
-                page.set_input_files("#file", scans)
-                page.click("#submit")
+                page.set_input_files("#file", scans)  # picking starts the upload
                 page.wait_for_function(
                     "() => [...document.querySelectorAll('#progress .state')].map(s => s.textContent).sort().join('|')"
                     " === 'In line: 1 before it|Next in line'",
