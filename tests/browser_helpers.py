@@ -28,6 +28,17 @@ ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = os.environ.get("HEIRLOOM_SCREENSHOTS") == "1"  # rewrite docs/*.png only when asked
+AXE = Path(__file__).parent / "assets" / "axe.min.js"  # axe-core 4.14.1, vendored (tests/assets/README.md)
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's findings of any impact on the page as it stands, one line each ([] when none). The page's
+    context must bypass CSP: only for this injected checker."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
+            .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`)"""
+    )
 
 
 def free_port() -> int:

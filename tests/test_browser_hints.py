@@ -10,14 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from browser_helpers import ARGS, CHROMIUM, make_scan, running_server
+from browser_helpers import ARGS, CHROMIUM, axe_violations, make_scan, running_server
 from engine_helpers import tiny_weights as write_tiny_weights
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-AXE = Path(__file__).parent / "assets" / "axe.min.js"
 LAPTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 SPOTS = [(0.3, 0.4), (0.7, 0.6)]
 
@@ -66,14 +65,6 @@ def open_fix(page, url: str, photo: str) -> None:
 
 def moved(before, after) -> float:
     return max(abs(a - b) for pa, pb in zip(before, after) for a, b in zip(pa, pb))
-
-
-def axe_violations(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    return page.evaluate(
-        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
-            .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`)"""
-    )
 
 
 def test_two_hints_by_mouse_change_the_preview_there_and_are_saved_with_the_version(hinted):

@@ -11,13 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from browser_helpers import ARGS, CHROMIUM, DOCS, SCREENSHOTS, make_scan, running_server
+from browser_helpers import ARGS, CHROMIUM, DOCS, SCREENSHOTS, axe_violations, make_scan, running_server
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-AXE = Path(__file__).parent / "assets" / "axe.min.js"  # axe-core 4.14.1, vendored (tests/assets/README.md)
 TOKEN = "browser-test-token-1234"
 DESKTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
@@ -41,17 +40,6 @@ def album(tmp_path, tiny_weights):
         long = {"who": "Great-grandmother Rosalind Whitcombe and her three sisters", "where": "Lake Garda, Italy"}
         api.patch(f"/api/photos/{ids['tall']}", json={**long, "when": "Summer 1952"})  # a caption of two lines
         yield url, ids
-
-
-def serious_problems(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))  # the context bypasses CSP only for this injected checker
-    return page.evaluate(
-        """async () => {
-            const found = await axe.run(document, { resultTypes: ["violations"] });
-            return found.violations
-                .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
-        }"""
-    )
 
 
 def log_in(page, url, token=TOKEN):
@@ -114,15 +102,15 @@ def test_no_serious_accessibility_problems(album):
             for viewport in (DESKTOP, PHONE):
                 page = browser.new_context(viewport=viewport, bypass_csp=True).new_page()
                 page.goto(url + "/login")
-                assert serious_problems(page) == [], "login"
+                assert axe_violations(page) == [], "login"
                 log_in(page, url, "wrong-token-000000")
                 page.wait_for_selector(".error")
-                assert serious_problems(page) == [], "login with an error"
+                assert axe_violations(page) == [], "login with an error"
                 log_in(page, url)
                 for name, path in pages.items():
                     page.goto(url + path)
                     page.wait_for_load_state("networkidle")
-                    assert serious_problems(page) == [], name
+                    assert axe_violations(page) == [], name
         finally:
             browser.close()
 
@@ -189,10 +177,10 @@ def test_delete_says_undo_and_back_finds_the_photo_in_the_trash(album):
             toast = page.locator("#deleted-toast")
             assert toast.is_visible() and "moved to the trash" in toast.inner_text()
             assert "deleted=" not in page.url, "a reload does not say it again"
-            assert serious_problems(page) == [], "album with its toast"
+            assert axe_violations(page) == [], "album with its toast"
             page.go_back()  # the photo's page again: it says where the photo is
             assert page.get_by_text("This photo is in the trash").is_visible()
-            assert serious_problems(page) == [], "a trashed photo's page"
+            assert axe_violations(page) == [], "a trashed photo's page"
             page.go_forward()
             page.goto(url + f"/photos/{ids['tall']}")
             page.get_by_role("button", name="Restore it").click()
@@ -326,7 +314,7 @@ def test_docs_try_it_out_colorizes_and_axe_finds_nothing(tmp_path, tiny_weights)
                     page = browser.new_context(viewport=viewport, bypass_csp=True).new_page()
                     page.goto(url + "/docs")
                     page.wait_for_selector(".opblock-summary-path")
-                    assert all_problems(page) == [], f"/docs ({viewport['width']})"
+                    assert axe_violations(page) == [], f"/docs ({viewport['width']})"
                 page.locator("#operations-colorize-colorize_colorize_post .opblock-summary-control").click()
                 page.get_by_role("button", name="Try it out").click()
                 page.set_input_files("#operations-colorize-colorize_colorize_post input[type=file]", str(scan))
@@ -338,15 +326,7 @@ def test_docs_try_it_out_colorizes_and_axe_finds_nothing(tmp_path, tiny_weights)
                 cell.wait_for(timeout=30_000)
                 status = cell.inner_text()
                 assert status.strip().startswith("200"), (status, page.locator(".live-responses-table").inner_text())
-                found = all_problems(page)
+                found = axe_violations(page)
                 assert found == [], "\n".join(found)
             finally:
                 browser.close()
-
-
-def all_problems(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    return page.evaluate(
-        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
-            .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`)"""
-    )
