@@ -179,8 +179,8 @@ def lab_to_rgb_torch(lab: torch.Tensor) -> torch.Tensor:
     return rgb.clamp(0, 1)
 
 
-def normalize_l(l: torch.Tensor) -> torch.Tensor:
-    """L in [0, 100] -> the networks' input in [-1, 1]; the one place this scale is written."""
+def normalize_l(l: ArrayT) -> ArrayT:
+    """L in [0, 100] -> the networks' input in [-1, 1] (numpy or torch); the one place this scale is written."""
     return l / 50.0 - 1.0
 
 

@@ -175,14 +175,20 @@ class Colorizer:
                 f"Choose a smaller render size or a smaller scan."
             )
 
+    def network_input(self, planes: np.ndarray) -> torch.Tensor:
+        """(C, h, w) or (h, w) float array -> a (1, C, h, w) tensor on the device, in the network's number format
+        and memory layout."""
+        x = torch.from_numpy(np.ascontiguousarray(planes, np.float32))
+        x = (x[None, None] if x.ndim == 2 else x[None]).to(self.device)
+        if self.channels_last:
+            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        return x
+
     @torch.inference_mode()
     def predict_ab(self, l: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         """(h, w) L in [0, 100] at a size the U-Net accepts [+ (3, h, w) hint raster] -> (h, w, 2) ab."""
-        x = normalize_l(torch.from_numpy(np.ascontiguousarray(l, np.float32))[None, None].to(self.device))
-        hx = None if hints is None else torch.from_numpy(hints)[None].to(self.device)
-        if self.channels_last:
-            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-            hx = None if hx is None else hx.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        x = self.network_input(normalize_l(np.asarray(l, np.float32)))
+        hx = None if hints is None else self.network_input(hints)
         if hx is None:
             y = self.model(x).float()  # (1, 2, h/2, w/2) in [-1, 1]
         else:

@@ -19,7 +19,8 @@ from .photo_io import Photo
 if TYPE_CHECKING:
     from .pipeline import Colorizer
 
-MIN_SHARE = 0.03  # a colour less likely than this is not offered (unless fewer than `at_least` are)
+MIN_SHARE = 0.03  # a colour less likely than this is not offered, unless fewer than AT_LEAST are
+AT_LEAST = 3  # a family always has a choice
 
 
 def _hex(l: float, a: float, b: float) -> str:
@@ -50,10 +51,7 @@ def suggest_colors(
         placed = plan.to_canvas(h / 2, w / 2)
         assert placed is not None
     l_canvas = to_lstar(plan.apply(l_full))
-    inp = normalize_l(torch.from_numpy(np.ascontiguousarray(l_canvas, np.float32))[None, None].to(colorizer.device))
-    if colorizer.channels_last:
-        inp = inp.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-    logits, _ = model.heads(inp)
+    logits, _ = model.heads(colorizer.network_input(normalize_l(l_canvas)))
     gh, gw = logits.shape[-2:]
     ch, cw = plan.canvas
     r = min(gh - 1, int(placed[0] / ch * gh))
@@ -65,7 +63,7 @@ def suggest_colors(
     l_here = float(l_canvas[max(0, rr - 1) : rr + 2, max(0, cc - 1) : cc + 2].mean())
     chosen: list[int] = []
     for q in np.argsort(-p):
-        if len(chosen) >= k or (p[q] < MIN_SHARE and len(chosen) >= 3):
+        if len(chosen) >= k or (p[q] < MIN_SHARE and len(chosen) >= AT_LEAST):
             break
         if any(abs(q // n - o // n) <= 1 and abs(q % n - o % n) <= 1 for o in chosen):
             continue  # a neighbour of a colour already offered: the same colour to the eye
