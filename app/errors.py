@@ -22,7 +22,7 @@ from model import (
     UnsupportedImage,
     WorkTooLarge,
 )
-from model.errors import JobTimeout, WorkerCrashed
+from model.errors import JobCancelled, JobTimeout, OutOfMemory, WorkerCrashed
 
 log = logging.getLogger("heirloom.app")
 
@@ -89,8 +89,10 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (ImageTooLarge, 413, "too_large"),
     (InvalidOption, 422, "invalid_option"),
     (WorkTooLarge, 422, "over_budget"),
+    (OutOfMemory, 503, "out_of_memory"),  # the server's trouble, not the photo's: before its base class
     (WorkerCrashed, 422, "worker_crashed"),
     (JobTimeout, 504, "timeout"),
+    (JobCancelled, 409, "cancelled"),
     (UnreadableImage, 415, "unreadable_image"),
     (UnsupportedImage, 415, "unsupported_image"),
     (NotFound, 404, "not_found"),

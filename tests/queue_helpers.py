@@ -63,7 +63,9 @@ def redis_server(folder: Path) -> Iterator[str]:
 class WorkerProc:
     """`heirloom worker` as a child process of the test; its output is kept for failure messages."""
 
-    def __init__(self, url: str, data_dir: Path, weights: Path, name: str, workers: int = 1):
+    def __init__(
+        self, url: str, data_dir: Path, weights: Path, name: str, workers: int = 1, redelivery_s: float = REDELIVERY_S
+    ):
         env = {
             **os.environ,
             "OMP_WAIT_POLICY": "PASSIVE",
@@ -71,7 +73,7 @@ class WorkerProc:
         }
         cmd = [sys.executable, "-m", "heirloom.cli", "worker", "--broker", url, "--data-dir", str(data_dir)]
         cmd += ["--weights", str(weights), "--device", "cpu", "--workers", str(workers), "--torch-threads", "1"]
-        cmd += ["--redelivery", str(REDELIVERY_S), "--name", name, "--request-timeout", "60"]
+        cmd += ["--redelivery", str(redelivery_s), "--name", name, "--request-timeout", "60"]
         self.name = name
         out = subprocess.PIPE
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)

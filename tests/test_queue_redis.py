@@ -156,6 +156,36 @@ def test_a_worker_killed_mid_job_loses_nothing(tmp_path, tiny_weights, redis_url
 
 
 @pytest.mark.slow  # `heirloom worker` processes: each loads torch and the model
+def test_a_worker_restarted_under_its_name_takes_its_job_back_at_once(tmp_path, tiny_weights, redis_url):
+    """With a 60-s redelivery timeout, the job of a worker killed mid-job waits a minute for another worker;
+    the same worker restarted (same name: its container came back) takes it back as soon as it is up."""
+    data = tmp_path / "data"
+    first = WorkerProc(redis_url, data, tiny_weights, "box-1", redelivery_s=60).wait_ready()
+    again = None
+    try:
+        for pid in first.children():
+            os.kill(pid, signal.SIGSTOP)
+        with client_for(queue_settings(data, redis_url)) as web:
+            job = web.post("/api/photos", files={"file": ("grandpa.png", image_bytes(64, 48), "image/png")}).json()
+            deadline = time.monotonic() + 60
+            while web.get(job["url"]).json()["status"] != "running":
+                assert time.monotonic() < deadline, first.log()
+                time.sleep(0.05)
+            first.kill9()
+            again = WorkerProc(redis_url, data, tiny_weights, "box-1", redelivery_s=60).wait_ready()
+            ready_at = time.monotonic()
+            state = wait_for(web, [job["id"]], timeout_s=50)[job["id"]]
+            assert state["status"] == "done" and state["attempts"] == 2
+            assert time.monotonic() - ready_at < 20, "waited for the redelivery timeout"
+        assert any("restarted" in line for line in again.lines), again.log()
+        assert_queue_empty(redis_url)
+    finally:
+        for w in (first, again):
+            if w is not None:
+                w.stop()
+
+
+@pytest.mark.slow  # `heirloom worker` processes: each loads torch and the model
 def test_a_photo_that_kills_two_workers_is_failed_not_tried_a_third_time(tmp_path, tiny_weights, redis_url):
     """Both workers hang on the job (their engine processes stopped) and are killed with -9 in turn, as a
     photo that kills whatever takes it would do; the third worker fails it instead of running it."""

@@ -11,6 +11,7 @@ import pytest
 
 from app.serving.processes import Job, JobTimeout, ProcessPool, WorkerCrashed, WorkerSpec
 from model import UnreadableImage, WorkTooLarge
+from model.errors import OutOfMemory
 from model.options import ColorizeOptions
 
 from app_helpers import client_for, image_bytes, settings_for
@@ -68,14 +69,61 @@ def _in_thread(fn, *args):
     return t, box
 
 
-def test_killed_worker_fails_its_photo_and_is_replaced(pool):
+def wait_busy_other_than(pool: ProcessPool, pid: int) -> int:
+    """The busy child's pid once it is not `pid` and has loaded its model (the fresh child a retried job
+    runs on; killed while loading it would be a start-up failure instead)."""
+    for _ in range(30000):
+        busy = list(pool._busy.values())
+        if busy and busy[0].pid not in (None, pid) and busy[0].started_at > 0 and busy[0].alive:
+            return busy[0].pid
+        time.sleep(0.002)
+    raise AssertionError("the job never reached a fresh worker")
+
+
+def test_a_worker_killed_from_outside_runs_its_photo_again_on_a_fresh_one(pool):
+    """SIGKILL comes from outside (the OOM killer, an operator): the photo is not to blame, so it runs once more."""
     first = pool.pids()[0]
     t, box = _in_thread(pool.run, job(400, 300))
     os.kill(wait_busy(pool), signal.SIGKILL)  # mid-request
-    t.join(30)
-    assert isinstance(box.get("error"), WorkerCrashed) and "SIGKILL" in str(box["error"])
+    t.join(60)
+    assert "error" not in box, box.get("error")
+    assert box["value"].width == 400
+    assert pool.pids() and pool.pids()[0] != first and pool.restarts == 1
+
+
+def kill_twice(pool: ProcessPool) -> dict:
+    t, box = _in_thread(pool.run, job(400, 300))
+    first = wait_busy(pool)
+    os.kill(first, signal.SIGKILL)
+    os.kill(wait_busy_other_than(pool, first), signal.SIGKILL)  # the retry's fresh child too
+    t.join(60)
+    return box
+
+
+def test_a_photo_whose_worker_is_killed_twice_fails_and_the_next_gets_a_fresh_one(pool):
+    box = kill_twice(pool)
+    assert type(box.get("error")) is WorkerCrashed and "killed from outside twice" in str(box["error"])
     assert pool.run(job()).width == 40  # the next photo gets a fresh worker
-    assert pool.pids() and pool.pids()[0] != first
+    assert pool.restarts == 2
+
+
+def test_killed_twice_while_the_kernel_counts_oom_kills_says_out_of_memory(pool, monkeypatch):
+    from app.serving import processes
+
+    counts = iter(range(100))
+    monkeypatch.setattr(processes, "oom_kills", lambda: next(counts))  # the counter moves: the OOM killer
+    box = kill_twice(pool)
+    assert isinstance(box.get("error"), OutOfMemory) and "ran out of memory" in str(box["error"])
+
+
+def test_a_crash_is_the_photos_doing_and_is_not_retried(pool):
+    first = pool.pids()[0]
+    t, box = _in_thread(pool.run, job(400, 300))
+    os.kill(wait_busy(pool), signal.SIGSEGV)  # what a codec's bug does: not retried
+    t.join(30)
+    assert isinstance(box.get("error"), WorkerCrashed) and "SIGSEGV" in str(box["error"])
+    assert pool.pids() == [] or pool.pids()[0] != first  # the dead child is gone
+    assert pool.run(job()).width == 40 and pool.restarts == 1
 
 
 def test_hung_worker_times_out_and_is_replaced(pool):
@@ -95,12 +143,24 @@ def post(c, data):
     return c.post("/api/photos", files={"file": ("scan.png", data, "application/octet-stream")})
 
 
-def test_http_worker_killed_mid_request_then_next_succeeds(tmp_path, tiny_weights):
+def test_http_worker_killed_mid_request_still_answers_the_photo(tmp_path, tiny_weights):
     with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
         processes = c.app.state.runtime.backend.processes
         t, box = _in_thread(post, c, image_bytes(400, 300))
         os.kill(wait_busy(processes), signal.SIGKILL)
-        t.join(30)
+        t.join(60)
+        assert box["value"].status_code == 201, box["value"].text
+        assert c.app.state.runtime.storage.count() == 1
+
+
+def test_http_worker_killed_twice_fails_the_photo_then_next_succeeds(tmp_path, tiny_weights):
+    with client_for(settings_for(tmp_path / "d", tiny_weights)) as c:
+        processes = c.app.state.runtime.backend.processes
+        t, box = _in_thread(post, c, image_bytes(400, 300))
+        first = wait_busy(processes)
+        os.kill(first, signal.SIGKILL)
+        os.kill(wait_busy_other_than(processes, first), signal.SIGKILL)
+        t.join(60)
         r = box["value"]
         assert r.status_code == 422 and r.json()["error"] == "worker_crashed", r.text
         assert "not stored" in r.json()["message"]

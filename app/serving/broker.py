@@ -29,6 +29,7 @@ ACTOR = "colorize"
 NAMESPACE = "dramatiq"  # Dramatiq's default key prefix: its own tools (dramatiq-dashboard) read it
 MODEL_KEY = "heirloom:model"  # what the workers' model accepts: default render size, multiple
 WORKERS_KEY = "heirloom:workers"  # sorted set: worker name -> its last heartbeat (Unix time)
+BROKER_IDS_KEY = "heirloom:broker-ids"  # hash: worker name -> the Dramatiq broker id its messages are held under
 
 
 class BrokerUnavailable(Exception):
@@ -128,13 +129,30 @@ def heartbeat(broker: RedisBroker, worker: str, profile: ModelProfile, ttl_s: fl
     now = time.time()
     pipe = r.pipeline()
     pipe.zadd(WORKERS_KEY, {worker: now})
+    pipe.hset(BROKER_IDS_KEY, worker, broker.broker_id)
     pipe.zremrangebyscore(WORKERS_KEY, 0, now - ttl_s)
     pipe.set(MODEL_KEY, json.dumps(profile.__dict__), ex=max(1, int(ttl_s)))
     pipe.execute()
 
 
 def leave(broker: RedisBroker, worker: str) -> None:
-    redis_client(broker).zrem(WORKERS_KEY, worker)
+    r = redis_client(broker)
+    r.zrem(WORKERS_KEY, worker)
+    r.hdel(BROKER_IDS_KEY, worker)
+
+
+def reclaim(broker: RedisBroker, worker: str) -> bool:
+    """A worker starting under the name of one that died (its process restarted: same host and name) takes
+    back the jobs that one held at once, instead of after the redelivery timeout: the old broker id is
+    marked silent since the epoch, so the next maintenance pass (this worker's first heartbeat) puts its
+    unacknowledged messages back on the queue. Worker names must be unique among live workers (the default
+    host:pid is). -> whether an earlier incarnation was found."""
+    r = redis_client(broker)
+    old = r.hget(BROKER_IDS_KEY, worker)
+    if old is None or cast(bytes, old).decode() == broker.broker_id:
+        return False
+    r.zadd(f"{NAMESPACE}:__heartbeats__", {cast(bytes, old).decode(): 0})
+    return True
 
 
 def live_workers(broker: RedisBroker, ttl_s: float) -> int:

@@ -6,9 +6,11 @@ colorize untrusted bytes in children capped by RLIMIT_AS and a timeout) and runs
 per engine process. A job's message is acknowledged only after its outcome is stored:
 
 - a result, or a typed error for a bad photo (unreadable, too large, over budget, crashed or hung its
-  engine process): stored once, never retried;
+  engine process): stored once, never retried (an engine process killed from outside runs the photo
+  once more first: `processes.ProcessPool`);
 - the worker itself killed mid-job (kill -9, OOM killer, power): no ack, so the broker gives the job to
-  another worker after the redelivery timeout; the second start counts, and a job that has been started
+  another worker after the redelivery timeout (at once when the worker restarts under its own name:
+  `broker.reclaim`); the second start counts, and a job that has been started
   `MAX_ATTEMPTS` times without finishing is failed (`WorkerCrashed`) instead of killing a third worker.
 
 Imports no web framework.
@@ -156,7 +158,9 @@ class QueueWorker:
         worker.queue_prefetch = s.workers  # fetch a job only for a free thread: the rest wait in Redis, in order
 
         beat_s = max(0.2, s.redelivery_s / 4)
-        job_queue.heartbeat(broker, self.name, profile, s.redelivery_s)
+        if job_queue.reclaim(broker, self.name):
+            log.info("worker %s restarted: its unfinished jobs go back on the queue now", self.name)
+        job_queue.heartbeat(broker, self.name, profile, s.redelivery_s)  # also the maintenance that reclaims
         beats = threading.Thread(
             target=self._beat, args=(broker, profile, beat_s), name="heirloom-heartbeat", daemon=True
         )

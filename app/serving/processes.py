@@ -9,8 +9,11 @@ can reuse it as it is:
 - `WorkerProcess`: one child holding its own `Colorizer` (built from a `WorkerSpec`), one job at a
   time. `run(job, timeout_s)` returns an `Outcome` or raises a typed error: the engine's own
   (`UnreadableImage`, `WorkTooLarge`…), `JobTimeout` (the child was killed), `WorkerCrashed` (the
-  child died; the photo is failed, not retried). A dead or killed child is replaced on the next job.
-- `ProcessPool`: N of them behind a blocking, thread-safe `run(job)`.
+  child died; the photo is failed). A dead or killed child is replaced on the next job.
+- `ProcessPool`: N of them behind a blocking, thread-safe `run(job)`. A child killed by SIGKILL was
+  killed from outside (the OOM killer, an operator; the photo's own excesses hit RLIMIT_AS or the
+  timeout first), so its job runs once more on a fresh child before the photo is blamed; a second kill
+  fails it, as `OutOfMemory` when the kernel's OOM counter moved.
 
 Children start from a fork server that has already imported torch and OpenCV (fast, and no fork of
 a threaded parent). Each child caps its own address space (RLIMIT_AS) at its size after loading
@@ -34,7 +37,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from model import formats
-from model.errors import CheckpointError, HeirloomError, JobTimeout, WorkerCrashed, WorkTooLarge
+from model.errors import CheckpointError, HeirloomError, JobTimeout, OutOfMemory, WorkerCrashed, WorkTooLarge
 from model.errors import error_from_wire as error_from_wire  # re-exported: the wire format lives with the errors
 from model.errors import error_to_wire as error_to_wire
 from model.options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES
@@ -242,6 +245,28 @@ def prestart_engine() -> None:
     threading.Thread(target=start, daemon=True, name="heirloom-forkserver").start()
 
 
+class EngineKilled(WorkerCrashed):
+    """The child died of SIGKILL: killed from outside, so the pool tries its job once more."""
+
+
+# Where the kernel counts its OOM kills: the container's cgroup (v2), else the whole machine (Linux >= 4.13).
+OOM_COUNTERS = (("/sys/fs/cgroup/memory.events", "oom_kill"), ("/proc/vmstat", "oom_kill"))
+
+
+def oom_kills() -> int | None:
+    """The kernel's count of OOM kills (None where it keeps none we can read)."""
+    for path, key in OOM_COUNTERS:
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    name, _, value = line.partition(" ")
+                    if name == key:
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def _death(code: int | None) -> str:
     if code is not None and code < 0:
         try:
@@ -260,6 +285,7 @@ class WorkerProcess:
         self._conn: Connection | None = None
         self.started_at = 0.0
         self.profile: ModelProfile | None = None  # what the child's model is, once it is ready
+        self.starts = 0  # children started, the first included
 
     @property
     def pid(self) -> int | None:
@@ -271,10 +297,12 @@ class WorkerProcess:
 
     def start(self, timeout_s: float = STARTUP_S) -> None:
         self.kill()
+        self.started_at = 0.0  # until the new child is ready
         ctx = _mp_context()
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_child, args=(child, self.spec), daemon=True, name="heirloom-worker")
         proc.start()
+        self.starts += 1
         child.close()
         self._proc, self._conn = proc, parent
         if not parent.poll(timeout_s):
@@ -308,6 +336,8 @@ class WorkerProcess:
         except (EOFError, OSError):
             code = self._reap()
             log.error("worker process died on a job (%s)", _death(code))
+            if code == -signal.SIGKILL:
+                raise EngineKilled(_death(code)) from None
             raise WorkerCrashed(
                 f"This photo stopped the worker that was decoding or colorizing it "
                 f"({_death(code)}); it was not stored. Other photos are not affected."
@@ -401,6 +431,11 @@ class ProcessPool:
     def pids(self) -> list[int]:
         return [p for w in self.workers if (p := w.pid) is not None]
 
+    @property
+    def restarts(self) -> int:
+        """Children started again after a crash, a kill or a timeout (for /metrics)."""
+        return sum(max(0, w.starts - 1) for w in self.workers)
+
     def busy_pids(self) -> list[int]:
         return [p for w in list(self._busy.values()) if (p := w.pid) is not None]
 
@@ -408,7 +443,24 @@ class ProcessPool:
         w = self._idle.get()
         self._busy[id(w)] = w
         try:
-            return w.run(job, self.timeout_s)
+            oom_before = oom_kills()
+            try:
+                return w.run(job, self.timeout_s)
+            except EngineKilled:
+                log.warning("worker process killed from outside (SIGKILL): trying its photo once more")
+            try:
+                return w.run(job, self.timeout_s)  # on a fresh child: run() replaces the dead one
+            except EngineKilled:
+                oom_after = oom_kills()
+                if oom_before is not None and oom_after is not None and oom_after > oom_before:
+                    raise OutOfMemory(
+                        "The server ran out of memory while colorizing this photo (twice); it was not stored. "
+                        "Try again later, or with a smaller render size or scan."
+                    ) from None
+                raise WorkerCrashed(
+                    "The process colorizing this photo was killed from outside twice (SIGKILL); "
+                    "it was not stored. Other photos are not affected."
+                ) from None
         finally:
             self._busy.pop(id(w), None)
             self._idle.put(w)
