@@ -25,8 +25,16 @@ class WorkerCrashed(HeirloomError):
     """The worker process colorizing this photo died (a crash in native code, or killed); the server lives on."""
 
 
+class OutOfMemory(WorkerCrashed):
+    """The server ran out of memory while colorizing this photo (the kernel's OOM killer ended its process)."""
+
+
 class JobTimeout(HeirloomError):
     """The photo took longer than the configured time limit; its worker was stopped and replaced."""
+
+
+class JobCancelled(HeirloomError):
+    """Queue mode: the operator cancelled a queued job (`heirloom jobs cancel`)."""
 
 
 class CheckpointError(HeirloomError):
