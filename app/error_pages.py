@@ -15,6 +15,22 @@ from model import HeirloomError
 from .errors import describe
 from .templating import render
 
+BUSY_REFRESH_S = 10  # a page that met a brief outage (503) loads itself again after this long
+
+
+def error_page(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
+    """The HTML error page. A GET page that met an outage (503: the queue or the database away for a
+    moment) keeps trying by itself and says the photos are safe, rather than a dead end that sends
+    families to upload again."""
+    busy = status == 503 and request.method == "GET"
+    return render(
+        request,
+        "error.html",
+        {"status": status, "message": message, "retry_s": BUSY_REFRESH_S if busy else None},
+        status_code=status,
+        headers=headers,
+    )
+
 
 def wants_html(request: Request) -> bool:
     path = request.url.path
@@ -29,13 +45,7 @@ def install(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> Response:
         status, body, headers = describe(exc)
         if wants_html(request):
-            return render(
-                request,
-                "error.html",
-                {"status": status, "message": body["message"]},
-                status_code=status,
-                headers=headers,
-            )
+            return error_page(request, status, body["message"], headers)
         return JSONResponse(body, status_code=status, headers=headers)
 
     for kind in (HeirloomError, RequestValidationError, StarletteHTTPException):
@@ -68,13 +78,7 @@ class CatchAllMiddleware:
             request = Request(scope, receive)
             status, body, headers = describe(exc)
             if wants_html(request) and hasattr(request.app.state, "runtime"):
-                response: Response = render(
-                    request,
-                    "error.html",
-                    {"status": status, "message": body["message"]},
-                    status_code=status,
-                    headers=headers,
-                )
+                response: Response = error_page(request, status, body["message"], headers)
             else:
                 response = JSONResponse(body, status_code=status, headers=headers)
             await response(scope, receive, send)

@@ -60,7 +60,12 @@ function setupUpload() {
   const newKey = () => (crypto.randomUUID ? crypto.randomUUID()
     : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join(""));
 
-  function send(file, ui, batch, position) {
+  // A brief outage (503: the queue or the database away, or a full queue) is not a failure: the same upload
+  // is sent again after the server's Retry-After, with the same Idempotency-Key, so it is never stored twice.
+  const BUSY_TRIES = 20;
+  const BUSY_NOTE = "The server is busy: your photo is safe";
+
+  function send(file, ui, batch, position, key = newKey(), tries = 0) {
     return new Promise((resolve) => {
       const data = new FormData();
       data.append("file", file);
@@ -70,7 +75,7 @@ function setupUpload() {
       }
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/api/photos");
-      xhr.setRequestHeader("Idempotency-Key", newKey());
+      xhr.setRequestHeader("Idempotency-Key", key);
       xhr.responseType = "json";
       xhr.upload.onprogress = (e) => {
         if (e.lengthComputable) { ui.bar.value = (e.loaded / e.total) * 90; ui.state.textContent = "Uploading"; }
@@ -93,7 +98,11 @@ function setupUpload() {
         // Queue mode: a job to follow. The upload slot frees at once (`later` settles when it is done),
         // so every photo gets in line rather than two at a time.
         else if (xhr.status === 202) resolve({ later: follow(body, ui, done, failed) });
-        else {
+        else if (xhr.status === 503 && tries < BUSY_TRIES) {
+          const after = Math.min(30, Math.max(2, Number(xhr.getResponseHeader("Retry-After")) || 5));
+          ui.state.textContent = `${BUSY_NOTE}; trying again in ${after} s`;
+          setTimeout(() => resolve(send(file, ui, batch, position, key, tries + 1)), after * 1000);
+        } else {
           const retry = xhr.getResponseHeader("Retry-After");
           resolve(failed((body.message || `Error ${xhr.status}`) + (retry ? ` (retry in ${retry}s)` : "")));
         }
@@ -113,7 +122,8 @@ function setupUpload() {
   // Queue mode: the server answered with a job; ask how it is doing until its photo is in the album.
   function follow(job, ui, done, failed) {
     const show = (j) => {
-      if (j.status === "queued") ui.state.textContent = j.position ? `In line: ${j.position} before it` : "Next in line";
+      if (j.notice) ui.state.textContent = `${BUSY_NOTE}; waiting`;
+      else if (j.status === "queued") ui.state.textContent = j.position ? `In line: ${j.position} before it` : "Next in line";
       else if (j.status === "running") ui.state.textContent = "Colorizing…";
     };
     show(job);
@@ -124,6 +134,9 @@ function setupUpload() {
         let j;
         try {
           const r = await fetch(job.url, { headers: { Accept: "application/json" } });
+          if (r.status === 502 || r.status === 503 || r.status === 504) {  // an outage, or a proxy without its server
+            ui.state.textContent = `${BUSY_NOTE}; waiting`; await wait(2000); continue;
+          }
           j = await r.json();
           if (!r.ok) return failed(j.message || `Error ${r.status}`);
         } catch (err) { await wait(2000); continue; }  // the network blinked: ask again

@@ -30,34 +30,51 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    """A throw-away redis-server (no persistence) on a free port; yields its URL."""
-    assert REDIS is not None
-    port = free_port()
-    folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+class RedisServer:
+    """A throw-away redis-server (no persistence, as Debian's default config loses messages too) on a free
+    port, which a test can stop and start again on the same port (an outage, a restart)."""
+
+    def __init__(self, folder: Path):
+        assert REDIS is not None
+        self.folder, self.port = folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> RedisServer:
+        assert REDIS is not None
+        cmd = [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(
+            [*cmd, "--dir", str(self.folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 20
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
-                        break
+                        return self
             except OSError:
                 pass
-            if time.monotonic() > deadline or proc.poll() is not None:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A throw-away redis-server on a free port; yields its URL."""
+    server = RedisServer(folder).start()
+    try:
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 class WorkerProc:
@@ -138,3 +155,33 @@ class WorkerProc:
 
     def log(self) -> str:
         return "".join(self.lines[-40:])
+
+
+@contextmanager
+def queue_web_server(redis_url: str, data_dir: Path) -> Iterator[str]:
+    """`python -m app.server` in queue mode as a child process on a free port (for the browser); yields its URL
+    once it answers (its /healthz may say 503 while Redis is away: any answer will do)."""
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "HEIRLOOM_BROKER_URL": redis_url, "HEIRLOOM_DATA_DIR": str(data_dir)}
+    env.pop("HEIRLOOM_TOKEN", None)
+    cmd = [sys.executable, "-m", "app.server", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1):
+                    break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "server did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -18,7 +18,7 @@ from app.serving import broker as jq
 from app.serving.job_store import JobStore
 
 from app_helpers import client_for, image_bytes, settings_for, size_of
-from queue_helpers import REDELIVERY_S, WorkerProc, needs_redis, redis_server
+from queue_helpers import REDELIVERY_S, RedisServer, WorkerProc, needs_redis, redis_server
 
 pytestmark = needs_redis
 
@@ -386,6 +386,100 @@ def test_the_page_follows_a_job_without_javascript(queued_web, tmp_path):
     assert done.status_code == 303 and done.headers["location"].startswith("/photos/")
 
 
+def test_an_outage_of_redis_is_waited_through_and_a_restart_requeues_its_jobs_in_seconds(tmp_path):
+    """Redis away for a while, then back without its data (no appendonly): the job page keeps waiting and
+    says the photo is safe, the API answers the job's status all along, and the web side puts the lost
+    message back on the queue within seconds of the restart (not at the next minute's round)."""
+    data, redis_srv = tmp_path / "data", RedisServer(tmp_path / "redis").start()
+    try:
+        with client_for(queue_settings(data, redis_srv.url)) as web:
+            job = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
+            redis_srv.stop()
+            outage = time.monotonic()
+            state = web.get(f"/api/jobs/{job['id']}")
+            assert state.status_code == 200 and state.json()["status"] == "queued"
+            assert "your photo is safe" in state.json()["notice"].lower() and state.json()["position"] is None
+            page = web.get(f"/jobs/{job['id']}", headers={"accept": "text/html"})
+            assert page.status_code == 200 and 'http-equiv="refresh"' in page.text and "photo is safe" in page.text
+            refused = web.post("/api/photos", files={"file": ("b.png", image_bytes(), "image/png")})
+            assert refused.status_code == 503 and refused.json()["error"] == "queue_unavailable"
+            busy_page = web.post("/photos", files={"file": ("c.png", image_bytes(), "image/png")})
+            assert busy_page.status_code == 503
+            health = web.get("/healthz", headers={"accept": "text/html"})  # a page that needs Redis, as HTML:
+            assert health.status_code == 503  # JSON for a machine; pages below keep trying by themselves
+            batches = web.get("/batches", headers={"accept": "text/html"})
+            assert batches.status_code == 200
+            time.sleep(max(0.0, 6 - (time.monotonic() - outage)))  # a few seconds of outage
+            redis_srv.start()  # empty: the message is gone
+            back = time.monotonic()
+            broker = jq.make_broker(redis_srv.url, REDELIVERY_S)
+            try:
+                while jq.waiting(broker) < 1:
+                    assert time.monotonic() - back < 15, "the lost job was not queued again within 15 s"
+                    time.sleep(0.1)
+            finally:
+                broker.close()
+            assert web.get(f"/api/jobs/{job['id']}").json()["position"] == 0
+            assert run_queued_job(data, job["id"]) == "done"
+            assert wait_for(web, [job["id"]])[job["id"]]["status"] == "done"
+            assert web.get("/api/photos").json()["total"] == 1  # the refused upload left nothing behind
+    finally:
+        redis_srv.stop()
+
+
+def test_a_page_that_meets_an_outage_keeps_trying_and_says_the_photos_are_safe(tmp_path):
+    from app.error_pages import BUSY_REFRESH_S
+
+    from queue_helpers import free_port
+
+    settings = queue_settings(tmp_path / "data", f"redis://127.0.0.1:{free_port()}/0")  # no Redis there
+    with client_for(settings) as web:
+        html = {"accept": "text/html"}
+        page = web.get("/jobs/" + "0" * 32, headers=html)
+        assert page.status_code == 404 and "refresh" not in page.text  # not found is not an outage
+        page = web.get("/batches/" + "0" * 32, headers=html)
+        assert page.status_code == 404 and "refresh" not in page.text
+        posted = web.post("/photos", files={"file": ("a.png", image_bytes(), "image/png")}, headers=html)
+        assert posted.status_code == 503 and "refresh" not in posted.text  # a POST is not sent again by itself
+        assert "nothing was queued" in posted.text
+    from starlette.requests import Request
+
+    from app.error_pages import error_page
+
+    scope = {"type": "http", "method": "GET", "path": "/album", "headers": [], "query_string": b"", "app": web.app}
+    busy = error_page(Request(scope), 503, "The album database cannot be reached.", {}).body.decode()
+    assert f'http-equiv="refresh" content="{BUSY_REFRESH_S}"' in busy and "Your photos are safe" in busy
+
+
+@pytest.mark.slow  # a `heirloom worker` process: it loads torch and the model
+def test_a_worker_started_before_redis_waits_for_it_and_finishes_the_jobs_redis_lost(tmp_path, tiny_weights):
+    data, redis_srv = tmp_path / "data", RedisServer(tmp_path / "redis").start()
+    worker = None
+    try:
+        with client_for(queue_settings(data, redis_srv.url)) as web:
+            ids = [
+                web.post("/api/photos", files={"file": (f"{i}.png", image_bytes(), "image/png")}).json()["id"]
+                for i in range(3)
+            ]
+            redis_srv.stop()
+            worker = WorkerProc(redis_srv.url, data, tiny_weights, "early")
+            deadline = time.monotonic() + 120
+            while not any("waiting for Redis" in line for line in worker.lines):
+                assert time.monotonic() < deadline and worker.proc.poll() is None, worker.log()
+                time.sleep(0.1)
+            redis_srv.start()  # back, without its data
+            back = time.monotonic()
+            worker.wait_ready()
+            states = wait_for(web, ids, timeout_s=30)
+            assert [s["status"] for s in states.values()] == ["done"] * 3
+            assert time.monotonic() - back < 15 + 5  # requeued within 15 s, then three tiny photos
+        assert_queue_empty(redis_srv.url)
+    finally:
+        if worker is not None:
+            worker.stop()
+        redis_srv.stop()
+
+
 def test_colorize_waits_with_a_bound(tmp_path, redis_url):
     settings = queue_settings(tmp_path / "data", redis_url).with_(wait_timeout_s=0.3)
     with client_for(settings) as web:
@@ -410,34 +504,18 @@ def test_without_redis_queue_mode_says_so(tmp_path):
 def test_the_upload_page_shows_queued_photos_live(tmp_path, redis_url):
     """A real browser on a real queue-mode server: two uploads get in line, the page shows their places,
     then (a worker's work done here, with a stand-in for the model) the page of the batch they formed."""
-    import subprocess
-    import sys
     import urllib.request
 
     from playwright.sync_api import sync_playwright
 
-    from queue_helpers import REPO, free_port
+    from queue_helpers import queue_web_server
 
-    data, port = tmp_path / "data", free_port()
-    env = {**os.environ, "HEIRLOOM_BROKER_URL": redis_url, "HEIRLOOM_DATA_DIR": str(data)}
-    env.pop("HEIRLOOM_TOKEN", None)
-    cmd = [sys.executable, "-m", "app.server", "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    data = tmp_path / "data"
     scans = []
     for name in ("first.png", "second.png"):
         (tmp_path / name).write_bytes(image_bytes(48, 32))
         scans.append(str(tmp_path / name))
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "server did not start"
-                time.sleep(0.2)
+    with queue_web_server(redis_url, data) as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
             try:
@@ -465,9 +543,58 @@ def test_the_upload_page_shows_queued_photos_live(tmp_path, redis_url):
                 assert not errors
             finally:
                 browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_the_upload_page_waits_through_redis_outages_and_never_says_failed(tmp_path):
+    """Redis goes away as the photos are sent, and again while they wait: the page says they are safe,
+    sends them again by itself (same Idempotency-Key: stored once), and shows them done after."""
+    from playwright.sync_api import sync_playwright
+
+    from queue_helpers import queue_web_server
+
+    data, redis_srv = tmp_path / "data", RedisServer(tmp_path / "redis").start()
+    scans = []
+    for name in ("first.png", "second.png"):
+        (tmp_path / name).write_bytes(image_bytes(48, 32))
+        scans.append(str(tmp_path / name))
+    states = "() => [...document.querySelectorAll('#progress .state')].map(s => s.textContent)"
+    try:
+        with queue_web_server(redis_srv.url, data) as url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(url + "/")
+                redis_srv.stop()
+                page.set_input_files("#file", scans)  # picking starts the upload: into the outage
+                page.wait_for_function(
+                    f"() => ({states})().length === 2 && ({states})().every(t => t.includes('photo is safe'))",
+                    timeout=20_000,
+                )
+                assert "trying again" in page.eval_on_selector("#progress .state", "e => e.textContent")
+                assert page.locator("#progress li.failed").count() == 0
+                redis_srv.start()  # the page's next try goes through
+                page.wait_for_function(
+                    f"() => ({states})().sort().join('|') === 'In line: 1 before it|Next in line'", timeout=30_000
+                )
+                redis_srv.stop()  # and away again while they wait
+                page.wait_for_function(f"() => ({states})().every(t => t.includes('photo is safe'))", timeout=20_000)
+                assert page.locator("#progress li.failed").count() == 0
+                redis_srv.start()
+                root = JobStore(data).root
+                job_ids = [j for j in os.listdir(root) if (root / j / "job.json").exists()]
+                assert len(job_ids) == 2  # each photo queued once, however often it was sent
+                for job_id in job_ids:
+                    assert run_queued_job(data, job_id) == "done"
+                page.wait_for_url("**/batches/*", timeout=30_000)
+                assert page.locator("#progress li.failed").count() == 0 and not errors
+            finally:
+                browser.close()
     finally:
-        server.terminate()
-        server.wait(10)
+        redis_srv.stop()
 
 
 def test_the_web_side_of_queue_mode_loads_neither_model_nor_torch(tmp_path, redis_url):

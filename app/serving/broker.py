@@ -101,6 +101,36 @@ def is_known(broker: RedisBroker, message_id: str) -> bool:
         raise BrokerUnavailable(str(e)) from e
 
 
+def server_run_id(broker: RedisBroker) -> str:
+    """Redis's run id: a new one after every restart."""
+    try:
+        return str(redis_client(broker).info("server")["run_id"])
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+
+
+def persistence_warning(broker: RedisBroker) -> str | None:
+    """What a restart of this Redis would lose, for a warning at start; None when it keeps an append-only file."""
+    try:
+        info = redis_client(broker).info("persistence")
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+    if int(info.get("aof_enabled", 0)):
+        return None
+    return (
+        "Redis runs without appendonly (the Debian default): a restart or crash loses the queued messages. "
+        "Nothing is lost for good (the web server queues those jobs again from their records within seconds of "
+        "the restart), but `appendonly yes` in redis.conf keeps the queue's order and saves the wait."
+    )
+
+
+def ping(broker: RedisBroker) -> None:
+    try:
+        redis_client(broker).ping()
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+
+
 def waiting(broker: RedisBroker) -> int:
     try:
         return int(redis_client(broker).llen(f"{NAMESPACE}:{QUEUE}"))

@@ -39,6 +39,7 @@ from .job_store import JobNotFound, JobRecord, JobStore
 
 log = logging.getLogger("heirloom.queue_worker")
 MAX_ATTEMPTS = 2
+REDIS_RETRY_S = 1.0  # how often a worker started before Redis looks for it again
 CRASHED_TWICE = (
     f"This photo was started {MAX_ATTEMPTS} times and each time the worker colorizing it died; "
     f"it was not tried again. Other photos are not affected."
@@ -158,6 +159,12 @@ class QueueWorker:
         worker.queue_prefetch = s.workers  # fetch a job only for a free thread: the rest wait in Redis, in order
 
         beat_s = max(0.2, s.redelivery_s / 4)
+        if not self._wait_for_redis(broker):  # stopped while waiting
+            pool.close()
+            broker.close()
+            return 0
+        if warning := job_queue.persistence_warning(broker):
+            log.warning("%s", warning)
         if job_queue.reclaim(broker, self.name):
             log.info("worker %s restarted: its unfinished jobs go back on the queue now", self.name)
         job_queue.heartbeat(broker, self.name, profile, s.redelivery_s)  # also the maintenance that reclaims
@@ -176,6 +183,25 @@ class QueueWorker:
             pool.close()
             broker.close()
         return 0
+
+    def _wait_for_redis(self, broker: Any) -> bool:
+        """A worker started before Redis (a machine's boot, compose without ordering) waits for it;
+        -> False when told to stop meanwhile."""
+        from . import broker as job_queue
+
+        said = False
+        while not self._stop.is_set():
+            try:
+                job_queue.ping(broker)
+                if said:
+                    log.info("Redis is up")
+                return True
+            except job_queue.BrokerUnavailable as e:
+                if not said:
+                    log.warning("waiting for Redis (%s); trying again every %g s", e, REDIS_RETRY_S)
+                    said = True
+                self._stop.wait(REDIS_RETRY_S)
+        return False
 
     def _beat(self, broker: Any, profile: Any, every_s: float) -> None:
         from . import broker as job_queue

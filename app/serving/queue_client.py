@@ -41,6 +41,12 @@ COLLECT_EVERY_S = 0.5
 ANY_RENDER_SIZE = 256  # before any worker announced its model: a stand-in default, so the given values get checked
 RECOVER_EVERY_S = 60.0  # look for jobs whose message Redis lost (restarted without its data, flushed)
 RECOVER_AFTER_S = 30.0  # …among jobs at least this old (a younger one may be between create and enqueue)
+RESTART_RECOVER_AFTER_S = 5.0  # …after Redis restarted: create-to-enqueue takes milliseconds
+WATCH_EVERY_S = 2.0  # how often the collector asks Redis whether it restarted (one INFO call)
+BUSY_NOTICE = (
+    "The server is busy for a moment (its job queue cannot be reached). Your photo is safe and will be "
+    "colorized when the queue is back; there is no need to upload it again."
+)
 
 
 class QueueClient:
@@ -51,6 +57,10 @@ class QueueClient:
         self.broker = jq.make_broker(settings.broker_url, settings.redelivery_s)
         self.jobs = JobStore(settings.data_dir)
         self._profile: tuple[float, ModelProfile | None] = (0.0, None)
+        self._run_id: str | None = None  # Redis's, to notice a restart
+        with contextlib.suppress(jq.BrokerUnavailable):  # Redis away at start: the collector keeps trying
+            if warning := jq.persistence_warning(self.broker):
+                log.warning("queue: %s", warning)
 
     # --- before queueing ------------------------------------------------------------------------
 
@@ -164,11 +174,18 @@ class QueueClient:
         status = rec.status
         if status == DONE and rec.kind != "colorize" and not rec.collected:
             status = "running"
+        position, notice = None, None
+        if status == QUEUED:
+            try:
+                position = self._position(rec)
+            except QueueUnavailable:  # the record is the truth: the job waits, the queue comes back
+                notice = BUSY_NOTICE
         body: dict[str, Any] = {
             "id": rec.id,
             "kind": rec.kind,
             "status": status,
-            "position": self._position(rec) if status == QUEUED else None,
+            "position": position,
+            "notice": notice,
             "attempts": rec.attempts,
             "created": rec.created,
             "started": rec.started,
@@ -294,11 +311,25 @@ class QueueClient:
             log.warning("queue: %d job(s) were not in Redis any more and were queued again", len(again))
         return again
 
+    def redis_restarted(self) -> bool:
+        """Has Redis restarted since the last look (a new run id)? Then a Redis without appendonly has lost
+        its messages, and the jobs it held are queued again now rather than at the next minute's round."""
+        run_id = self._call(jq.server_run_id, self.broker)
+        restarted = self._run_id is not None and run_id != self._run_id
+        if restarted:
+            log.warning("queue: Redis restarted; queueing again the jobs it no longer holds")
+        self._run_id = run_id
+        return restarted
+
     async def collector(self) -> None:
-        last_recovery = 0.0
+        last_recovery = last_watch = 0.0
         while True:
             try:
                 await run_in_threadpool(self.collect_ready)
+                if time.monotonic() - last_watch > WATCH_EVERY_S:
+                    last_watch = time.monotonic()
+                    if await run_in_threadpool(self.redis_restarted):
+                        await run_in_threadpool(self.requeue_lost, RESTART_RECOVER_AFTER_S)
                 if time.monotonic() - last_recovery > RECOVER_EVERY_S:
                     last_recovery = time.monotonic()
                     await run_in_threadpool(self.requeue_lost)
