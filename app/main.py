@@ -19,6 +19,7 @@ from .limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .routers import ROUTERS
 from .routers.docs import SWAGGER_STATIC
 from .runtime import Runtime
+from .serving import retention
 from .serving.factory import open_backend
 from .sessions import Sessions
 from .settings import Settings
@@ -33,7 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         storage = Storage(settings.data_dir, settings.database_url)
         try:
             await run_in_threadpool(trash.purge, storage)
-            async with open_backend(settings, storage) as backend:
+            days = 0.0 if storage.read_only else settings.retention_days  # a read-only album keeps everything
+            async with (
+                open_backend(settings, storage) as backend,
+                retention.sweeping(settings.data_dir, storage.index.batches, days),
+            ):
                 sessions = Sessions(storage, settings.session_days * 86400)
                 await run_in_threadpool(sessions.expire)
                 app.state.runtime = Runtime(settings, storage, backend, sessions)

@@ -90,6 +90,7 @@ class Settings:
     session_days: float = 7.0  # a login ends after this long unused (each use renews it), or 30 days in any case
     worker_name: str = ""  # `heirloom worker`: its name in logs and job records ("": host:pid)
     beat_file: Path | None = None  # `heirloom worker`: touched at each heartbeat, for a container's health check
+    retention_days: float = 30.0  # finished job records, abandoned batches: removed this old (0: kept forever)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -120,6 +121,8 @@ class Settings:
             )
         if not 0 < self.session_days <= 30:
             raise ValueError("the session lifetime must be more than 0 and at most 30 days")
+        if self.retention_days < 0:
+            raise ValueError("the retention (HEIRLOOM_RETENTION_DAYS) must be 0 (keep everything) or more days")
         if self.redelivery_s <= 0 or self.wait_timeout_s <= 0:
             raise ValueError("the redelivery and wait timeouts must be positive")
         if self.token is not None:
@@ -286,6 +289,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("HEIRLOOM_WORKER_NAME", "worker_name", str, "host:pid", "a worker's name in logs and job records"),
     Variable(
         "HEIRLOOM_BEAT_FILE", "beat_file", Path, "none", "a worker touches this file at each heartbeat (health check)"
+    ),
+    Variable(
+        "HEIRLOOM_RETENTION_DAYS",
+        "retention_days",
+        float,
+        "`30`",
+        "finished job records, half-written job folders and abandoned batches older than this are removed "
+        "(hourly; `heirloom jobs prune` by hand); `0` keeps them. Album photos are never touched",
     ),
 )
 

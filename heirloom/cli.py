@@ -1,4 +1,4 @@
-"""`heirloom` command: colorize, evaluate, train, export, cache-features, pack-shard, album, serve, worker.
+"""`heirloom` command: colorize, evaluate, train, export, cache-features, pack-shard, album, serve, worker, jobs.
 
 The command line sits above the engine, its training and the web app: the only module that imports all
 three. The parser reads only light tables (output formats, aspect policies, recipe names), so `--help`
@@ -384,6 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="run the web app (see `heirloom serve --help`)", add_help=False)
     sub.add_parser("worker", help="colorize jobs from a Redis queue (see `heirloom worker --help`)", add_help=False)
+    sub.add_parser(
+        "jobs",
+        help="queue mode's jobs: list, retry, cancel, pause, resume, prune (see `heirloom jobs --help`)",
+        add_help=False,
+    )
     return p
 
 
@@ -395,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.serving.consumer import main as worker_main
 
         return worker_main(argv[1:])
+    if argv[:1] == ["jobs"]:  # the operator's tools for queue mode: their own flags too
+        from app.serving.operator import main as jobs_main
+
+        return jobs_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)

@@ -104,6 +104,22 @@ class BatchIndex:
     def _touch(self, batch_id: str, now: float | None = None) -> None:
         self._db.execute("UPDATE batches SET active = ? WHERE id = ?", (now or time.time(), batch_id))
 
+    def delete_abandoned(self, before: float, keep: set[str]) -> int:
+        """Retention: remove the batches last active before `before` that never had every photo stored (a file
+        failed, went missing or never arrived), except those in `keep` (a job of theirs may still settle an item).
+        Only these rows go: photos the batch stored stay in the album. -> how many batches."""
+        with self._lock, self._db.transaction():
+            rows = self._db.execute(
+                "SELECT id FROM batches WHERE COALESCE(active, created) < ? AND EXISTS "
+                "(SELECT 1 FROM batch_items WHERE batch_id = batches.id AND photo_id IS NULL)",
+                (before,),
+            ).fetchall()
+            gone = [(r[0],) for r in rows if r[0] not in keep]
+            if gone:
+                self._db.executemany("DELETE FROM batch_items WHERE batch_id = ?", gone)
+                self._db.executemany("DELETE FROM batches WHERE id = ?", gone)
+            return len(gone)
+
     def recent(self, limit: int = 50) -> list[Batch]:
         """The newest batches, for the list of batches."""
         with self._lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import batches, colorize, docs, jobs, pages, photos, trash, versions
+from . import batches, colorize, docs, jobs, metrics, pages, photos, trash, versions
 
 ROUTERS: list[APIRouter] = [
     colorize.router,
@@ -15,4 +15,5 @@ ROUTERS: list[APIRouter] = [
     batches.router,
     trash.router,
     docs.router,
+    metrics.router,
 ]

@@ -22,6 +22,7 @@ from ..errors import AlreadyStored, UploadTooLarge, describe
 from ..settings import human_size
 from .contract import ModelId
 from .contract import Request as Asked
+from .figures import Figures
 
 CHUNK = 1 << 20
 T = TypeVar("T")
@@ -100,6 +101,10 @@ class Backend(Protocol):
 
     def health(self) -> tuple[dict[str, Any], int]:
         """/healthz's body (beside the storage) and status."""
+        ...
+
+    def figures(self) -> Figures:
+        """What /metrics reports, read now (blocking: call from a thread)."""
         ...
 
     def job(self, job_id: str) -> dict[str, Any]:

@@ -10,8 +10,10 @@ web server loses no job state, and a worker acknowledges a message only after `f
 returned. Every change of a record happens under that job's `flock`, and a finished job never
 changes again: a redelivered job that already has a result is skipped, so each result is stored once.
 
-Small on purpose (create, get, start, finish, fail, collect): a database can hold the records later
-without the worker or the web side changing. Imports nothing heavy and nothing of the web framework.
+Small on purpose (create, get, start, finish, fail, collect; and for the operator, `heirloom jobs`: list,
+retry, cancel): a database can hold the records later without the worker or the web side changing. Each
+outcome stored is counted once in the data directory's tally (`tally.py`, for /metrics). Imports nothing
+heavy and nothing of the web framework.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from model.errors import HeirloomError
 
 from ..safe_files import ID_PATTERN, new_id, write_synced
 from .contract import JobResult, Request
+from .tally import Tally
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 FINISHED = (DONE, FAILED)
@@ -42,6 +45,10 @@ KINDS = ("colorize", "add", "rerun")
 
 class JobNotFound(HeirloomError):
     pass
+
+
+class JobNotChangeable(HeirloomError):
+    """An operator's retry or cancel of a job in a state that does not allow it."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class JobStore:
         self.staging = self.root / "tmp"
         for folder in (self.root, self.ready, self.unfinished, self.staging):
             folder.mkdir(parents=True, exist_ok=True)
+        self.tally = Tally(data_dir)
 
     def folder(self, job_id: str) -> Path:
         if not ID_PATTERN.match(job_id):
@@ -199,20 +207,70 @@ class JobStore:
             write_synced(folder / result.thumb_file, thumb)
             for name, preview in previews:
                 write_synced(folder / result.preview_file(name), preview)
-            self._save(replace(rec, status=DONE, result=result, finished=time.time()))
-            self._mark_ready(rec)
-            return True
+            self._mark_ready(self._save(replace(rec, status=DONE, result=result, finished=time.time())))
+        self._count(rec, DONE)
+        return True
 
     def fail(self, job_id: str, error: tuple[str, str, str | None]) -> bool:
         """Store the typed error; False when the job already finished elsewhere."""
         with self._locked(job_id) as rec:
             if rec.status in FINISHED:
                 return False
-            self._save(replace(rec, status=FAILED, error=error, finished=time.time()))
+            self._mark_ready(self._save(replace(rec, status=FAILED, error=error, finished=time.time())))
+        self._count(rec, FAILED)
+        return True
+
+    # --- the operator (`heirloom jobs`) ---------------------------------------------------------
+
+    def ids(self) -> list[str]:
+        """Every job on the data directory, whatever its state."""
+        return sorted(p.name for p in self.root.iterdir() if ID_PATTERN.match(p.name) and p.is_dir())
+
+    def requeue(self, job_id: str) -> JobRecord:
+        """A failed album job back to `queued`, as if new (attempts, error and collection undone); the caller
+        puts it on the broker's queue. Its batch item, settled as failed, is settled again when it is stored."""
+        with self._locked(job_id) as rec:
+            if rec.status != FAILED:
+                raise JobNotChangeable(f"Job {job_id} is {rec.status}: only a failed job can be retried.")
+            if rec.kind == "colorize":
+                raise JobNotChangeable(
+                    f"Job {job_id} was a POST /colorize, whose client had its answer (or gave up): nobody would "
+                    "read a new result. Upload the photo again instead."
+                )
+            rec = self._save(
+                replace(
+                    rec,
+                    status=QUEUED,
+                    attempts=0,
+                    worker=None,
+                    started=None,
+                    finished=None,
+                    error=None,
+                    collected=False,
+                )
+            )
+            write_synced(self.unfinished / job_id, b"")
+        (self.ready / job_id).unlink(missing_ok=True)
+        return rec
+
+    def cancel(self, job_id: str, error: tuple[str, str, str | None]) -> JobRecord:
+        """A queued job failed with the operator's `error` (its pages say so); a worker that receives its
+        message later finds it finished and skips it (`start` returns None)."""
+        with self._locked(job_id) as rec:
+            if rec.status != QUEUED:
+                raise JobNotChangeable(f"Job {job_id} is {rec.status}: only a queued job can be cancelled.")
+            rec = self._save(replace(rec, status=FAILED, error=error, finished=time.time()))
             self._mark_ready(rec)
-            return True
+        self.tally.record("cancelled")
+        return rec
 
     # --- inside ---------------------------------------------------------------------------------
+
+    def _count(self, rec: JobRecord, outcome: str) -> None:
+        """The tally of an outcome just stored (`rec`: the record as it was started)."""
+        now = time.time()
+        started = rec.started if rec.started is not None else now
+        self.tally.record(outcome, run_s=now - started, wait_s=started - rec.created)
 
     def _mark_ready(self, rec: JobRecord) -> None:
         write_synced(self.ready / rec.id, b"")

@@ -6,6 +6,8 @@ is reported in /healthz."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -25,7 +27,9 @@ from .admission import WorkerPool
 from .backend import PREVIEW_SIDE, Colorized, in_batch, read_upload
 from .contract import Job, ModelId, ModelProfile, Outcome
 from .contract import Request as Asked
+from .figures import Figures
 from .processes import ProcessPool, WorkerSpec
+from .tally import Tally
 
 log = logging.getLogger("heirloom.app")
 
@@ -41,6 +45,21 @@ def worker_spec(settings: Settings) -> WorkerSpec:
     )
 
 
+class EngineStarts:
+    """How often this server's engine processes were started again (a crash, a timeout, an out-of-memory kill
+    each end one; the next job starts another): every start stamps its process's `started_at`, so the distinct
+    stamps seen, beyond one per process, are the restarts. Looked at after every job and at each scrape."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[int, float]] = set()
+        self._lock = threading.Lock()  # the pool's threads and a scrape look at once
+
+    def restarts(self, pool: ProcessPool) -> int:
+        with self._lock:
+            self._seen.update((i, w.started_at) for i, w in enumerate(pool.workers) if w.started_at)
+            return len(self._seen) - len({i for i, _ in self._seen})
+
+
 class LocalBackend:
     def __init__(
         self, settings: Settings, storage: Storage, processes: ProcessPool | None, problem: str | None
@@ -48,6 +67,8 @@ class LocalBackend:
         self.settings, self.storage = settings, storage
         self.processes, self.problem_text = processes, problem
         self.pool = WorkerPool(settings.workers, settings.queue_size)
+        self.tally = Tally(settings.data_dir)
+        self.starts = EngineStarts()
 
     @classmethod
     @asynccontextmanager
@@ -111,8 +132,19 @@ class LocalBackend:
     async def _run(self, job: Job) -> Outcome:
         """One job in a worker process, admitted by the bounded queue (503 when full)."""
         self._model()
+        return await self.pool.run(self._engine, job, time.monotonic())
+
+    def _engine(self, job: Job, admitted: float) -> Outcome:
+        """The engine call in the pool's thread, counted in the tally (a call refused by the full queue is no job)."""
         assert self.processes is not None
-        return await self.pool.run(self.processes.run, job)
+        started, outcome = time.monotonic(), "failed"
+        try:
+            out = self.processes.run(job)
+            outcome = "done"
+            return out
+        finally:
+            self.tally.record(outcome, time.monotonic() - started, started - admitted)
+            self.starts.restarts(self.processes)
 
     def _rendering(self, out: Outcome, opts: ColorizeOptions) -> Rendering:
         return Rendering(out.data, out.format, out.thumb, opts, self.model(), out.previews)
@@ -196,6 +228,17 @@ class LocalBackend:
             body["device"] = self.profile.device
             body["precision"] = self.profile.precision
         return body, 200 if self.profile else 503
+
+    def figures(self) -> Figures:
+        pending, workers = self.pool.pending, self.pool.workers
+        return Figures(
+            self.tally.read(),
+            waiting=max(0, pending - workers),  # the pool runs `workers` calls at once; the rest wait
+            running=min(pending, workers),
+            capacity=self.pool.capacity - workers,
+            workers=len(self.processes.pids()) if self.processes else 0,
+            engine_restarts=self.starts.restarts(self.processes) if self.processes else 0,
+        )
 
     def job(self, job_id: str) -> dict[str, Any]:
         raise NotFound("This server colorizes in its own process; it has no job queue.")

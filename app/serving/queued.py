@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import redis
 from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
@@ -20,9 +21,12 @@ from model import ColorizeOptions
 from ..album.storage import Storage
 from ..errors import NotAvailable, NotFound, QueueUnavailable
 from ..settings import Settings
+from . import broker as jq
+from . import pause
 from .backend import PREVIEW_SIDE, Colorized, Queued, in_batch, read_upload
 from .contract import ModelId
 from .contract import Request as Asked
+from .figures import Figures
 from .job_store import DONE, FAILED
 from .queue_client import QueueClient, job_failure, running
 
@@ -145,11 +149,37 @@ class QueueBackend:
             )
         if queue["waiting"] >= self.settings.max_queued:
             problems.append(f"the queue is full ({queue['waiting']} waiting): uploads get 503 until it drains")
+        paused = self._paused()
+        if paused:
+            problems.append("the operator paused the queue: photos wait until `heirloom jobs resume`")
         body: dict[str, Any] = {"status": "degraded" if problems else "ok", "mode": "queue", "model_loaded": False}
-        body["queue"] = queue
+        body["queue"] = {**queue, "paused": True} if paused else queue
         if problems:
             body["problems"] = problems
         return body, 200
+
+    def _paused(self) -> bool:
+        try:
+            return pause.paused_since(self.client.broker) is not None
+        except jq.BrokerUnavailable as e:
+            raise QueueUnavailable(f"The job queue cannot be reached ({e}).") from e
+
+    def figures(self) -> Figures:
+        counts = self.client.jobs.tally.read()
+        b, s = self.client.broker, self.settings
+        try:
+            return Figures(
+                counts,
+                waiting=jq.waiting(b),
+                running=jq.unacknowledged(b),
+                dead_lettered=jq.dead_lettered(b),
+                capacity=s.max_queued,
+                workers=jq.live_workers(b, s.redelivery_s),
+                paused=pause.paused_since(b) is not None,
+                broker_up=True,
+            )
+        except (jq.BrokerUnavailable, redis.RedisError):  # told as heirloom_broker_up 0, not a failed scrape
+            return Figures(counts, capacity=s.max_queued, broker_up=False)
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.client.status(job_id)
