@@ -327,6 +327,49 @@ def test_album_jobs_are_followed_and_collected_once(queued_web, tmp_path):
 
 
 @pytest.mark.both_databases
+def batch_and_single(web) -> tuple[list[str], str]:
+    """Three photos of a batch, then one on its own: -> (the batch's job ids, the single one's)."""
+    batch = web.post("/api/batches", json={"names": ["a.png", "b.png", "c.png"]}).json()
+    bulk = [
+        web.post(
+            "/api/photos",
+            files={"file": (name, image_bytes(40 + i, 24), "image/png")},
+            data={"batch": batch["id"], "position": str(i)},
+        ).json()["id"]
+        for i, name in enumerate(["a.png", "b.png", "c.png"])
+    ]
+    single = web.post("/api/photos", files={"file": ("alone.png", image_bytes(), "image/png")}).json()["id"]
+    return bulk, single
+
+
+def test_a_photo_on_its_own_goes_ahead_of_a_batch(queued_web):
+    web = queued_web
+    bulk, single = batch_and_single(web)
+    assert web.get(f"/api/jobs/{single}").json()["position"] == 0  # sent last, first in line
+    assert [web.get(f"/api/jobs/{j}").json()["position"] for j in bulk] == [1, 2, 3]
+    assert web.get("/healthz").json()["queue"]["waiting"] == 4
+
+
+@pytest.mark.slow  # a `heirloom worker` process: it loads torch and the model
+def test_a_worker_takes_the_photo_on_its_own_before_the_batchs_waiting_photos(tmp_path, tiny_weights, redis_url):
+    data = tmp_path / "data"
+    worker = WorkerProc(redis_url, data, tiny_weights, "lanes").wait_ready()
+    try:
+        os.kill(worker.proc.pid, signal.SIGSTOP)  # all four wait in Redis
+        with client_for(queue_settings(data, redis_url)) as web:
+            bulk, single = batch_and_single(web)
+            os.kill(worker.proc.pid, signal.SIGCONT)
+            wait_for(web, [*bulk, single])
+        store = JobStore(data)
+        finished = sorted([*bulk, single], key=lambda j: store.get(j).finished or 0)
+        # One batch photo may be in hand already when the worker wakes; the single one comes next at the latest.
+        assert finished.index(single) <= 1, [store.get(j).name for j in finished]
+    finally:
+        if worker.proc.poll() is None:
+            os.kill(worker.proc.pid, signal.SIGCONT)
+        worker.stop()
+
+
 def test_queued_uploads_of_a_batch_settle_its_items(queued_web, tmp_path):
     """The API's batch protocol in queue mode: each upload names the batch; its job settles its item when
     it is stored or fails, and an upload refused before queueing settles it at once."""

@@ -24,8 +24,13 @@ from dramatiq.brokers.redis import RedisBroker
 
 from .contract import ModelProfile
 
-QUEUE = "heirloom"
-ACTOR = "colorize"
+# Two lanes: a photo uploaded on its own, a re-run or a /colorize request goes ahead of the photos of bulk
+# batches. Each lane is a Dramatiq queue with its own actor; a worker prefetches at most one message per lane
+# and engine, and runs the lower actor priority first, so a single photo waits for at most the jobs in hand.
+QUEUE, ACTOR = "heirloom", "colorize"  # bulk (batches): the first queue's name, kept for queues already in Redis
+NOW_QUEUE, NOW_ACTOR = "heirloom-now", "colorize-now"
+BULK, NOW = "bulk", "now"
+LANES = {NOW: (NOW_QUEUE, NOW_ACTOR, 0), BULK: (QUEUE, ACTOR, 10)}  # lane -> (queue, actor, Dramatiq priority)
 NAMESPACE = "dramatiq"  # Dramatiq's default key prefix: its own tools (dramatiq-dashboard) read it
 MODEL_KEY = "heirloom:model"  # what the workers' model accepts: default render size, multiple
 WORKERS_KEY = "heirloom:workers"  # sorted set: worker name -> its last heartbeat (Unix time)
@@ -64,7 +69,8 @@ def make_broker(url: str, redelivery_s: float, judge: bool = False) -> RedisBrok
         # included, and its engine processes have their own timeout.
         middleware=[],
     )
-    broker.declare_queue(QUEUE)
+    for queue, _, _ in LANES.values():
+        broker.declare_queue(queue)
     return broker
 
 
@@ -72,10 +78,11 @@ def redis_client(broker: RedisBroker) -> redis.Redis:
     return cast(redis.Redis, broker.client)
 
 
-def enqueue(broker: RedisBroker, job_id: str) -> str:
-    """Put a job on the queue; -> the broker's message id (for `position`)."""
+def enqueue(broker: RedisBroker, job_id: str, lane: str = BULK) -> str:
+    """Put a job on its lane's queue; -> the broker's message id (for `position`)."""
+    queue, actor, _ = LANES[lane]
     msg: dramatiq.Message[Any] = dramatiq.Message(
-        queue_name=QUEUE, actor_name=ACTOR, args=(job_id,), kwargs={}, options={}
+        queue_name=queue, actor_name=actor, args=(job_id,), kwargs={}, options={}
     )
     try:
         sent = broker.enqueue(msg)
@@ -84,19 +91,23 @@ def enqueue(broker: RedisBroker, job_id: str) -> str:
     return str(sent.options["redis_message_id"])
 
 
-def position(broker: RedisBroker, message_id: str) -> int | None:
-    """0 for the next job to be fetched; None when it is not waiting (fetched by a worker, or done)."""
+def position(broker: RedisBroker, message_id: str, lane: str = BULK) -> int | None:
+    """0 for the next job to be fetched; None when it is not waiting (fetched by a worker, or done). A bulk
+    job also waits behind every job in the lane ahead of it."""
+    r = redis_client(broker)
     try:
-        pos = redis_client(broker).lpos(f"{NAMESPACE}:{QUEUE}", message_id)
+        pos = r.lpos(f"{NAMESPACE}:{LANES[lane][0]}", message_id)
+        ahead = int(r.llen(f"{NAMESPACE}:{NOW_QUEUE}")) if lane == BULK and pos is not None else 0
     except redis.RedisError as e:
         raise BrokerUnavailable(str(e)) from e
-    return None if pos is None else int(cast(int, pos))
+    return None if pos is None else int(cast(int, pos)) + ahead
 
 
 def is_known(broker: RedisBroker, message_id: str) -> bool:
     """Does the broker still hold this message (waiting, or fetched and not acknowledged)?"""
+    r = redis_client(broker)
     try:
-        return bool(redis_client(broker).hexists(f"{NAMESPACE}:{QUEUE}.msgs", message_id))
+        return any(r.hexists(f"{NAMESPACE}:{queue}.msgs", message_id) for queue, _, _ in LANES.values())
     except redis.RedisError as e:
         raise BrokerUnavailable(str(e)) from e
 
@@ -132,8 +143,9 @@ def ping(broker: RedisBroker) -> None:
 
 
 def waiting(broker: RedisBroker) -> int:
+    r = redis_client(broker)
     try:
-        return int(redis_client(broker).llen(f"{NAMESPACE}:{QUEUE}"))
+        return sum(int(r.llen(f"{NAMESPACE}:{queue}")) for queue, _, _ in LANES.values())
     except redis.RedisError as e:
         raise BrokerUnavailable(str(e)) from e
 
@@ -142,19 +154,22 @@ def unacknowledged(broker: RedisBroker) -> int:
     """Messages fetched by some worker and not acknowledged yet (running, prefetched, or of a dead worker)."""
     r = redis_client(broker)
     total = 0
-    for key in r.scan_iter(f"{NAMESPACE}:__acks__.*.{QUEUE}"):
-        total += int(r.scard(key))
+    for queue, _, _ in LANES.values():
+        for key in r.scan_iter(f"{NAMESPACE}:__acks__.*.{queue}"):
+            total += int(r.scard(key))
     return total
 
 
 def dead_lettered(broker: RedisBroker) -> int:
-    return int(redis_client(broker).zcard(f"{NAMESPACE}:{QUEUE}.XQ"))
+    r = redis_client(broker)
+    return sum(int(r.zcard(f"{NAMESPACE}:{queue}.XQ")) for queue, _, _ in LANES.values())
 
 
 def heartbeat(broker: RedisBroker, worker: str, profile: ModelProfile, ttl_s: float) -> None:
     """A worker is alive: Dramatiq's heartbeat (one cheap broker call, which also runs maintenance),
     our worker list, and the model profile for the web side."""
-    getattr(broker, f"do_{HEARTBEAT_COMMAND}")(QUEUE)  # records the heartbeat, runs maintenance (see _Broker)
+    for queue, _, _ in LANES.values():  # maintenance looks at one queue's acknowledgements per call: each lane
+        getattr(broker, f"do_{HEARTBEAT_COMMAND}")(queue)  # records the heartbeat, runs maintenance (_Broker)
     r = redis_client(broker)
     now = time.time()
     pipe = r.pipeline()

@@ -154,7 +154,8 @@ class QueueWorker:
         def colorize(job_id: str) -> None:
             runner(job_id)
 
-        dramatiq.actor(actor_name=job_queue.ACTOR, queue_name=job_queue.QUEUE, broker=broker)(colorize)
+        for queue, actor, priority in job_queue.LANES.values():  # the lane of single photos first
+            dramatiq.actor(actor_name=actor, queue_name=queue, priority=priority, broker=broker)(colorize)
         worker = Worker(broker, worker_threads=s.workers, worker_timeout=200)
         worker.queue_prefetch = s.workers  # fetch a job only for a free thread: the rest wait in Redis, in order
 

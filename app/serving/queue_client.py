@@ -135,7 +135,7 @@ class QueueClient:
             position=position,
         )
         try:
-            message_id = self._call(jq.enqueue, self.broker, rec.id)
+            message_id = self._call(jq.enqueue, self.broker, rec.id, lane_of(rec))
         except QueueUnavailable:
             self.jobs.delete(rec.id)  # the client hears "nothing was queued": so nothing may run later
             raise
@@ -208,7 +208,7 @@ class QueueClient:
     def _position(self, rec: JobRecord) -> int:
         if rec.message_id is None:
             return 0
-        pos = self._call(jq.position, self.broker, rec.message_id)
+        pos = self._call(jq.position, self.broker, rec.message_id, lane_of(rec))
         return 0 if pos is None else pos  # fetched by a worker, about to start
 
     def collect(self, job_id: str) -> JobRecord:
@@ -305,7 +305,7 @@ class QueueClient:
                 continue
             if rec.message_id is not None and self._call(jq.is_known, self.broker, rec.message_id):
                 continue
-            self.jobs.set_message_id(job_id, self._call(jq.enqueue, self.broker, job_id))
+            self.jobs.set_message_id(job_id, self._call(jq.enqueue, self.broker, job_id, lane_of(rec)))
             again.append(job_id)
         if again:
             log.warning("queue: %d job(s) were not in Redis any more and were queued again", len(again))
@@ -366,6 +366,11 @@ async def running(settings: Settings, storage: Storage) -> AsyncIterator[QueueCl
         with contextlib.suppress(asyncio.CancelledError):
             await task
         client.close()
+
+
+def lane_of(rec: JobRecord) -> str:
+    """The photos of a batch take the bulk lane; a photo on its own, a re-run, a /colorize request go ahead."""
+    return jq.BULK if rec.batch is not None else jq.NOW
 
 
 def job_version_id(job_id: str) -> str:
