@@ -77,6 +77,8 @@ class QueueFull(AppError):
         self.retry_after = retry_after
 
 
+QUEUE_UNAVAILABLE_RETRY_S = 5
+
 # First match wins: subclasses before their bases.
 STATUS: list[tuple[type[Exception], int, str]] = [
     (QueueFull, 503, "busy"),
@@ -128,6 +130,8 @@ def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
                 body["field"] = exc.field
             if isinstance(exc, QueueFull):
                 headers["Retry-After"] = str(exc.retry_after)
+            elif isinstance(exc, QueueUnavailable):
+                headers["Retry-After"] = str(QUEUE_UNAVAILABLE_RETRY_S)  # a restart or a blip: soon
             return status, body, headers
     if database_down(exc):
         log.error("the album's database cannot be reached: %s", exc)

@@ -446,6 +446,7 @@ def test_an_outage_of_redis_is_waited_through_and_a_restart_requeues_its_jobs_in
             assert page.status_code == 200 and 'http-equiv="refresh"' in page.text and "photo is safe" in page.text
             refused = web.post("/api/photos", files={"file": ("b.png", image_bytes(), "image/png")})
             assert refused.status_code == 503 and refused.json()["error"] == "queue_unavailable"
+            assert refused.headers["retry-after"] == "5"
             busy_page = web.post("/photos", files={"file": ("c.png", image_bytes(), "image/png")})
             assert busy_page.status_code == 503
             health = web.get("/healthz", headers={"accept": "text/html"})  # a page that needs Redis, as HTML:
