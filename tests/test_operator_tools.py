@@ -270,6 +270,31 @@ def add_photo(storage, name: str) -> str:
     return storage.add(name=name, original=image_bytes(), original_format="PNG", width=40, height=24, r=r).id
 
 
+@needs_redis
+@pytest.mark.slow  # a `heirloom worker` process: it loads torch and the model
+def test_a_paused_queue_holds_a_real_worker_until_resumed(tmp_path, tiny_weights, redis_url):
+    from queue_helpers import WorkerProc
+
+    data = tmp_path / "data"
+    where = ["--data-dir", str(data), "--broker", redis_url]
+    worker = WorkerProc(redis_url, data, tiny_weights, "pausable").wait_ready()
+    try:
+        assert jobs(["pause", *where]) == 0
+        settings = settings_for(data, None, broker_url=redis_url, redelivery_s=REDELIVERY_S, load_model=False)
+        with client_for(settings) as web:
+            job = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
+            time.sleep(3)  # many times what the tiny photo takes
+            rec = JobStore(data).get(job["id"])
+            assert (rec.status, rec.attempts) == ("queued", 0)  # held, not started
+            assert jobs(["resume", *where]) == 0
+            deadline = time.monotonic() + 30
+            while web.get(f"/api/jobs/{job['id']}").json()["status"] != "done":
+                assert time.monotonic() < deadline, worker.log()
+                time.sleep(0.1)
+    finally:
+        worker.stop()
+
+
 def test_retention_removes_what_is_over_and_old_and_keeps_the_rest(tmp_path, capsys, caplog):
     from app.album.batch_index import Batch, BatchItem
     from app.album.storage import Storage

@@ -31,6 +31,13 @@ QUEUE, ACTOR = "heirloom", "colorize"  # bulk (batches): the first queue's name,
 NOW_QUEUE, NOW_ACTOR = "heirloom-now", "colorize-now"
 BULK, NOW = "bulk", "now"
 LANES = {NOW: (NOW_QUEUE, NOW_ACTOR, 0), BULK: (QUEUE, ACTOR, 10)}  # lane -> (queue, actor, Dramatiq priority)
+
+
+def lane(batch: str | None) -> str:
+    """The photos of a batch take the bulk lane; a photo on its own, a re-run, a /colorize request go ahead."""
+    return BULK if batch is not None else NOW
+
+
 NAMESPACE = "dramatiq"  # Dramatiq's default key prefix: its own tools (dramatiq-dashboard) read it
 MODEL_KEY = "heirloom:model"  # what the workers' model accepts: default render size, multiple
 WORKERS_KEY = "heirloom:workers"  # sorted set: worker name -> its last heartbeat (Unix time)

@@ -115,6 +115,7 @@ class QueueWorker:
         from model.weights_file import sha256_of
 
         from . import broker as job_queue
+        from . import pause
         from .processes import ProcessPool, WorkerSpec
 
         s = self.settings
@@ -152,6 +153,9 @@ class QueueWorker:
         runner = JobRunner(JobStore(s.data_dir), pool.run, profile, self.name)
 
         def colorize(job_id: str) -> None:
+            if not pause.hold(broker, self._stop):  # paused and stopping: back on the queue, untouched
+                pause.put_back(broker, runner.store, job_id)
+                return
             runner(job_id)
 
         for queue, actor, priority in job_queue.LANES.values():  # the lane of single photos first

@@ -6,7 +6,6 @@ is reported in /healthz."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,21 +44,6 @@ def worker_spec(settings: Settings) -> WorkerSpec:
     )
 
 
-class EngineStarts:
-    """How often this server's engine processes were started again (a crash, a timeout, an out-of-memory kill
-    each end one; the next job starts another): every start stamps its process's `started_at`, so the distinct
-    stamps seen, beyond one per process, are the restarts. Looked at after every job and at each scrape."""
-
-    def __init__(self) -> None:
-        self._seen: set[tuple[int, float]] = set()
-        self._lock = threading.Lock()  # the pool's threads and a scrape look at once
-
-    def restarts(self, pool: ProcessPool) -> int:
-        with self._lock:
-            self._seen.update((i, w.started_at) for i, w in enumerate(pool.workers) if w.started_at)
-            return len(self._seen) - len({i for i, _ in self._seen})
-
-
 class LocalBackend:
     def __init__(
         self, settings: Settings, storage: Storage, processes: ProcessPool | None, problem: str | None
@@ -68,7 +52,6 @@ class LocalBackend:
         self.processes, self.problem_text = processes, problem
         self.pool = WorkerPool(settings.workers, settings.queue_size)
         self.tally = Tally(settings.data_dir)
-        self.starts = EngineStarts()
 
     @classmethod
     @asynccontextmanager
@@ -144,7 +127,6 @@ class LocalBackend:
             return out
         finally:
             self.tally.record(outcome, time.monotonic() - started, started - admitted)
-            self.starts.restarts(self.processes)
 
     def _rendering(self, out: Outcome, opts: ColorizeOptions) -> Rendering:
         return Rendering(out.data, out.format, out.thumb, opts, self.model(), out.previews)
@@ -237,7 +219,7 @@ class LocalBackend:
             running=min(pending, workers),
             capacity=self.pool.capacity - workers,
             workers=len(self.processes.pids()) if self.processes else 0,
-            engine_restarts=self.starts.restarts(self.processes) if self.processes else 0,
+            engine_restarts=self.processes.restarts if self.processes else 0,
         )
 
     def job(self, job_id: str) -> dict[str, Any]:

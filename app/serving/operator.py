@@ -110,8 +110,8 @@ class Operator:
         self.jobs.get(job_id)  # an unknown id is told before Redis is asked
         broker = self._broker()
         try:
-            self.jobs.requeue(job_id)
-            self.jobs.set_message_id(job_id, jq.enqueue(broker, job_id))
+            rec = self.jobs.requeue(job_id)
+            self.jobs.set_message_id(job_id, jq.enqueue(broker, job_id, jq.lane(rec.batch)))
         finally:
             broker.close()
         self.out(f"job {job_id} queued again")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from .broker import BrokerUnavailable, enqueue, redis_client
+from .broker import BrokerUnavailable, enqueue, lane, redis_client
 from .job_store import JobStore
 
 KEY = "heirloom:paused"  # present: paused; its value is when (Unix time), for `heirloom jobs list`
@@ -56,7 +56,7 @@ def hold(broker: RedisBroker, stopping: threading.Event, every_s: float = LOOK_E
 
 def put_back(broker: RedisBroker, store: JobStore, job_id: str) -> None:
     """A held job back at the end of the queue, under a new message (the caller then acknowledges the old)."""
-    store.set_message_id(job_id, enqueue(broker, job_id))
+    store.set_message_id(job_id, enqueue(broker, job_id, lane(store.get(job_id).batch)))
 
 
 def _call(fn: Callable[[redis.Redis], T], broker: RedisBroker) -> T:

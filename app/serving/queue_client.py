@@ -33,6 +33,7 @@ from ..settings import Settings
 from . import broker as jq
 from .contract import ModelId, ModelProfile, Request
 from .job_store import DONE, FAILED, QUEUED, JobNotFound, JobRecord, JobStore
+from .log_once import LogOnce
 
 log = logging.getLogger("heirloom.app")
 QUEUE_FULL_RETRY_S = 30  # Retry-After of an upload refused by a full queue
@@ -135,7 +136,7 @@ class QueueClient:
             position=position,
         )
         try:
-            message_id = self._call(jq.enqueue, self.broker, rec.id, lane_of(rec))
+            message_id = self._call(jq.enqueue, self.broker, rec.id, jq.lane(rec.batch))
         except QueueUnavailable:
             self.jobs.delete(rec.id)  # the client hears "nothing was queued": so nothing may run later
             raise
@@ -208,7 +209,7 @@ class QueueClient:
     def _position(self, rec: JobRecord) -> int:
         if rec.message_id is None:
             return 0
-        pos = self._call(jq.position, self.broker, rec.message_id, lane_of(rec))
+        pos = self._call(jq.position, self.broker, rec.message_id, jq.lane(rec.batch))
         return 0 if pos is None else pos  # fetched by a worker, about to start
 
     def collect(self, job_id: str) -> JobRecord:
@@ -305,7 +306,7 @@ class QueueClient:
                 continue
             if rec.message_id is not None and self._call(jq.is_known, self.broker, rec.message_id):
                 continue
-            self.jobs.set_message_id(job_id, self._call(jq.enqueue, self.broker, job_id, lane_of(rec)))
+            self.jobs.set_message_id(job_id, self._call(jq.enqueue, self.broker, job_id, jq.lane(rec.batch)))
             again.append(job_id)
         if again:
             log.warning("queue: %d job(s) were not in Redis any more and were queued again", len(again))
@@ -323,6 +324,7 @@ class QueueClient:
 
     async def collector(self) -> None:
         last_recovery = last_watch = 0.0
+        trouble = LogOnce(log, "queue: collecting finished jobs")  # an outage is one line, not one a round
         while True:
             try:
                 await run_in_threadpool(self.collect_ready)
@@ -333,8 +335,10 @@ class QueueClient:
                 if time.monotonic() - last_recovery > RECOVER_EVERY_S:
                     last_recovery = time.monotonic()
                     await run_in_threadpool(self.requeue_lost)
-            except Exception:  # keep collecting whatever one round met (Redis away: try again later)
-                log.exception("queue: collecting finished jobs failed")
+            except Exception as e:  # keep collecting whatever one round met (Redis away: try again later)
+                trouble.failed(e)
+            else:
+                trouble.succeeded()
             await asyncio.sleep(COLLECT_EVERY_S)
 
     def health(self) -> dict[str, Any]:
@@ -366,11 +370,6 @@ async def running(settings: Settings, storage: Storage) -> AsyncIterator[QueueCl
         with contextlib.suppress(asyncio.CancelledError):
             await task
         client.close()
-
-
-def lane_of(rec: JobRecord) -> str:
-    """The photos of a batch take the bulk lane; a photo on its own, a re-run, a /colorize request go ahead."""
-    return jq.BULK if rec.batch is not None else jq.NOW
 
 
 def job_version_id(job_id: str) -> str:
