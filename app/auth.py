@@ -27,6 +27,7 @@ from .settings import Settings
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 COOKIE = "heirloom_session"
 OPEN_PATHS = {"/login", "/healthz", "/favicon.ico"}  # healthz says only whether the model is loaded
+WORKER_PREFIX = "/api/worker/"  # app/serving/worker_wire.PREFIX: behind the worker token alone
 
 
 def token_matches(settings: Settings, given: str | None) -> bool:
@@ -38,6 +39,15 @@ def token_matches(settings: Settings, given: str | None) -> bool:
 def bearer_ok(settings: Settings, request: Request) -> bool:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and token_matches(settings, value.strip())
+
+
+def worker_bearer_ok(settings: Settings, request: Request) -> bool:
+    """The worker API's own token: workers on other machines show it, and it opens nothing else."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    given, token = value.strip(), settings.worker_token
+    if scheme.lower() != "bearer" or not token or not given:
+        return False
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def session_cookie(response: Response, value: str, request: Request | Scope, max_age_s: float) -> None:
@@ -190,11 +200,30 @@ class AccessMiddleware:
             )
         return None
 
+    async def _worker(self, scope: Scope, receive: Receive, send: Send, request: Request) -> None:
+        client = client_key(scope)
+        wait = self.limiter.retry_after(client)
+        if wait is not None:
+            return await too_many(wait)(scope, receive, send)
+        if worker_bearer_ok(self.settings, request):
+            return await self.app(scope, receive, send)
+        if request.headers.get("authorization"):
+            self.limiter.failed(client)
+        message = "The worker API needs 'Authorization: Bearer <HEIRLOOM_WORKER_TOKEN>'."
+        if not self.settings.worker_token:
+            message = "This server has no worker API: set HEIRLOOM_WORKER_TOKEN to open it."
+        response = JSONResponse(
+            {"error": "unauthorized", "message": message}, 401, headers={"WWW-Authenticate": "Bearer"}
+        )
+        await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         s = self.settings
         request = Request(scope)
+        if scope["path"].startswith(WORKER_PREFIX):  # workers, not people: their token only, no pages, no cookies
+            return await self._worker(scope, receive, send, request)
         response: Response | None = self._refusal(scope, request)
         if response is not None:
             return await response(scope, receive, send)

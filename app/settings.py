@@ -91,12 +91,14 @@ class Settings:
     worker_name: str = ""  # `heirloom worker`: its name in logs and job records ("": host:pid)
     beat_file: Path | None = None  # `heirloom worker`: touched at each heartbeat, for a container's health check
     retention_days: float = 30.0  # finished job records, abandoned batches: removed this old (0: kept forever)
+    worker_token: str | None = None  # queue mode: the token workers on other machines show the web side's worker API
+    server_url: str | None = None  # `heirloom worker --server-url`: jobs' files over HTTP, no shared data directory
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then the environment, then `overrides` (flags; None: not given)."""
         env = os.environ if env is None else env
-        values = {v.field: v.parse(env[v.name]) for v in VARIABLES if env.get(v.name)}
+        values = {v.field: v.parse(secret) for v in VARIABLES if (secret := _value(env, v.name))}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).checked()
 
@@ -125,23 +127,14 @@ class Settings:
             raise ValueError("the retention (HEIRLOOM_RETENTION_DAYS) must be 0 (keep everything) or more days")
         if self.redelivery_s <= 0 or self.wait_timeout_s <= 0:
             raise ValueError("the redelivery and wait timeouts must be positive")
-        if self.token is not None:
-            if not self.token.strip():
-                raise ValueError(
-                    "the access token is blank; choose one of at least "
-                    f"{MIN_TOKEN_LENGTH} characters (or none at all, for loopback only)"
-                )
-            if not all("!" <= ch <= "~" for ch in self.token):  # it travels in an Authorization header
-                raise ValueError(
-                    "the access token must be printable ASCII (letters, digits, punctuation; no spaces or "
-                    "accents): a browser or curl can send nothing else in a header"
-                )
-            if len(self.token) < MIN_TOKEN_LENGTH or len(set(self.token)) < MIN_TOKEN_DISTINCT:
-                raise ValueError(
-                    f"the access token must be at least {MIN_TOKEN_LENGTH} characters, at least "
-                    f"{MIN_TOKEN_DISTINCT} of them distinct (e.g. `python3 -c 'import secrets; "
-                    f"print(secrets.token_urlsafe())'`)"
-                )
+        for what, token in (("access token", self.token), ("worker token (HEIRLOOM_WORKER_TOKEN)", self.worker_token)):
+            if token is not None:
+                _check_token(what, token)
+        if self.server_url is not None:
+            if not self.server_url.startswith(("http://", "https://")):
+                raise ValueError(f"the server URL must be http(s)://host:port, got {self.server_url!r}")
+            if not self.worker_token:
+                raise ValueError("a worker with --server-url needs the web side's HEIRLOOM_WORKER_TOKEN")
         return self
 
     @property
@@ -175,6 +168,39 @@ class Variable:
     parse: Callable[[str], Any]
     default: str  # the default, in words, for the README
     what: str
+
+
+def _value(env: Mapping[str, str], name: str) -> str | None:
+    """NAME, or the contents of the file NAME_FILE names (Docker and Kubernetes secrets: a password never in
+    the environment that `docker inspect` shows); both set is a mistake worth a clear error."""
+    path = env.get(f"{name}_FILE")
+    if path and env.get(name):
+        raise ValueError(f"both {name} and {name}_FILE are set; keep one")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as e:
+            raise ValueError(f"{name}_FILE: cannot read {path}: {e.strerror}") from None
+    return env.get(name) or None
+
+
+def _check_token(what: str, token: str) -> None:
+    if not token.strip():
+        raise ValueError(
+            f"the {what} is blank; choose one of at least {MIN_TOKEN_LENGTH} characters "
+            "(or none at all, for loopback only)"
+        )
+    if not all("!" <= ch <= "~" for ch in token):  # it travels in an Authorization header
+        raise ValueError(
+            f"the {what} must be printable ASCII (letters, digits, punctuation; no spaces or "
+            "accents): a browser or curl can send nothing else in a header"
+        )
+    if len(token) < MIN_TOKEN_LENGTH or len(set(token)) < MIN_TOKEN_DISTINCT:
+        raise ValueError(
+            f"the {what} must be at least {MIN_TOKEN_LENGTH} characters, at least "
+            f"{MIN_TOKEN_DISTINCT} of them distinct (e.g. `python3 -c 'import secrets; "
+            f"print(secrets.token_urlsafe())'`)"
+        )
 
 
 def _mb(value: str) -> int:
@@ -297,6 +323,22 @@ VARIABLES: tuple[Variable, ...] = (
         "`30`",
         "finished job records, half-written job folders and abandoned batches older than this are removed "
         "(hourly; `heirloom jobs prune` by hand); `0` keeps them. Album photos are never touched",
+    ),
+    Variable(
+        "HEIRLOOM_WORKER_TOKEN",
+        "worker_token",
+        str,
+        "none",
+        "queue mode: opens the worker API (`/api/worker/…`) to workers on other machines that show it; a worker "
+        "with `--server-url` sends it (rules as for the access token)",
+    ),
+    Variable(
+        "HEIRLOOM_SERVER_URL",
+        "server_url",
+        str,
+        "none",
+        "`heirloom worker`: fetch originals from and hand results to this web server over HTTP, with no shared "
+        "data directory",
     ),
 )
 

@@ -7,6 +7,10 @@ jobs/s (first upload to last photo in the album), queue latency (upload answered
 p50/p95), time in the worker (p50) and the upload's own answer time (p50).
 
     .venv/bin/python bench/bench_queue.py --count 40 --workers 1,2
+    .venv/bin/python bench/bench_queue.py --count 40 --workers 1,2 --remote   # --server-url workers
+
+With --remote every worker has its own data directory and reaches the jobs' files through the web
+server's worker API (`heirloom worker --server-url`, HEIRLOOM_WORKER_TOKEN), as on another machine.
 """
 
 from __future__ import annotations
@@ -41,10 +45,16 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def start_worker(url: str, data: Path, weights: Path, name: str, threads: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(REPO)}
+WORKER_TOKEN = "bench-worker-token-" + os.urandom(8).hex()
+
+
+def start_worker(
+    url: str, data: Path, weights: Path, name: str, threads: int, server: str | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(REPO), "HEIRLOOM_WORKER_TOKEN": WORKER_TOKEN}
     cmd = [sys.executable, "-m", "heirloom.cli", "worker", "--broker", url, "--data-dir", str(data)]
     cmd += ["--weights", str(weights), "--workers", "1", "--torch-threads", str(threads), "--name", name]
+    cmd += ["--server-url", server] if server else []
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ready = threading.Event()
 
@@ -64,6 +74,7 @@ def start_worker(url: str, data: Path, weights: Path, name: str, threads: int) -
 def start_web(url: str, data: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "HEIRLOOM_BROKER_URL": url, "HEIRLOOM_DATA_DIR": str(data), "PYTHONPATH": str(REPO)}
+    env["HEIRLOOM_WORKER_TOKEN"] = WORKER_TOKEN
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.server", "--port", str(port), "--log-level", "warning"],
         cwd=REPO,
@@ -88,7 +99,7 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
 
 
-def run(n_workers: int, count: int, weights: Path, upload: bytes) -> dict[str, object]:
+def run(n_workers: int, count: int, weights: Path, upload: bytes, remote: bool = False) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="heirloom-bench-queue-"))
     procs: list[subprocess.Popen[bytes] | subprocess.Popen[str]] = []
     try:
@@ -97,7 +108,17 @@ def run(n_workers: int, count: int, weights: Path, upload: bytes) -> dict[str, o
         web, base = start_web(url, tmp / "data")
         procs.append(web)
         threads = max(1, (os.cpu_count() or 1) // n_workers)
-        procs += [start_worker(url, tmp / "data", weights, f"bench-{i}", threads) for i in range(n_workers)]
+        procs += [
+            start_worker(
+                url,
+                tmp / (f"worker-{i}" if remote else "data"),
+                weights,
+                f"bench-{i}",
+                threads,
+                remote and base or None,
+            )
+            for i in range(n_workers)
+        ]
         with httpx.Client(base_url=base, timeout=60) as client:
             t0 = time.time()
             answers, ids = [], []
@@ -121,6 +142,7 @@ def run(n_workers: int, count: int, weights: Path, upload: bytes) -> dict[str, o
         work = [s["finished"] - s["started"] for s in states.values()]
         return {
             "workers": n_workers,
+            "remote": remote,
             "torch_threads_each": threads,
             "jobs": count,
             "failed": len(failed),
@@ -148,14 +170,15 @@ def main() -> None:
     p.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
     p.add_argument("--size", default="640x480", help="the synthetic scan's size")
     p.add_argument("--weights", help="generator file (default: the shipped one)")
+    p.add_argument("--remote", action="store_true", help="workers on their own data directories (--server-url)")
     a = p.parse_args()
     w, h = (int(v) for v in a.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         weights, _ = bench_weights(a.weights, Path(tmp))
-        results = [run(int(n), a.count, weights, scan_bytes(w, h)) for n in a.workers.split(",")]
+        results = [run(int(n), a.count, weights, scan_bytes(w, h), a.remote) for n in a.workers.split(",")]
     for r in results:
         print(json.dumps(r))
-    print(f"\n{a.count} jobs of {a.size}:")
+    print(f"\n{a.count} jobs of {a.size}" + (", workers through the worker API (--server-url):" if a.remote else ":"))
     print("| workers | jobs/s | queue latency p50 / p95 | in worker p50 | upload answered p50 |")
     print("|---|---|---|---|---|")
     for r in results:

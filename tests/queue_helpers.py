@@ -81,16 +81,25 @@ class WorkerProc:
     """`heirloom worker` as a child process of the test; its output is kept for failure messages."""
 
     def __init__(
-        self, url: str, data_dir: Path, weights: Path, name: str, workers: int = 1, redelivery_s: float = REDELIVERY_S
+        self,
+        url: str,
+        data_dir: Path,
+        weights: Path,
+        name: str,
+        workers: int = 1,
+        redelivery_s: float = REDELIVERY_S,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ):
         env = {
             **os.environ,
             "OMP_WAIT_POLICY": "PASSIVE",
             "PYTHONPATH": str(REPO),
+            **(env or {}),
         }
         cmd = [sys.executable, "-m", "heirloom.cli", "worker", "--broker", url, "--data-dir", str(data_dir)]
         cmd += ["--weights", str(weights), "--device", "cpu", "--workers", str(workers), "--torch-threads", "1"]
-        cmd += ["--redelivery", str(redelivery_s), "--name", name, "--request-timeout", "60"]
+        cmd += ["--redelivery", str(redelivery_s), "--name", name, "--request-timeout", "60", *extra]
         self.name = name
         out = subprocess.PIPE
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
@@ -158,14 +167,14 @@ class WorkerProc:
 
 
 @contextmanager
-def queue_web_server(redis_url: str, data_dir: Path) -> Iterator[str]:
+def queue_web_server(redis_url: str, data_dir: Path, **env: str) -> Iterator[str]:
     """`python -m app.server` in queue mode as a child process on a free port (for the browser); yields its URL
     once it answers (its /healthz may say 503 while Redis is away: any answer will do)."""
     import urllib.error
     import urllib.request
 
     port = free_port()
-    env = {**os.environ, "HEIRLOOM_BROKER_URL": redis_url, "HEIRLOOM_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "HEIRLOOM_BROKER_URL": redis_url, "HEIRLOOM_DATA_DIR": str(data_dir), **env}
     env.pop("HEIRLOOM_TOKEN", None)
     cmd = [sys.executable, "-m", "app.server", "--port", str(port), "--log-level", "warning"]
     server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

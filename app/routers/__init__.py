@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import batches, colorize, docs, jobs, metrics, pages, photos, trash, versions
+from . import batches, colorize, docs, jobs, metrics, pages, photos, trash, versions, worker_api
 
 ROUTERS: list[APIRouter] = [
     colorize.router,
@@ -16,4 +16,5 @@ ROUTERS: list[APIRouter] = [
     trash.router,
     docs.router,
     metrics.router,
+    worker_api.router,
 ]

@@ -111,6 +111,11 @@ class Backend(Protocol):
         """A queued job's status (NotFound where there are no jobs)."""
         ...
 
+    def worker_jobs(self) -> Any:
+        """Queue mode with HEIRLOOM_WORKER_TOKEN: the JobStore that workers on other machines reach through the
+        worker API (app/routers/worker_api.py); else NotFound."""
+        ...
+
     def job_result(self, job_id: str) -> tuple[Any, str]:
         """A finished /colorize job's result file and its format."""
         ...

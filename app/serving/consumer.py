@@ -150,7 +150,14 @@ class QueueWorker:
         engine = pool.profile  # what the engine processes measured of the loaded network, for the forms
         profile = replace(profile, footprint=engine.footprint, max_work_bytes=engine.max_work_bytes, hints=engine.hints)
         broker = job_queue.make_broker(s.broker_url, s.redelivery_s, judge=True)
-        runner = JobRunner(JobStore(s.data_dir), pool.run, profile, self.name)
+        if s.server_url:  # nothing shared with the web side but Redis: the job store over its worker API
+            from .remote_jobs import RemoteJobStore
+
+            assert s.worker_token is not None  # Settings.checked
+            store: Any = RemoteJobStore(s.server_url, s.worker_token)
+        else:
+            store = JobStore(s.data_dir)
+        runner = JobRunner(store, pool.run, profile, self.name)
 
         def colorize(job_id: str) -> None:
             if not pause.hold(broker, self._stop):  # paused and stopping: back on the queue, untouched
@@ -255,9 +262,14 @@ def parse(argv: list[str] | None) -> Settings:
         "($HEIRLOOM_REDELIVERY_S)",
     )
     p.add_argument("--name", dest="worker_name", help="this worker's name in logs and job records (default host:pid)")
+    p.add_argument(
+        "--server-url",
+        help="a web server (http://host:port) whose worker API hands out the jobs' files: no shared data directory "
+        "(needs HEIRLOOM_WORKER_TOKEN; $HEIRLOOM_SERVER_URL)",
+    )
     a = p.parse_args(argv)
     fields = ("broker_url", "data_dir", "weights", "device", "precision", "workers", "torch_threads", "max_pixels")
-    overrides = {k: getattr(a, k) for k in (*fields, "request_timeout_s", "redelivery_s", "worker_name")}
+    overrides = {k: getattr(a, k) for k in (*fields, "request_timeout_s", "redelivery_s", "worker_name", "server_url")}
     if a.max_request_mb is not None:
         overrides["max_work_bytes"] = int(a.max_request_mb * 2**20)
     try:

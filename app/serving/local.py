@@ -222,6 +222,9 @@ class LocalBackend:
             engine_restarts=self.processes.restarts if self.processes else 0,
         )
 
+    def worker_jobs(self) -> Any:
+        raise NotFound("This server colorizes in its own process; it has no worker API.")
+
     def job(self, job_id: str) -> dict[str, Any]:
         raise NotFound("This server colorizes in its own process; it has no job queue.")
 

@@ -27,7 +27,7 @@ from .backend import PREVIEW_SIDE, Colorized, Queued, in_batch, read_upload
 from .contract import ModelId
 from .contract import Request as Asked
 from .figures import Figures
-from .job_store import DONE, FAILED
+from .job_store import DONE, FAILED, JobStore
 from .queue_client import QueueClient, job_failure, running
 
 
@@ -180,6 +180,11 @@ class QueueBackend:
             )
         except (jq.BrokerUnavailable, redis.RedisError):  # told as heirloom_broker_up 0, not a failed scrape
             return Figures(counts, capacity=s.max_queued, broker_up=False)
+
+    def worker_jobs(self) -> JobStore:
+        if not self.settings.worker_token:
+            raise NotFound("This server has no worker API: set HEIRLOOM_WORKER_TOKEN to open it.")
+        return self.client.jobs
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.client.status(job_id)
