@@ -173,9 +173,8 @@ def main() -> None:
     p.add_argument("--remote", action="store_true", help="workers on their own data directories (--server-url)")
     a = p.parse_args()
     w, h = (int(v) for v in a.size.split("x"))
-    with tempfile.TemporaryDirectory() as tmp:
-        weights, _ = bench_weights(a.weights, Path(tmp))
-        results = [run(int(n), a.count, weights, scan_bytes(w, h), a.remote) for n in a.workers.split(",")]
+    weights = bench_weights(a.weights)
+    results = [run(int(n), a.count, weights, scan_bytes(w, h), a.remote) for n in a.workers.split(",")]
     for r in results:
         print(json.dumps(r))
     print(f"\n{a.count} jobs of {a.size}" + (", workers through the worker API (--server-url):" if a.remote else ":"))
