@@ -223,3 +223,19 @@ def test_float32_precision_keeps_float32_weights_and_a_forced_bf16_without_suppo
     with pytest.raises(precision.PrecisionError):
         Colorizer(HypercolumnGenerator(TINY), 64, "cpu", precision="bfloat16")
     assert "float32" in Colorizer(HypercolumnGenerator(TINY), 64, "cpu").precision  # auto falls back, says so
+
+
+def test_whole_photo_views_are_the_photos_or_their_mirrors(tmp_path: Path) -> None:
+    """crop_area 1.0: on-the-fly views as the feature cache sees them (no zoomed, resampled crops)."""
+    import numpy as np
+
+    from model.training.onthefly import OnTheFlySource
+
+    r = _recipe(tmp_path, tmp_path / "run", crop_area=1.0)
+    source = OnTheFlySource(r, torch.device("cpu"))
+    views = source.sample_photos(np.random.default_rng(0), 16)
+    photos = [p.tobytes() for p in source.train_photos] + [p[:, ::-1].tobytes() for p in source.train_photos]
+    assert all(v.tobytes() in photos for v in views)
+    assert any(v.tobytes() in photos[len(source.train_photos) :] for v in views)  # some mirrored
+    zoomed = OnTheFlySource(replace(r, crop_area=0.5), torch.device("cpu")).sample_photos(np.random.default_rng(0), 16)
+    assert not all(v.tobytes() in photos for v in zoomed)

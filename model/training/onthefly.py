@@ -146,7 +146,11 @@ class OnTheFlySource:
     def sample_photos(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n augmented training views, (n, S, S, 3) uint8, without features."""
         idx = rng.integers(0, len(self.train_photos), n)
-        return np.stack([random_resized_crop(self.train_photos[i], rng, (0.5, 1.0), self.recipe.flip) for i in idx])
+        if self.recipe.crop_area >= 1.0:  # whole photos: a flip is the only change
+            flips = rng.random(n) < 0.5 if self.recipe.flip else np.zeros(n, bool)
+            return np.stack([self.train_photos[i][:, ::-1] if f else self.train_photos[i] for i, f in zip(idx, flips)])
+        scale = (self.recipe.crop_area, 1.0)
+        return np.stack([random_resized_crop(self.train_photos[i], rng, scale, self.recipe.flip) for i in idx])
 
     def train_batch(self, rng: np.random.Generator, n: int):
         rgb = self.sample_photos(rng, n)

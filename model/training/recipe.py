@@ -46,6 +46,8 @@ class Recipe:
     min_colorfulness: float = 10.0  # drop near-gray photos (about 5 % of Imagenette)
     held_back_fraction: float = 0.02  # on-the-fly photos only; a cache fixes its slice when it is built
     flip: bool = True
+    crop_area: float = 0.5  # on-the-fly views keep 50-100 % of a photo's area (then resampled to `size`); 1.0:
+    # the whole photo, flips only, as the feature cache sees it (no zoomed, softened views: the held-back never is)
     age: float = 0.0  # share of training views whose gray input is aged (aging.py): old-print inputs, clean targets
     l1_rebalance: float = 1.0  # lambda of colour-rarity weights on the regression head's L1 (1 = none); milder
     # than the class loss's: strong weights pull uncertain neutral surfaces to rare colours (magenta walls)
