@@ -53,6 +53,10 @@ def finished_lines(workers: list[WorkerProc]) -> Counter[str]:
     return seen
 
 
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def assert_queue_empty(url: str):
     broker = jq.make_broker(url, REDELIVERY_S)
     try:
@@ -183,6 +187,34 @@ def test_a_worker_restarted_under_its_name_takes_its_job_back_at_once(tmp_path, 
         for w in (first, again):
             if w is not None:
                 w.stop()
+
+
+@pytest.mark.slow  # a `heirloom worker` process: it loads torch and the model
+def test_an_engine_process_killed_from_outside_costs_its_photo_nothing(tmp_path, tiny_weights, redis_url):
+    """The OOM killer (or an operator) ends the engine process colorizing a photo: the worker runs the photo
+    once more on a fresh engine, and it is done, in one attempt, not failed as 'this photo stopped the worker'."""
+    data = tmp_path / "data"
+    worker = WorkerProc(redis_url, data, tiny_weights, "oom").wait_ready()
+    try:
+        # The engine processes are the fork server's children, not the worker's own (queue_helpers.children).
+        engines = [pid for pid in worker.children() if parent_of(pid) != worker.proc.pid]
+        assert engines, worker.children()
+        for pid in engines:
+            os.kill(pid, signal.SIGSTOP)  # hold it mid-job, so the kill lands while the photo is in hand
+        with client_for(queue_settings(data, redis_url)) as web:
+            job = web.post("/api/photos", files={"file": ("grandpa.png", image_bytes(64, 48), "image/png")}).json()
+            deadline = time.monotonic() + 60
+            while web.get(job["url"]).json()["status"] != "running":
+                assert time.monotonic() < deadline, worker.log()
+                time.sleep(0.05)
+            time.sleep(0.3)  # the job has reached the (stopped) engine
+            for pid in engines:
+                os.kill(pid, signal.SIGKILL)
+            state = wait_for(web, [job["id"]], timeout_s=60)[job["id"]]
+            assert state["status"] == "done" and state["attempts"] == 1, state
+        assert any("trying its photo once more" in line for line in worker.lines), worker.log()
+    finally:
+        worker.stop()
 
 
 @pytest.mark.slow  # `heirloom worker` processes: each loads torch and the model
