@@ -239,3 +239,50 @@ def test_whole_photo_views_are_the_photos_or_their_mirrors(tmp_path: Path) -> No
     assert any(v.tobytes() in photos[len(source.train_photos) :] for v in views)  # some mirrored
     zoomed = OnTheFlySource(replace(r, crop_area=0.5), torch.device("cpu")).sample_photos(np.random.default_rng(0), 16)
     assert not all(v.tobytes() in photos for v in zoomed)
+
+
+def test_hint_distill_keeps_the_automatic_colours_near_the_init(tmp_path: Path) -> None:
+    """hint_distill: views without hints are pulled to the warm start's own colours (a frozen teacher), so a
+    hint decoder trained with it drifts less from the automatic model than one trained without."""
+    import copy
+
+    import numpy as np
+
+    from model.errors import ConfigError
+    from model.training.generator_trainer import GeneratorTrainer
+    from model.training.held_back import lab_targets
+    from model.training.onthefly import OnTheFlySource
+
+    quiet = {"log": lambda *a: None}
+    v2 = tmp_path / "v2"
+    train(_recipe(tmp_path, v2, precision="float32"), v2, **quiet)  # type: ignore[arg-type]
+    init = str(v2 / "latest.safetensors")
+    drift = {}
+    for weight in (0.0, 100.0):
+        run = tmp_path / f"distill-{weight:g}"
+        r = _recipe(
+            tmp_path,
+            run,
+            init=init,
+            generator=replace(TINY, hint_channels=3),
+            precision="float32",
+            hint_distill=weight,
+            hint_p_none=1.0,
+            lr=3e-3,
+            ema=0.0,
+        )
+        t = GeneratorTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", **quiet)  # type: ignore[arg-type]
+        start = copy.deepcopy(t.net)  # the init's automatic colours
+        first = t.train_step()
+        assert ("distill" in first) == (weight > 0) and first.get("distill", 0.0) == 0.0  # the teacher is the init
+        for _ in range(5):
+            t.train_step()
+        feats, rgb, _ = t.source.train_batch(np.random.default_rng(1), 4)
+        l, _ = lab_targets(rgb, t.device)
+        with torch.no_grad():
+            drift[weight] = float((t.net(feats, l)[1] - start(feats, l)[1]).abs().mean())
+    assert drift[100.0] < 0.5 * drift[0.0], drift
+    bad = tmp_path / "bad"
+    with pytest.raises(ConfigError, match="hint_distill"):
+        r = _recipe(tmp_path, bad, hint_distill=1.0)  # no init, no hint channels
+        GeneratorTrainer(r, bad, OnTheFlySource(r, torch.device("cpu")), "cpu", **quiet)  # type: ignore[arg-type]

@@ -85,6 +85,7 @@ class GeneratorTrainer:
         self.log(f"precision: {describe(self.dtype, self.device)}")
         if self.frozen and hasattr(source, "attach_encoder"):
             source.attach_encoder(self.G.encoder, self.dtype, recipe.compile)
+        self.teacher = self._teacher()
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.net_train = wrap(_Heads(self.G), self.dist)  # DDP syncs the gradients of what learns
         self.opt = torch.optim.Adam(self._param_groups(), lr=recipe.lr, betas=recipe.betas)
@@ -99,6 +100,19 @@ class GeneratorTrainer:
         self._l1_rarity: torch.Tensor | None = None
         self.stop_requested = False
         self._scorer: HeldBackScorer | None = None
+
+    def _teacher(self) -> torch.nn.Module | None:
+        """`hint_distill`: a frozen copy of the warm-started decoder, whose hint paths are still zero, so it
+        computes exactly the init's automatic colours; views without hints are kept near them, so that one
+        decoder can serve hinted and automatic requests alike."""
+        r = self.recipe
+        if not r.hint_distill:
+            return None
+        if not (r.init and r.generator.hint_channels and self.frozen):
+            raise ConfigError(
+                "hint_distill keeps the init's automatic colours: give init, hint_channels=3, a frozen encoder"
+            )
+        return copy.deepcopy(self.net).eval().requires_grad_(False)
 
     def _param_groups(self) -> list[dict]:
         """The hint paths (new, from zero, beside a trained decoder) learn at `hint_lr_scale` times the rate:
@@ -296,6 +310,17 @@ class GeneratorTrainer:
             near = near_hints_loss(pred, ab, hints)
             loss = loss + r.hint_focus * near
             terms["near_hints"] = near.item()
+        if self.teacher is not None and hints is not None and feats is not None:
+            alone = hints[:, 2].flatten(1).amax(1) == 0  # the views without hints: automatic colours
+            if alone.any():
+                with (
+                    torch.no_grad(),
+                    torch.autocast(self.device.type, torch.bfloat16, enabled=self.dtype == torch.bfloat16),
+                ):
+                    _, want = self.teacher(tuple(f[alone] for f in feats), l_in[alone].contiguous(memory_format=mf))
+                distill = (pred[alone] - want.float()).abs().mean()
+                loss = loss + r.hint_distill * distill
+                terms["distill"] = distill.item()
         if r.perceptual_weight:
             assert self.vgg is not None  # checked at start
             perc = perceptual_loss(self.vgg, l, pred, ab)

@@ -55,6 +55,7 @@ class Recipe:
     hint_max_points: int = 10  # ... and up to this many simulated hints on the others (hint_sampling.py)
     hint_lr_scale: float = 1.0  # the hint paths' learning rate, times `lr` (they start from zero)
     hint_focus: float = 0.0  # weight of an L1 near the hints (color_losses.near_hints_loss): teaches using them
+    hint_distill: float = 0.0  # weight of an L1 keeping views without hints at the init's own colours (a teacher)
     only_hints: bool = False  # train the hint paths alone: the automatic colours stay exactly the init's
     precision: str = "auto"  # auto (bf16 + channels-last where the CPU has it) | float32 | bfloat16
     compile: bool = False  # torch.compile the frozen encoder (on-the-fly features; ~30 s to start)
