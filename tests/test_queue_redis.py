@@ -57,6 +57,16 @@ def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def running_job(web, upload: bytes, worker: WorkerProc) -> dict:
+    """Upload one photo and wait until a worker has started it (-> the job as the upload answered it)."""
+    job = web.post("/api/photos", files={"file": ("grandpa.png", upload, "image/png")}).json()
+    deadline = time.monotonic() + 60
+    while web.get(job["url"]).json()["status"] != "running":
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.05)
+    return job
+
+
 def assert_queue_empty(url: str):
     broker = jq.make_broker(url, REDELIVERY_S)
     try:
@@ -128,11 +138,7 @@ def test_a_worker_killed_mid_job_loses_nothing(tmp_path, tiny_weights, redis_url
             os.kill(pid, signal.SIGSTOP)
         with client_for(queue_settings(data, redis_url)) as web:
             upload = image_bytes(64, 48)
-            job = web.post("/api/photos", files={"file": ("grandpa.png", upload, "image/png")}).json()
-            deadline = time.monotonic() + 60
-            while web.get(job["url"]).json()["status"] != "running":
-                assert time.monotonic() < deadline, first.log()
-                time.sleep(0.05)
+            job = running_job(web, upload, first)
             first.kill9()
             killed_at = time.monotonic()
             second = WorkerProc(redis_url, data, tiny_weights, "second").wait_ready()
@@ -170,11 +176,7 @@ def test_a_worker_restarted_under_its_name_takes_its_job_back_at_once(tmp_path, 
         for pid in first.children():
             os.kill(pid, signal.SIGSTOP)
         with client_for(queue_settings(data, redis_url)) as web:
-            job = web.post("/api/photos", files={"file": ("grandpa.png", image_bytes(64, 48), "image/png")}).json()
-            deadline = time.monotonic() + 60
-            while web.get(job["url"]).json()["status"] != "running":
-                assert time.monotonic() < deadline, first.log()
-                time.sleep(0.05)
+            job = running_job(web, image_bytes(64, 48), first)
             first.kill9()
             again = WorkerProc(redis_url, data, tiny_weights, "box-1", redelivery_s=60).wait_ready()
             ready_at = time.monotonic()
@@ -202,11 +204,7 @@ def test_an_engine_process_killed_from_outside_costs_its_photo_nothing(tmp_path,
         for pid in engines:
             os.kill(pid, signal.SIGSTOP)  # hold it mid-job, so the kill lands while the photo is in hand
         with client_for(queue_settings(data, redis_url)) as web:
-            job = web.post("/api/photos", files={"file": ("grandpa.png", image_bytes(64, 48), "image/png")}).json()
-            deadline = time.monotonic() + 60
-            while web.get(job["url"]).json()["status"] != "running":
-                assert time.monotonic() < deadline, worker.log()
-                time.sleep(0.05)
+            job = running_job(web, image_bytes(64, 48), worker)
             time.sleep(0.3)  # the job has reached the (stopped) engine
             for pid in engines:
                 os.kill(pid, signal.SIGKILL)
