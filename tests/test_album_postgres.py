@@ -186,7 +186,8 @@ def test_with_a_shared_database_start_up_sweeps_only_old_leftovers(tmp_path, tin
 def test_the_api_says_503_while_postgresql_is_away_then_carries_on(tmp_path, tiny_weights, pg_url, postgres_server):
     import psycopg
 
-    with client_for(settings_for(tmp_path / "d", tiny_weights, database_url=pg_url)) as client:
+    # retention_days=0: no background sweep that could meet the cut connection before this request does
+    with client_for(settings_for(tmp_path / "d", tiny_weights, database_url=pg_url, retention_days=0)) as client:
         db = client.app.state.runtime.storage.index._db
         with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (db.conn.info.backend_pid,))

@@ -42,7 +42,7 @@ COLLECT_EVERY_S = 0.5
 ANY_RENDER_SIZE = 256  # before any worker announced its model: a stand-in default, so the given values get checked
 RECOVER_EVERY_S = 60.0  # look for jobs whose message Redis lost (restarted without its data, flushed)
 RECOVER_AFTER_S = 30.0  # …among jobs at least this old (a younger one may be between create and enqueue)
-RESTART_RECOVER_AFTER_S = 5.0  # …after Redis restarted: create-to-enqueue takes milliseconds
+RESTART_RECOVER_AFTER_S = 1.0  # …after Redis restarted: create-to-enqueue takes milliseconds
 WATCH_EVERY_S = 2.0  # how often the collector asks Redis whether it restarted (one INFO call)
 BUSY_NOTICE = (
     "The server is busy for a moment (its job queue cannot be reached). Your photo is safe and will be "
@@ -323,22 +323,30 @@ class QueueClient:
         return restarted
 
     async def collector(self) -> None:
+        """Store finished jobs; every 2 s ask Redis whether it restarted (then queue again at once what it
+        lost), every minute look for lost messages anyway. Each concern logs an outage once and its end once."""
         last_recovery = last_watch = 0.0
-        trouble = LogOnce(log, "queue: collecting finished jobs")  # an outage is one line, not one a round
+        trouble = LogOnce(log, "queue: collecting finished jobs")  # the data directory, the album
+        redis_trouble = LogOnce(log, "queue: looking after Redis")
         while True:
             try:
                 await run_in_threadpool(self.collect_ready)
-                if time.monotonic() - last_watch > WATCH_EVERY_S:
-                    last_watch = time.monotonic()
-                    if await run_in_threadpool(self.redis_restarted):
-                        await run_in_threadpool(self.requeue_lost, RESTART_RECOVER_AFTER_S)
-                if time.monotonic() - last_recovery > RECOVER_EVERY_S:
-                    last_recovery = time.monotonic()
-                    await run_in_threadpool(self.requeue_lost)
-            except Exception as e:  # keep collecting whatever one round met (Redis away: try again later)
-                trouble.failed(e)
-            else:
                 trouble.succeeded()
+            except Exception as e:  # keep collecting whatever one round met (a full disk: try again later)
+                trouble.failed(e)
+            now = time.monotonic()
+            if now - last_watch > WATCH_EVERY_S or now - last_recovery > RECOVER_EVERY_S:
+                try:
+                    if now - last_watch > WATCH_EVERY_S:
+                        last_watch = now
+                        if await run_in_threadpool(self.redis_restarted):
+                            await run_in_threadpool(self.requeue_lost, RESTART_RECOVER_AFTER_S)
+                    if now - last_recovery > RECOVER_EVERY_S:
+                        last_recovery = now
+                        await run_in_threadpool(self.requeue_lost)
+                    redis_trouble.succeeded()
+                except Exception as e:  # Redis away: try again at the next round
+                    redis_trouble.failed(e)
             await asyncio.sleep(COLLECT_EVERY_S)
 
     def health(self) -> dict[str, Any]:
