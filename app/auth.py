@@ -30,24 +30,28 @@ OPEN_PATHS = {"/login", "/healthz", "/favicon.ico"}  # healthz says only whether
 WORKER_PREFIX = "/api/worker/"  # app/serving/worker_wire.PREFIX: behind the worker token alone
 
 
-def token_matches(settings: Settings, given: str | None) -> bool:
-    if not settings.token or not given:
+def _secret_matches(secret: str | None, given: str | None) -> bool:
+    if not secret or not given:
         return False
-    return hmac.compare_digest(given.encode(), settings.token.encode())
+    return hmac.compare_digest(given.encode(), secret.encode())
+
+
+def token_matches(settings: Settings, given: str | None) -> bool:
+    return _secret_matches(settings.token, given)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
 
 
 def bearer_ok(settings: Settings, request: Request) -> bool:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and token_matches(settings, value.strip())
+    return _secret_matches(settings.token, _bearer(request))
 
 
 def worker_bearer_ok(settings: Settings, request: Request) -> bool:
     """The worker API's own token: workers on other machines show it, and it opens nothing else."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    given, token = value.strip(), settings.worker_token
-    if scheme.lower() != "bearer" or not token or not given:
-        return False
-    return hmac.compare_digest(given.encode(), token.encode())
+    return _secret_matches(settings.worker_token, _bearer(request))
 
 
 def session_cookie(response: Response, value: str, request: Request | Scope, max_age_s: float) -> None:

@@ -14,8 +14,10 @@ Imports redis and dramatiq, never torch or the web framework.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any, cast
 
 import dramatiq
@@ -65,6 +67,15 @@ class _Broker(RedisBroker):
         return 1 if command == HEARTBEAT_COMMAND else int(super()._should_do_maintenance(command))
 
 
+@contextlib.contextmanager
+def reachable() -> Iterator[None]:
+    """Redis's own errors, as the one error the callers handle: Redis cannot be reached."""
+    try:
+        yield
+    except redis.RedisError as e:
+        raise BrokerUnavailable(str(e)) from e
+
+
 def make_broker(url: str, redelivery_s: float, judge: bool = False) -> RedisBroker:
     """A broker on `url` with the redelivery timeout of the settings; `judge`: a worker's (see _Broker)."""
     broker = _Broker(
@@ -91,10 +102,8 @@ def enqueue(broker: RedisBroker, job_id: str, lane: str = BULK) -> str:
     msg: dramatiq.Message[Any] = dramatiq.Message(
         queue_name=queue, actor_name=actor, args=(job_id,), kwargs={}, options={}
     )
-    try:
+    with reachable():
         sent = broker.enqueue(msg)
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e
     return str(sent.options["redis_message_id"])
 
 
@@ -102,37 +111,29 @@ def position(broker: RedisBroker, message_id: str, lane: str = BULK) -> int | No
     """0 for the next job to be fetched; None when it is not waiting (fetched by a worker, or done). A bulk
     job also waits behind every job in the lane ahead of it."""
     r = redis_client(broker)
-    try:
+    with reachable():
         pos = r.lpos(f"{NAMESPACE}:{LANES[lane][0]}", message_id)
         ahead = int(r.llen(f"{NAMESPACE}:{NOW_QUEUE}")) if lane == BULK and pos is not None else 0
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e
     return None if pos is None else int(cast(int, pos)) + ahead
 
 
 def is_known(broker: RedisBroker, message_id: str) -> bool:
     """Does the broker still hold this message (waiting, or fetched and not acknowledged)?"""
     r = redis_client(broker)
-    try:
+    with reachable():
         return any(r.hexists(f"{NAMESPACE}:{queue}.msgs", message_id) for queue, _, _ in LANES.values())
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e
 
 
 def server_run_id(broker: RedisBroker) -> str:
     """Redis's run id: a new one after every restart."""
-    try:
+    with reachable():
         return str(redis_client(broker).info("server")["run_id"])
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e
 
 
 def persistence_warning(broker: RedisBroker) -> str | None:
     """What a restart of this Redis would lose, for a warning at start; None when it keeps an append-only file."""
-    try:
+    with reachable():
         info = redis_client(broker).info("persistence")
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e
     if int(info.get("aof_enabled", 0)):
         return None
     return (
@@ -143,18 +144,14 @@ def persistence_warning(broker: RedisBroker) -> str | None:
 
 
 def ping(broker: RedisBroker) -> None:
-    try:
+    with reachable():
         redis_client(broker).ping()
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e
 
 
 def waiting(broker: RedisBroker) -> int:
     r = redis_client(broker)
-    try:
+    with reachable():
         return sum(int(r.llen(f"{NAMESPACE}:{queue}")) for queue, _, _ in LANES.values())
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e
 
 
 def unacknowledged(broker: RedisBroker) -> int:
@@ -200,26 +197,23 @@ def reclaim(broker: RedisBroker, worker: str) -> bool:
     unacknowledged messages back on the queue. Worker names must be unique among live workers (the default
     host:pid is). -> whether an earlier incarnation was found."""
     r = redis_client(broker)
-    old = r.hget(BROKER_IDS_KEY, worker)
-    if old is None or cast(bytes, old).decode() == broker.broker_id:
+    raw = r.hget(BROKER_IDS_KEY, worker)
+    old = None if raw is None else cast(bytes, raw).decode()
+    if old is None or old == broker.broker_id:
         return False
-    r.zadd(f"{NAMESPACE}:__heartbeats__", {cast(bytes, old).decode(): 0})
+    r.zadd(f"{NAMESPACE}:__heartbeats__", {old: 0})
     return True
 
 
 def live_workers(broker: RedisBroker, ttl_s: float) -> int:
-    try:
+    with reachable():
         return int(redis_client(broker).zcount(WORKERS_KEY, time.time() - ttl_s, "+inf"))
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e
 
 
 def model_profile(broker: RedisBroker) -> ModelProfile | None:
     """The model the workers hold, as the last one to start published it; None before any worker ran."""
-    try:
+    with reachable():
         raw = redis_client(broker).get(MODEL_KEY)
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e
     if raw is None:
         return None
     fields = json.loads(cast(bytes, raw))

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from .broker import BrokerUnavailable, enqueue, lane, redis_client
+from .broker import BrokerUnavailable, enqueue, lane, reachable, redis_client
 from .job_store import JobStore
 
 KEY = "heirloom:paused"  # present: paused; its value is when (Unix time), for `heirloom jobs list`
@@ -60,7 +60,5 @@ def put_back(broker: RedisBroker, store: JobStore, job_id: str) -> None:
 
 
 def _call(fn: Callable[[redis.Redis], T], broker: RedisBroker) -> T:
-    try:
+    with reachable():
         return fn(redis_client(broker))
-    except redis.RedisError as e:
-        raise BrokerUnavailable(str(e)) from e

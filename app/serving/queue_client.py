@@ -335,18 +335,17 @@ class QueueClient:
             except Exception as e:  # keep collecting whatever one round met (a full disk: try again later)
                 trouble.failed(e)
             now = time.monotonic()
-            if now - last_watch > WATCH_EVERY_S or now - last_recovery > RECOVER_EVERY_S:
-                try:
-                    if now - last_watch > WATCH_EVERY_S:
-                        last_watch = now
-                        if await run_in_threadpool(self.redis_restarted):
-                            await run_in_threadpool(self.requeue_lost, RESTART_RECOVER_AFTER_S)
-                    if now - last_recovery > RECOVER_EVERY_S:
-                        last_recovery = now
-                        await run_in_threadpool(self.requeue_lost)
+            watch, recover = now - last_watch > WATCH_EVERY_S, now - last_recovery > RECOVER_EVERY_S
+            last_watch, last_recovery = (now if watch else last_watch), (now if recover else last_recovery)
+            try:
+                if watch and await run_in_threadpool(self.redis_restarted):
+                    await run_in_threadpool(self.requeue_lost, RESTART_RECOVER_AFTER_S)
+                if recover:
+                    await run_in_threadpool(self.requeue_lost)
+                if watch or recover:
                     redis_trouble.succeeded()
-                except Exception as e:  # Redis away: try again at the next round
-                    redis_trouble.failed(e)
+            except Exception as e:  # Redis away: try again at the next round
+                redis_trouble.failed(e)
             await asyncio.sleep(COLLECT_EVERY_S)
 
     def health(self) -> dict[str, Any]:
