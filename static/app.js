@@ -48,12 +48,15 @@ function setupUpload() {
   // Nothing lost: while files are still on their way the page asks before it is left; a file that could not
   // be sent is declared missing (its batch settles without it and says so); every file carries its own
   // Idempotency-Key, so a repeat of it never makes a second photo.
-  const unsent = new Set();  // positions whose bytes have not all reached the server
+  const unsent = new Set();  // positions whose bytes have not all left the browser: leaving asks first
+  // Positions the server has not answered: bytes the browser sent may still be lost with the connection, so
+  // leaving declares all of these; the server leaves alone those that did arrive.
+  const unanswered = new Set();
   let current = null;  // the batch being sent
   window.addEventListener("beforeunload", (e) => { if (unsent.size) { e.preventDefault(); e.returnValue = ""; } });
   window.addEventListener("pagehide", () => {
-    if (current && unsent.size) {
-      const body = new Blob([JSON.stringify({ positions: [...unsent] })], { type: "application/json" });
+    if (current && unanswered.size) {
+      const body = new Blob([JSON.stringify({ positions: [...unanswered] })], { type: "application/json" });
       navigator.sendBeacon(`${current.url}/missing`, body);
     }
   });
@@ -94,11 +97,13 @@ function setupUpload() {
       };
       xhr.onload = () => {
         const body = xhr.response || {};
+        const busy = xhr.status === 503 && tries < BUSY_TRIES;
+        if (busy) unsent.add(position); else unanswered.delete(position);
         if (xhr.status === 201) resolve(done(body));
         // Queue mode: a job to follow. The upload slot frees at once (`later` settles when it is done),
         // so every photo gets in line rather than two at a time.
         else if (xhr.status === 202) resolve({ later: follow(body, ui, done, failed) });
-        else if (xhr.status === 503 && tries < BUSY_TRIES) {
+        else if (busy) {
           const after = Math.min(30, Math.max(2, Number(xhr.getResponseHeader("Retry-After")) || 5));
           ui.state.textContent = `${BUSY_NOTE}; trying again in ${after} s`;
           setTimeout(() => resolve(send(file, ui, batch, position, key, tries + 1)), after * 1000);
@@ -109,7 +114,8 @@ function setupUpload() {
       };
       xhr.onerror = () => {
         ui.li.classList.add("failed"); ui.state.textContent = "Network error: add this photo again"; reveal(ui.li);
-        if (batch && unsent.delete(position)) {  // it may have arrived after all: the server keeps those
+        unsent.delete(position);
+        if (batch && unanswered.delete(position)) {  // it may have arrived after all: the server keeps those
           fetch(`${batch.url}/missing`, { method: "POST", headers: { "content-type": "application/json" },
             body: JSON.stringify({ positions: [position] }) }).catch(() => {});
         }
@@ -166,7 +172,7 @@ function setupUpload() {
       } catch (_) { /* without a batch the photos still go to the album */ }
     }
     current = batch;
-    files.forEach((_, i) => unsent.add(i));
+    files.forEach((_, i) => { unsent.add(i); unanswered.add(i); });
     const results = [];
     let next = 0;
     // Two uploads at a time keep the server's queue busy without flooding it.
@@ -175,7 +181,7 @@ function setupUpload() {
     }
     await Promise.all([worker(), worker()]);
     // Queue mode: each row shows its place in line until its photo is stored (`later`).
-    unsent.clear();
+    unsent.clear(); unanswered.clear();
     const settled = await Promise.all(results.map((r) => (r && r.later ? r.later : r)));
     submit.disabled = false;
     const ok = settled.filter(Boolean);

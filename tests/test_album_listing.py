@@ -44,9 +44,10 @@ def test_sort_by_date_added_or_caption(client):
 
 def generate(client, n: int) -> list[str]:
     """n photo rows (and their versions) written straight into the album's database, newest last."""
-    db = client.app.state.runtime.storage.index._db  # app/album/db.py's connection: SQLite or PostgreSQL
+    index = client.app.state.runtime.storage.index
+    db = index._db  # app/album/db.py's connection: SQLite or PostgreSQL, shared with the retention sweep
     ids = [f"gen{i:021d}" for i in range(n)]
-    with db.transaction():
+    with index._lock, db.transaction():
         db.executemany(
             "INSERT INTO photos (id, created, name, original_file, original_format, original_bytes, width, height,"
             " caption_who, favorite) VALUES (?, ?, ?, 'original.png', 'PNG', 100, 20, 10, ?, 'abcd0123')",
