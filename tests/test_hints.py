@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from model import InvalidOption
-from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnDecoder, pool_hints
+from model.architectures.hint_propagation import pool_hints
+from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnDecoder
+from model.errors import ConfigError
 from model.geometry import make_plan
 from model.hint_canvas import CanvasHint, hint_raster, place_hints
 from model.hints import MAX_HINTS, Hint, hints_json, parse_hints, srgb_hex_to_ab
@@ -155,6 +157,63 @@ def test_pooled_hints_keep_a_one_pixel_hint_at_the_coarsest_scale() -> None:
     assert torch.allclose(pooled[0, :2, 2, 0], torch.tensor([0.5, -0.25]))
 
 
+def _two_region_features() -> tuple[torch.Tensor, torch.Tensor]:
+    """relu3_3-like maps whose left half (columns 0-3) is one thing and right half another; relu4_3 alike."""
+    f3 = torch.zeros(2, 6, 8, 8)
+    f3[:, 0, :, :4], f3[:, 1, :, 4:] = 1.0, 1.0
+    f4 = torch.zeros(2, 4, 8, 8)  # at relu3_3's grid here: brought to it unchanged, the halves stay sharp
+    f4[:, 0, :, :4], f4[:, 1, :, 4:] = 2.0, 2.0
+    return f3, f4
+
+
+def _hint_at(hints: torch.Tensor, item: int, row: int, col: int, a: float, b: float) -> None:
+    hints[item, :, row, col] = torch.tensor([a, b, 1.0])
+
+
+def test_propagation_carries_a_hint_to_what_looks_like_its_cell_and_nowhere_else() -> None:
+    from model.architectures.hint_propagation import HintPropagation
+
+    spread = HintPropagation(8, 4)
+    f3, f4 = _two_region_features()
+    hints = torch.zeros(2, 3, 32, 32)
+    _hint_at(hints, 0, 5, 3, 0.5, -0.25)  # one hint on the left of photo 0; photo 1 has none
+    out = spread(f3, f4, hints)
+    assert out is not None and out.shape == (2, 3, 8, 8)
+    left, right = out[0, :, :, :4], out[0, :, :, 4:]
+    assert torch.allclose(left[:2], torch.tensor([0.5, -0.25])[:, None, None], atol=1e-5), "the whole left half"
+    assert torch.allclose(left[2], torch.ones(8, 4), atol=1e-5), "trusted where the features match"
+    assert float(right[2].max()) < 0.01, "not where they differ"
+    assert not out[1].any(), "a photo without hints gets nothing, whatever its neighbours in the batch"
+    _hint_at(hints, 0, 20, 28, -0.4, 0.3)  # a second hint on the right
+    two = spread(f3, f4, hints)
+    assert two is not None
+    assert torch.allclose(two[0, :2, :, :4], torch.tensor([0.5, -0.25])[:, None, None], atol=1e-3)
+    assert torch.allclose(two[0, :2, :, 4:], torch.tensor([-0.4, 0.3])[:, None, None], atol=1e-3), "each its own"
+    assert spread(f3, f4, torch.zeros(2, 3, 32, 32)) is None, "no hint in the batch: nothing computed"
+
+
+def test_the_propagation_path_starts_as_nothing_and_then_moves_only_hinted_photos() -> None:
+    torch.manual_seed(0)
+    hinted = HypercolumnDecoder(replace(TINY, hint_channels=3), CHANNELS)
+    spread = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True), CHANNELS)
+    missing, unexpected = spread.load_state_dict(hinted.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == ["spread.log_temperature", "spread.to2.weight", "spread.to4.weight"]
+    f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
+    hints = torch.zeros(2, 3, 32, 32)
+    _hint_at(hints, 0, 12, 12, 0.6, 0.2)
+    for a, b in zip(hinted(f, l, hints), spread(f, l, hints)):
+        assert torch.equal(a, b), "zero-initialised: the same function until it learns"
+    torch.nn.init.normal_(spread.spread.to4.weight)  # type: ignore[union-attr]
+    torch.nn.init.normal_(spread.spread.to2.weight)  # type: ignore[union-attr]
+    moved, alone = spread(f, l, hints), spread(f, l)
+    assert not torch.allclose(moved[0][0], alone[0][0]) and not torch.allclose(moved[1][0], alone[1][0])
+    assert torch.equal(moved[0][1], alone[0][1]) and torch.equal(moved[1][1], alone[1][1]), "the unhinted photo"
+    with pytest.raises(ValueError, match="needs hint_channels"):
+        from model.architectures.hypercolumn import HypercolumnGenerator
+
+        HypercolumnGenerator(replace(TINY, encoder="none", propagate=True))
+
+
 def test_simulated_hints_carry_their_patch_mean_and_none_on_about_half() -> None:
     ab = torch.zeros(64, 2, 32, 32)
     ab[:, 0] = 40.0
@@ -226,6 +285,31 @@ def test_warm_start_grows_hint_paths_from_zero_and_they_learn_faster(tmp_path: P
     t2 = train(replace(recipe, steps=3), tmp_path / "hinted", **quiet)
     learned = read_generator(tmp_path / "hinted" / "latest.safetensors").state
     assert t2.step == 3 and any(learned[k].any() for k in learned if ".hints." in k), "and then they learn"
+
+
+def test_warm_start_from_a_hint_file_grows_the_propagation_at_the_hint_rate(tmp_path: Path) -> None:
+    from model.checkpoint import read_generator
+    from model.training.generator_trainer import train
+    from model.training.recipe import Recipe
+
+    from engine_helpers import write_photos
+
+    photos = str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent)
+    g = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4, hint_channels=3)
+    base = dict(photos=photos, size=32, batch_size=4, min_colorfulness=0.0, eval_photos=0, steps=2)
+    quiet = {"log": lambda *a: None}
+    train(Recipe(generator=g, **base), tmp_path / "hinted", **quiet)  # type: ignore[arg-type]
+    init = str(tmp_path / "hinted" / "latest.safetensors")
+    recipe = Recipe(generator=replace(g, propagate=True), init=init, hint_lr_scale=10.0, ema=0.0, **base)  # type: ignore[arg-type]
+    t = train(replace(recipe, steps=0), tmp_path / "spread", **quiet)
+    new = read_generator(tmp_path / "spread" / "latest.safetensors").state
+    assert not new["decoder.spread.to4.weight"].any() and not new["decoder.spread.to2.weight"].any()
+    fast = max(t.opt.param_groups, key=lambda group: group["lr"])
+    names = {id(p): n for n, p in t.net.named_parameters()}
+    assert {names[id(p)].removeprefix("decoder.").split(".")[0] for p in fast["params"]} == {"hints", "spread"}
+    with pytest.raises(ConfigError, match="another shape"):  # a propagating file does not shrink back
+        shrunk = replace(recipe, init=str(tmp_path / "spread" / "latest.safetensors"), generator=g)
+        train(shrunk, tmp_path / "x", **quiet)
 
 
 def test_only_hints_training_leaves_the_automatic_colours_exactly_as_they_were(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from ..color import AB_SCALE
 from ..encoders import ENCODER_NAMES, load_encoder, make_encoder
 from ..errors import CheckpointError
+from .hint_propagation import HintPropagation, pool_hints, zero_conv
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class HypercolumnConfig:
     width: int = 128  # decoder channels at 1/8 and 1/16; halved at 1/4, quartered at 1/2
     stem: int = 16  # channels of the trained L stem at 1/2 scale
     hint_channels: int = 0  # user colour hints (a, b, mask = 3; model/hints.py) joining every scale; 0 = none
+    propagate: bool = False  # hints also carried to the cells whose features resemble theirs (hint_propagation.py)
     blocks: int = 0  # residual blocks added at every decoder scale (depth; 0 = the v2 decoder)
     context: int = 0  # width of the global scene summary fused into every scale (0 = none)
     bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins over ±AB_SCALE)
@@ -113,25 +115,6 @@ def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
-    """A 1x1 conv without bias that starts at zero: a hint path added to a trained decoder changes nothing
-    until it learns, and no hints (all zeros) add exactly nothing, before and after."""
-    conv = nn.Conv2d(cin, cout, 1, bias=False)
-    nn.init.zeros_(conv.weight)
-    return conv
-
-
-def pool_hints(hints: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) hints (a·m, b·m, m) -> the same at `like`'s grid: each cell holds the mean hinted ab of
-    the hints inside it and a mask of 1 wherever any hint falls, so a one-pixel hint is not averaged
-    away at 1/16 scale."""
-    pooled = F.adaptive_avg_pool2d(hints.float(), (like.shape[-2], like.shape[-1]))
-    m = pooled[:, 2:3]
-    present = (m > 0).to(pooled.dtype)
-    ab = pooled[:, :2] / m.clamp(min=1e-6) * present
-    return torch.cat([ab, present], 1).to(like.dtype)
-
-
 class HypercolumnDecoder(nn.Module):
     """(relu3_3, relu4_3, relu5_3, L[, hints]) -> trunk features at 1/2 scale -> (logits, ab).
 
@@ -153,7 +136,8 @@ class HypercolumnDecoder(nn.Module):
         self.res16, self.res8, self.res4, self.res2 = (_residuals(c, k) for c in (w, w, w // 2, w // 4))
         self.context = GlobalContext(c5, cfg.context, (w, w, w // 2, w // 4)) if cfg.context else None
         hc = self.hint_channels = cfg.hint_channels
-        self.hints = nn.ModuleList([_zero_conv(hc, c) for c in (w, w, w // 2)]) if hc else None
+        self.hints = nn.ModuleList([zero_conv(hc, c) for c in (w, w, w // 2)]) if hc else None
+        self.spread = HintPropagation(w // 2, w // 4) if cfg.propagate else None
         self.stem = nn.Sequential(
             nn.Conv2d(1 + cfg.hint_channels, cfg.stem, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -170,7 +154,10 @@ class HypercolumnDecoder(nn.Module):
         f3, f4, f5 = feats
         ctx = self.context(f5) if self.context is not None else [None] * 4
         lat5, lat4, lat3 = self.lat5(f5), self.lat4(f4), self.lat3(f3)
+        carried = None
         if self.hints is not None:
+            if self.spread is not None and hints is not None:
+                carried = self.spread(f3, f4, hints)  # None when no photo has a hint: exactly nothing added
             if hints is None:  # no hints: zeros, which every hint path maps to exactly nothing
                 hints = l.new_zeros((l.shape[0], self.hint_channels) + l.shape[-2:])
             lat5, lat4, lat3 = (lat + conv(pool_hints(hints, lat)) for lat, conv in zip((lat5, lat4, lat3), self.hints))
@@ -179,10 +166,15 @@ class HypercolumnDecoder(nn.Module):
             raise ValueError("this decoder has no hint input")
         h = _film(self.res16(self.at16(lat5)), ctx[0])  # (B, w, ~H/16)
         h = _film(self.res8(self.at8(torch.cat([_up(h, f4), lat4], 1))), ctx[1])  # (B, w, ~H/8)
+        if carried is not None:
+            lat3 = lat3 + self.spread.to4(carried)  # type: ignore[union-attr]
         h = _film(self.res4(self.at4(torch.cat([_up(h, f3), lat3], 1))), ctx[2])  # (B, w/2, ~H/4)
         logits = self.classes(h)  # (B, Q, ~H/4)
         s = self.stem(l)  # (B, stem, H/2)
-        h = _film(self.res2(self.at2(torch.cat([_up(h, s), s], 1))), ctx[3])  # (B, w/4, H/2)
+        h = self.at2(torch.cat([_up(h, s), s], 1))
+        if carried is not None:
+            h = h + self.spread.to2(_up(carried, s))  # type: ignore[union-attr]
+        h = _film(self.res2(h), ctx[3])  # (B, w/4, H/2)
         return logits, torch.tanh(self.regression(h))  # ab / AB_SCALE (B, 2, H/2)
 
 
@@ -207,6 +199,8 @@ class HypercolumnGenerator(nn.Module):
             raise ValueError(f"unknown decode {cfg.decode!r} (classes, regression)")
         if cfg.hint_channels not in (0, 3):
             raise ValueError(f"hint_channels is 0 (none) or 3 (a, b, mask), got {cfg.hint_channels}")
+        if cfg.propagate and not cfg.hint_channels:
+            raise ValueError("propagate carries hints: it needs hint_channels=3")
         if not cfg.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {cfg.temperature}")
         self.cfg = cfg

