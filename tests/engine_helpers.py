@@ -16,21 +16,30 @@ from model.training.generator_file import save_generator
 TINY_G = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4, decode="regression")
 
 
-def tiny_generator(seed: int = 0, bias: float = 0.0, hints: bool = False) -> HypercolumnGenerator:
+def tiny_generator(
+    seed: int = 0, bias: float = 0.0, hints: bool = False, propagate: bool = False
+) -> HypercolumnGenerator:
     """A tiny hypercolumn generator; `bias` on the regression head makes it predict strong colour (to stress
-    gamut mapping); `hints`: with a hint input whose paths are not zero (as if trained), so hints matter."""
+    gamut mapping); `hints`: with a hint input whose paths are not zero (as if trained), so hints matter;
+    `propagate`: and the hint propagation, its paths not zero either."""
     torch.manual_seed(seed)
-    g = HypercolumnGenerator(replace(TINY_G, hint_channels=3) if hints else TINY_G)
+    g = HypercolumnGenerator(replace(TINY_G, hint_channels=3, propagate=propagate) if hints else TINY_G)
     with torch.no_grad():
         if bias:
             g.decoder.regression.bias.fill_(bias)
         for conv in g.decoder.hints or []:
             torch.nn.init.normal_(conv.weight, std=2.0)
+        if g.decoder.spread is not None:
+            torch.nn.init.normal_(g.decoder.spread.to4.weight, std=2.0)
+            torch.nn.init.normal_(g.decoder.spread.to2.weight, std=2.0)
     return g.eval()
 
 
-def tiny_weights(path: Path, seed: int = 0, bias: float = 0.0, render_size: int = 32, hints: bool = False) -> Path:
-    return save_generator(path, tiny_generator(seed, bias, hints), render_size=render_size, info={"test": True})
+def tiny_weights(
+    path: Path, seed: int = 0, bias: float = 0.0, render_size: int = 32, hints: bool = False, propagate: bool = False
+) -> Path:
+    g = tiny_generator(seed, bias, hints, propagate)
+    return save_generator(path, g, render_size=render_size, info={"test": True})
 
 
 def photo_array(h: int, w: int, seed: int = 0, channels: int = 3, dtype=np.uint8) -> np.ndarray:

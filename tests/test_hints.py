@@ -372,3 +372,27 @@ def test_a_hint_companion_file_takes_the_hints_and_the_main_file_keeps_the_autom
     tiny_weights(hint_companion(main), seed=2, hints=True, render_size=64)
     with pytest.raises(CheckpointError, match="not a hint model"):
         Colorizer.from_checkpoint(main)
+
+
+def test_a_propagating_hint_model_serves_hints_in_every_precision(tmp_path: Path) -> None:
+    """A hint companion with the propagation path loads strictly and its hints change the result in float32
+    and in the default precision (bf16 on a CPU that has it) alike; without hints, the main model's colours."""
+    from PIL import Image
+
+    from model import Colorizer
+    from model.pipeline import hint_companion
+
+    from engine_helpers import photo_array, tiny_weights
+
+    main = tiny_weights(tmp_path / "g.safetensors", seed=1)
+    tiny_weights(hint_companion(main), seed=2, hints=True, propagate=True)
+    img = Image.fromarray(photo_array(40, 56))
+    asked = '[{"x": 0.3, "y": 0.5, "color": "#2040d0"}, {"x": 0.8, "y": 0.2, "color": "#d04020"}]'
+    results = {}
+    for precision in ("float32", "auto"):
+        c = Colorizer.from_checkpoint(main, precision=precision)
+        assert c.hint_model is not None and c.hint_model.decoder.spread is not None
+        plain, hinted = c(img).pixels, c(img, c.options(hints=asked)).pixels
+        assert np.abs(hinted.astype(int) - plain).mean() > 1, precision
+        results[precision] = hinted
+    assert np.abs(results["auto"].astype(int) - results["float32"]).mean() < 3, "bf16 follows float32"
