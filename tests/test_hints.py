@@ -173,7 +173,7 @@ def _hint_at(hints: torch.Tensor, item: int, row: int, col: int, a: float, b: fl
 def test_propagation_carries_a_hint_to_what_looks_like_its_cell_and_nowhere_else() -> None:
     from model.architectures.hint_propagation import HintPropagation
 
-    spread = HintPropagation(8, 4)
+    spread = HintPropagation(8, 4).requires_grad_(False)
     f3, f4 = _two_region_features()
     hints = torch.zeros(2, 3, 32, 32)
     _hint_at(hints, 0, 5, 3, 0.5, -0.25)  # one hint on the left of photo 0; photo 1 has none
