@@ -177,7 +177,8 @@ def test_propagation_carries_a_hint_to_what_looks_like_its_cell_and_nowhere_else
     f3, f4 = _two_region_features()
     hints = torch.zeros(2, 3, 32, 32)
     _hint_at(hints, 0, 5, 3, 0.5, -0.25)  # one hint on the left of photo 0; photo 1 has none
-    out = spread(f3, f4, hints)
+    l = torch.zeros(2, 1, 32, 32)  # one lightness: the features alone decide
+    out = spread(f3, f4, l, hints)
     assert out is not None and out.shape == (2, 3, 8, 8)
     left, right = out[0, :, :, :4], out[0, :, :, 4:]
     assert torch.allclose(left[:2], torch.tensor([0.5, -0.25])[:, None, None], atol=1e-5), "the whole left half"
@@ -185,11 +186,15 @@ def test_propagation_carries_a_hint_to_what_looks_like_its_cell_and_nowhere_else
     assert float(right[2].max()) < 0.01, "not where they differ"
     assert not out[1].any(), "a photo without hints gets nothing, whatever its neighbours in the batch"
     _hint_at(hints, 0, 20, 28, -0.4, 0.3)  # a second hint on the right
-    two = spread(f3, f4, hints)
+    two = spread(f3, f4, l, hints)
     assert two is not None
     assert torch.allclose(two[0, :2, :, :4], torch.tensor([0.5, -0.25])[:, None, None], atol=1e-3)
     assert torch.allclose(two[0, :2, :, 4:], torch.tensor([-0.4, 0.3])[:, None, None], atol=1e-3), "each its own"
-    assert spread(f3, f4, torch.zeros(2, 3, 32, 32)) is None, "no hint in the batch: nothing computed"
+    assert spread(f3, f4, l, torch.zeros(2, 3, 32, 32)) is None, "no hint in the batch: nothing computed"
+    l[0, :, :16] = 1.0  # the top half, where the left hint is, lighter: its colour is trusted less below
+    lit = spread(f3, f4, l, hints)
+    assert lit is not None and float(lit[0, 2, :4, :4].min()) > 0.99, "as lit as the hinted spot: trusted"
+    assert float(lit[0, 2, 4:, :4].max()) < 0.01, "darker: no more than the unlike right half's hint"
 
 
 def test_the_propagation_path_starts_as_nothing_and_then_moves_only_hinted_photos() -> None:
@@ -197,7 +202,9 @@ def test_the_propagation_path_starts_as_nothing_and_then_moves_only_hinted_photo
     hinted = HypercolumnDecoder(replace(TINY, hint_channels=3), CHANNELS)
     spread = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True), CHANNELS)
     missing, unexpected = spread.load_state_dict(hinted.state_dict(), strict=False)
-    assert not unexpected and sorted(missing) == ["spread.log_temperature", "spread.to2.weight", "spread.to4.weight"]
+    assert not unexpected and sorted(missing) == [
+        f"spread.{k}" for k in ("lightness_weight", "log_temperature", "to2.weight", "to4.weight")
+    ]
     f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
     hints = torch.zeros(2, 3, 32, 32)
     _hint_at(hints, 0, 12, 12, 0.6, 0.2)

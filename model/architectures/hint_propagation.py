@@ -3,15 +3,17 @@ over the frozen encoder's own features.
 
 A clicked colour belongs to a thing (a dress, a barn), not to a disc around the click; convolutions alone
 spread it a few cells. Here each cell of the 1/4 grid looks at every hinted cell: its similarity is the cosine
-of the two cells' features (relu3_3 with relu4_3 brought to its grid), the hinted colours are mixed by the
+of the two cells' features (relu3_3 with relu4_3 brought to its grid) less a learned weight times their
+difference in lightness (one garment is rarely both dark and light), the hinted colours are mixed by the
 softmax of those similarities at a learned temperature, and the best similarity says how much that mixture can
 be trusted. The result, (a, b, confidence) per cell, is one more input of the decoder, joined through
 zero-initialised 1x1 convs at 1/4 (where the class head decides the colour) and at 1/2 (where the regression
 head meets the edges): a decoder given this path computes exactly what it computed before until it learns to
 use it, and a photo without hints gets exactly nothing from it. Nothing is painted over the output: whether and
 how the carried colour shows is the decoder's to decide. (Measured before training, painting the carried colour
-over the automatic one with 5 hints from the photos' own colours took CIEDE2000 on `imagenet_ood` from 11.4 to
-7.2; the hint decoder without this path reached 10.4.)
+over the automatic one with 5 hints from the photos' own colours took CIEDE2000 on 60 `imagenet_ood` photos from
+11.1 to 7.4 with the features alone and to 6.7 with the lightness term; the hint decoder without this path: 10.4
+on 40 of them.)
 """
 
 from __future__ import annotations
@@ -43,12 +45,13 @@ def pool_hints(hints: torch.Tensor, like: torch.Tensor, dtype: torch.dtype | Non
 
 
 class HintPropagation(nn.Module):
-    """(relu3_3, relu4_3, hints at the input's size) -> (B, 3, h, w) carried (a, b) and confidence at relu3_3's
-    grid, or None when no photo of the batch has a hint; `to4`/`to2` bring it into the decoder."""
+    """(relu3_3, relu4_3, L and hints at the input's size) -> (B, 3, h, w) carried (a, b) and confidence at
+    relu3_3's grid, or None when no photo of the batch has a hint; `to4`/`to2` bring it into the decoder."""
 
-    def __init__(self, width4: int, width2: int, temperature: float = 0.1):
+    def __init__(self, width4: int, width2: int, temperature: float = 0.1, lightness_weight: float = 1.5):
         super().__init__()
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
+        self.lightness_weight = nn.Parameter(torch.tensor(lightness_weight))  # per unit of L in [-1, 1]
         self.to4 = zero_conv(3, width4)
         self.to2 = zero_conv(3, width2)
 
@@ -59,7 +62,7 @@ class HintPropagation(nn.Module):
         f4 = F.normalize(F.interpolate(f4.float(), size=f3.shape[-2:], mode="bilinear", align_corners=False), dim=1)
         return F.normalize(torch.cat([f3, f4], 1), dim=1)
 
-    def forward(self, f3: torch.Tensor, f4: torch.Tensor, hints: torch.Tensor) -> torch.Tensor | None:
+    def forward(self, f3: torch.Tensor, f4: torch.Tensor, l: torch.Tensor, hints: torch.Tensor) -> torch.Tensor | None:
         pooled = pool_hints(hints, f3, torch.float32)  # (B, 3, h, w): mean hinted ab per cell, 1 where any hint falls
         present = pooled[:, 2].flatten(1)  # (B, h·w)
         k = int(present.sum(1).max().item())
@@ -71,11 +74,13 @@ class HintPropagation(nn.Module):
         valid = taken > 0  # (B, K)
         keys = emb.flatten(2).gather(2, idx[:, None].expand(b, c, k))  # (B, C, K)
         colours = pooled[:, :2].flatten(2).gather(2, idx[:, None].expand(b, 2, k))  # (B, 2, K)
+        light = F.adaptive_avg_pool2d(l.float(), (h, w)).flatten(1)  # (B, h·w) mean L of each cell
         sim = torch.einsum("bck,bcn->bkn", keys, emb.flatten(2))  # (B, K, h·w) cosines
-        sim = sim.masked_fill(~valid[:, :, None], -2.0)  # below any cosine: never chosen, never trusted
+        sim = sim - self.lightness_weight * (light[:, None, :] - light.gather(1, idx)[:, :, None]).abs()
+        sim = sim.masked_fill(~valid[:, :, None], -1e4)  # never chosen
         weights = torch.softmax(sim / self.log_temperature.exp(), dim=1) * valid[:, :, None]
         carried = torch.einsum("bkn,bck->bcn", weights, colours)
-        confidence = sim.amax(1, keepdim=True).clamp(min=0.0)
+        confidence = sim.amax(1, keepdim=True)
         anyone = valid.any(1).to(carried.dtype)[:, None, None]  # a photo without hints: all zeros
         out = torch.cat([carried, confidence], 1) * anyone
         return out.view(b, 3, h, w).to(f3.dtype)

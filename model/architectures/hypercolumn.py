@@ -157,7 +157,7 @@ class HypercolumnDecoder(nn.Module):
         carried = None
         if self.hints is not None:
             if self.spread is not None and hints is not None:
-                carried = self.spread(f3, f4, hints)  # None when no photo has a hint: exactly nothing added
+                carried = self.spread(f3, f4, l, hints)  # None when no photo has a hint: exactly nothing added
             if hints is None:  # no hints: zeros, which every hint path maps to exactly nothing
                 hints = l.new_zeros((l.shape[0], self.hint_channels) + l.shape[-2:])
             lat5, lat4, lat3 = (lat + conv(pool_hints(hints, lat)) for lat, conv in zip((lat5, lat4, lat3), self.hints))
