@@ -221,6 +221,24 @@ def test_the_propagation_path_starts_as_nothing_and_then_moves_only_hinted_photo
         HypercolumnGenerator(replace(TINY, encoder="none", propagate=True))
 
 
+def test_wrong_colour_hints_are_followed_on_their_patch_only() -> None:
+    from model.color import AB_SCALE
+    from model.training.hint_sampling import wrong_targets
+
+    g = torch.Generator().manual_seed(0)
+    ab = torch.rand(4, 2, 32, 32, generator=g) * 80 - 40
+    plain = simulate_hints(ab, np.random.default_rng(3), p_none=0.0)
+    assert torch.equal(plain, simulate_hints(ab, np.random.default_rng(3), p_none=0.0, p_wrong=0.0))
+    wrong = simulate_hints(ab, np.random.default_rng(3), p_none=0.0, p_wrong=1.0)
+    on = wrong[:, 2:3] > 0
+    gray = simulate_hints(torch.zeros_like(ab), np.random.default_rng(4), p_none=0.0, p_wrong=1.0)
+    hinted = gray[:, 2] > 0
+    assert hinted.any() and bool((gray[:, :2].abs().amax(1) > 0)[hinted].all()), "colours a gray photo does not have"
+    want = wrong_targets(ab, wrong)
+    assert torch.equal(torch.where(on, 0.0, want), torch.where(on, 0.0, ab)), "the rest keeps its true colours"
+    assert torch.allclose(torch.where(on, want, 0.0), torch.where(on, wrong[:, :2] * AB_SCALE, 0.0)), "the patch"
+
+
 def test_simulated_hints_carry_their_patch_mean_and_none_on_about_half() -> None:
     ab = torch.zeros(64, 2, 32, 32)
     ab[:, 0] = 40.0

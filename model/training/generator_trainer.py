@@ -40,7 +40,7 @@ from .distributed import Dist, init_distributed, wrap
 from .gan_phase import D_LR, GanPhase
 from .generator_file import save_encoder, save_generator
 from .held_back import Features, HeldBackScorer, lab_targets, selection_key
-from .hint_sampling import simulate_hints
+from .hint_sampling import simulate_hints, wrong_targets
 from .lineage import inherited
 from .recipe import Recipe, trained_decodings
 from .run_plots import MetricsLog, plot_run
@@ -287,7 +287,11 @@ class GeneratorTrainer:
         hints = None
         if r.generator.hint_channels:  # from the photo's own colour at full size (the sampler's patches)
             full = rgb_to_lab_torch(torch.from_numpy(rgb).to(self.device).permute(0, 3, 1, 2).float() / 255.0)
-            hints = simulate_hints(full[:, 1:], rng, r.hint_p_none, r.hint_max_points).contiguous(memory_format=mf)
+            hints = simulate_hints(full[:, 1:], rng, r.hint_p_none, r.hint_max_points, p_wrong=r.hint_p_wrong)
+            hints = hints.contiguous(memory_format=mf)
+            if r.hint_p_wrong:  # the targets follow a wrong hint on its own patch (full size, then as `ab`)
+                want = wrong_targets(full[:, 1:], hints)
+                ab = F.interpolate(want, size=ab.shape[-2:], mode="area") if want.shape[-2:] != ab.shape[-2:] else want
         if feats is not None:
             feats = tuple(f.to(self.device, non_blocking=True).contiguous(memory_format=mf) for f in feats)
         lr = self.lr()

@@ -12,16 +12,24 @@ from ..hints import Hint
 
 
 def simulate_hints(
-    ab: torch.Tensor, rng: np.random.Generator, p_none: float = 0.5, max_points: int = 10, max_patch: int = 5
+    ab: torch.Tensor,
+    rng: np.random.Generator,
+    p_none: float = 0.5,
+    max_points: int = 10,
+    max_patch: int = 5,
+    p_wrong: float = 0.0,
 ) -> torch.Tensor:
     """(B, 2, H, W) true ab -> (B, 3, H, W) hints: per photo none with probability `p_none`, else 1 to
     `max_points` patches of 1 to `max_patch` pixels a side, centred at a Gaussian around the middle
-    (sigma = a quarter of the side, Zhang et al.'s), each holding its patch's mean ab."""
+    (sigma = a quarter of the side, Zhang et al.'s), each holding its patch's mean ab, or with probability
+    `p_wrong` a random colour (`wrong_targets` then says what the photo should look like)."""
     counts = np.where(rng.random(ab.shape[0]) < p_none, 0, rng.integers(1, max_points + 1, ab.shape[0]))
-    return hints_at(ab, [int(n) for n in counts], rng, max_patch)
+    return hints_at(ab, [int(n) for n in counts], rng, max_patch, p_wrong)
 
 
-def hints_at(ab: torch.Tensor, counts: list[int], rng: np.random.Generator, max_patch: int = 5) -> torch.Tensor:
+def hints_at(
+    ab: torch.Tensor, counts: list[int], rng: np.random.Generator, max_patch: int = 5, p_wrong: float = 0.0
+) -> torch.Tensor:
     """(B, 2, H, W) true ab -> hints with exactly counts[i] patches on photo i."""
     b, _, h, w = ab.shape
     out = torch.zeros((b, HINT_CHANNELS, h, w), dtype=torch.float32, device=ab.device)
@@ -31,9 +39,19 @@ def hints_at(ab: torch.Tensor, counts: list[int], rng: np.random.Generator, max_
             r = int(np.clip(rng.normal(h / 2, h / 4), 0, h - s))
             c = int(np.clip(rng.normal(w / 2, w / 4), 0, w - s))
             mean = ab[i, :, r : r + s, c : c + s].float().mean((1, 2)) / AB_SCALE
+            if p_wrong and rng.random() < p_wrong:  # within the gamut's usual reach: |a|, |b| <= 60
+                mean = torch.as_tensor(rng.uniform(-60, 60, 2) / AB_SCALE, dtype=mean.dtype, device=mean.device)
             out[i, :2, r : r + s, c : c + s] = mean[:, None, None]
             out[i, 2, r : r + s, c : c + s] = 1.0
     return out
+
+
+def wrong_targets(ab: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+    """(B, 2, H, W) true ab and the hints given -> what the result should be: the photo's own colours except on
+    each hint's own patch, which takes the hinted colour (a true hint's is its patch's mean, nearly what was
+    there; a wrong one is followed where it was put and nowhere else)."""
+    hinted = hints[:, 2:3] > 0
+    return torch.where(hinted, hints[:, :2].to(ab.dtype) * AB_SCALE, ab)
 
 
 def truth_hints(rgb: np.ndarray, n: int, rng: np.random.Generator, radius: float = 0.01) -> tuple[Hint, ...]:
