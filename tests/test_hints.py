@@ -135,7 +135,7 @@ def test_hint_paths_start_as_nothing_and_no_hints_are_zeros() -> None:
     missing, unexpected = hinted.load_state_dict(state, strict=False)
     assert not unexpected and missing and all(k.startswith("hints.") for k in missing)
     f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
-    hints = hints_at(torch.rand(2, 2, 32, 32) * 80 - 40, [3, 5], np.random.default_rng(0))
+    hints = hints_at(torch.rand(2, 2, 32, 32) * 80 - 40, [3, 5], np.random.default_rng(0)).canvas
     for a, b, c in zip(plain(f, l), hinted(f, l), hinted(f, l, hints)):
         assert torch.equal(a, b) and torch.equal(a, c), "zero-initialised: the same function until it learns"
     for conv in hinted.hints or []:
@@ -221,29 +221,46 @@ def test_the_propagation_path_starts_as_nothing_and_then_moves_only_hinted_photo
         HypercolumnGenerator(replace(TINY, encoder="none", propagate=True))
 
 
-def test_wrong_colour_hints_are_followed_on_their_patch_only() -> None:
+def test_wrong_colour_hints_are_followed_around_their_spot_and_nowhere_else() -> None:
     from model.color import AB_SCALE
-    from model.training.hint_sampling import wrong_targets
+    from model.training.hint_sampling import WrongHint, wrong_targets
 
     g = torch.Generator().manual_seed(0)
     ab = torch.rand(4, 2, 32, 32, generator=g) * 80 - 40
     plain = simulate_hints(ab, np.random.default_rng(3), p_none=0.0)
-    assert torch.equal(plain, simulate_hints(ab, np.random.default_rng(3), p_none=0.0, p_wrong=0.0))
-    wrong = simulate_hints(ab, np.random.default_rng(3), p_none=0.0, p_wrong=1.0)
-    on = wrong[:, 2:3] > 0
-    gray = simulate_hints(torch.zeros_like(ab), np.random.default_rng(4), p_none=0.0, p_wrong=1.0)
+    same = simulate_hints(ab, np.random.default_rng(3), p_none=0.0, p_wrong=0.0)
+    assert torch.equal(plain.canvas, same.canvas) and not plain.wrong and not same.wrong
+    one = hints_at(ab, [0, 1, 0, 0], np.random.default_rng(5), p_wrong=1.0)
+    assert len(one.wrong) == 1 and one.wrong[0].photo == 1
+    hint = one.wrong[0]
+    r, c, side = hint.row, hint.col, hint.side
+    patch = ab[1, :, r : r + side, c : c + side].mean((1, 2))
+    held = one.canvas[1, :2, r, c] * AB_SCALE
+    assert torch.allclose(held - patch, torch.tensor(hint.shift), atol=1e-3), "the shift: hinted minus true colour"
+    assert len(simulate_hints(ab, np.random.default_rng(3), p_none=0.0, p_wrong=1.0).wrong) >= 4
+    gray = simulate_hints(torch.zeros_like(ab), np.random.default_rng(4), p_none=0.0, p_wrong=1.0).canvas
     hinted = gray[:, 2] > 0
     assert hinted.any() and bool((gray[:, :2].abs().amax(1) > 0)[hinted].all()), "colours a gray photo does not have"
-    want = wrong_targets(ab, wrong)
-    assert torch.equal(torch.where(on, 0.0, want), torch.where(on, 0.0, ab)), "the rest keeps its true colours"
-    assert torch.allclose(torch.where(on, want, 0.0), torch.where(on, wrong[:, :2] * AB_SCALE, 0.0)), "the patch"
+
+    # a photo of two things: a gray wall (left) and a reddish dress (right, from column 16); a blue hint on the dress
+    lab = torch.zeros(1, 3, 64, 64)
+    lab[0, 0] = 50.0
+    lab[0, 0, :, 16:] = 30.0
+    lab[0, 1, :, 16:] = 30.0
+    shift = (-10.0 - 30.0, -40.0 - 0.0)
+    want = wrong_targets(lab, [WrongHint(0, 30, 40, 3, shift)])
+    assert torch.allclose(want[0, :, 31, 41], torch.tensor([-10.0, -40.0])), "its own patch takes the colour"
+    assert (want[0, :, 31, 46] - lab[0, 1:, 31, 46]).norm() > 0.8 * torch.tensor(shift).norm(), "so does the dress"
+    assert (want[0, :, :, :16] - lab[0, 1:, :, :16]).abs().max() < 1, "the wall does not look like the dress"
+    assert (want[0, :, :4, 60:] - lab[0, 1:, :4, 60:]).abs().max() < 1.5, "the far corner keeps its colour"
+    assert torch.equal(wrong_targets(lab, []), lab[:, 1:]), "no wrong hints: the photo's own colours"
 
 
 def test_simulated_hints_carry_their_patch_mean_and_none_on_about_half() -> None:
     ab = torch.zeros(64, 2, 32, 32)
     ab[:, 0] = 40.0
     ab[:, 1, :, 16:] = -30.0
-    h = simulate_hints(ab, np.random.default_rng(1))
+    h = simulate_hints(ab, np.random.default_rng(1)).canvas
     counts = (h[:, 2].flatten(1).sum(1) > 0).float()
     assert 0.3 < 1 - counts.mean() < 0.7
     m = h[:, 2] > 0

@@ -287,10 +287,10 @@ class GeneratorTrainer:
         hints = None
         if r.generator.hint_channels:  # from the photo's own colour at full size (the sampler's patches)
             full = rgb_to_lab_torch(torch.from_numpy(rgb).to(self.device).permute(0, 3, 1, 2).float() / 255.0)
-            hints = simulate_hints(full[:, 1:], rng, r.hint_p_none, r.hint_max_points, p_wrong=r.hint_p_wrong)
+            hints, wrong = simulate_hints(full[:, 1:], rng, r.hint_p_none, r.hint_max_points, p_wrong=r.hint_p_wrong)
             hints = hints.contiguous(memory_format=mf)
-            if r.hint_p_wrong:  # the targets follow a wrong hint on its own patch, halved as lab_targets' are
-                ab = F.avg_pool2d(wrong_targets(full[:, 1:], hints), 2)
+            if wrong:  # the targets follow a wrong hint around its spot, halved as lab_targets' are
+                ab = F.avg_pool2d(wrong_targets(full, wrong), 2)
         if feats is not None:
             feats = tuple(f.to(self.device, non_blocking=True).contiguous(memory_format=mf) for f in feats)
         lr = self.lr()

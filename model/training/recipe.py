@@ -54,8 +54,9 @@ class Recipe:
     hint_p_none: float = 0.5  # generator.hint_channels: share of views trained without hints (automatic colour)
     hint_max_points: int = 10  # ... and up to this many simulated hints on the others (hint_sampling.py)
     hint_p_wrong: float = 0.0  # share of those hints given a colour the photo does not have there: followed on
-    # their own patch, the rest of the photo keeping its true colours, so a decoder learns to carry a hint only as
-    # far as the photo says it belongs (with true hints only, spreading one colour far and wide is rewarded)
+    # their own patch and, fading, by the look-alike pixels around it, the rest keeping its true colours, so a
+    # decoder learns to carry a hint only as far as the photo says it belongs (hint_sampling.wrong_targets; with
+    # true hints only, spreading one colour over every look-alike in the photo is rewarded)
     hint_lr_scale: float = 1.0  # the hint paths' learning rate, times `lr` (they start from zero)
     hint_focus: float = 0.0  # weight of an L1 near the hints (color_losses.near_hints_loss): teaches using them
     hint_distill: float = 0.0  # weight of an L1 keeping views without hints at the init's own colours (a teacher)
