@@ -182,9 +182,13 @@ def test_propagation_carries_a_hint_to_what_looks_like_its_cell_and_nowhere_else
     assert out is not None and out.shape == (2, 3, 8, 8)
     left, right = out[0, :, :, :4], out[0, :, :, 4:]
     assert torch.allclose(left[:2], torch.tensor([0.5, -0.25])[:, None, None], atol=1e-5), "the whole left half"
-    assert torch.allclose(left[2], torch.ones(8, 4), atol=1e-5), "trusted where the features match"
+    rows, cols = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
+    near = 1 - spread.distance_weight * ((rows - 1) ** 2 + cols**2) / 64  # the hint's cell is (1, 0) of 8 x 8
+    assert torch.allclose(left[2], near[:, :4], atol=1e-5), "trusted where the features match, less far away"
+    assert float(left[2, 1, 0]) == pytest.approx(1.0) and float(left[2, 7, 3]) < 0.4, "a look-alike across the photo"
     assert float(right[2].max()) < 0.01, "not where they differ"
     assert not out[1].any(), "a photo without hints gets nothing, whatever its neighbours in the batch"
+    spread.distance_weight.fill_(0.0)  # from here the features and lightness alone
     _hint_at(hints, 0, 20, 28, -0.4, 0.3)  # a second hint on the right
     two = spread(f3, f4, l, hints)
     assert two is not None
@@ -203,7 +207,7 @@ def test_the_propagation_path_starts_as_nothing_and_then_moves_only_hinted_photo
     spread = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True), CHANNELS)
     missing, unexpected = spread.load_state_dict(hinted.state_dict(), strict=False)
     assert not unexpected and sorted(missing) == [
-        f"spread.{k}" for k in ("lightness_weight", "log_temperature", "to2.weight", "to4.weight")
+        f"spread.{k}" for k in ("distance_weight", "lightness_weight", "log_temperature", "to2.weight", "to4.weight")
     ]
     f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
     hints = torch.zeros(2, 3, 32, 32)

@@ -4,7 +4,9 @@ over the frozen encoder's own features.
 A clicked colour belongs to a thing (a dress, a barn), not to a disc around the click; convolutions alone
 spread it a few cells. Here each cell of the 1/4 grid looks at every hinted cell: its similarity is the cosine
 of the two cells' features (relu3_3 with relu4_3 brought to its grid) less a learned weight times their
-difference in lightness (one garment is rarely both dark and light), the hinted colours are mixed by the
+difference in lightness (one garment is rarely both dark and light) and another times their squared distance
+(a blue hint on a wrist is about that sleeve, not about a gray tent across the photo that VGG finds just as
+alike: its all-positive features make every smooth mid-gray region look similar), the hinted colours are mixed by the
 softmax of those similarities at a learned temperature, and the best similarity says how much that mixture can
 be trusted. The result, (a, b, confidence) per cell, is one more input of the decoder, joined through
 zero-initialised 1x1 convs at 1/4 (where the class head decides the colour) and at 1/2 (where the regression
@@ -44,14 +46,28 @@ def pool_hints(hints: torch.Tensor, like: torch.Tensor, dtype: torch.dtype | Non
     return torch.cat([ab, present], 1).to(dtype or like.dtype)
 
 
+def _cell_positions(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """(h·w, 2) each cell's centre, row-major, in units of the grid's longer side."""
+    ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    return (torch.stack([ys, xs], -1).reshape(-1, 2).float() + 0.5) / max(h, w)
+
+
 class HintPropagation(nn.Module):
     """(relu3_3, relu4_3, L and hints at the input's size) -> (B, 3, h, w) carried (a, b) and confidence at
     relu3_3's grid, or None when no photo of the batch has a hint; `to4`/`to2` bring it into the decoder."""
 
-    def __init__(self, width4: int, width2: int, temperature: float = 0.1, lightness_weight: float = 1.5):
+    def __init__(
+        self,
+        width4: int,
+        width2: int,
+        temperature: float = 0.1,
+        lightness_weight: float = 1.5,
+        distance_weight: float = 2.0,
+    ):
         super().__init__()
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         self.lightness_weight = nn.Parameter(torch.tensor(lightness_weight))  # per unit of L in [-1, 1]
+        self.distance_weight = nn.Parameter(torch.tensor(distance_weight))  # per squared side of the grid
         self.to4 = zero_conv(3, width4)
         self.to2 = zero_conv(3, width2)
 
@@ -77,6 +93,9 @@ class HintPropagation(nn.Module):
         light = F.adaptive_avg_pool2d(l.float(), (h, w)).flatten(1)  # (B, h·w) mean L of each cell
         sim = torch.einsum("bck,bcn->bkn", keys, emb.flatten(2))  # (B, K, h·w) cosines
         sim = sim - self.lightness_weight * (light[:, None, :] - light.gather(1, idx)[:, :, None]).abs()
+        yx = _cell_positions(h, w, sim.device)  # (h·w, 2) in units of the grid's longer side
+        near = ((yx[idx][:, :, None] - yx[None, None]) ** 2).sum(-1)  # (B, K, h·w) squared distances
+        sim = sim - self.distance_weight * near
         sim = sim.masked_fill(~valid[:, :, None], -1e4)  # never chosen
         weights = torch.softmax(sim / self.log_temperature.exp(), dim=1) * valid[:, :, None]
         carried = torch.einsum("bkn,bck->bcn", weights, colours)
