@@ -181,10 +181,11 @@ def test_propagation_carries_a_hint_to_what_looks_like_its_cell_and_nowhere_else
     out = spread(f3, f4, l, hints)
     assert out is not None and out.shape == (2, 3, 8, 8)
     left, right = out[0, :, :, :4], out[0, :, :, 4:]
-    assert torch.allclose(left[:2], torch.tensor([0.5, -0.25])[:, None, None], atol=1e-5), "the whole left half"
     rows, cols = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
     near = 1 - spread.distance_weight * ((rows - 1) ** 2 + cols**2) / 64  # the hint's cell is (1, 0) of 8 x 8
     assert torch.allclose(left[2], near[:, :4], atol=1e-5), "trusted where the features match, less far away"
+    want = torch.tensor([0.5, -0.25])[:, None, None] * near[:, :4].clamp(min=0)
+    assert torch.allclose(left[:2], want, atol=1e-5), "the whole left half, faded as it is trusted"
     assert float(left[2, 1, 0]) == pytest.approx(1.0) and float(left[2, 7, 3]) < 0.4, "a look-alike across the photo"
     assert float(right[2].max()) < 0.01, "not where they differ"
     assert not out[1].any(), "a photo without hints gets nothing, whatever its neighbours in the batch"

@@ -100,6 +100,8 @@ class HintPropagation(nn.Module):
         weights = torch.softmax(sim / self.log_temperature.exp(), dim=1) * valid[:, :, None]
         carried = torch.einsum("bkn,bck->bcn", weights, colours)
         confidence = sim.amax(1, keepdim=True)
+        carried = carried * confidence.clamp(min=0.0)  # faded where nothing hinted is alike or near: with one
+        # hint the mixture is that hint's colour in every cell, so without this the decoder gets it everywhere
         anyone = valid.any(1).to(carried.dtype)[:, None, None]  # a photo without hints: all zeros
         out = torch.cat([carried, confidence], 1) * anyone
         return out.view(b, 3, h, w).to(f3.dtype)
