@@ -443,3 +443,69 @@ def test_a_propagating_hint_model_serves_hints_in_every_precision(tmp_path: Path
         assert np.abs(hinted.astype(int) - plain).mean() > 1, precision
         results[precision] = hinted
     assert np.abs(results["auto"].astype(int) - results["float32"]).mean() < 3, "bf16 follows float32"
+
+
+def test_the_matchings_learned_correction_starts_as_nothing_and_then_changes_whom_a_cell_follows() -> None:
+    torch.manual_seed(0)
+    plain = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True), CHANNELS)
+    ranked = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True, propagate_rank=4), CHANNELS)
+    missing, unexpected = ranked.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == ["spread.down.weight", "spread.up.weight"]
+    spread = ranked.spread
+    assert spread is not None and spread.up is not None
+    f3, f4, _ = _feats()
+    hints = torch.zeros(2, 3, 32, 32)
+    _hint_at(hints, 0, 5, 3, 0.5, -0.25)
+    _hint_at(hints, 0, 20, 28, -0.4, 0.3)
+    l = torch.zeros(2, 1, 32, 32)
+    assert plain.spread is not None
+    assert torch.equal(plain.spread(f3, f4, l, hints), spread(f3, f4, l, hints)), "zero-initialised: the same"
+    with torch.no_grad():
+        torch.nn.init.normal_(spread.up.weight)
+    assert not torch.allclose(plain.spread(f3, f4, l, hints), spread(f3, f4, l, hints)), "it learns whom to follow"
+
+
+def test_the_spread_loss_scores_the_carried_colour_where_it_is_trusted_on_hinted_photos_only() -> None:
+    from model.color import AB_SCALE
+    from model.training.color_losses import spread_loss
+
+    ab = torch.zeros(2, 2, 16, 16)
+    ab[:, 0, :, :8] = 0.5 * AB_SCALE  # the left half's true a: 0.5 (ab / AB_SCALE)
+    mixture = torch.zeros(2, 2, 4, 4)
+    mixture[:, 0, :, :2] = 0.5  # right on the left, 0 on the right where the truth is 0 too
+    trust = torch.ones(2, 1, 4, 4)
+    hinted = torch.tensor([True, False])
+    assert float(spread_loss(mixture, trust, ab, hinted)) == pytest.approx(0.0)
+    mixture[0, 0, :, 2:] = 0.4  # photo 0 carries the left colour into its right half
+    err = float(spread_loss(mixture, trust, ab, hinted))
+    assert err == pytest.approx(0.4 * 8 / (2 * 16)), "half the cells off by 0.4 in a, over both channels"
+    trust[0, :, :, 2:] = 0.0  # ... where nothing is trusted: no cost
+    assert float(spread_loss(mixture, trust, ab, hinted)) == pytest.approx(0.0)
+    mixture[1] = 1.0  # the unhinted photo carries nothing that counts
+    assert float(spread_loss(mixture, trust, ab, hinted)) == pytest.approx(0.0)
+
+
+def test_training_with_spread_focus_teaches_the_matching_from_a_propagating_init(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from model.checkpoint import read_generator
+    from model.training import generator_trainer
+    from model.training.generator_trainer import train
+    from model.training.recipe import Recipe
+
+    from engine_helpers import write_photos
+
+    photos = str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent)
+    g = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4, hint_channels=3, propagate=True)
+    base = dict(photos=photos, size=32, batch_size=4, min_colorfulness=0.0, eval_photos=0, hint_p_none=0.0)
+    lines: list[str] = []
+    monkeypatch.setattr(generator_trainer, "LOG_EVERY", 1)
+    train(Recipe(generator=g, steps=1, **base), tmp_path / "spread", log=lambda *a: None)  # type: ignore[arg-type]
+    init = str(tmp_path / "spread" / "latest.safetensors")
+    recipe = Recipe(generator=replace(g, propagate_rank=4), init=init, spread_focus=1.0, ema=0.0, steps=3, **base)  # type: ignore[arg-type]
+    train(recipe, tmp_path / "matched", log=lambda *a: lines.append(" ".join(map(str, a))))
+    state = read_generator(tmp_path / "matched" / "latest.safetensors").state
+    assert state["decoder.spread.up.weight"].abs().sum() > 0, "the correction learned from zero"
+    assert any("matching rank 0 -> 4" in s for s in lines)
+    assert all(float(s.split(" spread ")[1].split()[0]) > 0 for s in lines if s.startswith("step")), "and is logged"
+    assert sum(s.startswith("step") for s in lines) == 3

@@ -63,6 +63,8 @@ class HintPropagation(nn.Module):
         temperature: float = 0.1,
         lightness_weight: float = 1.5,
         distance_weight: float = 2.0,
+        channels: int = 0,
+        rank: int = 0,
     ):
         super().__init__()
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
@@ -70,13 +72,22 @@ class HintPropagation(nn.Module):
         self.distance_weight = nn.Parameter(torch.tensor(distance_weight))  # per squared side of the grid
         self.to4 = zero_conv(3, width4)
         self.to2 = zero_conv(3, width2)
+        # A learned low-rank correction of the features hints are matched by (`channels`: relu3_3's plus
+        # relu4_3's): the encoder's own cosine says "alike" for textures of any colour; starting at zero, so
+        # the matching begins as the frozen features' own and learns which of their directions mean "same colour".
+        self.down = nn.Conv2d(channels, rank, 1, bias=False) if rank else None
+        self.up = zero_conv(rank, channels) if rank else None
+        # training only: the hinted colours as mixed (before any fading) and the trust in them, for `spread_loss`
+        self.mixture: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    @staticmethod
-    def embedding(f3: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
+    def embedding(self, f3: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
         """(B, C3+C4, h, w) unit vectors: both depths weigh alike (each normalised before they are joined)."""
         f3 = F.normalize(f3.float(), dim=1)
         f4 = F.normalize(F.interpolate(f4.float(), size=f3.shape[-2:], mode="bilinear", align_corners=False), dim=1)
-        return F.normalize(torch.cat([f3, f4], 1), dim=1)
+        x = torch.cat([f3, f4], 1)
+        if self.down is not None and self.up is not None:
+            x = x + self.up(self.down(x.to(self.down.weight.dtype))).float()  # weights in bf16 when served so
+        return F.normalize(x, dim=1)
 
     def forward(self, f3: torch.Tensor, f4: torch.Tensor, l: torch.Tensor, hints: torch.Tensor) -> torch.Tensor | None:
         pooled = pool_hints(hints, f3, torch.float32)  # (B, 3, h, w): mean hinted ab per cell, 1 where any hint falls
@@ -100,6 +111,7 @@ class HintPropagation(nn.Module):
         weights = torch.softmax(sim / self.log_temperature.exp(), dim=1) * valid[:, :, None]
         carried = torch.einsum("bkn,bck->bcn", weights, colours)
         confidence = sim.amax(1, keepdim=True)
+        self.mixture = (carried.view(b, 2, h, w), confidence.view(b, 1, h, w)) if self.training else None
         carried = carried * confidence.clamp(min=0.0)  # faded where nothing hinted is alike or near: with one
         # hint the mixture is that hint's colour in every cell, so without this the decoder gets it everywhere
         anyone = valid.any(1).to(carried.dtype)[:, None, None]  # a photo without hints: all zeros

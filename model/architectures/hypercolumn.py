@@ -36,6 +36,7 @@ class HypercolumnConfig:
     stem: int = 16  # channels of the trained L stem at 1/2 scale
     hint_channels: int = 0  # user colour hints (a, b, mask = 3; model/hints.py) joining every scale; 0 = none
     propagate: bool = False  # hints also carried to the cells whose features resemble theirs (hint_propagation.py)
+    propagate_rank: int = 0  # rank of the learned correction of the features that matching uses (0 = none)
     blocks: int = 0  # residual blocks added at every decoder scale (depth; 0 = the v2 decoder)
     context: int = 0  # width of the global scene summary fused into every scale (0 = none)
     bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins over ±AB_SCALE)
@@ -137,7 +138,9 @@ class HypercolumnDecoder(nn.Module):
         self.context = GlobalContext(c5, cfg.context, (w, w, w // 2, w // 4)) if cfg.context else None
         hc = self.hint_channels = cfg.hint_channels
         self.hints = nn.ModuleList([zero_conv(hc, c) for c in (w, w, w // 2)]) if hc else None
-        self.spread = HintPropagation(w // 2, w // 4) if cfg.propagate else None
+        self.spread = (
+            HintPropagation(w // 2, w // 4, channels=c3 + c4, rank=cfg.propagate_rank) if cfg.propagate else None
+        )
         self.stem = nn.Sequential(
             nn.Conv2d(1 + cfg.hint_channels, cfg.stem, 3, padding=1),
             nn.ReLU(inplace=True),

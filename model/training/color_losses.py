@@ -100,6 +100,17 @@ def near_hints_loss(pred: torch.Tensor, ab: torch.Tensor, hints: torch.Tensor, r
     return err.sum() / (2 * near.sum()).clamp(min=1.0)
 
 
+def spread_loss(mixture: torch.Tensor, trust: torch.Tensor, ab: torch.Tensor, hinted: torch.Tensor) -> torch.Tensor:
+    """L1 between the colour hint propagation carries to each cell (ab / AB_SCALE, (B, 2, h, w)) and the cell's
+    true mean ab, on the `hinted` photos, each cell weighed by the (detached) trust the decoder is given in it:
+    a direct signal for the matching, which otherwise learns only through the decoder. Cells whose colour no
+    hint has cannot be right and weigh little where nothing hinted resembles them."""
+    target = F.adaptive_avg_pool2d(ab.float(), (mixture.shape[-2], mixture.shape[-1])) / AB_SCALE
+    weight = trust.detach().float().clamp(0.0, 1.0) * hinted.float()[:, None, None, None]
+    err = (mixture.float() - target).abs() * weight
+    return err.sum() / (2 * weight.sum()).clamp(min=1.0)
+
+
 def colorized_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """Generator input L in [-1, 1] (B, 1, H, W) and ab / AB_SCALE at any scale -> sRGB in [0, 1], differentiable."""
     ab = F.interpolate(ab * AB_SCALE, size=l.shape[-2:], mode="bilinear", align_corners=False)

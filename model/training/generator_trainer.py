@@ -34,7 +34,15 @@ from ..encoders import FrozenEncoder, VGG16Encoder, encoder_filename, load_encod
 from ..errors import ConfigError
 from ..pipeline import pick_device
 from ..precision import describe, resolve_precision
-from .color_losses import ab_prior, class_loss, near_hints_loss, perceptual_loss, rebalance_weights, regression_loss
+from .color_losses import (
+    ab_prior,
+    class_loss,
+    near_hints_loss,
+    perceptual_loss,
+    rebalance_weights,
+    regression_loss,
+    spread_loss,
+)
 from .discriminator import count_parameters
 from .distributed import Dist, init_distributed, wrap
 from .gan_phase import D_LR, GanPhase
@@ -163,7 +171,16 @@ class GeneratorTrainer:
         gen = read_generator(path)
 
         def shape(c: HypercolumnConfig) -> HypercolumnConfig:  # what must match; depth, context, hints may grow
-            return replace(c, decode="classes", temperature=1.0, blocks=0, context=0, hint_channels=0, propagate=False)
+            return replace(
+                c,
+                decode="classes",
+                temperature=1.0,
+                blocks=0,
+                context=0,
+                hint_channels=0,
+                propagate=False,
+                propagate_rank=0,
+            )
 
         new_cfg = self.recipe.generator
         grows = (
@@ -171,6 +188,7 @@ class GeneratorTrainer:
             and (new_cfg.context == gen.config.context or not gen.config.context)
             and (new_cfg.hint_channels == gen.config.hint_channels or not gen.config.hint_channels)
             and (new_cfg.propagate or not gen.config.propagate)
+            and (new_cfg.propagate_rank == gen.config.propagate_rank or not gen.config.propagate_rank)
         )
         if shape(gen.config) != shape(self.recipe.generator) or not grows:
             sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
@@ -189,7 +207,8 @@ class GeneratorTrainer:
             self.log(
                 f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> {new_cfg.blocks}, "
                 f"context {gen.config.context} -> {new_cfg.context}, hints {gen.config.hint_channels} -> "
-                f"{new_cfg.hint_channels}, propagation {gen.config.propagate} -> {new_cfg.propagate})"
+                f"{new_cfg.hint_channels}, propagation {gen.config.propagate} -> {new_cfg.propagate}, "
+                f"matching rank {gen.config.propagate_rank} -> {new_cfg.propagate_rank})"
             )
         self.lineage = inherited(gen.info, Path(path).name)
         self.log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
@@ -314,6 +333,15 @@ class GeneratorTrainer:
             near = near_hints_loss(pred, ab, hints)
             loss = loss + r.hint_focus * near
             terms["near_hints"] = near.item()
+        spread = getattr(getattr(self.G, "decoder", None), "spread", None)
+        if hints is not None and r.spread_focus and spread is not None and spread.mixture is not None:
+            hinted = hints[:, 2].flatten(1).amax(1) > 0
+            mixture, trust = spread.mixture
+            carried = spread_loss(mixture, trust, ab, hinted)
+            loss = loss + r.spread_focus * carried
+            terms["spread"] = carried.item()
+        if spread is not None:
+            spread.mixture = None  # holds this step's graph: never into a copy (EMA, teacher) or the next step
         if self.teacher is not None and hints is not None and feats is not None:
             alone = hints[:, 2].flatten(1).amax(1) == 0  # the views without hints: automatic colours
             if alone.any():
@@ -472,8 +500,8 @@ def _is_growth(key: str, old: HypercolumnConfig) -> bool:
         return not old.context
     if head == "hints":
         return not old.hint_channels
-    if head == "spread":
-        return not old.propagate
+    if head == "spread":  # the matching's learned correction may be new beside a trained propagation
+        return not old.propagate or (rest.split(".")[0] in ("down", "up") and not old.propagate_rank)
     if head in ("res16", "res8", "res4", "res2"):
         return int(rest.split(".")[0]) >= old.blocks
     return False

@@ -59,6 +59,8 @@ class Recipe:
     # true hints only, spreading one colour over every look-alike in the photo is rewarded)
     hint_lr_scale: float = 1.0  # the hint paths' learning rate, times `lr` (they start from zero)
     hint_focus: float = 0.0  # weight of an L1 near the hints (color_losses.near_hints_loss): teaches using them
+    spread_focus: float = 0.0  # weight of an L1 on the colour hint propagation carries, before the decoder
+    # (color_losses.spread_loss): the matching itself learns which cells share a hinted colour
     hint_distill: float = 0.0  # weight of an L1 keeping views without hints at the init's own colours (a teacher)
     only_hints: bool = False  # train the hint paths alone: the automatic colours stay exactly the init's
     precision: str = "auto"  # auto (bf16 + channels-last where the CPU has it) | float32 | bfloat16
