@@ -21,9 +21,9 @@ def tiny_generator(
 ) -> HypercolumnGenerator:
     """A tiny hypercolumn generator; `bias` on the regression head makes it predict strong colour (to stress
     gamut mapping); `hints`: with a hint input whose paths are not zero (as if trained), so hints matter;
-    `propagate`: and the hint propagation, its paths not zero either."""
+    `propagate`: and the hint propagation with a learned matching (as shipped), its paths not zero either."""
     torch.manual_seed(seed)
-    g = HypercolumnGenerator(replace(TINY_G, hint_channels=3, propagate=propagate) if hints else TINY_G)
+    g = HypercolumnGenerator(replace(TINY_G, hint_channels=3, propagate=propagate, propagate_rank=4 if propagate else 0) if hints else TINY_G)
     with torch.no_grad():
         if bias:
             g.decoder.regression.bias.fill_(bias)
@@ -32,6 +32,7 @@ def tiny_generator(
         if g.decoder.spread is not None:
             torch.nn.init.normal_(g.decoder.spread.to4.weight, std=2.0)
             torch.nn.init.normal_(g.decoder.spread.to2.weight, std=2.0)
+            torch.nn.init.normal_(g.decoder.spread.up.weight, std=0.1)  # type: ignore[union-attr]
     return g.eval()
 
 
