@@ -23,7 +23,8 @@ def tiny_generator(
     gamut mapping); `hints`: with a hint input whose paths are not zero (as if trained), so hints matter;
     `propagate`: and the hint propagation with a learned matching (as shipped), its paths not zero either."""
     torch.manual_seed(seed)
-    g = HypercolumnGenerator(replace(TINY_G, hint_channels=3, propagate=propagate, propagate_rank=4 if propagate else 0) if hints else TINY_G)
+    cfg = replace(TINY_G, hint_channels=3, propagate=propagate, propagate_rank=4 if propagate else 0)
+    g = HypercolumnGenerator(cfg if hints else TINY_G)
     with torch.no_grad():
         if bias:
             g.decoder.regression.bias.fill_(bias)
