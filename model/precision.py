@@ -40,6 +40,12 @@ def cpu_has_native_bf16() -> bool:
     return mkldnn_ok and any(f in cpu_flags() for f in BF16_FLAGS)
 
 
+def channels_last_on(device: torch.device) -> bool:
+    """Whether convolutions on `device` train in channels-last memory format: on the CPU always, bf16 or not
+    (a training step measured +20 % in float32 on an AVX-512 Xeon without bf16, several-fold in bf16)."""
+    return device.type == "cpu"
+
+
 def resolve_precision(setting: str, device: torch.device) -> torch.dtype:
     """`auto` | `float32` | `bfloat16` on `device` -> the compute dtype of its convolutions."""
     if setting not in PRECISIONS:

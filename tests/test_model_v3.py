@@ -184,7 +184,7 @@ def test_bf16_training_step_runs_channels_last_and_tracks_float32(tmp_path: Path
         run = tmp_path / name
         r = _recipe(tmp_path, run, precision=name, lr=0.0)  # lr 0: the same weights, compare the losses
         t = GeneratorTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", log=lambda *a: None)
-        assert t.channels_last == (name == "bfloat16")
+        assert t.channels_last  # on the CPU, float32 too (measured faster)
         losses[name] = t.train_step()
     assert losses["bfloat16"]["l1"] == pytest.approx(losses["float32"]["l1"], rel=0.05)
     assert losses["bfloat16"]["ce"] == pytest.approx(losses["float32"]["ce"], rel=0.05)

@@ -33,7 +33,7 @@ from ..color import AB_SCALE, rgb_to_lab_torch
 from ..encoders import FrozenEncoder, VGG16Encoder, encoder_filename, load_encoder
 from ..errors import ConfigError
 from ..pipeline import pick_device
-from ..precision import describe, resolve_precision
+from ..precision import channels_last_on, describe, resolve_precision
 from .color_losses import (
     ab_prior,
     class_loss,
@@ -87,7 +87,7 @@ class GeneratorTrainer:
         self.G = self.G.to(self.device)
         self.net = self.G.trained  # the decoder, or the whole generator when its encoder learns too
         self.dtype = resolve_precision(recipe.precision, self.device)
-        self.channels_last = self.dtype == torch.bfloat16 and self.device.type == "cpu"
+        self.channels_last = channels_last_on(self.device)
         if self.channels_last:
             self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.log(f"precision: {describe(self.dtype, self.device)}")

@@ -21,6 +21,7 @@ from PIL import Image
 from ..aging import aged_lightness
 from ..color import normalize_l
 from ..errors import NoImages
+from ..precision import channels_last_on
 from .data import decode_square, is_val, random_resized_crop
 from .feature_cache import rgb_to_input, shuffled_photos
 from .metrics import colorfulness
@@ -115,15 +116,17 @@ class OnTheFlySource:
             raise NoImages(f"no colour photos to train on in {recipe.photos}")
         self.encoder: torch.nn.Module | None = None
         self.cpu_bf16 = False
+        self.channels_last = False
 
     def attach_encoder(
         self, encoder: torch.nn.Module, dtype: torch.dtype = torch.float32, compile: bool = False
     ) -> None:
-        """The trainer hands over its own (float16-exact) encoder once it is built. On a CPU with native
-        bf16 the features come from a bf16 channels-last copy (the trainer's own stays float32)."""
+        """The trainer hands over its own (float16-exact) encoder once it is built. On the CPU the features
+        come from a channels-last copy, in bf16 where the CPU has it natively (the trainer's own stays float32)."""
         self.cpu_bf16 = dtype == torch.bfloat16 and self.device.type == "cpu"
-        if self.cpu_bf16:
-            encoder = copy.deepcopy(encoder).to(torch.bfloat16).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.channels_last = channels_last_on(self.device)
+        if self.channels_last:
+            encoder = copy.deepcopy(encoder).to(dtype).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.encoder = torch.compile(encoder) if compile else encoder  # type: ignore[assignment]
 
     def train_count(self) -> int:
@@ -134,8 +137,8 @@ class OnTheFlySource:
         if self.encoder is None:
             return None
         x = x.to(self.device)
-        if self.cpu_bf16:
-            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        if self.channels_last:
+            x = x.to(torch.bfloat16 if self.cpu_bf16 else x.dtype).contiguous(memory_format=torch.channels_last)
         with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
             feats = self.encoder(x)
         return tuple(f.float() for f in feats)
