@@ -41,6 +41,8 @@ def main() -> None:
         r = evaluate_folder(
             Path(args.folder), args.weights, out / f"hints-{n}", args.limit, fid=False, colorizer=model, hints=n
         )
+        if not any(row["model"] == "gray" for row in rows):  # the same photos made gray, from the first pass
+            rows.insert(0, {"model": "gray", "hints": 0, **{k: r["gray"][k] for k in ("psnr", "ciede2000")}})
         rows.append({"model": "with hint input", "hints": n, **{k: r["model"][k] for k in ("psnr", "ciede2000")}})
     (out / "hints.json").write_text(json.dumps({"folder": args.folder, "photos": r["photos"], "rows": rows}, indent=2))
     print(f"\n{r['photos']} photos of {args.folder}\n")

@@ -344,7 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     x.add_argument("--full", action="store_true", help="keep float32 (default: float16, half the size)")
     x.add_argument("--notes", help="free text stored in the header")
-    x.add_argument("--raw", action="store_true", help="export G itself, not its EMA average")
+    x.add_argument(
+        "--raw",
+        action="store_true",
+        help="the run's latest generator (its EMA), not the one selected on the held-back slice (best.safetensors)",
+    )
     x.set_defaults(func=_export)
 
     f = sub.add_parser("cache-features", help="compute the frozen VGG16 features of training photos once")
