@@ -115,17 +115,15 @@ class OnTheFlySource:
         if not len(self.train_photos):
             raise NoImages(f"no colour photos to train on in {recipe.photos}")
         self.encoder: torch.nn.Module | None = None
-        self.cpu_bf16 = False
-        self.channels_last = False
+        self.cpu_input: torch.dtype | None = None  # the CPU copy's input format (channels-last); None: as given
 
     def attach_encoder(
         self, encoder: torch.nn.Module, dtype: torch.dtype = torch.float32, compile: bool = False
     ) -> None:
         """The trainer hands over its own (float16-exact) encoder once it is built. On the CPU the features
         come from a channels-last copy, in bf16 where the CPU has it natively (the trainer's own stays float32)."""
-        self.cpu_bf16 = dtype == torch.bfloat16 and self.device.type == "cpu"
-        self.channels_last = channels_last_on(self.device)
-        if self.channels_last:
+        self.cpu_input = dtype if channels_last_on(self.device) else None
+        if self.cpu_input is not None:
             encoder = copy.deepcopy(encoder).to(dtype).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.encoder = torch.compile(encoder) if compile else encoder  # type: ignore[assignment]
 
@@ -137,8 +135,8 @@ class OnTheFlySource:
         if self.encoder is None:
             return None
         x = x.to(self.device)
-        if self.channels_last:
-            x = x.to(torch.bfloat16 if self.cpu_bf16 else x.dtype).contiguous(memory_format=torch.channels_last)
+        if self.cpu_input is not None:
+            x = x.to(self.cpu_input).contiguous(memory_format=torch.channels_last)
         with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
             feats = self.encoder(x)
         return tuple(f.float() for f in feats)
