@@ -178,8 +178,10 @@ def test_propagation_carries_a_hint_to_what_looks_like_its_cell_and_nowhere_else
     hints = torch.zeros(2, 3, 32, 32)
     _hint_at(hints, 0, 5, 3, 0.5, -0.25)  # one hint on the left of photo 0; photo 1 has none
     l = torch.zeros(2, 1, 32, 32)  # one lightness: the features alone decide
-    out = spread(f3, f4, l, hints)
-    assert out is not None and out.shape == (2, 3, 8, 8)
+    carried = spread(f3, f4, l, hints)
+    assert carried is not None
+    out = carried.inputs
+    assert out.shape == (2, 3, 8, 8)
     left, right = out[0, :, :, :4], out[0, :, :, 4:]
     rows, cols = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
     near = 1 - spread.distance_weight * ((rows - 1) ** 2 + cols**2) / 64  # the hint's cell is (1, 0) of 8 x 8
@@ -191,14 +193,17 @@ def test_propagation_carries_a_hint_to_what_looks_like_its_cell_and_nowhere_else
     assert not out[1].any(), "a photo without hints gets nothing, whatever its neighbours in the batch"
     spread.distance_weight.fill_(0.0)  # from here the features and lightness alone
     _hint_at(hints, 0, 20, 28, -0.4, 0.3)  # a second hint on the right
-    two = spread(f3, f4, l, hints)
-    assert two is not None
+    carried = spread(f3, f4, l, hints)
+    assert carried is not None
+    two = carried.inputs
     assert torch.allclose(two[0, :2, :, :4], torch.tensor([0.5, -0.25])[:, None, None], atol=1e-3)
     assert torch.allclose(two[0, :2, :, 4:], torch.tensor([-0.4, 0.3])[:, None, None], atol=1e-3), "each its own"
     assert spread(f3, f4, l, torch.zeros(2, 3, 32, 32)) is None, "no hint in the batch: nothing computed"
     l[0, :, :16] = 1.0  # the top half, where the left hint is, lighter: its colour is trusted less below
-    lit = spread(f3, f4, l, hints)
-    assert lit is not None and float(lit[0, 2, :4, :4].min()) > 0.99, "as lit as the hinted spot: trusted"
+    carried = spread(f3, f4, l, hints)
+    assert carried is not None
+    lit = carried.inputs
+    assert float(lit[0, 2, :4, :4].min()) > 0.99, "as lit as the hinted spot: trusted"
     assert float(lit[0, 2, 4:, :4].max()) < 0.01, "darker: no more than the unlike right half's hint"
 
 
@@ -224,6 +229,33 @@ def test_the_propagation_path_starts_as_nothing_and_then_moves_only_hinted_photo
         from model.architectures.hypercolumn import HypercolumnGenerator
 
         HypercolumnGenerator(replace(TINY, encoder="none", propagate=True))
+
+
+def test_the_gate_takes_in_the_carried_colour_where_trusted_and_leaves_unhinted_photos_exactly_alone() -> None:
+    torch.manual_seed(0)
+    plain = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True), CHANNELS)
+    gated = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True, propagate_gate=True), CHANNELS)
+    missing, unexpected = gated.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("spread.gate.") for k in missing)
+    f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
+    for a, b in zip(plain(f, l), gated(f, l)):
+        assert torch.equal(a, b), "no hints: the gate is never asked"
+    hints = torch.zeros(2, 3, 32, 32)
+    hints[0, :, 8:16, 8:16] = torch.tensor([0.6, -0.3, 1.0])[:, None, None]  # photo 1 has none
+    (lp, ap), (lg, ag) = plain(f, l, hints), gated(f, l, hints)
+    assert torch.equal(lp, lg), "the class head is not gated"
+    assert torch.equal(ap[1], ag[1]), "an unhinted photo keeps exactly its own colours beside a hinted one"
+    want = torch.tensor([0.6, -0.3])[:, None, None]
+    err_plain, err_gated = ((ap[0, :, 4:8, 4:8] - want).abs().mean(), (ag[0, :, 4:8, 4:8] - want).abs().mean())
+    assert err_gated < 0.3 * err_plain, "at the hinted spot the carried colour is taken in"
+    loss = (ag[0] - want).abs().mean()
+    loss.backward()
+    gate = gated.spread.gate  # type: ignore[union-attr]
+    assert gate is not None and gate.ramp.weight.grad is not None and gate.out.weight.grad.abs().sum() > 0
+    from model.architectures.hypercolumn import HypercolumnGenerator
+
+    with pytest.raises(ValueError, match="needs propagate"):
+        HypercolumnGenerator(replace(TINY, encoder="none", hint_channels=3, propagate_gate=True))
 
 
 def test_wrong_colour_hints_are_followed_around_their_spot_and_nowhere_else() -> None:
@@ -459,10 +491,13 @@ def test_the_matchings_learned_correction_starts_as_nothing_and_then_changes_who
     _hint_at(hints, 0, 20, 28, -0.4, 0.3)
     l = torch.zeros(2, 1, 32, 32)
     assert plain.spread is not None
-    assert torch.equal(plain.spread(f3, f4, l, hints), spread(f3, f4, l, hints)), "zero-initialised: the same"
+    before, after = plain.spread(f3, f4, l, hints), spread(f3, f4, l, hints)
+    assert before is not None and after is not None
+    assert torch.equal(before.inputs, after.inputs), "zero-initialised: the same"
     with torch.no_grad():
         torch.nn.init.normal_(spread.up.weight)
-    assert not torch.allclose(plain.spread(f3, f4, l, hints), spread(f3, f4, l, hints)), "it learns whom to follow"
+    moved = spread(f3, f4, l, hints)
+    assert moved is not None and not torch.allclose(before.inputs, moved.inputs), "it learns whom to follow"
 
 
 def test_the_spread_loss_scores_the_carried_colour_where_it_is_trusted_on_hinted_photos_only() -> None:
@@ -502,10 +537,12 @@ def test_training_with_spread_focus_teaches_the_matching_from_a_propagating_init
     monkeypatch.setattr(generator_trainer, "LOG_EVERY", 1)
     train(Recipe(generator=g, steps=1, **base), tmp_path / "spread", log=lambda *a: None)  # type: ignore[arg-type]
     init = str(tmp_path / "spread" / "latest.safetensors")
-    recipe = Recipe(generator=replace(g, propagate_rank=4), init=init, spread_focus=1.0, ema=0.0, steps=3, **base)  # type: ignore[arg-type]
+    grown = replace(g, propagate_rank=4, propagate_gate=True)
+    recipe = Recipe(generator=grown, init=init, spread_focus=1.0, ema=0.0, steps=3, **base)  # type: ignore[arg-type]
     train(recipe, tmp_path / "matched", log=lambda *a: lines.append(" ".join(map(str, a))))
     state = read_generator(tmp_path / "matched" / "latest.safetensors").state
     assert state["decoder.spread.up.weight"].abs().sum() > 0, "the correction learned from zero"
-    assert any("matching rank 0 -> 4" in s for s in lines)
+    assert state["decoder.spread.gate.out.weight"].abs().sum() > 0, "the gate's look at the features too"
+    assert any("matching rank 0 -> 4, gate False -> True" in s for s in lines)
     assert all(float(s.split(" spread ")[1].split()[0]) > 0 for s in lines if s.startswith("step")), "and is logged"
     assert sum(s.startswith("step") for s in lines) == 3

@@ -37,6 +37,7 @@ class HypercolumnConfig:
     hint_channels: int = 0  # user colour hints (a, b, mask = 3; model/hints.py) joining every scale; 0 = none
     propagate: bool = False  # hints also carried to the cells whose features resemble theirs (hint_propagation.py)
     propagate_rank: int = 0  # rank of the learned correction of the features that matching uses (0 = none)
+    propagate_gate: bool = False  # the carried colour may take the regression head's place (HintGate)
     blocks: int = 0  # residual blocks added at every decoder scale (depth; 0 = the v2 decoder)
     context: int = 0  # width of the global scene summary fused into every scale (0 = none)
     bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins over ±AB_SCALE)
@@ -139,7 +140,9 @@ class HypercolumnDecoder(nn.Module):
         hc = self.hint_channels = cfg.hint_channels
         self.hints = nn.ModuleList([zero_conv(hc, c) for c in (w, w, w // 2)]) if hc else None
         self.spread = (
-            HintPropagation(w // 2, w // 4, channels=c3 + c4, rank=cfg.propagate_rank) if cfg.propagate else None
+            HintPropagation(w // 2, w // 4, channels=c3 + c4, rank=cfg.propagate_rank, gate=cfg.propagate_gate)
+            if cfg.propagate
+            else None
         )
         self.stem = nn.Sequential(
             nn.Conv2d(1 + cfg.hint_channels, cfg.stem, 3, padding=1),
@@ -157,10 +160,10 @@ class HypercolumnDecoder(nn.Module):
         f3, f4, f5 = feats
         ctx = self.context(f5) if self.context is not None else [None] * 4
         lat5, lat4, lat3 = self.lat5(f5), self.lat4(f4), self.lat3(f3)
-        carried = None
+        carried, spread = None, self.spread
         if self.hints is not None:
-            if self.spread is not None and hints is not None:
-                carried = self.spread(f3, f4, l, hints)  # None when no photo has a hint: exactly nothing added
+            if spread is not None and hints is not None:
+                carried = spread(f3, f4, l, hints)  # None when no photo has a hint: exactly nothing added
             if hints is None:  # no hints: zeros, which every hint path maps to exactly nothing
                 hints = l.new_zeros((l.shape[0], self.hint_channels) + l.shape[-2:])
             lat5, lat4, lat3 = (lat + conv(pool_hints(hints, lat)) for lat, conv in zip((lat5, lat4, lat3), self.hints))
@@ -169,16 +172,19 @@ class HypercolumnDecoder(nn.Module):
             raise ValueError("this decoder has no hint input")
         h = _film(self.res16(self.at16(lat5)), ctx[0])  # (B, w, ~H/16)
         h = _film(self.res8(self.at8(torch.cat([_up(h, f4), lat4], 1))), ctx[1])  # (B, w, ~H/8)
-        if carried is not None:
-            lat3 = lat3 + self.spread.to4(carried)  # type: ignore[union-attr]
+        if carried is not None and spread is not None:
+            lat3 = lat3 + spread.to4(carried.inputs)
         h = _film(self.res4(self.at4(torch.cat([_up(h, f3), lat3], 1))), ctx[2])  # (B, w/2, ~H/4)
         logits = self.classes(h)  # (B, Q, ~H/4)
         s = self.stem(l)  # (B, stem, H/2)
         h = self.at2(torch.cat([_up(h, s), s], 1))
-        if carried is not None:
-            h = h + self.spread.to2(_up(carried, s))  # type: ignore[union-attr]
+        if carried is not None and spread is not None:
+            h = h + spread.to2(_up(carried.inputs, s))
         h = _film(self.res2(h), ctx[3])  # (B, w/4, H/2)
-        return logits, torch.tanh(self.regression(h))  # ab / AB_SCALE (B, 2, H/2)
+        ab = torch.tanh(self.regression(h))  # ab / AB_SCALE (B, 2, H/2)
+        if carried is not None and spread is not None and spread.gate is not None:
+            ab = spread.gate(h, ab, carried)
+        return logits, ab
 
 
 def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -204,6 +210,8 @@ class HypercolumnGenerator(nn.Module):
             raise ValueError(f"hint_channels is 0 (none) or 3 (a, b, mask), got {cfg.hint_channels}")
         if cfg.propagate and not cfg.hint_channels:
             raise ValueError("propagate carries hints: it needs hint_channels=3")
+        if cfg.propagate_gate and not cfg.propagate:
+            raise ValueError("propagate_gate takes in the carried colour: it needs propagate=true")
         if not cfg.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {cfg.temperature}")
         self.cfg = cfg

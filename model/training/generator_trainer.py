@@ -180,6 +180,7 @@ class GeneratorTrainer:
                 hint_channels=0,
                 propagate=False,
                 propagate_rank=0,
+                propagate_gate=False,
             )
 
         new_cfg = self.recipe.generator
@@ -189,6 +190,7 @@ class GeneratorTrainer:
             and (new_cfg.hint_channels == gen.config.hint_channels or not gen.config.hint_channels)
             and (new_cfg.propagate or not gen.config.propagate)
             and (new_cfg.propagate_rank == gen.config.propagate_rank or not gen.config.propagate_rank)
+            and (new_cfg.propagate_gate or not gen.config.propagate_gate)
         )
         if shape(gen.config) != shape(self.recipe.generator) or not grows:
             sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
@@ -208,7 +210,8 @@ class GeneratorTrainer:
                 f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> {new_cfg.blocks}, "
                 f"context {gen.config.context} -> {new_cfg.context}, hints {gen.config.hint_channels} -> "
                 f"{new_cfg.hint_channels}, propagation {gen.config.propagate} -> {new_cfg.propagate}, "
-                f"matching rank {gen.config.propagate_rank} -> {new_cfg.propagate_rank})"
+                f"matching rank {gen.config.propagate_rank} -> {new_cfg.propagate_rank}, "
+                f"gate {gen.config.propagate_gate} -> {new_cfg.propagate_gate})"
             )
         self.lineage = inherited(gen.info, Path(path).name)
         self.log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
@@ -500,8 +503,13 @@ def _is_growth(key: str, old: HypercolumnConfig) -> bool:
         return not old.context
     if head == "hints":
         return not old.hint_channels
-    if head == "spread":  # the matching's learned correction may be new beside a trained propagation
-        return not old.propagate or (rest.split(".")[0] in ("down", "up") and not old.propagate_rank)
+    if head == "spread":  # the matching's learned correction and the gate may be new beside a trained propagation
+        part = rest.split(".")[0]
+        return (
+            not old.propagate
+            or (part in ("down", "up") and not old.propagate_rank)
+            or (part == "gate" and not old.propagate_gate)
+        )
     if head in ("res16", "res8", "res4", "res2"):
         return int(rest.split(".")[0]) >= old.blocks
     return False
