@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..architectures.hypercolumn import HypercolumnConfig, HypercolumnGenerator
 from ..checkpoint import DEFAULT_WEIGHTS, read_generator
-from ..color import AB_SCALE, rgb_to_lab_torch
+from ..color import AB_SCALE
 from ..encoders import FrozenEncoder, VGG16Encoder, encoder_filename, load_encoder
 from ..errors import ConfigError
 from ..pipeline import pick_device
@@ -47,7 +47,7 @@ from .discriminator import count_parameters
 from .distributed import Dist, init_distributed, wrap
 from .gan_phase import D_LR, GanPhase
 from .generator_file import save_encoder, save_generator
-from .held_back import Features, HeldBackScorer, lab_targets, selection_key
+from .held_back import Features, HeldBackScorer, lab_targets, photo_lab, selection_key, targets_of
 from .hint_sampling import simulate_hints, wrong_targets
 from .lineage import inherited
 from .recipe import Recipe, trained_decodings
@@ -303,16 +303,16 @@ class GeneratorTrainer:
         r = self.recipe
         rng = np.random.default_rng([r.seed, self.step, self.dist.rank] if self.dist.world > 1 else [r.seed, self.step])
         feats, rgb, l_in = self.source.train_batch(rng, r.batch_size)
-        l, ab = lab_targets(rgb, self.device)
+        lab = photo_lab(rgb, self.device)
+        l, ab = targets_of(lab)
         l_in = l if l_in is None else l_in.to(self.device)
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
         hints = None
         if r.generator.hint_channels:  # from the photo's own colour at full size (the sampler's patches)
-            full = rgb_to_lab_torch(torch.from_numpy(rgb).to(self.device).permute(0, 3, 1, 2).float() / 255.0)
-            hints, wrong = simulate_hints(full[:, 1:], rng, r.hint_p_none, r.hint_max_points, p_wrong=r.hint_p_wrong)
+            hints, wrong = simulate_hints(lab[:, 1:], rng, r.hint_p_none, r.hint_max_points, p_wrong=r.hint_p_wrong)
             hints = hints.contiguous(memory_format=mf)
-            if wrong:  # the targets follow a wrong hint around its spot, halved as lab_targets' are
-                ab = F.avg_pool2d(wrong_targets(full, wrong), 2)
+            if wrong:  # the targets follow a wrong hint around its spot, halved as targets_of's are
+                ab = F.avg_pool2d(wrong_targets(lab, wrong), 2)
         if feats is not None:
             feats = tuple(f.to(self.device, non_blocking=True).contiguous(memory_format=mf) for f in feats)
         lr = self.lr()

@@ -23,11 +23,20 @@ MIN_CF_TO_SHIP = 30.0  # a family must see colour: below this a model is chosen 
 MIN_FID_PHOTOS = 32  # below this FID says nothing; selection falls back to PSNR
 
 
-def lab_targets(rgb: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, S, S, 3) uint8 -> generator input L in [-1, 1] (B, 1, S, S), target ab at half size (B, 2, S/2, S/2)."""
+def photo_lab(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(B, S, S, 3) uint8 -> (B, 3, S, S) Lab, float32 on `device`."""
     x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(0, 3, 1, 2).float() / 255.0
-    lab = rgb_to_lab_torch(x)
+    return rgb_to_lab_torch(x)
+
+
+def targets_of(lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 3, S, S) Lab -> generator input L in [-1, 1] (B, 1, S, S), target ab at half size (B, 2, S/2, S/2)."""
     return normalize_l(lab[:, :1]), F.avg_pool2d(lab[:, 1:], 2)
+
+
+def lab_targets(rgb: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, S, S, 3) uint8 -> `targets_of` its Lab."""
+    return targets_of(photo_lab(rgb, device))
 
 
 def selection_key(row: dict) -> tuple:
