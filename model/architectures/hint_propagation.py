@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+UNHINTED = -1e4  # the similarity to a padded (not hinted) slot: never chosen, and a photo's trust when it has none
+
 
 def zero_conv(cin: int, cout: int) -> nn.Conv2d:
     """A 1x1 conv without bias that starts at zero: a hint path added to a trained decoder changes nothing
@@ -64,7 +66,7 @@ class Carried(NamedTuple):
 
     inputs: torch.Tensor  # (B, 3, h, w): the carried (a, b) faded by the trust, and the trust; `to4`/`to2` join it
     mixture: torch.Tensor  # (B, 2, h, w): the carried (a, b) / AB_SCALE, not faded (the gate's colour)
-    trust: torch.Tensor  # (B, 1, h, w): the best similarity to a hinted cell; -1e4 on a photo without hints
+    trust: torch.Tensor  # (B, 1, h, w): the best similarity to a hinted cell; UNHINTED on a photo without hints
 
 
 class HintGate(nn.Module):
@@ -89,7 +91,7 @@ class HintGate(nn.Module):
         trust = trust.to(h.dtype)
         seen = self.look(torch.cat([h, own, mixture, trust], 1))
         gate = torch.sigmoid(self.ramp(trust) + self.out(seen)).to(own.dtype)
-        hinted = (carried.trust.flatten(1).amax(1) > -1e3).to(own.dtype)[:, None, None, None]
+        hinted = (carried.trust.flatten(1).amax(1) > UNHINTED / 2).to(own.dtype)[:, None, None, None]
         return own + gate * hinted * (mixture - own)  # a photo without hints: exactly its own colours
 
 
@@ -151,7 +153,7 @@ class HintPropagation(nn.Module):
         yx = _cell_positions(h, w, sim.device)  # (h·w, 2) in units of the grid's longer side
         near = ((yx[idx][:, :, None] - yx[None, None]) ** 2).sum(-1)  # (B, K, h·w) squared distances
         sim = sim - self.distance_weight * near
-        sim = sim.masked_fill(~valid[:, :, None], -1e4)  # never chosen
+        sim = sim.masked_fill(~valid[:, :, None], UNHINTED)
         weights = torch.softmax(sim / self.log_temperature.exp(), dim=1) * valid[:, :, None]
         mixture = torch.einsum("bkn,bck->bcn", weights, colours).view(b, 2, h, w)
         confidence = sim.amax(1, keepdim=True).view(b, 1, h, w)
