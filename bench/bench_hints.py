@@ -5,6 +5,9 @@ hint fine-tune (`--before`). Prints a markdown table for the model card and writ
 
     python bench/bench_hints.py ../shared/data/val/imagenet_ood --weights RUN/best.safetensors \\
         --before weights/heirloom-generator.safetensors -o /tmp/hints-eval
+
+`--held-back` scores a training folder's held-back slice instead (the photos the trainer never sees, by
+`is_val`, as the trainer splits them): for choosing among a run's checkpoints without touching a test folder.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import json
 from pathlib import Path
 
 from model import Colorizer
-from model.training.evaluate import evaluate_folder
+from model.training.data import is_val
+from model.training.evaluate import evaluate_folder, list_photos
 
 
 def main() -> None:
@@ -25,21 +29,27 @@ def main() -> None:
     p.add_argument("--counts", type=int, nargs="+", default=[0, 1, 2, 5, 10])
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--precision", default="auto")
+    p.add_argument(
+        "--held-back", type=float, metavar="FRACTION", help="only the training folder's held-back slice (0.02)"
+    )
     p.add_argument("-o", "--output", required=True)
     args = p.parse_args()
-    out = Path(args.output)
+    out, folder = Path(args.output), Path(args.folder)
+    files = list_photos(folder)
+    if args.held_back:
+        files = [f for f in files if is_val(str(f.relative_to(folder)), args.held_back)]
     model = Colorizer.from_checkpoint(args.weights, precision=args.precision)
     if not model.takes_hints:
         raise SystemExit(f"{args.weights} has no hint input")
     rows = []
     if args.before:
         before = Colorizer.from_checkpoint(args.before, precision=args.precision)
-        r = evaluate_folder(Path(args.folder), args.before, out / "before", args.limit, fid=False, colorizer=before)
+        r = evaluate_folder(folder, args.before, out / "before", args.limit, fid=False, colorizer=before, files=files)
         rows.append({"model": "before the fine-tune", "hints": 0, **{k: r["model"][k] for k in ("psnr", "ciede2000")}})
         rows.append({"model": "gray", "hints": 0, **{k: r["gray"][k] for k in ("psnr", "ciede2000")}})
     for n in args.counts:
         r = evaluate_folder(
-            Path(args.folder), args.weights, out / f"hints-{n}", args.limit, fid=False, colorizer=model, hints=n
+            folder, args.weights, out / f"hints-{n}", args.limit, fid=False, colorizer=model, hints=n, files=files
         )
         if not any(row["model"] == "gray" for row in rows):  # the same photos made gray, from the first pass
             rows.insert(0, {"model": "gray", "hints": 0, **{k: r["gray"][k] for k in ("psnr", "ciede2000")}})

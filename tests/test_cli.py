@@ -133,6 +133,10 @@ def test_fid_distance_and_reference_cache(tmp_path, monkeypatch):
     assert second["gray"]["fid"] == pytest.approx(first["gray"]["fid"])
     assert second["model"]["fid"] == pytest.approx(first["model"]["fid"])
     assert first["gray"]["fid"] > 0
+    picked = sorted((tmp_path / "val").iterdir())[:3]  # a slice of the folder (bench_hints --held-back)
+    part = ev.evaluate_folder(tmp_path / "val", str(w), tmp_path / "e3", fid=False, files=picked, log=lambda *a: None)
+    assert part["photos"] == 3
+    assert part["gray"]["psnr"] != pytest.approx(first["gray"]["psnr"])  # other photos, other scores
 
 
 def test_help_loads_neither_torch_nor_opencv():

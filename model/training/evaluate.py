@@ -62,16 +62,18 @@ def evaluate_folder(
     compare_files: dict[str, str] | None = None,
     aged: int | None = None,
     hints: int = 0,
+    files: list[Path] | None = None,
     log=print,
 ) -> dict:
     """Score `colorizer` (and every model in `compare`, e.g. the shipped one) on `folder`'s colour
     photos made gray, side by side with the gray baseline. `compare_files`: each compared model's
     generator file, stored in the report so its readers need not rebuild paths from the keys. `hints`: that
     many colour hints from each photo's own colours (`truth_hints`, fixed per file name) for every model with
-    a hint input (Zhang et al. 2017's protocol); the others colour on their own."""
+    a hint input (Zhang et al. 2017's protocol); the others colour on their own. `files`: the photos to score where
+    not every photo under `folder` (e.g. a training folder's held-back slice)."""
     colorizer = colorizer or Colorizer.from_checkpoint(weights)
     models = {"model": (colorizer, opts or colorizer.options()), **(compare or {})}
-    files = list_photos(folder, limit)
+    files = (list_photos(folder) if files is None else files)[: limit or None]
     if not files:
         raise NoImages(f"no photos under {folder}")
     use_fid = fid and fid_module.fid_available()
