@@ -5,7 +5,7 @@
 # Results come back through $OUT (at most 8 files): best/latest generators, the training state (for a
 # later GPU or CPU run to continue), evals, metrics, recipe and the two plots.
 # Knobs (environment): HEIRLOOM_GPU_SHARDS (a shard, or a folder of shard-*.npz; default data/),
-# HEIRLOOM_GPU_RECIPE (a recipe name or file, default heirloom-v3), HEIRLOOM_GPU_MINUTES (training wall
+# HEIRLOOM_GPU_RECIPE (a recipe name or file, default heirloom-v6), HEIRLOOM_GPU_MINUTES (training wall
 # minutes, default 7: one call may run 10), HEIRLOOM_GPU_INIT
 # (warm start; default the shipped generator when it is a hypercolumn one; "none" starts afresh), HEIRLOOM_GPU_SET
 # (space-separated recipe overrides, applied after the GPU defaults below), PYTHON.
@@ -28,10 +28,10 @@ if [ -z "$init" ] && [ -f weights/heirloom-generator.safetensors ] &&
   init=weights/heirloom-generator.safetensors
 fi
 
-# The recipe (a file in model/training/recipes/, default model v3's: half the views aged into old prints,
-# rarity-weighted losses; a v2 init is grown to its decoder, whose new blocks start at zero), then the GPU's
+# The recipe (a file in model/training/recipes/, default heirloom-v6: v3's decoder, whole-photo views, a quarter
+# aged into old prints, no L1 rarity weights; a v2 init is grown to its decoder, whose new blocks start at zero), then the GPU's
 # settings: large batches (the encoder runs per batch, in bf16), frequent checkpoints and evals.
-recipe=${HEIRLOOM_GPU_RECIPE:-heirloom-v3}
+recipe=${HEIRLOOM_GPU_RECIPE:-heirloom-v6}
 sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_minutes=3 --set eval_photos=200
       --set compile=false)
 if [ -n "$init" ] && [ "$init" != none ]; then
