@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,7 @@ from model.training.color_losses import regression_loss
 from model.training.discriminator import count_parameters
 from model.training.generator_file import save_encoder
 from model.training.generator_trainer import train
-from model.training.metrics import neutral_tint
+from model.training.metrics import hint_spill, neutral_tint
 from model.training.recipe import Recipe
 
 from engine_helpers import write_photos
@@ -115,6 +116,25 @@ def test_neutral_tint_is_the_chroma_painted_on_neutral_pixels() -> None:
     red_only = np.zeros((8, 8, 3), np.uint8)
     red_only[...] = (200, 40, 40)
     assert neutral_tint(red_only, red_only) is None
+
+
+def test_hint_spill_is_the_error_a_hint_adds_on_things_of_other_colours() -> None:
+    real = np.zeros((16, 16, 3), np.uint8)
+    real[:, :8] = (60, 90, 170)  # a blue blouse
+    real[:, 8:] = (200, 150, 120)  # a face
+    blue_ab = cv2.cvtColor(real[:1, :1].astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[0, 0, 1:]
+    auto = np.full_like(real, 128)
+    auto[:, :8] = (100, 100, 110)
+    auto[:, 8:] = (180, 150, 135)  # the automatic face was warm, not quite right
+    local = auto.copy()
+    local[:, :8] = real[:, :8]  # a hint that fixed the blouse and nothing else
+    spill, same = hint_spill(auto, local, real, blue_ab[None])
+    assert spill == pytest.approx(0.0, abs=1e-9) and same < -5
+    bled = local.copy()
+    bled[:, 8:] = (150, 150, 170)  # ... and one whose blue reached the face
+    assert hint_spill(auto, bled, real, blue_ab[None])[0] > 5
+    blouse = np.s_[:, :8]
+    assert hint_spill(auto[blouse], auto[blouse], real[blouse], blue_ab[None]) == (None, 0.0)  # no other colour
 
 
 # ---- decoder growth ----

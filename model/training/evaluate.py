@@ -22,6 +22,7 @@ from ..aging import aged_gray
 from ..color import gray_of
 from ..contact_sheet import contact_sheet
 from ..errors import HeirloomError, NoImages
+from ..hints import Hint
 from ..options import ColorizeOptions
 from ..photo_io import Photo, find_images, load_photo, to_8bit
 from ..pipeline import Colorizer
@@ -40,8 +41,10 @@ def _reference_cache(files: list[Path], aged: int | None = None) -> Path:
     return Path(os.environ.get("HEIRLOOM_CACHE", ".cache/heirloom")) / f"fid-reference-{h.hexdigest()[:16]}.npz"
 
 
-def _seed(name: str) -> int:
-    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "little")
+def photo_hints(real: np.ndarray, n: int, name: str) -> tuple[Hint, ...]:
+    """The protocol's n truth hints for one photo: the same points for the same file name, in every run."""
+    seed = int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "little")
+    return truth_hints(real, n, np.random.default_rng(seed))
 
 
 def list_photos(folder: Path, limit: int = 0) -> list[Path]:
@@ -99,7 +102,7 @@ def evaluate_folder(
             continue
         real = to_8bit(real)
         gray = gray_of(real) if aged is None else aged_gray(real, aged, path.name)
-        given = truth_hints(real, hints, np.random.default_rng(_seed(path.name))) if hints else ()
+        given = photo_hints(real, hints, path.name) if hints else ()
         outs = {
             name: c.colorize(Photo(gray), replace(o, hints=given) if c.takes_hints else o).photo.pixels
             for name, (c, o) in models.items()

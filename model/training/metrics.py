@@ -74,3 +74,23 @@ def neutral_tint(out: np.ndarray, real: np.ndarray) -> float | None:
         return None
     pred = rgb_to_lab(to_unit_float(out))
     return float(np.hypot(pred[..., 1], pred[..., 2])[mask].mean())
+
+
+FAR_FROM_HINT = 20.0  # ab units: a pixel this far from every hint's colour is not the colour any hint gave
+
+
+def hint_spill(
+    auto: np.ndarray, hinted: np.ndarray, real: np.ndarray, hint_ab: np.ndarray, far: float = FAR_FROM_HINT
+) -> tuple[float | None, float | None]:
+    """What hints did beyond their own colour: the mean change of CIEDE2000 against `real` (hinted minus
+    automatic) on the pixels whose true a/b is farther than `far` from every hint's a/b (`hint_ab`, (k, 2)),
+    and on the rest. The first is the spill: above 0 where a hint's colour reached things of other colours
+    (a blue blouse's hint turning a face blue), below 0 where the hints also mended them. None for an empty part."""
+    true = rgb_to_lab(to_unit_float(real))
+    dist = np.linalg.norm(true[..., None, 1:] - np.asarray(hint_ab, np.float64)[None, None], axis=-1).min(-1)
+    change = ciede2000(rgb_to_lab(to_unit_float(hinted)), true) - ciede2000(rgb_to_lab(to_unit_float(auto)), true)
+    other = dist > far
+    return (
+        float(change[other].mean()) if other.any() else None,
+        float(change[~other].mean()) if (~other).any() else None,
+    )
