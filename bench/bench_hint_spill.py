@@ -36,7 +36,7 @@ def _small(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(im)
 
 
-def score(colorizer: Colorizer, files: list[Path], n: int) -> dict:
+def score(colorizer: Colorizer, files: list[Path], n: int) -> dict[str, float]:
     spill, same, auto_de, hinted_de = [], [], [], []
     for path in files:
         try:
