@@ -306,3 +306,73 @@ def test_hint_distill_keeps_the_automatic_colours_near_the_init(tmp_path: Path) 
     with pytest.raises(ConfigError, match="hint_distill"):
         r = _recipe(tmp_path, bad, hint_distill=1.0)  # no init, no hint channels
         GeneratorTrainer(r, bad, OnTheFlySource(r, torch.device("cpu")), "cpu", **quiet)  # type: ignore[arg-type]
+
+
+def test_far_from_hints_marks_what_no_hint_speaks_for() -> None:
+    from model.color import AB_SCALE
+    from model.training.color_losses import far_from_hints
+
+    ab = torch.zeros((2, 2, 4, 4))
+    ab[:, :, :, :2] = torch.tensor([-20.0, -40.0])[:, None, None]  # blue on the left
+    ab[:, :, :, 2:] = torch.tensor([20.0, 25.0])[:, None, None]  # skin on the right
+    hints = torch.zeros((2, 3, 8, 8))
+    hints[0, :2, 2:4, 0:2] = torch.tensor([-18.0, -38.0])[:, None, None] / AB_SCALE  # a hint on the blue
+    hints[0, 2, 2:4, 0:2] = 1.0
+    far = far_from_hints(ab, hints, 20.0)
+    assert far[0, 0, :, 2:].all() and not far[0, 0, :, :2].any()  # the skin is held, the blue is the hint's
+    assert not far[1].any()  # a photo without hints holds nothing here (hint_distill's business)
+
+
+def test_hint_hold_far_keeps_other_colours_at_the_automatic_ones_on_hinted_views(tmp_path: Path) -> None:
+    """hint_hold_far: on hinted views the pixels whose colour no hint gave are pulled to the teacher's
+    automatic colours, so hints move them less than without it."""
+    import copy
+
+    import numpy as np
+
+    from model.errors import ConfigError
+    from model.training.color_losses import far_from_hints
+    from model.training.generator_trainer import GeneratorTrainer
+    from model.training.held_back import photo_lab, targets_of
+    from model.training.hint_sampling import simulate_hints
+    from model.training.onthefly import OnTheFlySource
+
+    quiet = {"log": lambda *a: None}
+    v2 = tmp_path / "v2"
+    train(_recipe(tmp_path, v2, precision="float32"), v2, **quiet)  # type: ignore[arg-type]
+    init = str(v2 / "latest.safetensors")
+    drift = {}
+    for weight in (0.0, 100.0):
+        run = tmp_path / f"hold-{weight:g}"
+        r = _recipe(
+            tmp_path,
+            run,
+            init=init,
+            generator=replace(TINY, hint_channels=3),
+            precision="float32",
+            hint_distill=1.0,
+            hint_hold_far=weight,
+            hint_p_none=0.0,
+            hint_lr_scale=10,
+            lr=3e-3,
+            ema=0.0,
+        )
+        t = GeneratorTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", **quiet)  # type: ignore[arg-type]
+        start = copy.deepcopy(t.net)
+        first = t.train_step()
+        assert ("hold_far" in first) == (weight > 0) and first.get("hold_far", 0.0) == pytest.approx(0.0, abs=1e-6)
+        for _ in range(6):
+            t.train_step()
+        feats, rgb, _ = t.source.train_batch(np.random.default_rng(1), 4)
+        lab = photo_lab(rgb, t.device)
+        l, ab = targets_of(lab)
+        hints = simulate_hints(lab[:, 1:], np.random.default_rng(2), 0.0, 3).canvas
+        far = far_from_hints(ab, hints, 20.0)
+        assert far.any()
+        with torch.no_grad():
+            moved = (t.net(feats, l, hints)[1] - start(feats, l, hints)[1]).abs()
+        drift[weight] = float((moved * far).sum() / far.sum())
+    assert drift[100.0] < 0.5 * drift[0.0], drift
+    with pytest.raises(ConfigError, match="hint_distill"):
+        r = _recipe(tmp_path, tmp_path / "bad", init=init, generator=replace(TINY, hint_channels=3), hint_hold_far=1.0)
+        GeneratorTrainer(r, tmp_path / "bad", OnTheFlySource(r, torch.device("cpu")), "cpu", **quiet)  # type: ignore[arg-type]

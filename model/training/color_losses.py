@@ -111,6 +111,26 @@ def spread_loss(mixture: torch.Tensor, trust: torch.Tensor, ab: torch.Tensor, hi
     return err.sum() / (2 * weight.sum()).clamp(min=1.0)
 
 
+def far_from_hints(ab: torch.Tensor, hints: torch.Tensor, far: float) -> torch.Tensor:
+    """(B, 2, h, w) target ab and (B, 3, H, W) hints -> (B, 1, h, w) True where the target colour is farther
+    than `far` ab units from every colour hinted on that photo: what no hint speaks for. All False on a photo
+    without hints."""
+    out = torch.zeros_like(ab[:, :1], dtype=torch.bool)
+    for i in range(ab.shape[0]):
+        given = hints[i, :2][:, hints[i, 2] > 0]
+        if given.shape[1]:
+            colours = torch.unique(given.T, dim=0).to(ab.dtype) * AB_SCALE  # (k, 2): one per patch
+            d = torch.cdist(ab[i].flatten(1).T, colours).amin(1)
+            out[i, 0] = (d > far).view(ab.shape[-2:])
+    return out
+
+
+def masked_l1(pred: torch.Tensor, want: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean |pred - want| over the pixels of a (B, 1, h, w) mask (0 when it is empty)."""
+    m = mask.to(pred.dtype)
+    return ((pred - want).abs() * m).sum() / (pred.shape[1] * m.sum()).clamp(min=1.0)
+
+
 def colorized_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """Generator input L in [-1, 1] (B, 1, H, W) and ab / AB_SCALE at any scale -> sRGB in [0, 1], differentiable."""
     ab = F.interpolate(ab * AB_SCALE, size=l.shape[-2:], mode="bilinear", align_corners=False)

@@ -37,6 +37,8 @@ from ..precision import channels_last_on, describe, resolve_precision
 from .color_losses import (
     ab_prior,
     class_loss,
+    far_from_hints,
+    masked_l1,
     near_hints_loss,
     perceptual_loss,
     rebalance_weights,
@@ -50,6 +52,7 @@ from .generator_file import save_encoder, save_generator
 from .held_back import Features, HeldBackScorer, lab_targets, photo_lab, selection_key, targets_of
 from .hint_sampling import simulate_hints, wrong_targets
 from .lineage import inherited
+from .metrics import FAR_FROM_HINT
 from .recipe import Recipe, trained_decodings
 from .run_plots import MetricsLog, plot_run
 from .sources import CachedSource, Source
@@ -112,8 +115,11 @@ class GeneratorTrainer:
     def _teacher(self) -> torch.nn.Module | None:
         """`hint_distill`: a frozen copy of the warm-started decoder, whose hint paths are still zero, so it
         computes exactly the init's automatic colours; views without hints are kept near them, so that one
-        decoder can serve hinted and automatic requests alike."""
+        decoder can serve hinted and automatic requests alike (and, with `hint_hold_far`, the pixels of hinted
+        views whose colour no hint gave)."""
         r = self.recipe
+        if r.hint_hold_far and not r.hint_distill:
+            raise ConfigError("hint_hold_far holds colours at the teacher's: give hint_distill too")
         if not r.hint_distill:
             return None
         if not (r.init and r.generator.hint_channels and self.frozen):
@@ -347,15 +353,22 @@ class GeneratorTrainer:
             spread.mixture = None  # holds this step's graph: never into a copy (EMA, teacher) or the next step
         if self.teacher is not None and hints is not None and feats is not None:
             alone = hints[:, 2].flatten(1).amax(1) == 0  # the views without hints: automatic colours
-            if alone.any():
+            ask = torch.ones_like(alone) if r.hint_hold_far else alone  # hold_far needs the hinted views' too
+            if ask.any():
                 with (
                     torch.no_grad(),
                     torch.autocast(self.device.type, torch.bfloat16, enabled=self.dtype == torch.bfloat16),
                 ):
-                    _, want = self.teacher(tuple(f[alone] for f in feats), l_in[alone].contiguous(memory_format=mf))
-                distill = (pred[alone] - want.float()).abs().mean()
-                loss = loss + r.hint_distill * distill
-                terms["distill"] = distill.item()
+                    _, want = self.teacher(tuple(f[ask] for f in feats), l_in[ask].contiguous(memory_format=mf))
+                want, mine = want.float(), pred[ask]
+                if alone.any():
+                    distill = (mine[alone[ask]] - want[alone[ask]]).abs().mean()
+                    loss = loss + r.hint_distill * distill
+                    terms["distill"] = distill.item()
+                if r.hint_hold_far:  # on hinted views, what no hint speaks for keeps its automatic colour
+                    far = masked_l1(pred, want, far_from_hints(ab, hints, FAR_FROM_HINT))
+                    loss = loss + r.hint_hold_far * far
+                    terms["hold_far"] = far.item()
         if r.perceptual_weight:
             assert self.vgg is not None  # checked at start
             perc = perceptual_loss(self.vgg, l, pred, ab)

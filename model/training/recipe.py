@@ -62,6 +62,9 @@ class Recipe:
     spread_focus: float = 0.0  # weight of an L1 on the colour hint propagation carries, before the decoder
     # (color_losses.spread_loss): the matching itself learns which cells share a hinted colour
     hint_distill: float = 0.0  # weight of an L1 keeping views without hints at the init's own colours (a teacher)
+    hint_hold_far: float = 0.0  # with hint_distill: weight of an L1 keeping, on hinted views, the pixels whose
+    # colour is > 20 ab from every hint's at the teacher's automatic colours. A hint speaks for its own colour: the
+    # training photos' colour casts otherwise teach that a blouse's blue hint turns a face blue too
     only_hints: bool = False  # train the hint paths alone: the automatic colours stay exactly the init's
     precision: str = "auto"  # auto (bf16 + channels-last where the CPU has it) | float32 | bfloat16
     compile: bool = False  # torch.compile the frozen encoder (on-the-fly features; ~30 s to start)
