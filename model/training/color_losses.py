@@ -91,13 +91,18 @@ def regression_loss(
     return (err * weights.to(pred.device)[nearest_bin(ab, cfg)][:, None]).mean()
 
 
+def weighted_l1(pred: torch.Tensor, want: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean |pred - want| over the pixels of a (B, 1, h, w) mask or weight map, every channel (0 where it is empty)."""
+    w = weight.to(pred.dtype)
+    return ((pred - want).abs() * w).sum() / (pred.shape[1] * w.sum()).clamp(min=1.0)
+
+
 def near_hints_loss(pred: torch.Tensor, ab: torch.Tensor, hints: torch.Tensor, reach: int = 4) -> torch.Tensor:
     """L1 of the regression head only where a hint is within `reach` pixels of the (half-size) output: the
     signal that teaches a decoder to use its hints; over the whole photo it is a few pixels in thousands."""
     scale = hints.shape[-1] // pred.shape[-1]
     near = F.max_pool2d(hints[:, 2:3].float(), 2 * reach * scale + 1, stride=scale, padding=reach * scale)
-    err = (pred.float() - ab / AB_SCALE).abs() * near
-    return err.sum() / (2 * near.sum()).clamp(min=1.0)
+    return weighted_l1(pred.float(), ab / AB_SCALE, near)
 
 
 def spread_loss(mixture: torch.Tensor, trust: torch.Tensor, ab: torch.Tensor, hinted: torch.Tensor) -> torch.Tensor:
@@ -107,8 +112,7 @@ def spread_loss(mixture: torch.Tensor, trust: torch.Tensor, ab: torch.Tensor, hi
     hint has cannot be right and weigh little where nothing hinted resembles them."""
     target = F.adaptive_avg_pool2d(ab.float(), (mixture.shape[-2], mixture.shape[-1])) / AB_SCALE
     weight = trust.detach().float().clamp(0.0, 1.0) * hinted.float()[:, None, None, None]
-    err = (mixture.float() - target).abs() * weight
-    return err.sum() / (2 * weight.sum()).clamp(min=1.0)
+    return weighted_l1(mixture.float(), target, weight)
 
 
 def far_from_hints(ab: torch.Tensor, hints: torch.Tensor, far: float) -> torch.Tensor:
@@ -123,12 +127,6 @@ def far_from_hints(ab: torch.Tensor, hints: torch.Tensor, far: float) -> torch.T
             d = torch.cdist(ab[i].flatten(1).T, colours).amin(1)
             out[i, 0] = (d > far).view(ab.shape[-2:])
     return out
-
-
-def masked_l1(pred: torch.Tensor, want: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean |pred - want| over the pixels of a (B, 1, h, w) mask (0 when it is empty)."""
-    m = mask.to(pred.dtype)
-    return ((pred - want).abs() * m).sum() / (pred.shape[1] * m.sum()).clamp(min=1.0)
 
 
 def colorized_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:

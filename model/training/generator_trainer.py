@@ -38,12 +38,12 @@ from .color_losses import (
     ab_prior,
     class_loss,
     far_from_hints,
-    masked_l1,
     near_hints_loss,
     perceptual_loss,
     rebalance_weights,
     regression_loss,
     spread_loss,
+    weighted_l1,
 )
 from .discriminator import count_parameters
 from .distributed import Dist, init_distributed, wrap
@@ -360,13 +360,13 @@ class GeneratorTrainer:
                     torch.autocast(self.device.type, torch.bfloat16, enabled=self.dtype == torch.bfloat16),
                 ):
                     _, want = self.teacher(tuple(f[ask] for f in feats), l_in[ask].contiguous(memory_format=mf))
-                want, mine = want.float(), pred[ask]
+                want = want.float()
                 if alone.any():
-                    distill = (mine[alone[ask]] - want[alone[ask]]).abs().mean()
+                    distill = (pred[alone] - want[alone[ask]]).abs().mean()
                     loss = loss + r.hint_distill * distill
                     terms["distill"] = distill.item()
                 if r.hint_hold_far:  # on hinted views, what no hint speaks for keeps its automatic colour
-                    far = masked_l1(pred, want, far_from_hints(ab, hints, FAR_FROM_HINT))
+                    far = weighted_l1(pred, want, far_from_hints(ab, hints, FAR_FROM_HINT))
                     loss = loss + r.hint_hold_far * far
                     terms["hold_far"] = far.item()
         if r.perceptual_weight:
