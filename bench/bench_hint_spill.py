@@ -23,8 +23,7 @@ from model import Colorizer
 from model.color import gray_of
 from model.errors import HeirloomError
 from model.photo_io import Photo, load_photo, to_8bit
-from model.training.data import is_val
-from model.training.evaluate import list_photos, photo_hints
+from model.training.evaluate import held_back_photos, list_photos, photo_hints
 from model.training.metrics import FAR_FROM_HINT, hint_spill, mean_ciede2000
 
 SCORE_SIDE = 256  # scored at this longest side: per-pixel CIEDE2000 of full scans would take minutes a photo
@@ -77,9 +76,7 @@ def main() -> None:
     p.add_argument("-o", "--output", help="write the rows here as JSON")
     args = p.parse_args()
     folder = Path(args.folder)
-    files = list_photos(folder)
-    if args.held_back:
-        files = [f for f in files if is_val(str(f.relative_to(folder)), args.held_back)]
+    files = held_back_photos(folder, args.held_back) if args.held_back else list_photos(folder)
     files = files[: args.limit or None]
     rows = []
     print(f"{args.hints} hints; spill: CIEDE2000 change where true colour is > {FAR_FROM_HINT:g} ab from each hint's")

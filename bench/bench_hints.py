@@ -17,8 +17,7 @@ import json
 from pathlib import Path
 
 from model import Colorizer
-from model.training.data import is_val
-from model.training.evaluate import evaluate_folder, list_photos
+from model.training.evaluate import evaluate_folder, held_back_photos, list_photos
 
 
 def main() -> None:
@@ -35,9 +34,7 @@ def main() -> None:
     p.add_argument("-o", "--output", required=True)
     args = p.parse_args()
     out, folder = Path(args.output), Path(args.folder)
-    files = list_photos(folder)
-    if args.held_back:
-        files = [f for f in files if is_val(str(f.relative_to(folder)), args.held_back)]
+    files = held_back_photos(folder, args.held_back) if args.held_back else list_photos(folder)
     model = Colorizer.from_checkpoint(args.weights, precision=args.precision)
     if not model.takes_hints:
         raise SystemExit(f"{args.weights} has no hint input")

@@ -28,6 +28,7 @@ from ..photo_io import Photo, find_images, load_photo, to_8bit
 from ..pipeline import Colorizer
 from ..progress import Progress
 from . import fid as fid_module
+from .data import is_val
 from .hint_sampling import truth_hints
 from .metrics import colorfulness, mean_ciede2000, neutral_tint, psnr
 
@@ -50,6 +51,12 @@ def photo_hints(real: np.ndarray, n: int, name: str) -> tuple[Hint, ...]:
 def list_photos(folder: Path, limit: int = 0) -> list[Path]:
     files = find_images(folder)
     return files[:limit] if limit else files
+
+
+def held_back_photos(folder: Path, fraction: float) -> list[Path]:
+    """A training folder's held-back slice, split as the trainer splits it (`is_val` of the path inside the
+    folder): the photos to choose among a run's checkpoints on, without touching a test folder."""
+    return [f for f in find_images(folder) if is_val(str(f.relative_to(folder)), fraction)]
 
 
 def evaluate_folder(
