@@ -21,8 +21,9 @@ from model.encoders import VGG16Encoder, encoder_filename
 from model.training.color_losses import regression_loss
 from model.training.discriminator import count_parameters
 from model.training.generator_file import save_encoder
-from model.training.generator_trainer import train
+from model.training.generator_trainer import GeneratorTrainer, train
 from model.training.metrics import hint_spill, neutral_tint
+from model.training.onthefly import OnTheFlySource
 from model.training.recipe import Recipe
 
 from engine_helpers import write_photos
@@ -177,11 +178,26 @@ def _recipe(tmp_path: Path, run: Path, **kw: object) -> Recipe:
     return Recipe(**{**base, **kw})  # type: ignore[arg-type]
 
 
+def _trainer(tmp_path: Path, run: Path, **kw: object) -> GeneratorTrainer:
+    """A trainer of `_recipe(**kw)` on the CPU, stepped by hand."""
+    r = _recipe(tmp_path, run, **kw)
+    return GeneratorTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", log=lambda *a: None)
+
+
+def _v2_init(tmp_path: Path) -> str:
+    """A tiny trained v2 decoder to warm-start from."""
+    v2 = tmp_path / "v2"
+    train(_recipe(tmp_path, v2, precision="float32"), v2, log=lambda *a: None)
+    return str(v2 / "latest.safetensors")
+
+
+# a hint decoder grown from the v2 init, trained fast enough for a few steps to show
+HINT_DECODER: dict[str, object] = dict(generator=replace(TINY, hint_channels=3), precision="float32", lr=3e-3, ema=0.0)
+
+
 def test_warm_start_grows_a_v2_decoder_and_refuses_to_shrink(tmp_path: Path) -> None:
     quiet = {"log": lambda *a: None}
-    v2 = tmp_path / "v2"
-    train(_recipe(tmp_path, v2, precision="float32"), v2, **quiet)  # type: ignore[arg-type]
-    init = str(v2 / "latest.safetensors")
+    init = _v2_init(tmp_path)
     v3 = tmp_path / "v3"
     grown = replace(TINY, blocks=1, context=16)
     t = train(_recipe(tmp_path, v3, init=init, generator=grown, age=1.0, l1_rebalance=0.9, rebalance=0.5), v3, **quiet)
@@ -194,16 +210,11 @@ def test_warm_start_grows_a_v2_decoder_and_refuses_to_shrink(tmp_path: Path) -> 
 
 
 def test_bf16_training_step_runs_channels_last_and_tracks_float32(tmp_path: Path) -> None:
-    from model.training.generator_trainer import GeneratorTrainer
-    from model.training.onthefly import OnTheFlySource
-
     if precision.resolve_precision("auto", torch.device("cpu")) != torch.bfloat16:
         pytest.skip("this CPU has no native bf16")
     losses = {}
     for name in ("float32", "bfloat16"):
-        run = tmp_path / name
-        r = _recipe(tmp_path, run, precision=name, lr=0.0)  # lr 0: the same weights, compare the losses
-        t = GeneratorTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", log=lambda *a: None)
+        t = _trainer(tmp_path, tmp_path / name, precision=name, lr=0.0)  # lr 0: the same weights, compare the losses
         assert t.channels_last  # on the CPU, float32 too (measured faster)
         losses[name] = t.train_step()
     assert losses["bfloat16"]["l1"] == pytest.approx(losses["float32"]["l1"], rel=0.05)
@@ -247,10 +258,6 @@ def test_float32_precision_keeps_float32_weights_and_a_forced_bf16_without_suppo
 
 def test_whole_photo_views_are_the_photos_or_their_mirrors(tmp_path: Path) -> None:
     """crop_area 1.0: on-the-fly views as the feature cache sees them (no zoomed, resampled crops)."""
-    import numpy as np
-
-    from model.training.onthefly import OnTheFlySource
-
     r = _recipe(tmp_path, tmp_path / "run", crop_area=1.0)
     source = OnTheFlySource(r, torch.device("cpu"))
     views = source.sample_photos(np.random.default_rng(0), 16)
@@ -266,32 +273,15 @@ def test_hint_distill_keeps_the_automatic_colours_near_the_init(tmp_path: Path) 
     hint decoder trained with it drifts less from the automatic model than one trained without."""
     import copy
 
-    import numpy as np
-
     from model.errors import ConfigError
-    from model.training.generator_trainer import GeneratorTrainer
     from model.training.held_back import lab_targets
-    from model.training.onthefly import OnTheFlySource
 
-    quiet = {"log": lambda *a: None}
-    v2 = tmp_path / "v2"
-    train(_recipe(tmp_path, v2, precision="float32"), v2, **quiet)  # type: ignore[arg-type]
-    init = str(v2 / "latest.safetensors")
+    init = _v2_init(tmp_path)
     drift = {}
     for weight in (0.0, 100.0):
-        run = tmp_path / f"distill-{weight:g}"
-        r = _recipe(
-            tmp_path,
-            run,
-            init=init,
-            generator=replace(TINY, hint_channels=3),
-            precision="float32",
-            hint_distill=weight,
-            hint_p_none=1.0,
-            lr=3e-3,
-            ema=0.0,
+        t = _trainer(
+            tmp_path, tmp_path / f"distill-{weight:g}", init=init, hint_distill=weight, hint_p_none=1.0, **HINT_DECODER
         )
-        t = GeneratorTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", **quiet)  # type: ignore[arg-type]
         start = copy.deepcopy(t.net)  # the init's automatic colours
         first = t.train_step()
         assert ("distill" in first) == (weight > 0) and first.get("distill", 0.0) == 0.0  # the teacher is the init
@@ -302,10 +292,8 @@ def test_hint_distill_keeps_the_automatic_colours_near_the_init(tmp_path: Path) 
         with torch.no_grad():
             drift[weight] = float((t.net(feats, l)[1] - start(feats, l)[1]).abs().mean())
     assert drift[100.0] < 0.5 * drift[0.0], drift
-    bad = tmp_path / "bad"
     with pytest.raises(ConfigError, match="hint_distill"):
-        r = _recipe(tmp_path, bad, hint_distill=1.0)  # no init, no hint channels
-        GeneratorTrainer(r, bad, OnTheFlySource(r, torch.device("cpu")), "cpu", **quiet)  # type: ignore[arg-type]
+        _trainer(tmp_path, tmp_path / "bad", hint_distill=1.0)  # no init, no hint channels
 
 
 def test_far_from_hints_marks_what_no_hint_speaks_for() -> None:
@@ -328,36 +316,24 @@ def test_hint_hold_far_keeps_other_colours_at_the_automatic_ones_on_hinted_views
     automatic colours, so hints move them less than without it."""
     import copy
 
-    import numpy as np
-
     from model.errors import ConfigError
     from model.training.color_losses import far_from_hints
-    from model.training.generator_trainer import GeneratorTrainer
     from model.training.held_back import photo_lab, targets_of
     from model.training.hint_sampling import simulate_hints
-    from model.training.onthefly import OnTheFlySource
 
-    quiet = {"log": lambda *a: None}
-    v2 = tmp_path / "v2"
-    train(_recipe(tmp_path, v2, precision="float32"), v2, **quiet)  # type: ignore[arg-type]
-    init = str(v2 / "latest.safetensors")
+    init = _v2_init(tmp_path)
     drift = {}
     for weight in (0.0, 100.0):
-        run = tmp_path / f"hold-{weight:g}"
-        r = _recipe(
+        t = _trainer(
             tmp_path,
-            run,
+            tmp_path / f"hold-{weight:g}",
             init=init,
-            generator=replace(TINY, hint_channels=3),
-            precision="float32",
             hint_distill=1.0,
             hint_hold_far=weight,
             hint_p_none=0.0,
             hint_lr_scale=10,
-            lr=3e-3,
-            ema=0.0,
+            **HINT_DECODER,
         )
-        t = GeneratorTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", **quiet)  # type: ignore[arg-type]
         start = copy.deepcopy(t.net)
         first = t.train_step()
         assert ("hold_far" in first) == (weight > 0) and first.get("hold_far", 0.0) == pytest.approx(0.0, abs=1e-6)
@@ -374,5 +350,4 @@ def test_hint_hold_far_keeps_other_colours_at_the_automatic_ones_on_hinted_views
         drift[weight] = float((moved * far).sum() / far.sum())
     assert drift[100.0] < 0.5 * drift[0.0], drift
     with pytest.raises(ConfigError, match="hint_distill"):
-        r = _recipe(tmp_path, tmp_path / "bad", init=init, generator=replace(TINY, hint_channels=3), hint_hold_far=1.0)
-        GeneratorTrainer(r, tmp_path / "bad", OnTheFlySource(r, torch.device("cpu")), "cpu", **quiet)  # type: ignore[arg-type]
+        _trainer(tmp_path, tmp_path / "bad", init=init, hint_hold_far=1.0, **HINT_DECODER)
