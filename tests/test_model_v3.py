@@ -351,3 +351,31 @@ def test_hint_hold_far_keeps_other_colours_at_the_automatic_ones_on_hinted_views
     assert drift[100.0] < 0.5 * drift[0.0], drift
     with pytest.raises(ConfigError, match="hint_distill"):
         _trainer(tmp_path, tmp_path / "bad", init=init, hint_hold_far=1.0, **HINT_DECODER)
+    with pytest.raises(ConfigError, match="hint_hold_far"):
+        _trainer(tmp_path, tmp_path / "bad2", init=init, hint_distill=1.0, hint_hold_close=10.0, **HINT_DECODER)
+    narrow = _trainer(
+        tmp_path,
+        tmp_path / "close",
+        init=init,
+        hint_distill=1.0,
+        hint_hold_far=1.0,
+        hint_hold_close=10.0,
+        hint_p_none=0.0,
+        **HINT_DECODER,
+    )
+    assert narrow.train_step()["hold_far"] == pytest.approx(0.0, abs=1e-6)  # held pixels start at the teacher's
+
+
+def test_close_to_marks_pixels_whose_colour_is_already_right() -> None:
+    from model.color import AB_SCALE
+    from model.training.color_losses import close_to
+
+    ab = torch.zeros((1, 2, 2, 2))
+    ab[0, 0] = torch.tensor([[10.0, 10.0], [-30.0, 0.0]])
+    pred = torch.zeros_like(ab)
+    pred[0, 0] = torch.tensor([[13.0, 40.0], [-30.0, 9.0]]) / AB_SCALE
+    pred[0, 1, 1, 1] = 4.0 / AB_SCALE  # (9, 4) vs (0, 0): 9.8 ab away
+    got = close_to(pred, ab, 10.0)
+    assert got.shape == (1, 1, 2, 2)
+    assert got[0, 0].tolist() == [[True, False], [True, True]]
+    assert not close_to(pred, ab, 9.0)[0, 0, 1, 1]

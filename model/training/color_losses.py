@@ -129,6 +129,12 @@ def far_from_hints(ab: torch.Tensor, hints: torch.Tensor, far: float) -> torch.T
     return out
 
 
+def close_to(pred: torch.Tensor, ab: torch.Tensor, within: float) -> torch.Tensor:
+    """(B, 2, h, w) predicted ab / AB_SCALE and target ab in ab units -> (B, 1, h, w) True where the prediction
+    is within `within` ab units (Euclidean) of the target."""
+    return torch.linalg.vector_norm(pred.float() * AB_SCALE - ab.float(), dim=1, keepdim=True) < within
+
+
 def colorized_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """Generator input L in [-1, 1] (B, 1, H, W) and ab / AB_SCALE at any scale -> sRGB in [0, 1], differentiable."""
     ab = F.interpolate(ab * AB_SCALE, size=l.shape[-2:], mode="bilinear", align_corners=False)

@@ -37,6 +37,7 @@ from ..precision import channels_last_on, describe, resolve_precision
 from .color_losses import (
     ab_prior,
     class_loss,
+    close_to,
     far_from_hints,
     near_hints_loss,
     perceptual_loss,
@@ -120,6 +121,8 @@ class GeneratorTrainer:
         r = self.recipe
         if r.hint_hold_far and not r.hint_distill:
             raise ConfigError("hint_hold_far holds colours at the teacher's: give hint_distill too")
+        if r.hint_hold_close and not r.hint_hold_far:
+            raise ConfigError("hint_hold_close narrows hint_hold_far's hold: give hint_hold_far too")
         if not r.hint_distill:
             return None
         if not (r.init and r.generator.hint_channels and self.frozen):
@@ -366,7 +369,10 @@ class GeneratorTrainer:
                     loss = loss + r.hint_distill * distill
                     terms["distill"] = distill.item()
                 if r.hint_hold_far:  # on hinted views, what no hint speaks for keeps its automatic colour
-                    far = weighted_l1(pred, want, far_from_hints(ab, hints, FAR_FROM_HINT))
+                    held = far_from_hints(ab, hints, FAR_FROM_HINT)
+                    if r.hint_hold_close:  # only where the automatic colour is already right
+                        held &= close_to(want, ab, r.hint_hold_close)
+                    far = weighted_l1(pred, want, held)
                     loss = loss + r.hint_hold_far * far
                     terms["hold_far"] = far.item()
         if r.perceptual_weight:

@@ -65,6 +65,9 @@ class Recipe:
     hint_hold_far: float = 0.0  # with hint_distill: weight of an L1 keeping, on hinted views, the pixels whose
     # colour is > 20 ab from every hint's at the teacher's automatic colours. A hint speaks for its own colour: the
     # training photos' colour casts otherwise teach that a blouse's blue hint turns a face blue too
+    hint_hold_close: float = 0.0  # with hint_hold_far: hold only those pixels whose automatic colour is within
+    # this many ab units of the truth (0: all of them). Holding a wrong automatic colour fights the L1 toward the
+    # truth, which cost the hinted colours some of their gain (weights/MODEL_CARD.md, hold-far runs)
     only_hints: bool = False  # train the hint paths alone: the automatic colours stay exactly the init's
     precision: str = "auto"  # auto (bf16 + channels-last where the CPU has it) | float32 | bfloat16
     compile: bool = False  # torch.compile the frozen encoder (on-the-fly features; ~30 s to start)
