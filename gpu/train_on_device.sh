@@ -37,7 +37,7 @@ sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_
 if [ -n "$init" ] && [ "$init" != none ]; then
   sets+=(--set "init=$init")
   # Continue the init's decoder in its own shape (the shipped one may be narrower than the defaults).
-  for kv in $(PYTHONPATH=. "$py" -c "import sys; from model.training.generator_trainer import init_shape_overrides as s; print(' '.join(f'generator.{k}={v}' for k, v in s(sys.argv[1]).items() if k not in ('blocks', 'context')))" "$init"); do
+  for kv in $(PYTHONPATH=. "$py" -c "import sys; from model.training.warm_start import init_shape_overrides as s; print(' '.join(f'generator.{k}={v}' for k, v in s(sys.argv[1]).items() if k not in ('blocks', 'context')))" "$init"); do
     sets+=(--set "$kv")
   done
 fi

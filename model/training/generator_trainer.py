@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..architectures.hypercolumn import HypercolumnConfig, HypercolumnGenerator
-from ..checkpoint import DEFAULT_WEIGHTS, read_generator
+from ..checkpoint import DEFAULT_WEIGHTS
 from ..color import AB_SCALE
 from ..encoders import FrozenEncoder, VGG16Encoder, encoder_filename, load_encoder
 from ..errors import ConfigError
@@ -37,26 +37,20 @@ from ..precision import channels_last_on, describe, resolve_precision
 from .color_losses import (
     ab_prior,
     class_loss,
-    close_to,
-    far_from_hints,
-    near_hints_loss,
     perceptual_loss,
     rebalance_weights,
     regression_loss,
-    spread_loss,
-    weighted_l1,
 )
 from .discriminator import count_parameters
 from .distributed import Dist, init_distributed, wrap
 from .gan_phase import D_LR, GanPhase
 from .generator_file import save_encoder, save_generator
 from .held_back import Features, HeldBackScorer, lab_targets, photo_lab, selection_key, targets_of
-from .hint_sampling import simulate_hints, wrong_targets
-from .lineage import inherited
-from .metrics import FAR_FROM_HINT
+from .hint_objective import HINT_PATHS, HintObjective
 from .recipe import Recipe, trained_decodings
 from .run_plots import MetricsLog, plot_run
 from .sources import CachedSource, Source
+from .warm_start import warm_start
 
 LOG_EVERY = 50  # steps per metrics row and log line
 
@@ -87,7 +81,7 @@ class GeneratorTrainer:
             self._init_encoder()
         self.lineage: list[dict] = []  # the runs behind the warm start (lineage.py)
         if recipe.init:
-            self._warm_start(recipe.init)
+            self.lineage = warm_start(self.G.trained, recipe.generator, recipe.init, self.frozen, self.log)
         self.G = self.G.to(self.device)
         self.net = self.G.trained  # the decoder, or the whole generator when its encoder learns too
         self.dtype = resolve_precision(recipe.precision, self.device)
@@ -97,7 +91,8 @@ class GeneratorTrainer:
         self.log(f"precision: {describe(self.dtype, self.device)}")
         if self.frozen and hasattr(source, "attach_encoder"):
             source.attach_encoder(self.G.encoder, self.dtype, recipe.compile)
-        self.teacher = self._teacher()
+        mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.hint_objective = HintObjective(recipe, self.net, getattr(self.G, "decoder", None), self.frozen, mf)
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.net_train = wrap(_Heads(self.G), self.dist)  # DDP syncs the gradients of what learns
         self.opt = torch.optim.Adam(self._param_groups(), lr=recipe.lr, betas=recipe.betas)
@@ -112,24 +107,6 @@ class GeneratorTrainer:
         self._l1_rarity: torch.Tensor | None = None
         self.stop_requested = False
         self._scorer: HeldBackScorer | None = None
-
-    def _teacher(self) -> torch.nn.Module | None:
-        """`hint_distill`: a frozen copy of the warm-started decoder, whose hint paths are still zero, so it
-        computes exactly the init's automatic colours; views without hints are kept near them, so that one
-        decoder can serve hinted and automatic requests alike (and, with `hint_hold_far`, the pixels of hinted
-        views whose colour no hint gave)."""
-        r = self.recipe
-        if r.hint_hold_far and not r.hint_distill:
-            raise ConfigError("hint_hold_far holds colours at the teacher's: give hint_distill too")
-        if r.hint_hold_close and not r.hint_hold_far:
-            raise ConfigError("hint_hold_close narrows hint_hold_far's hold: give hint_hold_far too")
-        if not r.hint_distill:
-            return None
-        if not (r.init and r.generator.hint_channels and self.frozen):
-            raise ConfigError(
-                "hint_distill keeps the init's automatic colours: give init, hint_channels=3, a frozen encoder"
-            )
-        return copy.deepcopy(self.net).eval().requires_grad_(False)
 
     def _param_groups(self) -> list[dict]:
         """The hint paths (new, from zero, beside a trained decoder) learn at `hint_lr_scale` times the rate:
@@ -173,57 +150,6 @@ class GeneratorTrainer:
             save_encoder(self.encoder_path, self.G.encoder, f"stlpips-pytorch {net}_shift_tolerant.pth (ImageNet)")
         self.dist.barrier()  # the other ranks read the file rank 0 wrote
         self.G.encoder = load_encoder(self.encoder_path, self.recipe.generator.encoder, None)
-
-    def _warm_start(self, path: str) -> None:
-        if not Path(path).is_absolute() and not Path(path).exists():  # a shipped recipe's "weights/…": the repo's
-            path = str(DEFAULT_WEIGHTS.parent.parent / path)
-        gen = read_generator(path)
-
-        def shape(c: HypercolumnConfig) -> HypercolumnConfig:  # what must match; depth, context, hints may grow
-            return replace(
-                c,
-                decode="classes",
-                temperature=1.0,
-                blocks=0,
-                context=0,
-                hint_channels=0,
-                propagate=False,
-                propagate_rank=0,
-                propagate_gate=False,
-            )
-
-        new_cfg = self.recipe.generator
-        grows = (
-            new_cfg.blocks >= gen.config.blocks
-            and (new_cfg.context == gen.config.context or not gen.config.context)
-            and (new_cfg.hint_channels == gen.config.hint_channels or not gen.config.hint_channels)
-            and (new_cfg.propagate or not gen.config.propagate)
-            and (new_cfg.propagate_rank == gen.config.propagate_rank or not gen.config.propagate_rank)
-            and (new_cfg.propagate_gate or not gen.config.propagate_gate)
-        )
-        if shape(gen.config) != shape(self.recipe.generator) or not grows:
-            sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
-            raise ConfigError(f"--init {path} has another shape than this recipe; to continue it, add: {sets}")
-        prefix = "decoder." if self.frozen else ""
-        state = {k.removeprefix(prefix): v.float() for k, v in gen.state.items()}
-        if new_cfg.hint_channels and not gen.config.hint_channels:  # the stem's new hint inputs start at zero
-            key = "stem.0.weight" if self.frozen else "decoder.stem.0.weight"
-            w = state[key]
-            state[key] = torch.cat([w, w.new_zeros((w.shape[0], new_cfg.hint_channels) + w.shape[2:])], 1)
-        missing, unexpected = self.G.trained.load_state_dict(state, strict=False)
-        new = [k for k in missing if not _is_growth(k.removeprefix("decoder."), gen.config)]
-        if unexpected or new:
-            raise ConfigError(f"--init {path} does not fit this generator: missing {new}, unexpected {unexpected}")
-        if missing:  # residual blocks and context maps start at zero: the same function, room to learn
-            self.log(
-                f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> {new_cfg.blocks}, "
-                f"context {gen.config.context} -> {new_cfg.context}, hints {gen.config.hint_channels} -> "
-                f"{new_cfg.hint_channels}, propagation {gen.config.propagate} -> {new_cfg.propagate}, "
-                f"matching rank {gen.config.propagate_rank} -> {new_cfg.propagate_rank}, "
-                f"gate {gen.config.propagate_gate} -> {new_cfg.propagate_gate})"
-            )
-        self.lineage = inherited(gen.info, Path(path).name)
-        self.log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
 
     # ---- state ----
     @property
@@ -318,10 +244,8 @@ class GeneratorTrainer:
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
         hints = None
         if r.generator.hint_channels:  # from the photo's own colour at full size (the sampler's patches)
-            hints, wrong = simulate_hints(lab[:, 1:], rng, r.hint_p_none, r.hint_max_points, p_wrong=r.hint_p_wrong)
+            hints, ab = self.hint_objective.sample(lab, ab, rng)
             hints = hints.contiguous(memory_format=mf)
-            if wrong:  # the targets follow a wrong hint around its spot, halved as targets_of's are
-                ab = F.avg_pool2d(wrong_targets(lab, wrong), 2)
         if feats is not None:
             feats = tuple(f.to(self.device, non_blocking=True).contiguous(memory_format=mf) for f in feats)
         lr = self.lr()
@@ -341,40 +265,11 @@ class GeneratorTrainer:
         l1 = regression_loss(pred, ab, self._l1_weights(), r.generator)
         loss = r.class_weight * ce + r.l1_weight * l1
         terms = {"ce": ce.item(), "l1": l1.item()}
-        if hints is not None and r.hint_focus:
-            near = near_hints_loss(pred, ab, hints)
-            loss = loss + r.hint_focus * near
-            terms["near_hints"] = near.item()
-        spread = getattr(getattr(self.G, "decoder", None), "spread", None)
-        if hints is not None and r.spread_focus and spread is not None and spread.mixture is not None:
-            hinted = hints[:, 2].flatten(1).amax(1) > 0
-            mixture, trust = spread.mixture
-            carried = spread_loss(mixture, trust, ab, hinted)
-            loss = loss + r.spread_focus * carried
-            terms["spread"] = carried.item()
-        if spread is not None:
-            spread.mixture = None  # holds this step's graph: never into a copy (EMA, teacher) or the next step
-        if self.teacher is not None and hints is not None and feats is not None:
-            alone = hints[:, 2].flatten(1).amax(1) == 0  # the views without hints: automatic colours
-            ask = torch.ones_like(alone) if r.hint_hold_far else alone  # hold_far needs the hinted views' too
-            if ask.any():
-                with (
-                    torch.no_grad(),
-                    torch.autocast(self.device.type, torch.bfloat16, enabled=self.dtype == torch.bfloat16),
-                ):
-                    _, want = self.teacher(tuple(f[ask] for f in feats), l_in[ask].contiguous(memory_format=mf))
-                want = want.float()
-                if alone.any():
-                    distill = (pred[alone] - want[alone[ask]]).abs().mean()
-                    loss = loss + r.hint_distill * distill
-                    terms["distill"] = distill.item()
-                if r.hint_hold_far:  # on hinted views, what no hint speaks for keeps its automatic colour
-                    held = far_from_hints(ab, hints, FAR_FROM_HINT)
-                    if r.hint_hold_close:  # only where the automatic colour is already right
-                        held &= close_to(want, ab, r.hint_hold_close)
-                    far = weighted_l1(pred, want, held)
-                    loss = loss + r.hint_hold_far * far
-                    terms["hold_far"] = far.item()
+        if hints is not None:
+            extra, hint_terms = self.hint_objective(pred, ab, hints, feats, l_in, self.dtype == torch.bfloat16)
+            loss = loss + extra
+            terms.update(hint_terms)
+        self.hint_objective.release()
         if r.perceptual_weight:
             assert self.vgg is not None  # checked at start
             perc = perceptual_loss(self.vgg, l, pred, ab)
@@ -509,37 +404,6 @@ class GeneratorTrainer:
                 f"CF {row['colorfulness']:.1f}/{row['real_colorfulness']:.1f}"
             )
         plot_run(self.run)
-
-
-HINT_PATHS = ("hints.", "spread.")  # the decoder's hint inputs: new beside a trained decoder, at hint_lr_scale
-
-
-def _is_growth(key: str, old: HypercolumnConfig) -> bool:
-    """Whether a decoder weight belongs to what a grown decoder adds: residual blocks past the old
-    count, the global context or the hint paths (when the old decoder had none)."""
-    head, _, rest = key.partition(".")
-    if head == "context":
-        return not old.context
-    if head == "hints":
-        return not old.hint_channels
-    if head == "spread":  # the matching's learned correction and the gate may be new beside a trained propagation
-        part = rest.split(".")[0]
-        return (
-            not old.propagate
-            or (part in ("down", "up") and not old.propagate_rank)
-            or (part == "gate" and not old.propagate_gate)
-        )
-    if head in ("res16", "res8", "res4", "res2"):
-        return int(rest.split(".")[0]) >= old.blocks
-    return False
-
-
-def init_shape_overrides(path: str | Path) -> dict[str, object]:
-    """The generator fields that fix a hypercolumn decoder's shape, as stored in `path` (for `--set`)."""
-    from ..checkpoint import read_generator
-
-    cfg = read_generator(path).config
-    return {k: getattr(cfg, k) for k in ("encoder", "width", "stem", "hint_channels", "bin_size", "blocks", "context")}
 
 
 def _stop_between_steps(trainer: GeneratorTrainer) -> None:
