@@ -37,8 +37,8 @@ class HintObjective:
         self.teacher = self._teacher(net, frozen)
 
     def _teacher(self, net: torch.nn.Module, frozen: bool) -> torch.nn.Module | None:
-        """`hint_distill`: a frozen copy of the warm-started decoder, whose hint paths are still zero, so it
-        computes exactly the init's automatic colours; views without hints are kept near them, so that one
+        """`hint_distill`: a frozen copy of the warm-started decoder, always run without hints, so it computes
+        exactly the init's automatic colours; views without hints are kept near them, so that one
         decoder can serve hinted and automatic requests alike (and, with `hint_hold_far`, the pixels of hinted
         views whose colour no hint gave)."""
         r = self.recipe
