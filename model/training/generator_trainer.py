@@ -91,8 +91,10 @@ class GeneratorTrainer:
         self.log(f"precision: {describe(self.dtype, self.device)}")
         if self.frozen and hasattr(source, "attach_encoder"):
             source.attach_encoder(self.G.encoder, self.dtype, recipe.compile)
-        mf = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.hint_objective = HintObjective(recipe, self.net, getattr(self.G, "decoder", None), self.frozen, mf)
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.hint_objective = HintObjective(
+            recipe, self.net, getattr(self.G, "decoder", None), self.frozen, self.dtype, self.memory_format
+        )
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.net_train = wrap(_Heads(self.G), self.dist)  # DDP syncs the gradients of what learns
         self.opt = torch.optim.Adam(self._param_groups(), lr=recipe.lr, betas=recipe.betas)
@@ -241,7 +243,7 @@ class GeneratorTrainer:
         lab = photo_lab(rgb, self.device)
         l, ab = targets_of(lab)
         l_in = l if l_in is None else l_in.to(self.device)
-        mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        mf = self.memory_format
         hints = None
         if r.generator.hint_channels:  # from the photo's own colour at full size (the sampler's patches)
             hints, ab = self.hint_objective.sample(lab, ab, rng)
@@ -266,7 +268,7 @@ class GeneratorTrainer:
         loss = r.class_weight * ce + r.l1_weight * l1
         terms = {"ce": ce.item(), "l1": l1.item()}
         if hints is not None:
-            extra, hint_terms = self.hint_objective(pred, ab, hints, feats, l_in, self.dtype == torch.bfloat16)
+            extra, hint_terms = self.hint_objective(pred, ab, hints, feats, l_in)
             loss = loss + extra
             terms.update(hint_terms)
         self.hint_objective.release()

@@ -28,11 +28,13 @@ class HintObjective:
         net: torch.nn.Module,
         decoder: torch.nn.Module | None,
         frozen: bool,
+        dtype: torch.dtype = torch.float32,
         memory_format: torch.memory_format = torch.contiguous_format,
     ):
         """`net`: what learns, as warm-started (the teacher is a frozen copy of it); `decoder`: the module that
-        holds the propagation (`spread`), if any; `memory_format`: the layout the decoder runs in."""
+        holds the propagation (`spread`), if any; `dtype` and `memory_format`: how the decoder runs."""
         self.recipe, self.memory_format = recipe, memory_format
+        self.bf16 = dtype == torch.bfloat16
         self.spread = getattr(decoder, "spread", None)
         self.teacher = self._teacher(net, frozen)
 
@@ -72,28 +74,27 @@ class HintObjective:
         hints: torch.Tensor,
         feats: Features | None,
         l_in: torch.Tensor,
-        autocast_bf16: bool,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """This step's hint terms, weighted and summed, and each one's value for the log."""
         r = self.recipe
         loss = torch.zeros((), device=pred.device)
         terms: dict[str, float] = {}
+        hinted = hints[:, 2].flatten(1).amax(1) > 0  # per view: whether it has hints
         if r.hint_focus:
             near = near_hints_loss(pred, ab, hints)
             loss = loss + r.hint_focus * near
             terms["near_hints"] = near.item()
         if r.spread_focus and self.spread is not None and self.spread.mixture is not None:
-            hinted = hints[:, 2].flatten(1).amax(1) > 0
             mixture, trust = self.spread.mixture
             carried = spread_loss(mixture, trust, ab, hinted)
             loss = loss + r.spread_focus * carried
             terms["spread"] = carried.item()
         if self.teacher is not None and feats is not None:
-            alone = hints[:, 2].flatten(1).amax(1) == 0  # the views without hints: automatic colours
+            alone = ~hinted  # the views without hints: automatic colours
             ask = torch.ones_like(alone) if r.hint_hold_far else alone  # hold_far needs the hinted views' too
             if ask.any():
                 l_ask = l_in[ask].contiguous(memory_format=self.memory_format)
-                with torch.no_grad(), torch.autocast(pred.device.type, torch.bfloat16, enabled=autocast_bf16):
+                with torch.no_grad(), torch.autocast(pred.device.type, torch.bfloat16, enabled=self.bf16):
                     _, want = self.teacher(tuple(f[ask] for f in feats), l_ask)
                 want = want.float()
                 if alone.any():
