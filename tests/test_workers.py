@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from app.serving.processes import Job, JobTimeout, ProcessPool, WorkerCrashed, WorkerSpec
+from app.serving.job_work import WorkerSpec
+from app.serving.processes import Job, JobTimeout, ProcessPool, WorkerCrashed
 from model import UnreadableImage, WorkTooLarge
 from model.errors import OutOfMemory
 from model.options import ColorizeOptions

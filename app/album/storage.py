@@ -35,6 +35,7 @@ from ..safe_files import ID_PATTERN, new_id, sync_dir, write_synced
 from .batch_index import MAX_BATCH, Batch, BatchItem
 from .idempotency import Answer
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
+from .versions import PREVIEW_SIDES as PREVIEW_SIDES  # re-exported: the pages and the archive name it
 from .versions import Rendering, Version
 
 log = logging.getLogger("heirloom.app")
@@ -48,7 +49,6 @@ FULL_MESSAGE = (
 THUMB_FORMAT = formats.THUMBNAIL
 
 
-PREVIEW_SIDES = (480, 960, 1920)  # as app/serving/processes.py makes them (a result's 480 is its thumbnail)
 ORIGINAL_PREVIEW = "preview-original-{side}.jpg"
 
 

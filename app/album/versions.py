@@ -12,6 +12,8 @@ from pathlib import Path
 
 from model import ColorizeOptions, formats
 
+PREVIEW_SIDES = (480, 960, 1920)  # long sides of the browser previews (srcset); a result's 480 is its thumbnail
+
 
 @dataclass(frozen=True)
 class ModelId:
@@ -57,4 +59,4 @@ class Rendering:
     thumb: bytes
     opts: ColorizeOptions
     model: ModelId
-    previews: tuple[tuple[str, bytes], ...] = ()  # ("original-960", jpeg), ("result-1920", jpeg)… (processes.py)
+    previews: tuple[tuple[str, bytes], ...] = ()  # ("original-960", jpeg), ("result-1920", jpeg)… (serving/job_work.py)

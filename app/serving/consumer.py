@@ -116,7 +116,8 @@ class QueueWorker:
 
         from . import broker as job_queue
         from . import pause
-        from .processes import ProcessPool, WorkerSpec
+        from .job_work import WorkerSpec
+        from .processes import ProcessPool
 
         s = self.settings
         assert s.broker_url is not None

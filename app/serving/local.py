@@ -27,7 +27,8 @@ from .backend import PREVIEW_SIDE, Colorized, in_batch, read_upload
 from .contract import Job, ModelId, ModelProfile, Outcome
 from .contract import Request as Asked
 from .figures import Figures
-from .processes import ProcessPool, WorkerSpec
+from .job_work import WorkerSpec
+from .processes import ProcessPool
 from .tally import Tally
 
 log = logging.getLogger("heirloom.app")

@@ -5,7 +5,7 @@ The interface is small and knows nothing of the web framework, so a queue worker
 can reuse it as it is:
 
 - `Job`: the upload's bytes and validated `ColorizeOptions`; `Outcome`: the encoded result (and a
-  thumbnail); `run_job(colorizer, job)` is the work itself, the same in a child or in-process.
+  thumbnail); `run_job(colorizer, job)` (job_work.py) is the work itself, the same in a child or in-process.
 - `WorkerProcess`: one child holding its own `Colorizer` (built from a `WorkerSpec`), one job at a
   time. `run(job, timeout_s)` returns an `Outcome` or raises a typed error: the engine's own
   (`UnreadableImage`, `WorkTooLarge`…), `JobTimeout` (the child was killed), `WorkerCrashed` (the
@@ -22,7 +22,6 @@ the model plus the work budget, so an allocation the budget did not foresee fail
 
 from __future__ import annotations
 
-import io
 import logging
 import multiprocessing as mp
 import os
@@ -32,21 +31,15 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from model import formats
 from model.errors import CheckpointError, HeirloomError, JobTimeout, OutOfMemory, WorkerCrashed, WorkTooLarge
 from model.errors import error_from_wire as error_from_wire  # re-exported: the wire format lives with the errors
 from model.errors import error_to_wire as error_to_wire
-from model.options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK_BYTES
 
 from .contract import Job, ModelProfile, Outcome
-
-if TYPE_CHECKING:  # torch and OpenCV load in the children (and their fork server), not in whoever imports this
-    from model.photo_io import Photo
-    from model.pipeline import Colorizer
+from .job_work import WorkerSpec, run_job
 
 # What the fork server preloads: the heavy libraries only. Our own modules load in each child (milliseconds):
 # preloading them made every 12-MP photo ~70 ms slower in the children (measured, 0.39 vs 0.32 s).
@@ -54,116 +47,8 @@ ENGINE_MODULES = ["torch", "cv2", "PIL.Image", "pillow_heif", "safetensors.torch
 
 log = logging.getLogger("heirloom.worker")
 
-THUMB_SIZE = 480
 STARTUP_S = 120.0  # loading torch and the weights, on a busy machine
 ADDRESS_SLACK = 1 << 30  # thread stacks and malloc arenas beyond the budget
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """How a worker builds its Colorizer: everything a child needs, and nothing that cannot be pickled."""
-
-    weights: str | None = None
-    device: str | None = None
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    max_work_bytes: int = DEFAULT_MAX_WORK_BYTES
-    torch_threads: int | None = None
-    precision: str = "auto"  # auto | float32 | bfloat16 (model/precision.py)
-    limit_memory: bool = True  # RLIMIT_AS in a child on the CPU (never on CUDA, whose mappings need the space)
-
-    def build(self) -> Colorizer:
-        from model.pipeline import Colorizer
-
-        return Colorizer.from_checkpoint(
-            self.weights, self.device, self.max_pixels, self.max_work_bytes, precision=self.precision
-        )
-
-    def profile(self, colorizer: Colorizer) -> ModelProfile:
-        """What the parent needs to know of the model `build` made (it never loads one itself)."""
-        from pathlib import Path
-
-        from model.checkpoint import DEFAULT_WEIGHTS
-        from model.weights_file import sha256_of
-
-        path = Path(self.weights) if self.weights else DEFAULT_WEIGHTS
-        return ModelProfile(
-            colorizer.default_render_size,
-            colorizer.multiple,
-            str(colorizer.device),
-            path.name,
-            sha256_of(path),
-            colorizer.precision,
-            colorizer.takes_hints,
-            (colorizer.footprint.weights, colorizer.footprint.fixed, colorizer.footprint.per_pixel),
-            colorizer.max_work_bytes,
-        )
-
-
-def thumbnail(photo: Photo) -> bytes:
-    from PIL import Image
-
-    from model.photo_io import to_8bit
-
-    px = to_8bit(photo.pixels)
-    im = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
-    im.thumbnail((THUMB_SIZE, THUMB_SIZE))
-    buf = io.BytesIO()
-    im.save(buf, formats.THUMBNAIL.name, quality=85)
-    return buf.getvalue()
-
-
-PREVIEW_SIDES = (480, 960, 1920)  # long sides of the browser-viewable previews (srcset); results use the thumb as 480
-
-
-def previews(original: Photo, result: Photo) -> tuple[tuple[str, bytes], ...]:
-    """JPEGs of both sides at each preview size, so a TIFF or HEIC scan (and a TIFF result) shows in any
-    browser and a 4000 px photo's page loads a few hundred KB, not its full files."""
-    from PIL import Image
-
-    from model.photo_io import to_8bit
-
-    out = []
-    for which, photo, sides in (("original", original, PREVIEW_SIDES), ("result", result, PREVIEW_SIDES[1:])):
-        px = to_8bit(photo.pixels)
-        full = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
-        for side in sides:
-            im = full.copy()
-            im.thumbnail((side, side))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=82, optimize=True, progressive=True)
-            out.append((f"{which}-{side}", buf.getvalue()))
-    return tuple(out)
-
-
-def run_job(colorizer: Colorizer, job: Job) -> Outcome:
-    """The work of one job: decode, colorize, encode the result and its thumbnail (or, for `suggest_at`,
-    the model's plausible colours at that spot)."""
-    if job.suggest_at is not None or job.max_side:
-        from model.photo_io import load_photo, shrunk
-        from model.suggest import suggest_colors
-
-        photo = load_photo(
-            job.data, colorizer.max_pixels, check=lambda w, h, deep: colorizer.check_work((h, w), job.options, deep)
-        )
-        photo = shrunk(photo, job.max_side) if job.max_side else photo
-        if job.suggest_at is not None:
-            colors = suggest_colors(colorizer, photo, *job.suggest_at, job.options)
-            h, w = photo.pixels.shape[:2]
-            return Outcome(b"", "", photo.format, w, h, b"", tuple(colors))
-        source: Any = photo
-    else:
-        source = job.data
-    result = colorizer.colorize(source, job.options)
-    w, h = result.photo.size
-    return Outcome(
-        result.encode(),
-        result.format.name,
-        result.source.format,
-        w,
-        h,
-        thumbnail(result.photo) if job.thumbnail else b"",
-        previews=previews(result.source, result.photo) if job.thumbnail else (),
-    )
 
 
 def _vm_size() -> int:
