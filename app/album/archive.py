@@ -32,8 +32,9 @@ from model.hints import parse_hints
 from ..errors import AppError
 from ..safe_files import ID_PATTERN
 from ..settings import Settings
+from .disk import storage_error
 from .metadata import PhotoIndex, Record
-from .storage import ORIGINAL_PREVIEW, PREVIEW_SIDES, Storage, display_name, storage_error
+from .storage import ORIGINAL_PREVIEW, PREVIEW_SIDES, Storage, display_name
 from .versions import Version
 
 FORMAT, FORMAT_VERSION = "heirloom-album", 1

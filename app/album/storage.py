@@ -6,14 +6,13 @@ A photo's files are written into <data>/tmp, fsynced, and renamed into place *be
 record is committed, so a record never points at a half-written file; a crash leaves at most
 an orphan folder, removed at the next start. The original is stored byte for byte.
 
-Storage errors are typed: a full disk is `StorageFull` (507); a data directory that cannot be
+Storage errors are typed (disk.py): a full disk is `StorageFull` (507); a data directory that cannot be
 written (read-only mount, no permission) makes the album read-only from the start (viewable;
 uploads, re-runs and deletes get `StorageReadOnly`, 503), instead of a server that will not start.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -33,19 +32,13 @@ from model.hints import hints_json
 from ..errors import NotFound, StorageFull, StorageReadOnly, TooManyVersions
 from ..safe_files import ID_PATTERN, new_id, sync_dir, write_synced
 from .batch_index import MAX_BATCH, Batch, BatchItem
+from .disk import READ_ONLY, probe_writable, still_writable, storage_error
 from .idempotency import Answer
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
 from .versions import PREVIEW_SIDES as PREVIEW_SIDES  # re-exported: the pages and the archive name it
 from .versions import Rendering, Version
 
 log = logging.getLogger("heirloom.app")
-FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
-FULL_MESSAGE = (
-    "The disk that holds the album is full, so this was not stored. Free some space (empty the trash, or "
-    "delete photos there for good: that works on a full disk) and try again."
-)
-
 THUMB_FORMAT = formats.THUMBNAIL
 
 
@@ -71,46 +64,8 @@ def display_name(filename: str | None) -> str:
     return name or "photo"
 
 
-def probe_writable(root: Path) -> None:
-    """Create the folders and write (and remove) a file: OSError if the data directory cannot be written.
-    Permissions alone say little (root ignores them); only a write tells."""
-    for folder in (root, root / "photos", root / "tmp"):
-        folder.mkdir(parents=True, exist_ok=True)
-    probe = root / "tmp" / f".probe-{secrets.token_hex(4)}"
-    write_synced(probe, b"ok")
-    probe.unlink()
-
-
-def storage_error(e: BaseException) -> Exception | None:
-    """The typed error for a failed write, or None when it is not about the disk."""
-    if isinstance(e, OSError) and e.errno in FULL:
-        return StorageFull(FULL_MESSAGE)
-    if isinstance(e, OSError) and e.errno in READ_ONLY:
-        return StorageReadOnly(
-            "The album's data directory cannot be written (read-only or no permission); "
-            "the album can be viewed but not changed."
-        )
-    if isinstance(e, sqlite3.OperationalError):
-        text = str(e).lower()
-        if "full" in text:
-            return StorageFull(FULL_MESSAGE)
-        if "readonly" in text or "read-only" in text:
-            return StorageReadOnly("The album's database cannot be written; the album can be viewed but not changed.")
-    return None
-
-
 MAX_VERSIONS = 100  # per photo: re-runs, hints and repairs all make versions; each is a full-size result
 RECHECK_S = 1.0  # how often a write (or /healthz) looks again whether the data directory is still writable
-
-
-def still_writable(root: Path) -> None:
-    """A cheap look (create and remove an empty file, no fsync): OSError if the directory cannot be written
-    now. A mount can turn read-only while the server runs, and a database handle opened before may still
-    accept writes that the album's files no longer can."""
-    probe = root / "tmp" / f".probe-{secrets.token_hex(4)}"
-    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    os.close(fd)
-    probe.unlink()
 
 
 SHARED_SWEEP_AGE_S = 3600.0  # a shared album's leftovers are swept at start-up once this old

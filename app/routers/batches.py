@@ -20,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from model import InvalidOption
 
 from ..album.batch_index import Batch
+from ..album.disk import storage_error
 from ..album.metadata import Record
-from ..album.storage import Storage, storage_error
+from ..album.storage import Storage
 from ..album.zips import write_zip
 from ..errors import NotFound
 from ..runtime import RuntimeDep
