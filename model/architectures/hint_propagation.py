@@ -110,6 +110,7 @@ class HintPropagation(nn.Module):
         channels: int = 0,
         rank: int = 0,
         gate: bool = False,
+        floor: bool = False,
     ):
         super().__init__()
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
@@ -123,8 +124,19 @@ class HintPropagation(nn.Module):
         self.down = nn.Conv2d(channels, rank, 1, bias=False) if rank else None
         self.up = zero_conv(rank, channels) if rank else None
         self.gate = HintGate(width2) if gate else None
+        # A learned trust below which the carried colour does not reach the decoder: a face's cells trust a blouse's
+        # at ~0.4, which the 1x1 convs cannot tell from a match. Starts at 0, where the fading is the plain one.
+        self.floor = nn.Parameter(torch.zeros(())) if floor else None
         # training only: the hinted colours as mixed (before any fading) and the trust in them, for `spread_loss`
         self.mixture: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def fading(self, confidence: torch.Tensor) -> torch.Tensor:
+        """How much of the carried colour a cell passes on: its trust above the floor, rescaled so that a hinted
+        cell's own (trust ~1) keeps nearly all of it; without a floor (or at 0), the trust itself, from 0 up."""
+        if self.floor is None:
+            return confidence.clamp(min=0.0)
+        tau = self.floor.clamp(0.0, 0.9)
+        return (confidence - tau).clamp(min=0.0) / (1 - tau)
 
     def embedding(self, f3: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
         """(B, C3+C4, h, w) unit vectors: both depths weigh alike (each normalised before they are joined)."""
@@ -158,7 +170,7 @@ class HintPropagation(nn.Module):
         mixture = torch.einsum("bkn,bck->bcn", weights, colours).view(b, 2, h, w)
         confidence = sim.amax(1, keepdim=True).view(b, 1, h, w)
         self.mixture = (mixture, confidence) if self.training else None
-        faded = mixture * confidence.clamp(min=0.0)  # faded where nothing hinted is alike or near: with one
+        faded = mixture * self.fading(confidence)  # faded where nothing hinted is alike or near: with one
         # hint the mixture is that hint's colour in every cell, so without this the decoder gets it everywhere
         anyone = valid.any(1).to(faded.dtype)[:, None, None, None]  # a photo without hints: all zeros
         inputs = torch.cat([faded, confidence], 1) * anyone

@@ -38,6 +38,7 @@ class HypercolumnConfig:
     propagate: bool = False  # hints also carried to the cells whose features resemble theirs (hint_propagation.py)
     propagate_rank: int = 0  # rank of the learned correction of the features that matching uses (0 = none)
     propagate_gate: bool = False  # the carried colour may take the regression head's place (HintGate)
+    propagate_floor: bool = False  # a learned trust below which the carried colour does not reach the decoder
     blocks: int = 0  # residual blocks added at every decoder scale (depth; 0 = the v2 decoder)
     context: int = 0  # width of the global scene summary fused into every scale (0 = none)
     bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins over ±AB_SCALE)
@@ -140,7 +141,14 @@ class HypercolumnDecoder(nn.Module):
         hc = self.hint_channels = cfg.hint_channels
         self.hints = nn.ModuleList([zero_conv(hc, c) for c in (w, w, w // 2)]) if hc else None
         self.spread = (
-            HintPropagation(w // 2, w // 4, channels=c3 + c4, rank=cfg.propagate_rank, gate=cfg.propagate_gate)
+            HintPropagation(
+                w // 2,
+                w // 4,
+                channels=c3 + c4,
+                rank=cfg.propagate_rank,
+                gate=cfg.propagate_gate,
+                floor=cfg.propagate_floor,
+            )
             if cfg.propagate
             else None
         )
@@ -212,6 +220,8 @@ class HypercolumnGenerator(nn.Module):
             raise ValueError("propagate carries hints: it needs hint_channels=3")
         if cfg.propagate_gate and not cfg.propagate:
             raise ValueError("propagate_gate takes in the carried colour: it needs propagate=true")
+        if cfg.propagate_floor and not cfg.propagate:
+            raise ValueError("propagate_floor fades the carried colour: it needs propagate=true")
         if not cfg.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {cfg.temperature}")
         self.cfg = cfg
