@@ -110,7 +110,7 @@ class HintPropagation(nn.Module):
         channels: int = 0,
         rank: int = 0,
         gate: bool = False,
-        floor: bool = False,
+        floor: float = 0.0,
     ):
         super().__init__()
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
@@ -124,19 +124,21 @@ class HintPropagation(nn.Module):
         self.down = nn.Conv2d(channels, rank, 1, bias=False) if rank else None
         self.up = zero_conv(rank, channels) if rank else None
         self.gate = HintGate(width2) if gate else None
-        # A learned trust below which the carried colour does not reach the decoder: a face's cells trust a blouse's
-        # at ~0.4, which the 1x1 convs cannot tell from a match. Starts at 0, where the fading is the plain one.
-        self.floor = nn.Parameter(torch.zeros(())) if floor else None
+        # A trust below which the carried colour does not reach the decoder: a face's cells trust a blouse's at
+        # ~0.4, which the 1x1 convs cannot tell from a match. Fixed, not learned: left to the loss (the training
+        # photos' casts reward carrying a colour far) a learned floor fell below 0 within 50 steps.
+        if not 0.0 <= floor < 1.0:
+            raise ValueError(f"propagate_floor {floor}: a trust in [0, 1)")
+        self.floor = floor
         # training only: the hinted colours as mixed (before any fading) and the trust in them, for `spread_loss`
         self.mixture: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def fading(self, confidence: torch.Tensor) -> torch.Tensor:
         """How much of the carried colour a cell passes on: its trust above the floor, rescaled so that a hinted
-        cell's own (trust ~1) keeps nearly all of it; without a floor (or at 0), the trust itself, from 0 up."""
-        if self.floor is None:
+        cell's own (trust ~1) keeps nearly all of it; at floor 0, the trust itself, from 0 up."""
+        if not self.floor:
             return confidence.clamp(min=0.0)
-        tau = self.floor.clamp(0.0, 0.9)
-        return (confidence - tau).clamp(min=0.0) / (1 - tau)
+        return (confidence - self.floor).clamp(min=0.0) / (1 - self.floor)
 
     def embedding(self, f3: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
         """(B, C3+C4, h, w) unit vectors: both depths weigh alike (each normalised before they are joined)."""

@@ -36,7 +36,7 @@ def warm_start(
             propagate=False,
             propagate_rank=0,
             propagate_gate=False,
-            propagate_floor=False,
+            propagate_floor=0.0,  # a setting, not a shape: a run may change it
         )
 
     grows = (
@@ -46,7 +46,6 @@ def warm_start(
         and (cfg.propagate or not gen.config.propagate)
         and (cfg.propagate_rank == gen.config.propagate_rank or not gen.config.propagate_rank)
         and (cfg.propagate_gate or not gen.config.propagate_gate)
-        and (cfg.propagate_floor or not gen.config.propagate_floor)
     )
     if shape(gen.config) != shape(cfg) or not grows:
         sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
@@ -67,8 +66,7 @@ def warm_start(
             f"context {gen.config.context} -> {cfg.context}, hints {gen.config.hint_channels} -> "
             f"{cfg.hint_channels}, propagation {gen.config.propagate} -> {cfg.propagate}, "
             f"matching rank {gen.config.propagate_rank} -> {cfg.propagate_rank}, "
-            f"gate {gen.config.propagate_gate} -> {cfg.propagate_gate}, "
-            f"floor {gen.config.propagate_floor} -> {cfg.propagate_floor})"
+            f"gate {gen.config.propagate_gate} -> {cfg.propagate_gate})"
         )
     log(f"warm start from {path} (step {gen.info.get('step')}, {gen.info.get('images_seen')} photos seen)")
     return inherited(gen.info, Path(path).name)
@@ -82,13 +80,12 @@ def _is_growth(key: str, old: HypercolumnConfig) -> bool:
         return not old.context
     if head == "hints":
         return not old.hint_channels
-    if head == "spread":  # the matching's correction, the gate and the floor may be new beside a trained propagation
+    if head == "spread":  # the matching's learned correction and the gate may be new beside a trained propagation
         part = rest.split(".")[0]
         return (
             not old.propagate
             or (part in ("down", "up") and not old.propagate_rank)
             or (part == "gate" and not old.propagate_gate)
-            or (part == "floor" and not old.propagate_floor)
         )
     if head in ("res16", "res8", "res4", "res2"):
         return int(rest.split(".")[0]) >= old.blocks
