@@ -1,6 +1,7 @@
 """Which path carries a hint's colour where: the README figure's two hints on the home page's example, with the
 hint model whole, with its learned gate held shut (the decoder's output is never swapped for the carried colour),
-and with the propagation off (hints reach the decoder only through their own input channels). Prints the mean
+with the propagation off (hints reach the decoder only through their own input channels), and with either half
+of what the propagation hands the decoder zeroed: the carried colour, or the trust in it. Prints the mean
 Lab a*/b* in boxes on the mother's face and hand, the tent, the blouse and the boy's hair; the spill the model
 card describes is the face's b* falling under a blue blouse hint.
 
@@ -58,6 +59,22 @@ def replaced(cls: type, name: str, fn: Callable) -> Iterator[None]:
         setattr(cls, name, keep)
 
 
+def _without(channels: list[int]) -> Callable:
+    """The propagation's forward with some of what it hands the decoder's 1x1 convs zeroed: the carried (a, b)
+    (0, 1) or the trust (2); the gate still sees both."""
+    forward = hint_propagation.HintPropagation.forward
+
+    def patched(self, f3, f4, l, hints):  # type: ignore[no-untyped-def]
+        out = forward(self, f3, f4, l, hints)
+        if out is None:
+            return None
+        inputs = out.inputs.clone()
+        inputs[:, channels] = 0
+        return out._replace(inputs=inputs)
+
+    return patched
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", help="generator file (default: the shipped one, with its hint model)")
@@ -72,6 +89,9 @@ def main() -> int:
         rows["hints, gate shut"] = box_ab(c(photo, hinted).pixels)
     with replaced(hint_propagation.HintPropagation, "forward", lambda self, f3, f4, l, hints: None):
         rows["hints, no propagation"] = box_ab(c(photo, hinted).pixels)
+    for label, channels in (("hints, no carried colour into the decoder", [0, 1]), ("hints, no trust channel", [2])):
+        with replaced(hint_propagation.HintPropagation, "forward", _without(channels)):
+            rows[label] = box_ab(c(photo, hinted).pixels)
     print("| a*, b* | " + " | ".join(BOXES) + " |")
     print("|---|" + "---:|" * len(BOXES))
     for label, ab in rows.items():
