@@ -47,6 +47,11 @@ def test_a_floor_changes_only_what_hints_reach_and_loads_a_file_trained_without_
     (_, ap), (_, af) = plain(f, l, hints), floored(f, l, hints)
     assert torch.equal(ap[1], af[1]), "the unhinted photo beside a hinted one is untouched"
     assert not torch.allclose(ap[0], af[0]), "the hinted photo's look-alikes are faded"
+    spread = floored.spread
+    assert spread is not None
+    carried = spread(*f[:2], l, hints)
+    assert carried is not None and carried.inputs[0, 2].min() >= 0, "the decoder sees the trust above the floor only"
+    assert torch.equal(carried.inputs[0, 2] == 0, carried.inputs[0, 0] == 0) or carried.inputs[0, 2].eq(0).any()
     with pytest.raises(ValueError, match="needs propagate"):
         from model.architectures.hypercolumn import HypercolumnGenerator
 

@@ -124,9 +124,9 @@ class HintPropagation(nn.Module):
         self.down = nn.Conv2d(channels, rank, 1, bias=False) if rank else None
         self.up = zero_conv(rank, channels) if rank else None
         self.gate = HintGate(width2) if gate else None
-        # A trust below which the carried colour does not reach the decoder: a face's cells trust a blouse's at
-        # ~0.4, which the 1x1 convs cannot tell from a match. Fixed, not learned: left to the loss (the training
-        # photos' casts reward carrying a colour far) a learned floor fell below 0 within 50 steps.
+        # A trust below which neither the carried colour nor the trust reaches the decoder: a face's cells trust a
+        # blouse's at ~0.4, which the 1x1 convs cannot tell from a match. Fixed, not learned: left to the loss (the
+        # training photos' casts reward carrying a colour far) a learned floor fell below 0 within 50 steps.
         if not 0.0 <= floor < 1.0:
             raise ValueError(f"propagate_floor {floor}: a trust in [0, 1)")
         self.floor = floor
@@ -172,8 +172,11 @@ class HintPropagation(nn.Module):
         mixture = torch.einsum("bkn,bck->bcn", weights, colours).view(b, 2, h, w)
         confidence = sim.amax(1, keepdim=True).view(b, 1, h, w)
         self.mixture = (mixture, confidence) if self.training else None
-        faded = mixture * self.fading(confidence)  # faded where nothing hinted is alike or near: with one
+        passed = self.fading(confidence)
+        faded = mixture * passed  # faded where nothing hinted is alike or near: with one
         # hint the mixture is that hint's colour in every cell, so without this the decoder gets it everywhere
         anyone = valid.any(1).to(faded.dtype)[:, None, None, None]  # a photo without hints: all zeros
-        inputs = torch.cat([faded, confidence], 1) * anyone
+        # With a floor the decoder sees only the trust above it too: a half-trusted look-alike (a face beside a hinted
+        # blouse) was grayed through the raw trust alone, its colour cut or not (bench/bench_hint_paths.py).
+        inputs = torch.cat([faded, passed if self.floor else confidence], 1) * anyone
         return Carried(inputs.to(f3.dtype), mixture, confidence)
