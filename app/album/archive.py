@@ -34,8 +34,8 @@ from ..safe_files import ID_PATTERN
 from ..settings import Settings
 from .disk import storage_error
 from .metadata import PhotoIndex, Record
-from .storage import ORIGINAL_PREVIEW, PREVIEW_SIDES, Storage, display_name
-from .versions import Version
+from .storage import ORIGINAL_PREVIEW, Storage, display_name
+from .versions import PREVIEW_SIDES, Version
 
 FORMAT, FORMAT_VERSION = "heirloom-album", 1
 # What a damaged or hostile ZIP makes the reader raise (bad CRC, a broken deflate stream, an unknown

@@ -35,8 +35,7 @@ from .batch_index import MAX_BATCH, Batch, BatchItem
 from .disk import READ_ONLY, probe_writable, still_writable, storage_error
 from .idempotency import Answer
 from .metadata import CAPTION_FIELDS, PhotoIndex, Record, clean_caption
-from .versions import PREVIEW_SIDES as PREVIEW_SIDES  # re-exported: the pages and the archive name it
-from .versions import Rendering, Version
+from .versions import PREVIEW_SIDES, Rendering, Version
 
 log = logging.getLogger("heirloom.app")
 THUMB_FORMAT = formats.THUMBNAIL

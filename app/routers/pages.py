@@ -16,9 +16,9 @@ from model.hints import parse_hints
 from model.options import MAX_RENDER_SIZE, POLICIES, ColorizeOptions
 
 from ..album.metadata import MAX_CAPTION, SORTS, Record
-from ..album.storage import PREVIEW_SIDES, Storage
+from ..album.storage import Storage
 from ..album.trash import in_trash, move_to_trash, purge_at
-from ..album.versions import Version
+from ..album.versions import PREVIEW_SIDES, Version
 from ..auth import COOKIE, client_key, safe_next, session_cookie, token_matches
 from ..errors import LastVersion, NotFound, describe
 from ..runtime import LimiterDep, OptionsDep, Runtime, RuntimeDep, runtime
