@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -48,17 +48,6 @@ def box_ab(rgb: np.ndarray) -> dict[str, tuple[float, float]]:
     return out
 
 
-@contextmanager
-def replaced(cls: type, name: str, fn: Callable) -> Iterator[None]:
-    """A diagnostic only: one of the network's methods swapped for the duration."""
-    keep = getattr(cls, name)
-    setattr(cls, name, fn)
-    try:
-        yield
-    finally:
-        setattr(cls, name, keep)
-
-
 def _without(channels: list[int]) -> Callable:
     """The propagation's forward with some of what it hands the decoder's 1x1 convs zeroed: the carried (a, b)
     (0, 1) or the trust (2); the gate still sees both."""
@@ -85,12 +74,12 @@ def main() -> int:
     photo = Image.open(SOURCE).convert("RGB")
     hinted = c.options(hints=json.dumps(HINTS))
     rows = {"automatic": box_ab(c(photo).pixels), "hints": box_ab(c(photo, hinted).pixels)}
-    with replaced(hint_propagation.HintGate, "forward", lambda self, h, own, carried: own):
+    with mock.patch.object(hint_propagation.HintGate, "forward", lambda self, h, own, carried: own):
         rows["hints, gate shut"] = box_ab(c(photo, hinted).pixels)
-    with replaced(hint_propagation.HintPropagation, "forward", lambda self, f3, f4, l, hints: None):
+    with mock.patch.object(hint_propagation.HintPropagation, "forward", lambda self, f3, f4, l, hints: None):
         rows["hints, no propagation"] = box_ab(c(photo, hinted).pixels)
     for label, channels in (("hints, no carried colour into the decoder", [0, 1]), ("hints, no trust channel", [2])):
-        with replaced(hint_propagation.HintPropagation, "forward", _without(channels)):
+        with mock.patch.object(hint_propagation.HintPropagation, "forward", _without(channels)):
             rows[label] = box_ab(c(photo, hinted).pixels)
     print("| a*, b* | " + " | ".join(BOXES) + " |")
     print("|---|" + "---:|" * len(BOXES))

@@ -38,7 +38,7 @@ class HypercolumnConfig:
     propagate: bool = False  # hints also carried to the cells whose features resemble theirs (hint_propagation.py)
     propagate_rank: int = 0  # rank of the learned correction of the features that matching uses (0 = none)
     propagate_gate: bool = False  # the carried colour may take the regression head's place (HintGate)
-    propagate_floor: float = 0.0  # a trust below which the carried colour does not reach the decoder (0 = none)
+    propagate_floor: float = 0.0  # a trust below which neither the carried colour nor the trust reaches the decoder
     blocks: int = 0  # residual blocks added at every decoder scale (depth; 0 = the v2 decoder)
     context: int = 0  # width of the global scene summary fused into every scale (0 = none)
     bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins over ±AB_SCALE)
