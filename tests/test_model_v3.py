@@ -379,3 +379,56 @@ def test_close_to_marks_pixels_whose_colour_is_already_right() -> None:
     assert got.shape == (1, 1, 2, 2)
     assert got[0, 0].tolist() == [[True, False], [True, True]]
     assert not close_to(pred, ab, 9.0)[0, 0, 1, 1]
+
+
+def test_hint_hold_where_untrusted_holds_what_no_hint_reaches(tmp_path: Path) -> None:
+    """hint_hold_where='untrusted': on hinted views the pixels whose propagation trust is under the floor are pulled
+    to the teacher's automatic colours (so hints move them less than without the hold); needs the floor."""
+    import copy
+
+    from model.errors import ConfigError
+    from model.training.color_losses import untrusted
+    from model.training.held_back import photo_lab, targets_of
+    from model.training.hint_sampling import simulate_hints
+
+    init = _v2_init(tmp_path)
+    floored = dict(HINT_DECODER, generator=replace(TINY, hint_channels=3, propagate=True, propagate_floor=0.5))
+    drift = {}
+    for weight in (0.0, 100.0):
+        hold = dict(hint_hold_far=weight, hint_hold_where="untrusted") if weight else {}
+        t = _trainer(
+            tmp_path, tmp_path / f"trust-{weight:g}", init=init, hint_distill=1.0, hint_p_none=0.0, **hold, **floored
+        )
+        start = copy.deepcopy(t.net)
+        first = t.train_step()
+        assert ("hold_far" in first) == (weight > 0) and first.get("hold_far", 0.0) == pytest.approx(0.0, abs=1e-6)
+        for _ in range(6):
+            t.train_step()
+        feats, rgb, _ = t.source.train_batch(np.random.default_rng(1), 4)
+        lab = photo_lab(rgb, t.device)
+        l, _ = targets_of(lab)
+        hints = simulate_hints(lab[:, 1:], np.random.default_rng(2), 0.0, 3).canvas
+        with torch.no_grad():
+            moved = (t.net(feats, l, hints)[1] - start(feats, l, hints)[1]).abs()
+            start.train()  # the propagation keeps its trust for the loss only while training
+            start(feats, l, hints)
+            spread = start.spread  # type: ignore[union-attr]
+            held = untrusted(spread.mixture[1], spread.floor, moved.shape[-2:])
+        assert held.any() and not held.all(), "some pixels are reached, some are not"
+        drift[weight] = float((moved * held).sum() / held.sum())
+    assert drift[100.0] < 0.5 * drift[0.0], drift
+    for bad, match in (
+        (dict(hint_hold_far=1.0, hint_hold_where="untrusted"), "propagate_floor"),  # no floor
+        (dict(hint_hold_far=1.0, hint_hold_where="near"), "one of far, untrusted"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            _trainer(tmp_path, tmp_path / "bad", init=init, hint_distill=1.0, **bad, **HINT_DECODER)
+
+
+def test_untrusted_marks_the_pixels_under_the_floor() -> None:
+    from model.training.color_losses import untrusted
+
+    trust = torch.tensor([[[[0.9, 0.9], [0.2, -3.0]]]])
+    got = untrusted(trust, 0.5, (4, 4))
+    assert got.shape == (1, 1, 4, 4)
+    assert not got[0, 0, :1].any() and got[0, 0, 3:].all(), "the top row reached, the bottom row not"

@@ -129,6 +129,12 @@ def far_from_hints(ab: torch.Tensor, hints: torch.Tensor, far: float) -> torch.T
     return out
 
 
+def untrusted(trust: torch.Tensor, floor: float, size: tuple[int, int]) -> torch.Tensor:
+    """The propagation's (B, 1, h, w) trust on its cell grid -> (B, 1, *size) True where it is under `floor`:
+    the pixels to which no hint's colour is carried (a photo without hints trusts nothing, so all of them)."""
+    return F.interpolate(trust.detach().float(), size=size, mode="bilinear", align_corners=False) < floor
+
+
 def close_to(pred: torch.Tensor, ab: torch.Tensor, within: float) -> torch.Tensor:
     """(B, 2, h, w) predicted ab / AB_SCALE and target ab in ab units -> (B, 1, h, w) True where the prediction
     is within `within` ab units (Euclidean) of the target."""

@@ -12,12 +12,13 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from .color_losses import close_to, far_from_hints, near_hints_loss, spread_loss, weighted_l1
+from .color_losses import close_to, far_from_hints, near_hints_loss, spread_loss, untrusted, weighted_l1
 from .held_back import Features
 from .hint_sampling import simulate_hints, wrong_targets
 from .metrics import FAR_FROM_HINT
 from .recipe import Recipe
 
+HOLD_WHERE = ("far", "untrusted")  # hint_hold_where: by the true colour, or by the propagation's trust
 HINT_PATHS = ("hints.", "spread.")  # the decoder's hint inputs: new beside a trained decoder, at hint_lr_scale
 
 
@@ -48,6 +49,10 @@ class HintObjective:
             raise ConfigError("hint_hold_far holds colours at the teacher's: give hint_distill too")
         if r.hint_hold_close and not r.hint_hold_far:
             raise ConfigError("hint_hold_close narrows hint_hold_far's hold: give hint_hold_far too")
+        if r.hint_hold_where not in HOLD_WHERE:
+            raise ConfigError(f"hint_hold_where {r.hint_hold_where!r}: one of {', '.join(HOLD_WHERE)}")
+        if r.hint_hold_where == "untrusted" and not (r.hint_hold_far and r.generator.propagate_floor):
+            raise ConfigError("hint_hold_where 'untrusted' holds what is under propagate_floor: give both")
         if not r.hint_distill:
             return None
         if not (r.init and r.generator.hint_channels and frozen):
@@ -102,13 +107,22 @@ class HintObjective:
                     loss = loss + r.hint_distill * distill
                     terms["distill"] = distill.item()
                 if r.hint_hold_far:  # on hinted views, what no hint speaks for keeps its automatic colour
-                    held = far_from_hints(ab, hints, FAR_FROM_HINT)
+                    held = self._held(ab, hints, hinted, pred.shape[-2:])
                     if r.hint_hold_close:  # only where the automatic colour is already right
                         held &= close_to(want, ab, r.hint_hold_close)
                     far = weighted_l1(pred, want, held)
                     loss = loss + r.hint_hold_far * far
                     terms["hold_far"] = far.item()
         return loss, terms
+
+    def _held(self, ab: torch.Tensor, hints: torch.Tensor, hinted: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        """(B, 1, h, w) the pixels of hinted views that hint_hold_far keeps at the teacher's colours."""
+        if self.recipe.hint_hold_where == "far":
+            return far_from_hints(ab, hints, FAR_FROM_HINT)
+        if self.spread is None or self.spread.mixture is None:  # no hints in the batch: nothing carried
+            return torch.zeros_like(ab[:, :1], dtype=torch.bool)
+        held = untrusted(self.spread.mixture[1], self.spread.floor, (size[0], size[1]))
+        return held & hinted[:, None, None, None]  # views without hints are hint_distill's
 
     def release(self) -> None:
         """Drop the propagation's stored mixture: it holds this step's graph, never to reach a copy (EMA,
