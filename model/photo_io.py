@@ -51,14 +51,19 @@ class Photo:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
+def fitted_size(w: int, h: int, side: int) -> tuple[int, int]:
+    """(width, height) of a w x h photo with its long side at most `side`, the aspect kept (never enlarged)."""
+    s = side / max(h, w)
+    return (w, h) if s >= 1 else (max(1, round(w * s)), max(1, round(h * s)))
+
+
 def shrunk(photo: Photo, side: int) -> Photo:
     """The photo with its long side at most `side` (area-averaged), in 8 bits: a preview's input."""
     h, w = photo.pixels.shape[:2]
-    s = side / max(h, w)
+    size = fitted_size(w, h, side)
     px, alpha = to_8bit(photo.pixels), None if photo.alpha is None else to_8bit(photo.alpha)
-    if s >= 1:
+    if size == (w, h):
         return Photo(px, alpha, photo.format)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
     px = cv2.resize(px, size, interpolation=cv2.INTER_AREA)
     alpha = None if alpha is None else cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
     return Photo(px, alpha, photo.format)

@@ -65,3 +65,30 @@ def test_preview_sizes_are_the_photos_own_when_it_is_smaller(client, side):
     rec = client.post("/api/photos", files={"file": ("a.png", image_bytes(300, 200), "image/png")}).json()
     with Image.open(io.BytesIO(client.get(f"{rec['url']}/original/preview/{side}").content)) as im:
         assert im.size == ((300, 200) if side >= 300 else (side, round(200 * side / 300)))
+
+
+def test_album_images_are_each_size_of_both_sides_made_once_from_the_larger_one():
+    """One pass per photo (each size area-averaged from the next larger): the right names and sizes, a 16-bit result
+    made 8-bit, and a small preview as close to one averaged straight from the full photo as JPEG allows."""
+    import cv2
+    import numpy as np
+
+    from app.serving.job_work import album_images
+    from model.photo_io import Photo
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:1000, 0:2100]
+    gray = (np.sin(x / 90) * 80 + 120 + rng.normal(0, 4, x.shape)).clip(0, 255).astype(np.uint8)
+    result = np.stack([gray, gray // 2, 255 - gray], -1).astype(np.uint16) * 257  # 16 bits
+    thumb, shown = album_images(Photo(gray), Photo(result, alpha=np.full(gray.shape, 65535, np.uint16)))
+    files = dict(shown)
+    assert set(files) == {"original-480", "original-960", "original-1920", "result-960", "result-1920"}
+    for name, data in (*files.items(), ("result-480", thumb)):
+        side = int(name.split("-")[1])
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.format == "JPEG" and im.size == (side, round(1000 * side / 2100)), name
+            assert im.mode == ("L" if name.startswith("original") else "RGB")
+            got = np.asarray(im.convert("RGB"), dtype=float)
+        direct = cv2.resize((result >> 8).astype(np.uint8), im.size, interpolation=cv2.INTER_AREA)
+        if name.startswith("result"):
+            assert np.abs(got - direct).mean() < 2.0, name

@@ -15,6 +15,8 @@ from ..album.versions import PREVIEW_SIDES
 from .contract import Job, ModelProfile, Outcome
 
 if TYPE_CHECKING:  # torch and OpenCV load in the children, not in whoever imports this
+    import numpy as np
+
     from model.photo_io import Photo
     from model.pipeline import Colorizer
 
@@ -61,37 +63,36 @@ class WorkerSpec:
         )
 
 
-def thumbnail(photo: Photo) -> bytes:
+def album_images(original: Photo, result: Photo) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
+    """The result's thumbnail, and JPEGs of both sides at each preview size, so a TIFF or HEIC scan (and a TIFF
+    result) shows in any browser and a 4000 px photo's page loads a few hundred KB, not its full files. Each size
+    is area-averaged from the next larger one, each photo made 8-bit once: from the full photo every time, a 12-MP
+    scan's took ~1.1 s beside its 0.5 s colorization (bench/bench_album_images.py)."""
+    import cv2
+
+    from model.photo_io import fitted_size, to_8bit
+
+    thumb, out = b"", []
+    for which, photo in (("original", original), ("result", result)):
+        px = to_8bit(photo.pixels)  # the alpha is left out: a preview is a JPEG
+        h, w = px.shape[:2]
+        for side in sorted({*PREVIEW_SIDES, THUMB_SIZE}, reverse=True):
+            size = fitted_size(w, h, side)  # from the full size: a chain of roundings would drift a pixel
+            if size != (px.shape[1], px.shape[0]):
+                px = cv2.resize(px, size, interpolation=cv2.INTER_AREA)
+            if which == "result" and side == THUMB_SIZE:
+                thumb = _encoded(px, formats.THUMBNAIL.name, quality=85)
+            if side in PREVIEW_SIDES and (which, side) != ("result", THUMB_SIZE):  # that one is the thumbnail
+                out.append((f"{which}-{side}", _encoded(px, "JPEG", quality=82, optimize=True, progressive=True)))
+    return thumb, tuple(out)
+
+
+def _encoded(px: np.ndarray, container: str, **options: Any) -> bytes:
     from PIL import Image
 
-    from model.photo_io import to_8bit
-
-    px = to_8bit(photo.pixels)
-    im = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
-    im.thumbnail((THUMB_SIZE, THUMB_SIZE))
     buf = io.BytesIO()
-    im.save(buf, formats.THUMBNAIL.name, quality=85)
+    Image.fromarray(px, "L" if px.ndim == 2 else "RGB").save(buf, container, **options)
     return buf.getvalue()
-
-
-def previews(original: Photo, result: Photo) -> tuple[tuple[str, bytes], ...]:
-    """JPEGs of both sides at each preview size, so a TIFF or HEIC scan (and a TIFF result) shows in any
-    browser and a 4000 px photo's page loads a few hundred KB, not its full files."""
-    from PIL import Image
-
-    from model.photo_io import to_8bit
-
-    out = []
-    for which, photo, sides in (("original", original, PREVIEW_SIDES), ("result", result, PREVIEW_SIDES[1:])):
-        px = to_8bit(photo.pixels)
-        full = Image.fromarray(px, "L" if px.ndim == 2 else "RGB")
-        for side in sides:
-            im = full.copy()
-            im.thumbnail((side, side))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=82, optimize=True, progressive=True)
-            out.append((f"{which}-{side}", buf.getvalue()))
-    return tuple(out)
 
 
 def run_job(colorizer: Colorizer, job: Job) -> Outcome:
@@ -114,12 +115,5 @@ def run_job(colorizer: Colorizer, job: Job) -> Outcome:
         source = job.data
     result = colorizer.colorize(source, job.options)
     w, h = result.photo.size
-    return Outcome(
-        result.encode(),
-        result.format.name,
-        result.source.format,
-        w,
-        h,
-        thumbnail(result.photo) if job.thumbnail else b"",
-        previews=previews(result.source, result.photo) if job.thumbnail else (),
-    )
+    thumb, shown = album_images(result.source, result.photo) if job.thumbnail else (b"", ())
+    return Outcome(result.encode(), result.format.name, result.source.format, w, h, thumb, previews=shown)
