@@ -138,7 +138,7 @@ def train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps({"run": str(run), "recipe": recipe.to_dict()}, indent=2))
         return 0
-    from model.training.generator_trainer import train as run_training
+    from model.training.training_run import train as run_training
 
     run_training(recipe, run, resume=not args.restart, device=args.device)
     if int(os.environ.get("RANK", "0")) == 0:

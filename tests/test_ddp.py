@@ -24,8 +24,8 @@ def _worker(rank: int, world: int, port: int, sets: list[str], run: str, out: st
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
     )
     torch.set_num_threads(1)
-    from model.training.generator_trainer import train
     from model.training.recipe import load_recipe
+    from model.training.training_run import train
 
     trainer = train(load_recipe(None, sets), run, log=lambda *a: None)
     torch.save({"G": trainer.net.state_dict(), "D": trainer.gan.D.state_dict()}, f"{out}/rank{rank}.pt")

@@ -18,9 +18,9 @@ from model.pipeline import Colorizer
 from model.training.color_losses import perceptual_loss
 from model.training.gan_phase import GanPhase
 from model.training.generator_file import save_encoder
-from model.training.generator_trainer import train
 from model.training.held_back import lab_targets
 from model.training.recipe import Recipe, trained_decodings
+from model.training.training_run import train
 
 TINY = HypercolumnConfig(width=16, stem=8)
 

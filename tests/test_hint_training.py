@@ -65,8 +65,8 @@ def test_simulated_hints_carry_their_patch_mean_and_none_on_about_half() -> None
 
 def test_warm_start_grows_hint_paths_from_zero_and_they_learn_faster(tmp_path: Path) -> None:
     from model.checkpoint import read_generator
-    from model.training.generator_trainer import train
     from model.training.recipe import Recipe
+    from model.training.training_run import train
 
     from engine_helpers import write_photos
 
@@ -94,8 +94,8 @@ def test_warm_start_grows_hint_paths_from_zero_and_they_learn_faster(tmp_path: P
 
 def test_warm_start_from_a_hint_file_grows_the_propagation_at_the_hint_rate(tmp_path: Path) -> None:
     from model.checkpoint import read_generator
-    from model.training.generator_trainer import train
     from model.training.recipe import Recipe
+    from model.training.training_run import train
 
     from engine_helpers import write_photos
 
@@ -119,8 +119,8 @@ def test_warm_start_from_a_hint_file_grows_the_propagation_at_the_hint_rate(tmp_
 
 def test_only_hints_training_leaves_the_automatic_colours_exactly_as_they_were(tmp_path: Path) -> None:
     from model import Colorizer
-    from model.training.generator_trainer import train
     from model.training.recipe import Recipe
+    from model.training.training_run import train
 
     from engine_helpers import photo_array, write_photos
 
@@ -177,9 +177,9 @@ def test_training_with_spread_focus_teaches_the_matching_from_a_propagating_init
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from model.checkpoint import read_generator
-    from model.training import generator_trainer
-    from model.training.generator_trainer import train
+    from model.training import run_plots
     from model.training.recipe import Recipe
+    from model.training.training_run import train
 
     from engine_helpers import write_photos
 
@@ -187,7 +187,7 @@ def test_training_with_spread_focus_teaches_the_matching_from_a_propagating_init
     g = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4, hint_channels=3, propagate=True)
     base = dict(photos=photos, size=32, batch_size=4, min_colorfulness=0.0, eval_photos=0, hint_p_none=0.0)
     lines: list[str] = []
-    monkeypatch.setattr(generator_trainer, "LOG_EVERY", 1)
+    monkeypatch.setattr(run_plots, "LOG_EVERY", 1)
     train(Recipe(generator=g, steps=1, **base), tmp_path / "spread", log=lambda *a: None)  # type: ignore[arg-type]
     init = str(tmp_path / "spread" / "latest.safetensors")
     grown = replace(g, propagate_rank=4, propagate_gate=True)

@@ -153,8 +153,8 @@ def _photo_folder(folder: Path, n: int) -> Path:
 
 def test_feature_cache_trainer_resume_and_export(tmp_path: Path, encoder_file: Path) -> None:
     from model.training.feature_cache import FeatureCache, build
-    from model.training.generator_trainer import train
     from model.training.recipe import Recipe
+    from model.training.training_run import train
 
     photos = _photo_folder(tmp_path / "photos", 12)
     enc = load_encoder(encoder_file, "vgg16", None)

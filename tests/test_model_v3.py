@@ -21,10 +21,11 @@ from model.encoders import VGG16Encoder, encoder_filename
 from model.training.color_losses import regression_loss
 from model.training.discriminator import count_parameters
 from model.training.generator_file import save_encoder
-from model.training.generator_trainer import GeneratorTrainer, train
+from model.training.generator_trainer import GeneratorTrainer
 from model.training.metrics import hint_spill, neutral_tint
 from model.training.onthefly import OnTheFlySource
 from model.training.recipe import Recipe
+from model.training.training_run import train
 
 from engine_helpers import write_photos
 

@@ -8,6 +8,7 @@ photos. Batches are drawn from a generator seeded by (seed, step, rank), so a re
 exactly. Every few minutes the run folder gets a training state (resume) and the EMA generator; every
 `eval_minutes` the held-back slice (2 % of the training photos, never `val/`) is scored for every
 decoding the recipe trains, and the best generator by the selection rule is kept as `best.safetensors`.
+A run in its folder (stored recipe, resume, the batches' source, signals) is `training_run.train`'s.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ import copy
 import json
 import os
 import shutil
-import signal
-import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +40,15 @@ from .color_losses import (
     regression_loss,
 )
 from .discriminator import count_parameters
-from .distributed import Dist, init_distributed, wrap
+from .distributed import Dist, wrap
 from .gan_phase import D_LR, GanPhase
 from .generator_file import save_encoder, save_generator
 from .held_back import Features, HeldBackScorer, lab_targets, photo_lab, selection_key, targets_of
 from .hint_objective import HINT_PATHS, HintObjective
 from .recipe import Recipe, trained_decodings
-from .run_plots import MetricsLog, plot_run
-from .sources import CachedSource, Source
+from .run_plots import StepLog, plot_run
+from .sources import Source
 from .warm_start import warm_start
-
-LOG_EVERY = 50  # steps per metrics row and log line
 
 
 class GeneratorTrainer:
@@ -348,34 +344,14 @@ class GeneratorTrainer:
         )
         self.net.train()
         last_ckpt = last_eval = time.time()
-        t_log, n_log, sums = time.time(), 0, {"ce": 0.0, "l1": 0.0}
-        metrics = MetricsLog(self.run / "metrics.csv") if self.dist.main else None
+        steps = StepLog(self.run / "metrics.csv" if self.dist.main else None, self.log, r.batch_size * self.dist.world)
         try:
             while self.dist.agree(self._budget_left() and not self.stop_requested):
                 t0, c0 = time.time(), time.process_time()
                 row = self.train_step()
                 self.wall_seconds += time.time() - t0
                 self.cpu_seconds += time.process_time() - c0
-                for k, v in row.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                n_log += 1
-                if n_log == LOG_EVERY:
-                    ips = n_log * r.batch_size * self.dist.world / (time.time() - t_log)
-                    means = {k: v / n_log for k, v in sums.items()}
-                    if metrics:
-                        metrics.write(
-                            step=self.step,
-                            images_seen=self.images_seen,
-                            cpu_hours=round(self.cpu_seconds / 3600, 4),
-                            images_per_s=round(ips, 1),
-                            **{k: round(v, 5) for k, v in means.items()},
-                        )
-                    extra = "".join(f" {k} {v:.3f}" for k, v in means.items() if k not in ("ce", "l1"))
-                    self.log(
-                        f"step {self.step} seen {self.images_seen} cpu {self.cpu_seconds / 3600:.2f} h "
-                        f"ce {means['ce']:.3f} l1 {means['l1']:.4f}{extra} {ips:.1f} img/s"
-                    )
-                    t_log, n_log, sums = time.time(), 0, {"ce": 0.0, "l1": 0.0}
+                steps.add(row, self.step, self.images_seen, self.cpu_seconds)
                 if time.time() - last_ckpt > r.checkpoint_minutes * 60:
                     self.save_state()
                     last_ckpt = time.time()
@@ -383,8 +359,7 @@ class GeneratorTrainer:
                     self._eval_and_log()
                     last_eval = time.time()
         finally:
-            if metrics:
-                metrics.close()
+            steps.close()
             self.save_state()
         self._eval_and_log()
         self.save_state()
@@ -406,72 +381,6 @@ class GeneratorTrainer:
                 f"CF {row['colorfulness']:.1f}/{row['real_colorfulness']:.1f}"
             )
         plot_run(self.run)
-
-
-def _stop_between_steps(trainer: GeneratorTrainer) -> None:
-    def request(signum, frame):
-        trainer.stop_requested = True
-
-    signal.signal(signal.SIGINT, request)
-    signal.signal(signal.SIGTERM, request)
-
-
-def train(
-    recipe: Recipe,
-    run_dir: str | Path,
-    resume: bool = True,
-    device: str | None = None,
-    source: Source | None = None,
-    log=print,
-) -> GeneratorTrainer:
-    """Train (or continue training) in `run_dir`; the recipe is stored there on first start. Under
-    `torchrun` every rank runs this; rank 0 alone writes."""
-    dist_info = init_distributed()
-    if not dist_info.main:
-        log = lambda *a, **k: None  # noqa: E731
-    run_dir = Path(run_dir)
-    recipe_path = run_dir / "recipe.json"
-    if resume and recipe_path.exists():
-        stored = Recipe.from_dict(json.loads(recipe_path.read_text()))
-        continued = replace(  # the run's own recipe; budgets and threads from the command
-            stored,
-            cpu_hours=recipe.cpu_hours,
-            wall_minutes=recipe.wall_minutes,
-            steps=recipe.steps,
-            threads=recipe.threads,
-            eval_minutes=recipe.eval_minutes,
-        )
-        if continued != recipe:
-            log(f"note: {run_dir} was started with another recipe; continuing with its own (budgets from the command)")
-        recipe = continued
-    dist_info.barrier()  # every rank has read the stored recipe before rank 0 rewrites it
-    if dist_info.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        recipe_path.write_text(json.dumps(recipe.to_dict(), indent=2))
-    if source is None:
-        if recipe.cache:
-            from .feature_cache import FeatureCache
-
-            if recipe.generator.encoder == "none":
-                raise ConfigError("a feature cache holds a frozen encoder's features: encoder=none trains on --photos")
-            source = CachedSource(FeatureCache.open(recipe.cache), recipe)
-        elif recipe.photos:
-            from .onthefly import OnTheFlySource
-
-            source = OnTheFlySource(recipe, pick_device(device) if device else dist_info.device(), log)
-        else:
-            raise ConfigError("give the photos to train on (a folder or .npz shard), or --cache DIR of features")
-    trainer = GeneratorTrainer(recipe, run_dir, source, device, log, dist_info)
-    if resume and trainer.state_path.exists():
-        trainer.load_state()
-        log(
-            f"resumed at step {trainer.step} ({trainer.images_seen} photos seen, "
-            f"{trainer.cpu_seconds / 3600:.2f} CPU-hours)"
-        )
-    if threading.current_thread() is threading.main_thread():
-        _stop_between_steps(trainer)
-    trainer.fit()
-    return trainer
 
 
 class _Heads(torch.nn.Module):

@@ -1,11 +1,13 @@
-"""A run folder's metrics.csv (`MetricsLog`) and its plots: loss.png (training losses against photos
-seen: the colour heads, and G and D where there is a GAN) and selection.png (held-back FID and
-colourfulness per decoding, with the gray baseline and the photos' own)."""
+"""A run folder's training log (`StepLog`: metrics.csv rows and log lines) and its plots: loss.png
+(training losses against photos seen: the colour heads, and G and D where there is a GAN) and selection.png
+(held-back FID and colourfulness per decoding, with the gray baseline and the photos' own)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,49 @@ def plot_run(run: Path) -> None:
         fig.tight_layout()
         fig.savefig(run / "selection.png", dpi=90)
         plt.close(fig)
+
+
+LOG_EVERY = 50  # steps per metrics row and log line
+
+
+class StepLog:
+    """Each step's loss terms summed; every LOG_EVERY steps their means as a metrics.csv row (`path`, None on the
+    ranks that do not write) and a log line, with the photos per second (`batch`: a step's, every rank's)."""
+
+    def __init__(self, path: Path | None, log: Callable[[str], Any], batch: int):
+        self.metrics = MetricsLog(path) if path else None
+        self.log, self.batch = log, batch
+        self._restart()
+
+    def _restart(self) -> None:
+        self.t, self.n, self.sums = time.time(), 0, {"ce": 0.0, "l1": 0.0}
+
+    def add(self, terms: dict[str, float], step: int, images_seen: int, cpu_seconds: float) -> None:
+        for k, v in terms.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.n += 1
+        if self.n < LOG_EVERY:
+            return
+        ips = self.n * self.batch / (time.time() - self.t)
+        means = {k: v / self.n for k, v in self.sums.items()}
+        if self.metrics:
+            self.metrics.write(
+                step=step,
+                images_seen=images_seen,
+                cpu_hours=round(cpu_seconds / 3600, 4),
+                images_per_s=round(ips, 1),
+                **{k: round(v, 5) for k, v in means.items()},
+            )
+        extra = "".join(f" {k} {v:.3f}" for k, v in means.items() if k not in ("ce", "l1"))
+        self.log(
+            f"step {step} seen {images_seen} cpu {cpu_seconds / 3600:.2f} h "
+            f"ce {means['ce']:.3f} l1 {means['l1']:.4f}{extra} {ips:.1f} img/s"
+        )
+        self._restart()
+
+    def close(self) -> None:
+        if self.metrics:
+            self.metrics.close()
 
 
 class MetricsLog:
