@@ -70,8 +70,9 @@ class Recipe:
     # truth, which cost the hinted colours some of their gain (weights/MODEL_CARD.md, hold-far runs)
     hint_hold_where: str = "far"  # with hint_hold_far, which pixels of a hinted view are held: "far" (above) or
     # "untrusted": those whose propagation trust is under generator.propagate_floor, i.e. that no hint reaches, so the
-    # decoder learns that a hint leaves what it does not reach at its own colour (a face beside a hinted blouse
-    # was grayed even with the floor set: weights/MODEL_CARD.md, the floor runs)
+    # decoder learns that a hint leaves what it does not reach at its own colour. Tried on the README example: the
+    # face's cells trust the blouse's hint above a 0.35 floor, so "untrusted" released them and they grayed more
+    # than under "far" (weights/MODEL_CARD.md, fifth session)
     only_hints: bool = False  # train the hint paths alone: the automatic colours stay exactly the init's
     precision: str = "auto"  # auto (bf16 + channels-last where the CPU has it) | float32 | bfloat16
     compile: bool = False  # torch.compile the frozen encoder (on-the-fly features; ~30 s to start)
