@@ -14,6 +14,15 @@ from model.training.generator_file import save_generator
 
 # The shipped architecture in miniature: its encoder trained from scratch (`none`, so no encoder file).
 TINY_G = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4, decode="regression")
+# A tiny decoder on VGG16's three tapped depths (relu3_3, relu4_3, relu5_3), fed `vgg_features`.
+TINY_DECODER = HypercolumnConfig(width=16, stem=8)
+VGG16_CHANNELS = (256, 512, 512)
+
+
+def vgg_features(b: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random stand-ins for a 32-px photo's VGG16 features at 1/4, 1/8 and 1/16."""
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.rand(b, c, s, s, generator=g) for c, s in zip(VGG16_CHANNELS, (8, 4, 2)))
 
 
 def tiny_generator(

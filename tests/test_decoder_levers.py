@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from model.architectures.hypercolumn import HypercolumnConfig
 from model.checkpoint import read_generator
 from model.encoders import AlexNetEncoder, VGG16Encoder, encoder_filename
 from model.photo_io import Photo
@@ -22,7 +21,7 @@ from model.training.held_back import lab_targets
 from model.training.recipe import Recipe, trained_decodings
 from model.training.training_run import train
 
-TINY = HypercolumnConfig(width=16, stem=8)
+from engine_helpers import TINY_DECODER
 
 
 def _photos(folder: Path, n: int) -> Path:
@@ -43,7 +42,7 @@ def _run(tmp_path: Path, encoder: str, **recipe: object) -> tuple[Path, Recipe]:
     save_encoder(run / encoder_filename(encoder), enc, "random test weights")
     base = dict(
         photos=str(_photos(tmp_path / "photos", 8)),
-        generator=replace(TINY, encoder=encoder),
+        generator=replace(TINY_DECODER, encoder=encoder),
         size=32,
         batch_size=4,
         min_colorfulness=0.0,

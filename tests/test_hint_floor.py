@@ -10,15 +10,11 @@ import pytest
 import torch
 
 from model.architectures.hint_propagation import HintPropagation
-from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnDecoder
+from model.architectures.hypercolumn import HypercolumnDecoder
 
-TINY = HypercolumnConfig(width=16, stem=8, hint_channels=3, propagate=True)
-CHANNELS = (256, 512, 512)
+from engine_helpers import TINY_DECODER, VGG16_CHANNELS, vgg_features
 
-
-def _feats() -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(1)
-    return tuple(torch.rand(2, c, s, s, generator=g) for c, s in zip(CHANNELS, (8, 4, 2)))
+TINY = replace(TINY_DECODER, hint_channels=3, propagate=True)
 
 
 def test_the_floor_cuts_look_alikes_and_keeps_the_hinted_cell() -> None:
@@ -34,12 +30,12 @@ def test_the_floor_cuts_look_alikes_and_keeps_the_hinted_cell() -> None:
 
 def test_a_floor_changes_only_what_hints_reach_and_loads_a_file_trained_without_it() -> None:
     torch.manual_seed(0)
-    plain = HypercolumnDecoder(TINY, CHANNELS)
+    plain = HypercolumnDecoder(TINY, VGG16_CHANNELS)
     for conv in (plain.spread.to4, plain.spread.to2):  # type: ignore[union-attr]
         torch.nn.init.normal_(conv.weight)  # a trained propagation: its colour reaches the decoder
-    floored = HypercolumnDecoder(replace(TINY, propagate_floor=0.6), CHANNELS)
+    floored = HypercolumnDecoder(replace(TINY, propagate_floor=0.6), VGG16_CHANNELS)
     floored.load_state_dict(plain.state_dict(), strict=True)
-    f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
+    f, l = vgg_features(seed=1), torch.rand(2, 1, 32, 32) * 2 - 1
     for a, b in zip(plain(f, l), floored(f, l)):
         assert torch.equal(a, b), "no hints: nothing to fade"
     hints = torch.zeros(2, 3, 32, 32)

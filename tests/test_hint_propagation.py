@@ -9,15 +9,9 @@ import pytest
 import torch
 
 from model.architectures.hint_propagation import pool_hints
-from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnDecoder
+from model.architectures.hypercolumn import HypercolumnDecoder
 
-TINY = HypercolumnConfig(width=16, stem=8)
-CHANNELS = (256, 512, 512)
-
-
-def _feats(b: int = 2) -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(0)
-    return tuple(torch.rand(b, c, s, s, generator=g) for c, s in zip(CHANNELS, (8, 4, 2)))
+from engine_helpers import TINY_DECODER, VGG16_CHANNELS, vgg_features
 
 
 def _two_region_features() -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,13 +74,13 @@ def test_propagation_carries_a_hint_to_what_looks_like_its_cell_and_nowhere_else
 
 def test_the_propagation_path_starts_as_nothing_and_then_moves_only_hinted_photos() -> None:
     torch.manual_seed(0)
-    hinted = HypercolumnDecoder(replace(TINY, hint_channels=3), CHANNELS)
-    spread = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True), CHANNELS)
+    hinted = HypercolumnDecoder(replace(TINY_DECODER, hint_channels=3), VGG16_CHANNELS)
+    spread = HypercolumnDecoder(replace(TINY_DECODER, hint_channels=3, propagate=True), VGG16_CHANNELS)
     missing, unexpected = spread.load_state_dict(hinted.state_dict(), strict=False)
     assert not unexpected and sorted(missing) == [
         f"spread.{k}" for k in ("distance_weight", "lightness_weight", "log_temperature", "to2.weight", "to4.weight")
     ]
-    f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
+    f, l = vgg_features(), torch.rand(2, 1, 32, 32) * 2 - 1
     hints = torch.zeros(2, 3, 32, 32)
     _hint_at(hints, 0, 12, 12, 0.6, 0.2)
     for a, b in zip(hinted(f, l, hints), spread(f, l, hints)):
@@ -99,16 +93,18 @@ def test_the_propagation_path_starts_as_nothing_and_then_moves_only_hinted_photo
     with pytest.raises(ValueError, match="needs hint_channels"):
         from model.architectures.hypercolumn import HypercolumnGenerator
 
-        HypercolumnGenerator(replace(TINY, encoder="none", propagate=True))
+        HypercolumnGenerator(replace(TINY_DECODER, encoder="none", propagate=True))
 
 
 def test_the_gate_takes_in_the_carried_colour_where_trusted_and_leaves_unhinted_photos_exactly_alone() -> None:
     torch.manual_seed(0)
-    plain = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True), CHANNELS)
-    gated = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True, propagate_gate=True), CHANNELS)
+    plain = HypercolumnDecoder(replace(TINY_DECODER, hint_channels=3, propagate=True), VGG16_CHANNELS)
+    gated = HypercolumnDecoder(
+        replace(TINY_DECODER, hint_channels=3, propagate=True, propagate_gate=True), VGG16_CHANNELS
+    )
     missing, unexpected = gated.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected and missing and all(k.startswith("spread.gate.") for k in missing)
-    f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
+    f, l = vgg_features(), torch.rand(2, 1, 32, 32) * 2 - 1
     for a, b in zip(plain(f, l), gated(f, l)):
         assert torch.equal(a, b), "no hints: the gate is never asked"
     hints = torch.zeros(2, 3, 32, 32)
@@ -126,18 +122,20 @@ def test_the_gate_takes_in_the_carried_colour_where_trusted_and_leaves_unhinted_
     from model.architectures.hypercolumn import HypercolumnGenerator
 
     with pytest.raises(ValueError, match="needs propagate"):
-        HypercolumnGenerator(replace(TINY, encoder="none", hint_channels=3, propagate_gate=True))
+        HypercolumnGenerator(replace(TINY_DECODER, encoder="none", hint_channels=3, propagate_gate=True))
 
 
 def test_the_matchings_learned_correction_starts_as_nothing_and_then_changes_whom_a_cell_follows() -> None:
     torch.manual_seed(0)
-    plain = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True), CHANNELS)
-    ranked = HypercolumnDecoder(replace(TINY, hint_channels=3, propagate=True, propagate_rank=4), CHANNELS)
+    plain = HypercolumnDecoder(replace(TINY_DECODER, hint_channels=3, propagate=True), VGG16_CHANNELS)
+    ranked = HypercolumnDecoder(
+        replace(TINY_DECODER, hint_channels=3, propagate=True, propagate_rank=4), VGG16_CHANNELS
+    )
     missing, unexpected = ranked.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected and sorted(missing) == ["spread.down.weight", "spread.up.weight"]
     spread = ranked.spread
     assert spread is not None and spread.up is not None
-    f3, f4, _ = _feats()
+    f3, f4, _ = vgg_features()
     hints = torch.zeros(2, 3, 32, 32)
     _hint_at(hints, 0, 5, 3, 0.5, -0.25)
     _hint_at(hints, 0, 20, 28, -0.4, 0.3)

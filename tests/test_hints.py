@@ -15,21 +15,14 @@ import pytest
 import torch
 
 from model import InvalidOption
-from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnDecoder
+from model.architectures.hypercolumn import HypercolumnDecoder
 from model.geometry import make_plan
 from model.hint_canvas import CanvasHint, hint_raster, place_hints
 from model.hints import MAX_HINTS, Hint, hints_json, parse_hints, srgb_hex_to_ab
 from model.options import POLICIES
 from model.training.hint_sampling import hints_at
 
-TINY = HypercolumnConfig(width=16, stem=8)
-CHANNELS = (256, 512, 512)
-
-
-def _feats(b: int = 2) -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(0)
-    return tuple(torch.rand(b, c, s, s, generator=g) for c, s in zip(CHANNELS, (8, 4, 2)))
-
+from engine_helpers import TINY_DECODER, VGG16_CHANNELS, vgg_features
 
 # ---- the JSON ----
 
@@ -126,14 +119,14 @@ def test_the_raster_holds_ab_and_mask_in_a_disc_of_the_radius() -> None:
 
 def test_hint_paths_start_as_nothing_and_no_hints_are_zeros() -> None:
     torch.manual_seed(0)
-    plain = HypercolumnDecoder(TINY, CHANNELS)
-    hinted = HypercolumnDecoder(replace(TINY, hint_channels=3), CHANNELS)
+    plain = HypercolumnDecoder(TINY_DECODER, VGG16_CHANNELS)
+    hinted = HypercolumnDecoder(replace(TINY_DECODER, hint_channels=3), VGG16_CHANNELS)
     state = plain.state_dict()
     w = state["stem.0.weight"]
     state["stem.0.weight"] = torch.cat([w, torch.zeros(w.shape[0], 3, 3, 3)], 1)  # as the trainer grows it
     missing, unexpected = hinted.load_state_dict(state, strict=False)
     assert not unexpected and missing and all(k.startswith("hints.") for k in missing)
-    f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
+    f, l = vgg_features(), torch.rand(2, 1, 32, 32) * 2 - 1
     hints = hints_at(torch.rand(2, 2, 32, 32) * 80 - 40, [3, 5], np.random.default_rng(0)).canvas
     for a, b, c in zip(plain(f, l), hinted(f, l), hinted(f, l, hints)):
         assert torch.equal(a, b) and torch.equal(a, c), "zero-initialised: the same function until it learns"

@@ -23,7 +23,8 @@ from model.training.color_losses import ab_prior, class_loss, nearest_bin, rebal
 from model.training.fid import InceptionFID
 from model.training.generator_file import save_encoder, save_generator
 
-TINY = HypercolumnConfig(width=16, stem=8)
+from engine_helpers import TINY_DECODER
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -35,7 +36,7 @@ def encoder_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_encoder(folder / encoder_filename("vgg16"), VGG16Encoder(), "random test weights")
 
 
-def _generator_file(folder: Path, encoder_file: Path, cfg: HypercolumnConfig = TINY) -> Path:
+def _generator_file(folder: Path, encoder_file: Path, cfg: HypercolumnConfig = TINY_DECODER) -> Path:
     torch.manual_seed(1)
     g = HypercolumnGenerator(cfg)
     return save_generator(folder / "g.safetensors", g, 64, {"test": True}, encoder_path=encoder_file)
@@ -99,8 +100,8 @@ def test_colorizer_runs_a_hypercolumn_generator_at_full_size(tmp_path: Path, enc
 
 
 def test_annealed_mean_temperature() -> None:
-    centers = ab_bin_centers(TINY)
-    assert centers.shape == (TINY.bins_per_axis**2, 2)
+    centers = ab_bin_centers(TINY_DECODER)
+    assert centers.shape == (TINY_DECODER.bins_per_axis**2, 2)
     logits = torch.zeros(1, len(centers), 1, 1)
     red = int(((centers - torch.tensor([60.0, 40.0])) ** 2).sum(1).argmin())
     logits[0, red] = 3.0
@@ -112,19 +113,19 @@ def test_annealed_mean_temperature() -> None:
 
 def test_class_loss_is_lowest_at_the_target_and_rebalancing_weighs_rare_colours() -> None:
     ab = torch.tensor([55.0, -30.0]).view(1, 2, 1, 1).expand(1, 2, 4, 4).clone()
-    q = TINY.bins_per_axis**2
+    q = TINY_DECODER.bins_per_axis**2
     right = torch.full((1, q, 4, 4), -10.0)
-    right[:, nearest_bin(ab, TINY)[0, 0, 0]] = 10.0
+    right[:, nearest_bin(ab, TINY_DECODER)[0, 0, 0]] = 10.0
     wrong = torch.roll(right, 5, dims=1)
-    assert class_loss(right, ab, TINY, None) < class_loss(wrong, ab, TINY, None)
+    assert class_loss(right, ab, TINY_DECODER, None) < class_loss(wrong, ab, TINY_DECODER, None)
     samples = torch.zeros(1, 2, 10, 10)
     samples[..., :2] = 50.0  # 20 % of pixels coloured, 80 % gray
-    prior = ab_prior(samples, TINY)
+    prior = ab_prior(samples, TINY_DECODER)
     assert abs(float(prior.sum()) - 1.0) < 1e-5
     w = rebalance_weights(prior, 0.5)
     assert abs(float((prior * w).sum()) - 1.0) < 1e-5
-    gray_bin = int(nearest_bin(torch.zeros(1, 2, 1, 1), TINY)[0, 0, 0])
-    colour_bin = int(nearest_bin(samples[..., :1, :1], TINY)[0, 0, 0])
+    gray_bin = int(nearest_bin(torch.zeros(1, 2, 1, 1), TINY_DECODER)[0, 0, 0])
+    colour_bin = int(nearest_bin(samples[..., :1, :1], TINY_DECODER)[0, 0, 0])
     assert w[colour_bin] > w[gray_bin]
     assert torch.allclose(rebalance_weights(prior, 1.0)[prior > 0], torch.ones(int((prior > 0).sum())))
 
@@ -167,7 +168,7 @@ def test_feature_cache_trainer_resume_and_export(tmp_path: Path, encoder_file: P
     (run / encoder_file.name).write_bytes(encoder_file.read_bytes())  # no ImageNet download in tests
     recipe = Recipe(
         cache=str(tmp_path / "cache"),
-        generator=TINY,
+        generator=TINY_DECODER,
         size=32,
         batch_size=4,
         steps=3,
@@ -268,8 +269,10 @@ def test_warm_start_of_another_shape_names_the_overrides(tmp_path: Path, encoder
     run.mkdir()
     (run / encoder_file.name).write_bytes(encoder_file.read_bytes())
     init = _generator_file(tmp_path, encoder_file)
-    wider = Recipe(generator=replace(TINY, width=TINY.width * 2), size=32, init=str(init))
-    with pytest.raises(ValueError, match=f"--set generator.width={TINY.width} --set generator.stem={TINY.stem}"):
+    wider = Recipe(generator=replace(TINY_DECODER, width=TINY_DECODER.width * 2), size=32, init=str(init))
+    with pytest.raises(
+        ValueError, match=f"--set generator.width={TINY_DECODER.width} --set generator.stem={TINY_DECODER.stem}"
+    ):
         GeneratorTrainer(wider, run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
 
 
@@ -281,5 +284,5 @@ def test_a_run_trains_on_the_shipped_encoder_file_itself(tmp_path: Path) -> None
 
     shipped = DEFAULT_WEIGHTS.parent / encoder_filename("vgg16")
     run = tmp_path / "run"
-    GeneratorTrainer(Recipe(generator=TINY, size=32), run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
+    GeneratorTrainer(Recipe(generator=TINY_DECODER, size=32), run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
     assert sha256_of(run / shipped.name) == sha256_of(shipped)

@@ -27,16 +27,7 @@ from model.training.onthefly import OnTheFlySource
 from model.training.recipe import Recipe
 from model.training.training_run import train
 
-from engine_helpers import write_photos
-
-TINY = HypercolumnConfig(width=16, stem=8)
-CHANNELS = (256, 512, 512)
-
-
-def _feats(b: int = 2) -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(0)
-    return tuple(torch.rand(b, c, s, s, generator=g) for c, s in zip(CHANNELS, (8, 4, 2)))
-
+from engine_helpers import TINY_DECODER, VGG16_CHANNELS, vgg_features, write_photos
 
 # ---- precision ----
 
@@ -144,15 +135,15 @@ def test_hint_spill_is_the_error_a_hint_adds_on_things_of_other_colours() -> Non
 
 def test_grown_decoder_starts_as_the_decoder_it_grew_from_and_has_room_to_learn() -> None:
     torch.manual_seed(0)
-    old = HypercolumnDecoder(TINY, CHANNELS)
-    grown = HypercolumnDecoder(replace(TINY, blocks=2, context=32), CHANNELS)
+    old = HypercolumnDecoder(TINY_DECODER, VGG16_CHANNELS)
+    grown = HypercolumnDecoder(replace(TINY_DECODER, blocks=2, context=32), VGG16_CHANNELS)
     missing, unexpected = grown.load_state_dict(old.state_dict(), strict=False)
     assert (
         not unexpected
         and missing
         and all(k.split(".")[0] in ("res16", "res8", "res4", "res2", "context") for k in missing)
     )
-    f, l = _feats(), torch.rand(2, 1, 32, 32) * 2 - 1
+    f, l = vgg_features(), torch.rand(2, 1, 32, 32) * 2 - 1
     for a, b in zip(old(f, l), grown(f, l)):
         assert torch.equal(a, b)
     assert count_parameters(grown) > 1.5 * count_parameters(old)
@@ -169,7 +160,7 @@ def _recipe(tmp_path: Path, run: Path, **kw: object) -> Recipe:
     save_encoder(run / encoder_filename("vgg16"), VGG16Encoder(), "random test weights")
     base = dict(
         photos=str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent),
-        generator=TINY,
+        generator=TINY_DECODER,
         size=32,
         batch_size=4,
         min_colorfulness=0.0,
@@ -193,14 +184,16 @@ def _v2_init(tmp_path: Path) -> str:
 
 
 # a hint decoder grown from the v2 init, trained fast enough for a few steps to show
-HINT_DECODER: dict[str, object] = dict(generator=replace(TINY, hint_channels=3), precision="float32", lr=3e-3, ema=0.0)
+HINT_DECODER: dict[str, object] = dict(
+    generator=replace(TINY_DECODER, hint_channels=3), precision="float32", lr=3e-3, ema=0.0
+)
 
 
 def test_warm_start_grows_a_v2_decoder_and_refuses_to_shrink(tmp_path: Path) -> None:
     quiet = {"log": lambda *a: None}
     init = _v2_init(tmp_path)
     v3 = tmp_path / "v3"
-    grown = replace(TINY, blocks=1, context=16)
+    grown = replace(TINY_DECODER, blocks=1, context=16)
     t = train(_recipe(tmp_path, v3, init=init, generator=grown, age=1.0, l1_rebalance=0.9, rebalance=0.5), v3, **quiet)
     assert t.step == 2
     gen = read_generator(v3 / "latest.safetensors")
@@ -248,13 +241,13 @@ def test_float32_precision_keeps_float32_weights_and_a_forced_bf16_without_suppo
     from model.architectures.hypercolumn import HypercolumnGenerator
     from model.pipeline import Colorizer
 
-    gen = HypercolumnGenerator(replace(TINY, decode="regression"))
+    gen = HypercolumnGenerator(replace(TINY_DECODER, decode="regression"))
     c = Colorizer(gen, 64, "cpu", precision="float32")
     assert next(c.model.parameters()).dtype == torch.float32 and not c.channels_last
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
     with pytest.raises(precision.PrecisionError):
-        Colorizer(HypercolumnGenerator(TINY), 64, "cpu", precision="bfloat16")
-    assert "float32" in Colorizer(HypercolumnGenerator(TINY), 64, "cpu").precision  # auto falls back, says so
+        Colorizer(HypercolumnGenerator(TINY_DECODER), 64, "cpu", precision="bfloat16")
+    assert "float32" in Colorizer(HypercolumnGenerator(TINY_DECODER), 64, "cpu").precision  # auto falls back, says so
 
 
 def test_whole_photo_views_are_the_photos_or_their_mirrors(tmp_path: Path) -> None:
@@ -388,12 +381,12 @@ def test_hint_hold_where_untrusted_holds_what_no_hint_reaches(tmp_path: Path) ->
     import copy
 
     from model.errors import ConfigError
-    from model.training.color_losses import untrusted
+    from model.training.color_losses import far_from_hints, untrusted
     from model.training.held_back import photo_lab, targets_of
     from model.training.hint_sampling import simulate_hints
 
     init = _v2_init(tmp_path)
-    floored = dict(HINT_DECODER, generator=replace(TINY, hint_channels=3, propagate=True, propagate_floor=0.5))
+    floored = dict(HINT_DECODER, generator=replace(TINY_DECODER, hint_channels=3, propagate=True, propagate_floor=0.5))
     drift = {}
     for weight in (0.0, 100.0):
         hold = dict(hint_hold_far=weight, hint_hold_where="untrusted") if weight else {}
@@ -418,12 +411,32 @@ def test_hint_hold_where_untrusted_holds_what_no_hint_reaches(tmp_path: Path) ->
         assert held.any() and not held.all(), "some pixels are reached, some are not"
         drift[weight] = float((moved * held).sum() / held.sum())
     assert drift[100.0] < 0.5 * drift[0.0], drift
+    # What is held, exactly: on hinted views the pixels whose (upsampled) trust is under the floor, whatever their
+    # colour (here every pixel is far from the hint's, so "far" would hold all of the hinted view); nothing else.
+    obj = t.hint_objective
+    assert obj.spread is not None
+    trust = torch.full((2, 1, 4, 4), 0.9)
+    trust[:, :, 2:] = 0.1  # the bottom half of the cells under the floor (0.5)
+    ab = torch.zeros(2, 2, 8, 8)
+    ab[:, 0] = 40.0
+    hints = torch.zeros(2, 3, 16, 16)
+    hints[0, :, 0, 0] = torch.tensor([-0.3, -0.3, 1.0])  # view 0 has a blue hint, view 1 none
+    hinted = torch.tensor([True, False])
+    obj.spread.mixture = (torch.zeros(2, 2, 4, 4), trust)
+    held = obj._held(ab, hints, hinted, ab.shape[-2:])
+    assert torch.equal(held, untrusted(trust, 0.5, (8, 8)) & hinted[:, None, None, None])
+    assert held[0, 0, 4:].all() and not held[0, 0, :4].any() and not held[1].any()
+    assert far_from_hints(ab, hints, 20.0)[0].all(), "the colour-keyed hold would take the whole hinted view"
+    obj.spread.mixture = None  # a batch without hints: nothing carried, nothing held
+    assert not obj._held(ab, hints, hinted, ab.shape[-2:]).any()
     for bad, match in (
         (dict(hint_hold_far=1.0, hint_hold_where="untrusted"), "propagate_floor"),  # no floor
         (dict(hint_hold_far=1.0, hint_hold_where="near"), "one of far, untrusted"),
     ):
         with pytest.raises(ConfigError, match=match):
             _trainer(tmp_path, tmp_path / "bad", init=init, hint_distill=1.0, **bad, **HINT_DECODER)
+    with pytest.raises(ConfigError, match="hint_hold_where"):  # refused as the recipe loads, not at the first step
+        Recipe.from_dict({"hint_hold_where": "near"})
 
 
 def test_untrusted_marks_the_pixels_under_the_floor() -> None:

@@ -16,9 +16,8 @@ from .color_losses import close_to, far_from_hints, near_hints_loss, spread_loss
 from .held_back import Features
 from .hint_sampling import simulate_hints, wrong_targets
 from .metrics import FAR_FROM_HINT
-from .recipe import Recipe
+from .recipe import HOLD_WHERE, Recipe
 
-HOLD_WHERE = ("far", "untrusted")  # hint_hold_where: by the true colour, or by the propagation's trust
 HINT_PATHS = ("hints.", "spread.")  # the decoder's hint inputs: new beside a trained decoder, at hint_lr_scale
 
 

@@ -15,6 +15,7 @@ from . import recipes
 GAN_LOSSES = ("hinge", "bce", "lsgan")
 D_NORMS = ("instance", "batch", "spectral")
 LR_SCHEDULES = ("constant", "linear")
+HOLD_WHERE = ("far", "untrusted")  # hint_hold_where: by the true colour, or by the propagation's trust
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Recipe:
             ("gan_loss", self.gan_loss, GAN_LOSSES),
             ("d_norm", self.d_norm, D_NORMS),
             ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
+            ("hint_hold_where", self.hint_hold_where, HOLD_WHERE),
         ):
             if value not in allowed:
                 raise ConfigError(f"{name}={value!r}: choose one of {', '.join(allowed)}")
