@@ -3,6 +3,7 @@ from a v2 decoder, rarity-weighted L1, and the neutral-tint measure."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -305,15 +306,41 @@ def test_far_from_hints_marks_what_no_hint_speaks_for() -> None:
     assert not far[1].any()  # a photo without hints holds nothing here (hint_distill's business)
 
 
+def _drift_where_held(t: GeneratorTrainer, held_at: Callable[..., torch.Tensor]) -> float:
+    """Seven steps of a hint trainer (the first one's hold term, if any, 0: held pixels start at the teacher's);
+    then, on a fixed hinted batch, the mean change of its colours over the pixels `held_at(start, feats, l, ab,
+    hints, size)` marks, `start` being the decoder before the steps."""
+    import copy
+
+    from model.training.held_back import photo_lab, targets_of
+    from model.training.hint_sampling import simulate_hints
+
+    start = copy.deepcopy(t.net)
+    first = t.train_step()
+    holds = t.recipe.hint_hold_far > 0
+    assert ("hold_far" in first) == holds and first.get("hold_far", 0.0) == pytest.approx(0.0, abs=1e-6)
+    for _ in range(6):
+        t.train_step()
+    feats, rgb, _ = t.source.train_batch(np.random.default_rng(1), 4)
+    lab = photo_lab(rgb, t.device)
+    l, ab = targets_of(lab)
+    hints = simulate_hints(lab[:, 1:], np.random.default_rng(2), 0.0, 3).canvas
+    with torch.no_grad():
+        moved = (t.net(feats, l, hints)[1] - start(feats, l, hints)[1]).abs()
+        held = held_at(start, feats, l, ab, hints, moved.shape[-2:])
+    return float((moved * held).sum() / held.sum())
+
+
 def test_hint_hold_far_keeps_other_colours_at_the_automatic_ones_on_hinted_views(tmp_path: Path) -> None:
     """hint_hold_far: on hinted views the pixels whose colour no hint gave are pulled to the teacher's
     automatic colours, so hints move them less than without it."""
-    import copy
-
     from model.errors import ConfigError
     from model.training.color_losses import far_from_hints
-    from model.training.held_back import photo_lab, targets_of
-    from model.training.hint_sampling import simulate_hints
+
+    def far(start, feats, l, ab, hints, size) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        out = far_from_hints(ab, hints, 20.0)
+        assert out.any()
+        return out
 
     init = _v2_init(tmp_path)
     drift = {}
@@ -328,20 +355,7 @@ def test_hint_hold_far_keeps_other_colours_at_the_automatic_ones_on_hinted_views
             hint_lr_scale=10,
             **HINT_DECODER,
         )
-        start = copy.deepcopy(t.net)
-        first = t.train_step()
-        assert ("hold_far" in first) == (weight > 0) and first.get("hold_far", 0.0) == pytest.approx(0.0, abs=1e-6)
-        for _ in range(6):
-            t.train_step()
-        feats, rgb, _ = t.source.train_batch(np.random.default_rng(1), 4)
-        lab = photo_lab(rgb, t.device)
-        l, ab = targets_of(lab)
-        hints = simulate_hints(lab[:, 1:], np.random.default_rng(2), 0.0, 3).canvas
-        far = far_from_hints(ab, hints, 20.0)
-        assert far.any()
-        with torch.no_grad():
-            moved = (t.net(feats, l, hints)[1] - start(feats, l, hints)[1]).abs()
-        drift[weight] = float((moved * far).sum() / far.sum())
+        drift[weight] = _drift_where_held(t, far)
     assert drift[100.0] < 0.5 * drift[0.0], drift
     with pytest.raises(ConfigError, match="hint_distill"):
         _trainer(tmp_path, tmp_path / "bad", init=init, hint_hold_far=1.0, **HINT_DECODER)
@@ -378,12 +392,16 @@ def test_close_to_marks_pixels_whose_colour_is_already_right() -> None:
 def test_hint_hold_where_untrusted_holds_what_no_hint_reaches(tmp_path: Path) -> None:
     """hint_hold_where='untrusted': on hinted views the pixels whose propagation trust is under the floor are pulled
     to the teacher's automatic colours (so hints move them less than without the hold); needs the floor."""
-    import copy
-
     from model.errors import ConfigError
     from model.training.color_losses import far_from_hints, untrusted
-    from model.training.held_back import photo_lab, targets_of
-    from model.training.hint_sampling import simulate_hints
+
+    def unreached(start, feats, l, ab, hints, size) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        start.train()  # the propagation keeps its trust for the loss only while training
+        start(feats, l, hints)
+        spread = start.spread
+        out = untrusted(spread.mixture[1], spread.floor, size)
+        assert out.any() and not out.all(), "some pixels are reached, some are not"
+        return out
 
     init = _v2_init(tmp_path)
     floored = dict(HINT_DECODER, generator=replace(TINY_DECODER, hint_channels=3, propagate=True, propagate_floor=0.5))
@@ -393,23 +411,7 @@ def test_hint_hold_where_untrusted_holds_what_no_hint_reaches(tmp_path: Path) ->
         t = _trainer(
             tmp_path, tmp_path / f"trust-{weight:g}", init=init, hint_distill=1.0, hint_p_none=0.0, **hold, **floored
         )
-        start = copy.deepcopy(t.net)
-        first = t.train_step()
-        assert ("hold_far" in first) == (weight > 0) and first.get("hold_far", 0.0) == pytest.approx(0.0, abs=1e-6)
-        for _ in range(6):
-            t.train_step()
-        feats, rgb, _ = t.source.train_batch(np.random.default_rng(1), 4)
-        lab = photo_lab(rgb, t.device)
-        l, _ = targets_of(lab)
-        hints = simulate_hints(lab[:, 1:], np.random.default_rng(2), 0.0, 3).canvas
-        with torch.no_grad():
-            moved = (t.net(feats, l, hints)[1] - start(feats, l, hints)[1]).abs()
-            start.train()  # the propagation keeps its trust for the loss only while training
-            start(feats, l, hints)
-            spread = start.spread  # type: ignore[union-attr]
-            held = untrusted(spread.mixture[1], spread.floor, moved.shape[-2:])
-        assert held.any() and not held.all(), "some pixels are reached, some are not"
-        drift[weight] = float((moved * held).sum() / held.sum())
+        drift[weight] = _drift_where_held(t, unreached)
     assert drift[100.0] < 0.5 * drift[0.0], drift
     # What is held, exactly: on hinted views the pixels whose (upsampled) trust is under the floor, whatever their
     # colour (here every pixel is far from the hint's, so "far" would hold all of the hinted view); nothing else.
