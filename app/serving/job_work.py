@@ -76,13 +76,13 @@ def album_images(original: Photo, result: Photo) -> tuple[bytes, tuple[tuple[str
     for which, photo in (("original", original), ("result", result)):
         px = to_8bit(photo.pixels)  # the alpha is left out: a preview is a JPEG
         h, w = px.shape[:2]
-        for side in sorted({*PREVIEW_SIDES, THUMB_SIZE}, reverse=True):
+        for side in sorted(PREVIEW_SIDES, reverse=True):
             size = fitted_size(w, h, side)  # from the full size: a chain of roundings would drift a pixel
             if size != (px.shape[1], px.shape[0]):
                 px = cv2.resize(px, size, interpolation=cv2.INTER_AREA)
-            if which == "result" and side == THUMB_SIZE:
+            if (which, side) == ("result", THUMB_SIZE):  # the result's smallest preview is its thumbnail
                 thumb = _encoded(px, formats.THUMBNAIL.name, quality=85)
-            if side in PREVIEW_SIDES and (which, side) != ("result", THUMB_SIZE):  # that one is the thumbnail
+            else:
                 out.append((f"{which}-{side}", _encoded(px, "JPEG", quality=82, optimize=True, progressive=True)))
     return thumb, tuple(out)
 

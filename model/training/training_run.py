@@ -60,7 +60,8 @@ def train(
     if dist_info.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         recipe_path.write_text(json.dumps(recipe.to_dict(), indent=2))
-    source = source or _source(recipe, pick_device(device) if device else dist_info.device(), log)
+    if source is None:
+        source = _source(recipe, pick_device(device) if device else dist_info.device(), log)
     trainer = GeneratorTrainer(recipe, run_dir, source, device, log, dist_info)
     if resume and trainer.state_path.exists():
         trainer.load_state()
