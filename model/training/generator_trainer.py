@@ -61,6 +61,7 @@ class GeneratorTrainer:
         log=print,
         dist_info: Dist | None = None,
     ):
+        recipe.check()  # a recipe built in code, not loaded, is checked here
         self.recipe, self.source = recipe, source
         self.dist = dist_info or Dist()
         self.log = log if self.dist.main else (lambda *a, **k: None)

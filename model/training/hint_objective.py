@@ -16,7 +16,7 @@ from .color_losses import close_to, far_from_hints, near_hints_loss, spread_loss
 from .held_back import Features
 from .hint_sampling import simulate_hints, wrong_targets
 from .metrics import FAR_FROM_HINT
-from .recipe import HOLD_WHERE, Recipe
+from .recipe import Recipe
 
 HINT_PATHS = ("hints.", "spread.")  # the decoder's hint inputs: new beside a trained decoder, at hint_lr_scale
 
@@ -48,8 +48,6 @@ class HintObjective:
             raise ConfigError("hint_hold_far holds colours at the teacher's: give hint_distill too")
         if r.hint_hold_close and not r.hint_hold_far:
             raise ConfigError("hint_hold_close narrows hint_hold_far's hold: give hint_hold_far too")
-        if r.hint_hold_where not in HOLD_WHERE:
-            raise ConfigError(f"hint_hold_where {r.hint_hold_where!r}: one of {', '.join(HOLD_WHERE)}")
         if r.hint_hold_where == "untrusted" and not (r.hint_hold_far and r.generator.propagate_floor):
             raise ConfigError("hint_hold_where 'untrusted' holds what is under propagate_floor: give both")
         if not r.hint_distill:
