@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from model.metrics import colorfulness
+from model.training.metrics import colorfulness
 from model.training.data import decode_square, is_val
 from model.training.feature_cache import shuffled_photos
 
