@@ -70,3 +70,12 @@ def client(tmp_path: Path, tiny_weights: Path, album_database: str | None) -> It
 
     with client_for(settings_for(tmp_path / "data", tiny_weights, database_url=album_database)) as c:
         yield c
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free port (tests/queue_helpers.py); its modules skip without one."""
+    from queue_helpers import redis_server
+
+    with redis_server(tmp_path / "redis") as url:
+        yield url

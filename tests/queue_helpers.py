@@ -10,11 +10,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from app.serving import broker as jq
+from app.serving.job_store import JobStore
+
+from app_helpers import image_bytes, settings_for
 
 REPO = Path(__file__).resolve().parent.parent
 REDIS = shutil.which("redis-server")
@@ -194,3 +200,80 @@ def queue_web_server(redis_url: str, data_dir: Path, **env: str) -> Iterator[str
     finally:
         server.terminate()
         server.wait(10)
+
+
+# --- the tests' shared steps: settings, waiting, what the workers reported, a job run in-process -----
+
+
+def queue_settings(data: Path, url: str):
+    return settings_for(data, None, broker_url=url, redelivery_s=REDELIVERY_S, load_model=False)
+
+
+def wait_for(client, job_ids, timeout_s: float = 120) -> dict[str, dict]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = {j: client.get(f"/api/jobs/{j}").json() for j in job_ids}
+        if all(s["status"] in ("done", "failed") for s in states.values()):
+            return states
+        assert time.monotonic() < deadline, Counter(s["status"] for s in states.values())
+        time.sleep(0.2)
+
+
+def finished_lines(workers: list[WorkerProc]) -> Counter[str]:
+    """How often each job id was reported finished by any worker."""
+    seen: Counter[str] = Counter()
+    for w in workers:
+        for line in w.lines:
+            if " job " in line and ("done" in line or "failed" in line):
+                seen[line.split(" job ", 1)[1].split()[0]] += 1
+    return seen
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def running_job(web, upload: bytes, worker: WorkerProc) -> dict:
+    """Upload one photo and wait until a worker has started it (-> the job as the upload answered it)."""
+    job = web.post("/api/photos", files={"file": ("grandpa.png", upload, "image/png")}).json()
+    deadline = time.monotonic() + 60
+    while web.get(job["url"]).json()["status"] != "running":
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.05)
+    return job
+
+
+def assert_queue_empty(url: str):
+    broker = jq.make_broker(url, REDELIVERY_S)
+    try:
+        assert (jq.waiting(broker), jq.unacknowledged(broker), jq.dead_lettered(broker)) == (0, 0, 0)
+    finally:
+        broker.close()
+
+
+def run_queued_job(data: Path, job_id: str, size=(40, 24)):
+    """Do what a worker does with a job, in this process, with a stand-in for the model."""
+    from app.serving.consumer import JobRunner
+    from app.serving.contract import ModelProfile
+    from app.serving.processes import Outcome
+
+    def engine(job):
+        return Outcome(image_bytes(*size), "PNG", "PNG", size[0], size[1], image_bytes(20, 12, "JPEG"))
+
+    profile = ModelProfile(32, 32, "cpu", "stand-in.safetensors", "ab" * 32)
+    return JobRunner(JobStore(data), engine, profile, "inline")(job_id)
+
+
+def batch_and_single(web) -> tuple[list[str], str]:
+    """Three photos of a batch, then one on its own: -> (the batch's job ids, the single one's)."""
+    batch = web.post("/api/batches", json={"names": ["a.png", "b.png", "c.png"]}).json()
+    bulk = [
+        web.post(
+            "/api/photos",
+            files={"file": (name, image_bytes(40 + i, 24), "image/png")},
+            data={"batch": batch["id"], "position": str(i)},
+        ).json()["id"]
+        for i, name in enumerate(["a.png", "b.png", "c.png"])
+    ]
+    single = web.post("/api/photos", files={"file": ("alone.png", image_bytes(), "image/png")}).json()["id"]
+    return bulk, single

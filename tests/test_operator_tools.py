@@ -23,7 +23,7 @@ from app.serving.tally import BUCKETS, Tally
 from model.errors import UnreadableImage
 
 from app_helpers import client_for, image_bytes, settings_for
-from queue_helpers import REDELIVERY_S, needs_redis, redis_server
+from queue_helpers import REDELIVERY_S, needs_redis
 
 TOKEN = "metrics-token-42x"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -140,12 +140,6 @@ def test_metrics_need_the_token_and_count_photos_and_engine_restarts(tmp_path, t
 
 
 # --- queue mode: /metrics and `heirloom jobs` against a real redis-server ---------------------------------
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path):
-    with redis_server(tmp_path / "redis") as url:
-        yield url
 
 
 @needs_redis

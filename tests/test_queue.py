@@ -1,5 +1,6 @@
 """Queue mode without Redis: the job store's rules, a worker's handling of one message, the web side's
-cheap checks and settings. The same code against real redis-server and workers: test_queue_redis.py."""
+cheap checks and settings. The same code against real redis-server and workers:
+test_queue_workers.py, test_queue_web.py, test_queue_outages.py and test_queue_page.py."""
 
 from __future__ import annotations
 

@@ -16,16 +16,10 @@ from app.serving.worker_wire import result_to_json
 from app.settings import Settings
 
 from app_helpers import client_for, image_bytes, settings_for, size_of
-from queue_helpers import REDELIVERY_S, WorkerProc, needs_redis, queue_web_server, redis_server
+from queue_helpers import REDELIVERY_S, WorkerProc, needs_redis, queue_web_server
 
 WORKER_TOKEN = "worker-token-0123456789"
 USER_TOKEN = "family-token-abcdefgh"
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path):
-    with redis_server(tmp_path / "redis") as url:
-        yield url
 
 
 def queue_web(data: Path, url: str, **kw):
