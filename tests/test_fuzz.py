@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from fuzz_uploads import Case, LiveServer, make_cases, run, sample
+from fuzz_uploads import run
+from live_server import LiveServer
+from upload_cases import Case, make_cases, sample
 
 from app_helpers import image_bytes
 
