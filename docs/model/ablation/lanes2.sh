@@ -25,7 +25,11 @@ row() {
     c6k)   H train-hypercolumn $A/run-c6k --cache $A/cache6k "${common[@]}" ;;
     ctx)   H train-hypercolumn $A/run-ctx "${cached[@]}" --set generator.context=256 ;;
     deep)  H train-hypercolumn $A/run-deep "${cached[@]}" --set generator.blocks=2 ;;
-    bf16)  H train-hypercolumn $A/run-bf16 "${cached[@]}" --set precision=bfloat16 ;;
+    wide)  H train-hypercolumn $A/run-wide "${cached[@]}" --set generator.width=256 ;;
+    # bf16 vs float32: this CPU has no native bf16 (emulated, ~0.3x float32's step rate), so the pair runs an
+    # equal step count (320 steps, 10,240 photos), not equal CPU time: the same photos seen, the precision alone changed
+    f32s)  H train-hypercolumn $A/run-f32s "${cached[@]}" --set precision=float32 --cpu-hours 0 --steps 320 ;;
+    bf16)  H train-hypercolumn $A/run-bf16 "${cached[@]}" --set precision=bfloat16 --cpu-hours 0 --steps 320 ;;
   esac
 }
 [ "$1" = --after ] && { while kill -0 "$2" 2>/dev/null; do sleep 10; done; shift 2; }
