@@ -142,7 +142,13 @@ def train(args: argparse.Namespace) -> int:
 
     run_training(recipe, run, resume=not args.restart, device=args.device)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"done: {run} (best generator: {run / 'best.safetensors'})")
+        best = run / "best.safetensors"  # absent where nothing was scored (no held-back photos, eval_photos=0)
+        kept = (
+            f"best generator: {best}"
+            if best.is_file()
+            else f"not scored; latest generator: {run / 'latest.safetensors'}"
+        )
+        print(f"done: {run} ({kept})")
     return 0
 
 

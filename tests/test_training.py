@@ -105,6 +105,17 @@ def test_smoke_run_leaves_its_artifacts(photos: Path, tmp_path: Path, capsys: py
     assert {int(v["step"]) for v in state["opt"]["state"].values()} == {4}
     assert any(k.startswith("encoder.") for k in state["decoder"])  # encoder=none: all of it learns
     assert list(csv.reader((run / "metrics.csv").open()))[0][:3] == ["step", "images_seen", "cpu_hours"]
+    assert f"(best generator: {run / 'best.safetensors'})" in out
+
+
+def test_a_run_scored_on_nothing_names_its_latest_generator_not_a_missing_best(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    _train(photos, run, 2, "--set", "eval_photos=0")
+    out = capsys.readouterr().out
+    assert not (run / "best.safetensors").exists() and (run / "latest.safetensors").is_file()
+    assert f"not scored; latest generator: {run / 'latest.safetensors'}" in out and "best generator" not in out
 
 
 def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
