@@ -7,7 +7,8 @@
 where "model" is the generator file's stem in the reports (`--compare` names) or "model" for a
 report's main `--weights`, matched by file stem. Photos seen and CPU-hours are read from each
 generator file's header, so the table says what every row was given. Prints a Markdown table with
-the gray baseline first; the plot shows FID and colourfulness per row against gray and the photos.
+the gray baseline first (neutral tint where the reports have it); the plot shows FID and colourfulness
+per row against gray and the photos.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def collect(reports: list[Path]) -> tuple[dict[str, dict], dict, float, dict[str
     return rows, gray, real_cf, paths
 
 
+def tint(m: dict) -> str:
+    """Mean predicted chroma where the photo is neutral (evaluate's neutral_tint; "–" in older reports)."""
+    return f"{m['neutral_tint']:.2f}" if "neutral_tint" in m else "–"
+
+
 def seen_and_cpu(path: str) -> tuple[int, float]:
     info = read_generator(path).info
     cpu = info.get("cpu_hours", info.get("cpu_seconds", 0) / 3600)
@@ -55,10 +61,12 @@ def main() -> None:
     a = p.parse_args()
     metrics, gray, real_cf, paths = collect(a.reports)
     table = json.loads(a.rows.read_text())
-    print(f"| lever | setting | photos seen | CPU-h | FID ↓ | PSNR ↑ | CIEDE2000 ↓ | CF (photos {real_cf:.1f}) |")
-    print("|---|---|---|---|---|---|---|---|")
+    cf_head = f"CF (photos {real_cf:.1f})"
+    print(f"| lever | setting | photos seen | CPU-h | FID ↓ | PSNR ↑ | CIEDE2000 ↓ | {cf_head} | neutral tint ↓ |")
+    print("|---|---|---|---|---|---|---|---|---|")
     g = gray
-    print(f"| – | gray (input = output) | – | – | {g['fid']:.1f} | {g['psnr']:.2f} | {g['ciede2000']:.2f} | 0 |")
+    scores = f"{g['fid']:.1f} | {g['psnr']:.2f} | {g['ciede2000']:.2f} | 0 | {tint(g)}"
+    print(f"| – | gray (input = output) | – | – | {scores} |")
     labels, fids, cfs = [], [], []
     for row in table:
         m = metrics[row["model"]]
@@ -67,7 +75,7 @@ def main() -> None:
         bold = "**" if row.get("bold") else ""
         print(
             f"| {row['lever']} | {bold}{row['setting']}{bold} | {seen_txt} | {cpu_txt} | {bold}{m['fid']:.1f}{bold} | "
-            f"{m['psnr']:.2f} | {m['ciede2000']:.2f} | {m['colorfulness']:.1f} |"
+            f"{m['psnr']:.2f} | {m['ciede2000']:.2f} | {m['colorfulness']:.1f} | {tint(m)} |"
         )
         labels.append(f"{row['lever']}: {row['setting']}" if row["lever"] != "–" else row["setting"])
         fids.append(m["fid"])
