@@ -43,8 +43,9 @@ def collect(reports: list[Path]) -> tuple[dict[str, dict], dict, float, dict[str
 
 
 def tint(m: dict) -> str:
-    """Mean predicted chroma where the photo is neutral (evaluate's neutral_tint; "–" in older reports)."""
-    return f"{m['neutral_tint']:.2f}" if "neutral_tint" in m else "–"
+    """Mean predicted chroma where the photo is neutral (evaluate's neutral_tint; "–" where there is none)."""
+    value = m.get("neutral_tint")  # None too where no photo has neutral pixels
+    return "–" if value is None else f"{value:.2f}"
 
 
 def seen_and_cpu(path: str) -> tuple[int, float]:

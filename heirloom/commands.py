@@ -140,15 +140,12 @@ def train(args: argparse.Namespace) -> int:
         return 0
     from model.training.training_run import train as run_training
 
-    run_training(recipe, run, resume=not args.restart, device=args.device)
+    trainer = run_training(recipe, run, resume=not args.restart, device=args.device)
     if int(os.environ.get("RANK", "0")) == 0:
-        best = run / "best.safetensors"  # absent where nothing was scored (no held-back photos, eval_photos=0)
-        kept = (
-            f"best generator: {best}"
-            if best.is_file()
-            else f"not scored; latest generator: {run / 'latest.safetensors'}"
-        )
-        print(f"done: {run} ({kept})")
+        # this run's own selection (kept across resumes), not a best.safetensors left before a --restart
+        best = run / "best.safetensors"
+        kept = f"best generator: {best}" if trainer.best and best.is_file() else "not scored"
+        print(f"done: {run} ({kept}; latest generator: {run / 'latest.safetensors'})")
     return 0
 
 

@@ -1,4 +1,6 @@
-"""Real servers for the queue tests: a redis-server on a free port, `heirloom worker` processes."""
+"""The queue tests' shared parts: real servers (a redis-server on a free port, `heirloom worker` processes,
+the web app in queue mode) and shared steps (settings, waiting for jobs, what the workers reported, a job run
+in-process with a stand-in for the model, a batch and a single photo)."""
 
 from __future__ import annotations
 

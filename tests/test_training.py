@@ -105,17 +105,23 @@ def test_smoke_run_leaves_its_artifacts(photos: Path, tmp_path: Path, capsys: py
     assert {int(v["step"]) for v in state["opt"]["state"].values()} == {4}
     assert any(k.startswith("encoder.") for k in state["decoder"])  # encoder=none: all of it learns
     assert list(csv.reader((run / "metrics.csv").open()))[0][:3] == ["step", "images_seen", "cpu_hours"]
-    assert f"(best generator: {run / 'best.safetensors'})" in out
+    assert f"(best generator: {run / 'best.safetensors'}; latest generator: {run / 'latest.safetensors'})" in out
 
 
-def test_a_run_scored_on_nothing_names_its_latest_generator_not_a_missing_best(
+def test_a_run_scored_on_nothing_names_no_best_generator(
     photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Not a missing best.safetensors, nor one that an earlier run in the folder left before --restart."""
     run = tmp_path / "run"
     _train(photos, run, 2, "--set", "eval_photos=0")
     out = capsys.readouterr().out
     assert not (run / "best.safetensors").exists() and (run / "latest.safetensors").is_file()
-    assert f"not scored; latest generator: {run / 'latest.safetensors'}" in out and "best generator" not in out
+    assert f"(not scored; latest generator: {run / 'latest.safetensors'})" in out and "best generator" not in out
+    scored = tmp_path / "scored"
+    _train(photos, scored, 2, "--set", "eval_minutes=0")
+    assert "(best generator:" in capsys.readouterr().out and (scored / "best.safetensors").is_file()
+    _train(photos, scored, 2, "--restart", "--set", "eval_photos=0")  # the old best.safetensors stays on disk
+    assert "(not scored; latest generator:" in capsys.readouterr().out and (scored / "best.safetensors").is_file()
 
 
 def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from model.training.metrics import colorfulness
 from model.training.data import decode_square, is_val
 from model.training.feature_cache import shuffled_photos
+from model.training.metrics import colorfulness
 
 
 def main(root: Path, dest: Path, count: int = 9270) -> None:
