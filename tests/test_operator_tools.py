@@ -23,7 +23,7 @@ from app.serving.tally import BUCKETS, Tally
 from model.errors import UnreadableImage
 
 from app_helpers import client_for, image_bytes, settings_for
-from queue_helpers import REDELIVERY_S, needs_redis
+from queue_helpers import REDELIVERY_S, needs_redis, queue_settings
 
 TOKEN = "metrics-token-42x"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -148,7 +148,7 @@ def test_heirloom_jobs_and_metrics_in_queue_mode(tmp_path, redis_url, capsys):
 
     data = tmp_path / "data"
     where = ["--data-dir", str(data), "--broker", redis_url]
-    settings = settings_for(data, None, broker_url=redis_url, redelivery_s=REDELIVERY_S, load_model=False, token=TOKEN)
+    settings = queue_settings(data, redis_url).with_(token=TOKEN)
     with client_for(settings) as web:
         assert web.get("/metrics").status_code == 401
         ids = []
@@ -274,7 +274,7 @@ def test_a_paused_queue_holds_a_real_worker_until_resumed(tmp_path, tiny_weights
     worker = WorkerProc(redis_url, data, tiny_weights, "pausable").wait_ready()
     try:
         assert jobs(["pause", *where]) == 0
-        settings = settings_for(data, None, broker_url=redis_url, redelivery_s=REDELIVERY_S, load_model=False)
+        settings = queue_settings(data, redis_url)
         with client_for(settings) as web:
             job = web.post("/api/photos", files={"file": ("a.png", image_bytes(), "image/png")}).json()
             time.sleep(3)  # many times what the tiny photo takes

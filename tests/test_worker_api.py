@@ -15,15 +15,15 @@ from app.serving.remote_jobs import RemoteJobStore, ServerUnreachable, _multipar
 from app.serving.worker_wire import result_to_json
 from app.settings import Settings
 
-from app_helpers import client_for, image_bytes, settings_for, size_of
-from queue_helpers import REDELIVERY_S, WorkerProc, needs_redis, queue_web_server
+from app_helpers import client_for, image_bytes, size_of
+from queue_helpers import WorkerProc, needs_redis, queue_settings, queue_web_server
 
 WORKER_TOKEN = "worker-token-0123456789"
 USER_TOKEN = "family-token-abcdefgh"
 
 
 def queue_web(data: Path, url: str, **kw):
-    return client_for(settings_for(data, None, broker_url=url, redelivery_s=REDELIVERY_S, load_model=False, **kw))
+    return client_for(queue_settings(data, url).with_(**kw))
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -126,7 +126,7 @@ def test_a_worker_with_its_own_data_directory_colorizes_through_the_web_server(t
         )
         try:
             worker.wait_ready()
-            settings = settings_for(web_data, None, broker_url=redis_url, redelivery_s=REDELIVERY_S, load_model=False)
+            settings = queue_settings(web_data, redis_url)
             # The test reads the album through its own client on the same data directory as the web server.
             with client_for(settings) as web:
                 uploads = [image_bytes(40 + i, 24 + i) for i in range(3)]
