@@ -4,6 +4,7 @@
 # usage: lane.sh ROW [ROW...]
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 A=/var/tmp/heirloom-runs/abl
+HERE=$(cd "$(dirname "$0")" && pwd)  # row_loop.sh lies beside this script
 cd /work/abl-tree
 H() { /work/main/.venv/bin/python -c "import sys; from heirloom.cli import main; sys.exit(main())" "$@"; }
 base=(--photos $A/photos --cpu-hours 0.333 --set threads=1 --set eval_photos=0 --set eval_minutes=999
@@ -31,9 +32,5 @@ row() {
              --runs-dir $A --name none; fi ;;
   esac
 }
-[ "$1" = --after ] && { while kill -0 "$2" 2>/dev/null; do sleep 10; done; shift 2; }
-for r in "$@"; do
-  [ -f $A/DONE-$r ] && continue
-  echo "== $r $(date -u +%T)"
-  row $r && touch $A/DONE-$r || echo "!! $r failed"
-done
+source "$HERE/row_loop.sh"
+run_rows "$@"

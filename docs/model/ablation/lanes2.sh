@@ -6,6 +6,7 @@
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 A=${A:-/var/tmp/heirloom-runs/abl2}
 CODE=${CODE:-/var/tmp/heirloom-runs/code}
+HERE=$(cd "$(dirname "$0")" && pwd)  # row_loop.sh lies beside this script
 cd "$CODE"
 H() { PYTHONPATH=. /work/main/.venv/bin/python -c "import sys; from heirloom.cli import main; sys.exit(main())" "$@"; }
 common=(--cpu-hours 0.333 --set threads=1 --set eval_photos=0 --set eval_minutes=999 --set checkpoint_minutes=3
@@ -35,9 +36,5 @@ from heirloom.cli import main; sys.exit(main())" train-hypercolumn $A/run-bf16 "
              --cpu-hours 0 --steps 320 ;;
   esac
 }
-[ "$1" = --after ] && { while kill -0 "$2" 2>/dev/null; do sleep 10; done; shift 2; }
-for r in "$@"; do
-  [ -f $A/DONE-$r ] && continue
-  echo "== $r $(date -u +%T)"
-  row $r && touch $A/DONE-$r || echo "!! $r failed"
-done
+source "$HERE/row_loop.sh"
+run_rows "$@"
