@@ -148,3 +148,41 @@ def test_stride1_max_pool_equals_torch_max_pool(k: int) -> None:
 
     x = torch.randn(2, 5, 17, 12)
     assert torch.equal(MaxPoolStride1(k)(x), torch.nn.MaxPool2d(k, 1)(x))
+
+
+def test_chroma_loss_asks_for_colour_where_the_hue_is_unsure_and_none_on_neutral_surfaces() -> None:
+    from model.color import AB_SCALE
+    from model.training.color_losses import chroma_loss, regression_loss
+
+    # Half the pixels a red dress, half a blue one: the per-channel L1 scores the gray middle and the red
+    # exactly alike (both sit between the two in a and in b), so it leaves unsure objects gray.
+    red, blue = torch.tensor([50.0, 40.0]), torch.tensor([-10.0, -60.0])
+    target = torch.stack([red, blue]).T.reshape(1, 2, 1, 2)
+    middle = torch.tensor([20.0, -10.0]).view(1, 2, 1, 1).expand(1, 2, 1, 2) / AB_SCALE
+    as_red = red.view(1, 2, 1, 1).expand(1, 2, 1, 2) / AB_SCALE
+    assert torch.isclose(regression_loss(middle, target), regression_loss(as_red, target))
+    assert chroma_loss(as_red, target) < 0.5 * chroma_loss(middle, target)
+    # A gray wall: any tint costs, and its own gray costs nothing (with a finite gradient at ab = 0).
+    wall = torch.zeros(1, 2, 4, 4)
+    gray = torch.zeros(1, 2, 4, 4, requires_grad=True)
+    assert chroma_loss(gray, wall) < 1e-3
+    chroma_loss(gray, wall).backward()
+    assert gray.grad is not None and torch.isfinite(gray.grad).all()
+    assert chroma_loss(torch.full((1, 2, 4, 4), 0.1), wall) > 0.1
+
+
+def test_chroma_weight_trains_the_regression_head_and_logs_its_term(tmp_path: Path) -> None:
+    from model.training.generator_trainer import GeneratorTrainer
+    from model.training.onthefly import OnTheFlySource
+
+    run, recipe = _run(tmp_path, "vgg16", steps=2, chroma_weight=5.0, l1_weight=0.0, class_weight=0.0)
+    assert [c.decode for c in trained_decodings(recipe)] == ["regression"], "chroma alone trains that head"
+    t = GeneratorTrainer(recipe, run, OnTheFlySource(recipe, torch.device("cpu")), "cpu", log=lambda *a: None)
+    before = [p.detach().clone() for p in t.net.parameters()]
+    terms = t.train_step()
+    assert terms["chroma"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, t.net.parameters())), "the chroma term moved weights"
+    (tmp_path / "off").mkdir()
+    off_run, off = _run(tmp_path / "off", "vgg16", steps=1)
+    off_t = GeneratorTrainer(off, off_run, OnTheFlySource(off, torch.device("cpu")), "cpu", log=lambda *a: None)
+    assert "chroma" not in off_t.train_step()

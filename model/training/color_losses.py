@@ -91,6 +91,19 @@ def regression_loss(
     return (err * weights.to(pred.device)[nearest_bin(ab, cfg)][:, None]).mean()
 
 
+def chroma_loss(pred: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """L1 between the chroma C*ab (the length of ab, / AB_SCALE) of the regression head and of the target.
+
+    The per-channel L1 is flat across every ab between an object's plausible colours (a red or a blue dress),
+    so where the hue is unsure it is content with the gray middle of them; the chroma's own L1 is not: it asks
+    for the chroma such objects have, and leaves the hue to the L1. It pulls a truly neutral surface toward 0
+    as hard as the L1 does, so the colour it adds goes where photos are coloured, not onto walls and roads."""
+    eps = 1e-6  # keeps the length's gradient finite at ab = 0
+    pc = (pred.float().square().sum(1) + eps).sqrt()
+    tc = ((ab.float() / AB_SCALE).square().sum(1) + eps).sqrt()
+    return (pc - tc).abs().mean()
+
+
 def weighted_l1(pred: torch.Tensor, want: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Mean |pred - want| over the pixels of a (B, 1, h, w) mask or weight map, every channel (0 where it is empty)."""
     w = weight.to(pred.dtype)

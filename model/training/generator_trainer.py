@@ -34,6 +34,7 @@ from ..pipeline import pick_device
 from ..precision import channels_last_on, describe, resolve_precision
 from .color_losses import (
     ab_prior,
+    chroma_loss,
     class_loss,
     perceptual_loss,
     rebalance_weights,
@@ -264,6 +265,10 @@ class GeneratorTrainer:
         l1 = regression_loss(pred, ab, self._l1_weights(), r.generator)
         loss = r.class_weight * ce + r.l1_weight * l1
         terms = {"ce": ce.item(), "l1": l1.item()}
+        if r.chroma_weight:
+            chroma = chroma_loss(pred, ab)
+            loss = loss + r.chroma_weight * chroma
+            terms["chroma"] = chroma.item()
         if hints is not None:
             extra, hint_terms = self.hint_objective(pred, ab, hints, feats, l_in)
             loss = loss + extra

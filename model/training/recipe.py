@@ -29,6 +29,8 @@ class Recipe:
     rebalance: float = 1.0  # lambda: 1 = no class rebalancing, 0.5 = Zhang et al.
     class_weight: float = 1.0
     l1_weight: float = 10.0  # regression head (ab / AB_SCALE: ~10x smaller than the CE); pix2pix's λ is 100
+    chroma_weight: float = 0.0  # L1 on the regression head's chroma C*ab (color_losses.chroma_loss): colour where
+    # photos have it, which the per-channel L1 leaves gray wherever the hue is unsure; 0 = off
     perceptual_weight: float = 0.0  # VGG16 features of the regression head's colorized photo (vgg16 only)
     gan_weight: float = 0.0  # PatchGAN on the regression head's (L, ab): 0 = no GAN
     gan_from: float = 0.5  # the GAN starts at this fraction of the budget (0: from the first step, as pix2pix)
@@ -174,7 +176,7 @@ def trained_decodings(r: Recipe) -> list[HypercolumnConfig]:
     """The decodings of the heads this recipe trains: an untrained head's colours are noise, and noise
     can be colourful enough to be selected."""
     cfgs = decodings(r.generator, r.temperatures)
-    regression_trained = r.l1_weight > 0 or r.perceptual_weight > 0 or r.gan_weight > 0
+    regression_trained = r.l1_weight > 0 or r.chroma_weight > 0 or r.perceptual_weight > 0 or r.gan_weight > 0
     return [
         c
         for c in cfgs
