@@ -4,7 +4,8 @@ CPUs with AMX (`amx_bf16`) or AVX-512 BF16 (`avx512_bf16`) run bf16 convolutions
 than float32 (measured on this project's 2-core machines: on a Xeon with AMX, VGG16 at 128 px 20 -> 64
 photos/s, a decoder's training step 35 -> 78 photos/s; on an AMD EPYC with avx512_bf16 and no AMX, the
 shipped recipe's training step 15.6 -> 31.2 photos/s, bench/bench_engine.py); without those units bf16 is
-emulated and slower, so it is chosen only where the CPU says it has them, never assumed. CUDA keeps float32 weights and its own autocast.
+emulated and slower, so it is chosen only where the CPU says it has them, never assumed. CUDA keeps float32
+weights and its own autocast.
 """
 
 from __future__ import annotations
