@@ -96,8 +96,9 @@ def chroma_loss(pred: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
 
     The per-channel L1 is flat across every ab between an object's plausible colours (a red or a blue dress),
     so where the hue is unsure it is content with the gray middle of them; the chroma's own L1 is not: it asks
-    for the chroma such objects have, and leaves the hue to the L1. It pulls a truly neutral surface toward 0
-    as hard as the L1 does, so the colour it adds goes where photos are coloured, not onto walls and roads."""
+    for the chroma such objects have, and leaves the hue to the L1. It pulls a surface toward 0 only where the
+    decoder can tell it is neutral: where it cannot (a wall white in some photos, painted in others) the median
+    chroma is not 0, so it adds tint too (model v7: imagenet_ood CF 15.3 -> 19.6, neutral tint 5.3 -> 7.8)."""
     eps = 1e-6  # keeps the length's gradient finite at ab = 0
     pc = (pred.float().square().sum(1) + eps).sqrt()
     tc = ((ab.float() / AB_SCALE).square().sum(1) + eps).sqrt()
