@@ -134,6 +134,28 @@ class VGG16Encoder(FrozenEncoder):
         self.freeze()
 
 
+def vgg16_block5() -> nn.Sequential:
+    """VGG16's last block as it follows relu4_3: the pool, then conv5_1..conv5_3 with their ReLUs (relu4_3 ->
+    relu5_3, layers 26..33 of `features`). A decoder with `tune_top` trains this copy as its own."""
+    c = 512
+    layers: list[nn.Module] = [MaxPoolStride1(2), BlurDown(c)]
+    for _ in range(3):
+        layers += [nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+def copy_block5(block: nn.Sequential, encoder: FrozenEncoder) -> None:
+    """Load `block` (vgg16_block5) with the ImageNet weights of `encoder`'s own conv5 block."""
+    if not isinstance(encoder, VGG16Encoder):
+        raise ValueError(f"only VGG16 has a conv5 block to copy, not {encoder.name!r}")
+    first = VGG16_TAPS["relu4_3"] + 1
+    for i, layer in enumerate(block):
+        source = encoder.features[first + i]
+        if type(layer) is not type(source):
+            raise ValueError(f"block layer {i} is a {type(layer).__name__}, the encoder's a {type(source).__name__}")
+        layer.load_state_dict(source.state_dict(), strict=True)
+
+
 class AlexNetEncoder(FrozenEncoder):
     """AlexNet (2.5M), the light option: relu2 (B, 192, ~H/4), relu3 (B, 384, ~H/8), relu5 (B, 256, ~H/8).
     Its last three convs share one scale; the decoder brings every tap to its neighbour's size anyway."""

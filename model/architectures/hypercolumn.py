@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..color import AB_SCALE
-from ..encoders import ENCODER_NAMES, load_encoder, make_encoder
+from ..encoders import ENCODER_NAMES, FrozenEncoder, copy_block5, load_encoder, make_encoder, vgg16_block5
 from ..errors import CheckpointError
 from .hint_propagation import HintPropagation, pool_hints, zero_conv
 
@@ -41,6 +41,8 @@ class HypercolumnConfig:
     propagate_floor: float = 0.0  # a trust below which neither the carried colour nor the trust reaches the decoder
     blocks: int = 0  # residual blocks added at every decoder scale (depth; 0 = the v2 decoder)
     context: int = 0  # width of the global scene summary fused into every scale (0 = none)
+    tune_top: bool = False  # vgg16: the decoder owns and trains a copy of the encoder's conv5 block (from relu4_3),
+    # started at its ImageNet weights; the frozen encoder's own relu5_3 is then not used
     bin_size: float = 10.0  # ab grid step of the classification head (22 x 22 bins over ±AB_SCALE)
     decode: str = "classes"  # classes (annealed mean) | regression
     temperature: float = 0.38  # annealed-mean temperature: lower is more vivid, 1.0 is the plain mean
@@ -138,6 +140,7 @@ class HypercolumnDecoder(nn.Module):
         k = cfg.blocks  # depth beside the v2 modules, so a v2 decoder's weights keep their names
         self.res16, self.res8, self.res4, self.res2 = (_residuals(c, k) for c in (w, w, w // 2, w // 4))
         self.context = GlobalContext(c5, cfg.context, (w, w, w // 2, w // 4)) if cfg.context else None
+        self.top = vgg16_block5() if cfg.tune_top else None  # relu4_3 -> relu5_3, trained (copy_block5 starts it)
         hc = self.hint_channels = cfg.hint_channels
         self.hints = nn.ModuleList([zero_conv(hc, c) for c in (w, w, w // 2)]) if hc else None
         self.spread = (
@@ -166,6 +169,8 @@ class HypercolumnDecoder(nn.Module):
         self, feats: tuple[torch.Tensor, torch.Tensor, torch.Tensor], l: torch.Tensor, hints: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         f3, f4, f5 = feats
+        if self.top is not None:
+            f5 = self.top(f4)
         ctx = self.context(f5) if self.context is not None else [None] * 4
         lat5, lat4, lat3 = self.lat5(f5), self.lat4(f4), self.lat3(f3)
         carried, spread = None, self.spread
@@ -222,6 +227,8 @@ class HypercolumnGenerator(nn.Module):
             raise ValueError("propagate_gate takes in the carried colour: it needs propagate=true")
         if cfg.propagate_floor and not cfg.propagate:
             raise ValueError("propagate_floor fades the carried colour: it needs propagate=true")
+        if cfg.tune_top and cfg.encoder != "vgg16":
+            raise ValueError(f"tune_top trains VGG16's conv5 block: it needs encoder vgg16, not {cfg.encoder!r}")
         if not cfg.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {cfg.temperature}")
         self.cfg = cfg
@@ -234,6 +241,14 @@ class HypercolumnGenerator(nn.Module):
         """What training changes and a generator file stores: the decoder, or all of it when the encoder
         is trained too (encoder=none); a frozen encoder lives in its own file."""
         return self.decoder if self.encoder.frozen else self
+
+    def start_top(self) -> None:
+        """A `tune_top` decoder's conv5 block from the (loaded) encoder's ImageNet weights: before training, so
+        that the generator starts computing exactly what its frozen encoder did."""
+        if self.decoder.top is None:
+            raise ValueError("this generator has no trained conv5 block (tune_top is off)")
+        assert isinstance(self.encoder, FrozenEncoder)
+        copy_block5(self.decoder.top, self.encoder)
 
     def decode(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """-> (B, 2, H/2, W/2) ab / AB_SCALE from the chosen head (the class head's 1/4 grid brought to 1/2)."""

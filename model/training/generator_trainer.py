@@ -77,6 +77,8 @@ class GeneratorTrainer:
         self.encoder_path = self.run / encoder_filename(recipe.generator.encoder)
         if self.frozen:
             self._init_encoder()
+        if recipe.generator.tune_top:  # from ImageNet; a warm start that holds its own trained block overwrites it
+            self.G.start_top()
         self.lineage: list[dict] = []  # the runs behind the warm start (lineage.py)
         if recipe.init:
             self.lineage = warm_start(self.G.trained, recipe.generator, recipe.init, self.frozen, self.log)
@@ -128,7 +130,11 @@ class GeneratorTrainer:
             stem.register_hook(lambda g: g * keep_l)
             scale = self.recipe.hint_lr_scale
             return [{"params": [stem, *hint], "lr": self.recipe.lr * scale, "lr_scale": scale}]
-        groups = [{"params": rest, "lr_scale": 1.0}]
+        top = {id(p) for n, p in self.net.named_parameters() if n.removeprefix("decoder.").startswith("top.")}
+        groups = [{"params": [p for p in rest if id(p) not in top], "lr_scale": 1.0}]
+        if top:  # pretrained: fine-tuned at a fraction of the rate of the decoder, which learns it from start
+            scale = self.recipe.top_lr_scale
+            groups.append({"params": [p for p in rest if id(p) in top], "lr": self.recipe.lr * scale, "lr_scale": scale})
         if hint:
             scale = self.recipe.hint_lr_scale
             groups.append({"params": hint, "lr": self.recipe.lr * scale, "lr_scale": scale})

@@ -54,6 +54,7 @@ class Recipe:
     age: float = 0.0  # share of training views whose gray input is aged (aging.py): old-print inputs, clean targets
     l1_rebalance: float = 1.0  # lambda of colour-rarity weights on the regression head's L1 (1 = none); milder
     # than the class loss's: strong weights pull uncertain neutral surfaces to rare colours (magenta walls)
+    top_lr_scale: float = 0.1  # generator.tune_top: the conv5 block's learning rate, times `lr` (ImageNet weights)
     hint_p_none: float = 0.5  # generator.hint_channels: share of views trained without hints (automatic colour)
     hint_max_points: int = 10  # ... and up to this many simulated hints on the others (hint_sampling.py)
     hint_p_wrong: float = 0.0  # share of those hints given a colour the photo does not have there: followed on

@@ -32,6 +32,7 @@ def warm_start(
             temperature=1.0,
             blocks=0,
             context=0,
+            tune_top=False,
             hint_channels=0,
             propagate=False,
             propagate_rank=0,
@@ -42,6 +43,7 @@ def warm_start(
     grows = (
         cfg.blocks >= gen.config.blocks
         and (cfg.context == gen.config.context or not gen.config.context)
+        and (cfg.tune_top or not gen.config.tune_top)
         and (cfg.hint_channels == gen.config.hint_channels or not gen.config.hint_channels)
         and (cfg.propagate or not gen.config.propagate)
         and (cfg.propagate_rank == gen.config.propagate_rank or not gen.config.propagate_rank)
@@ -60,10 +62,10 @@ def warm_start(
     new = [k for k in missing if not _is_growth(k.removeprefix("decoder."), gen.config)]
     if unexpected or new:
         raise ConfigError(f"--init {path} does not fit this generator: missing {new}, unexpected {unexpected}")
-    if missing:  # residual blocks and context maps start at zero: the same function, room to learn
+    if missing:  # residual blocks and context maps start at zero, a conv5 block as the encoder's: the same function
         log(
             f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> {cfg.blocks}, "
-            f"context {gen.config.context} -> {cfg.context}, hints {gen.config.hint_channels} -> "
+            f"context {gen.config.context} -> {cfg.context}, conv5 trained {gen.config.tune_top} -> {cfg.tune_top}, hints {gen.config.hint_channels} -> "
             f"{cfg.hint_channels}, propagation {gen.config.propagate} -> {cfg.propagate}, "
             f"matching rank {gen.config.propagate_rank} -> {cfg.propagate_rank}, "
             f"gate {gen.config.propagate_gate} -> {cfg.propagate_gate})"
@@ -74,10 +76,12 @@ def warm_start(
 
 def _is_growth(key: str, old: HypercolumnConfig) -> bool:
     """Whether a decoder weight belongs to what a grown decoder adds: residual blocks past the old
-    count, the global context or the hint paths (when the old decoder had none)."""
+    count, the global context, the trained conv5 block or the hint paths (when the old decoder had none)."""
     head, _, rest = key.partition(".")
     if head == "context":
         return not old.context
+    if head == "top":
+        return not old.tune_top
     if head == "hints":
         return not old.hint_channels
     if head == "spread":  # the matching's learned correction and the gate may be new beside a trained propagation
@@ -95,4 +99,6 @@ def _is_growth(key: str, old: HypercolumnConfig) -> bool:
 def init_shape_overrides(path: str | Path) -> dict[str, object]:
     """The generator fields that fix a hypercolumn decoder's shape, as stored in `path` (for `--set`)."""
     cfg = read_generator(path).config
-    return {k: getattr(cfg, k) for k in ("encoder", "width", "stem", "hint_channels", "bin_size", "blocks", "context")}
+    return {k: getattr(cfg, k) for k in (
+        "encoder", "width", "stem", "hint_channels", "bin_size", "blocks", "context", "tune_top"
+    )}
