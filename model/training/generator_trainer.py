@@ -134,7 +134,9 @@ class GeneratorTrainer:
         groups = [{"params": [p for p in rest if id(p) not in top], "lr_scale": 1.0}]
         if top:  # pretrained: fine-tuned at a fraction of the rate of the decoder, which learns it from start
             scale = self.recipe.top_lr_scale
-            groups.append({"params": [p for p in rest if id(p) in top], "lr": self.recipe.lr * scale, "lr_scale": scale})
+            groups.append(
+                {"params": [p for p in rest if id(p) in top], "lr": self.recipe.lr * scale, "lr_scale": scale}
+            )
         if hint:
             scale = self.recipe.hint_lr_scale
             groups.append({"params": hint, "lr": self.recipe.lr * scale, "lr_scale": scale})

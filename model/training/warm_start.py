@@ -65,7 +65,8 @@ def warm_start(
     if missing:  # residual blocks and context maps start at zero, a conv5 block as the encoder's: the same function
         log(
             f"  grown from the init: {len(missing)} new tensors (blocks {gen.config.blocks} -> {cfg.blocks}, "
-            f"context {gen.config.context} -> {cfg.context}, conv5 trained {gen.config.tune_top} -> {cfg.tune_top}, hints {gen.config.hint_channels} -> "
+            f"context {gen.config.context} -> {cfg.context}, conv5 trained {gen.config.tune_top} -> {cfg.tune_top}, "
+            f"hints {gen.config.hint_channels} -> "
             f"{cfg.hint_channels}, propagation {gen.config.propagate} -> {cfg.propagate}, "
             f"matching rank {gen.config.propagate_rank} -> {cfg.propagate_rank}, "
             f"gate {gen.config.propagate_gate} -> {cfg.propagate_gate})"
@@ -99,6 +100,7 @@ def _is_growth(key: str, old: HypercolumnConfig) -> bool:
 def init_shape_overrides(path: str | Path) -> dict[str, object]:
     """The generator fields that fix a hypercolumn decoder's shape, as stored in `path` (for `--set`)."""
     cfg = read_generator(path).config
-    return {k: getattr(cfg, k) for k in (
-        "encoder", "width", "stem", "hint_channels", "bin_size", "blocks", "context", "tune_top"
-    )}
+    return {
+        k: getattr(cfg, k)
+        for k in ("encoder", "width", "stem", "hint_channels", "bin_size", "blocks", "context", "tune_top")
+    }
