@@ -36,8 +36,9 @@ sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_
       --set compile=false)
 if [ -n "$init" ] && [ "$init" != none ]; then
   sets+=(--set "init=$init")
-  # Continue the init's decoder in its own shape (the shipped one may be narrower than the defaults).
-  for kv in $(PYTHONPATH=. "$py" -c "import sys; from model.training.warm_start import init_shape_overrides as s; print(' '.join(f'generator.{k}={v}' for k, v in s(sys.argv[1]).items() if k not in ('blocks', 'context')))" "$init"); do
+  # Continue the init's decoder in its own shape (the shipped one may be narrower than the defaults); what a
+  # recipe may grow (residual blocks, a context, a trained conv5 block) stays the recipe's.
+  for kv in $(PYTHONPATH=. "$py" -c "import sys, json; from model.training.warm_start import init_shape_overrides as s; print(' '.join(f'generator.{k}={json.dumps(v)}' for k, v in s(sys.argv[1]).items() if k not in ('blocks', 'context', 'tune_top')))" "$init"); do
     sets+=(--set "$kv")
   done
 fi

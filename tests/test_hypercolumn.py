@@ -240,6 +240,9 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
     (out / "run" / encoder_file.name).write_bytes(encoder_file.read_bytes())
     env["HEIRLOOM_GPU_INIT"] = str(init)
     env["HEIRLOOM_GPU_SET"] = "size=32 batch_size=4 steps=1 min_colorfulness=0 eval_photos=8 held_back_fraction=0.3"
+    grows = tmp_path / "grows.json"  # a recipe that grows what the init lacks (as heirloom-v8 a conv5 block)
+    grows.write_text(json.dumps({"generator": {"encoder": "vgg16", "blocks": 2, "context": 256, "tune_top": True}}))
+    env["HEIRLOOM_GPU_RECIPE"] = str(grows)
     r = subprocess.run(
         ["bash", str(REPO / "gpu" / "train_on_device.sh")],
         cwd=REPO,
@@ -252,6 +255,7 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
     assert "warm start from" in r.stdout
     cfg = read_generator(out / "latest.safetensors").config
     assert (cfg.width, cfg.stem) == (16, 8)
+    assert cfg.tune_top, "the init's shape does not undo what the recipe grows"
     # The warm-started file carries the first run's totals as its lineage (lineage.py).
     from model.training.lineage import stage_of, totals
 

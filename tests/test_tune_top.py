@@ -93,5 +93,17 @@ def test_warm_start_grows_the_block_from_imagenet_it_learns_at_its_own_rate_and_
     assert t2.G.decoder.top is not None
     assert torch.equal(t2.G.decoder.top[2].weight, gen.state["decoder.top.2.weight"].float())
     shrink = _recipe(tmp_path, tmp_path / "shrink", init=str(tmp_path / "tuned" / "latest.safetensors"))
-    with pytest.raises(ValueError, match="tune_top=True"):
+    with pytest.raises(ValueError, match="generator.tune_top=true"):
         train(shrink, tmp_path / "shrink", **QUIET)
+
+
+def test_a_switch_given_as_a_word_is_refused_not_read_as_on() -> None:
+    from model.errors import ConfigError
+    from model.training.recipe import load_recipe
+
+    assert load_recipe("heirloom-v8").generator.tune_top
+    assert not load_recipe("heirloom-v8", ["generator.tune_top=false"]).generator.tune_top
+    with pytest.raises(ConfigError, match="generator.tune_top='False': give true or false"):
+        load_recipe("heirloom-v8", ["generator.tune_top=False"])  # Python's spelling: a non-empty word
+    with pytest.raises(ConfigError, match="flip='no'"):
+        load_recipe(None, ["flip=no"])

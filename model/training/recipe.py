@@ -113,6 +113,11 @@ class Recipe:
         return recipe
 
     def check(self) -> None:
+        for obj, prefix in ((self, ""), (self.generator, "generator.")):
+            for f in fields(obj):  # a switch given as a word ("True", "False" from Python) would read as on
+                value = getattr(obj, f.name)
+                if f.type == "bool" and not isinstance(value, bool):
+                    raise ConfigError(f"{prefix}{f.name}={value!r}: give true or false")
         for name, value, allowed in (
             ("gan_loss", self.gan_loss, GAN_LOSSES),
             ("d_norm", self.d_norm, D_NORMS),

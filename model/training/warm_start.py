@@ -4,6 +4,7 @@ zero so that it computes exactly what the file did until it learns."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -50,7 +51,7 @@ def warm_start(
         and (cfg.propagate_gate or not gen.config.propagate_gate)
     )
     if shape(gen.config) != shape(cfg) or not grows:
-        sets = " ".join(f"--set generator.{k}={v}" for k, v in init_shape_overrides(path).items())
+        sets = " ".join(f"--set generator.{k}={json.dumps(v)}" for k, v in init_shape_overrides(path).items())
         raise ConfigError(f"--init {path} has another shape than this recipe; to continue it, add: {sets}")
     prefix = "decoder." if frozen else ""
     state = {k.removeprefix(prefix): v.float() for k, v in gen.state.items()}
