@@ -2,13 +2,14 @@
 # Train a recipe (default: model v3's) on the lent GPU machine (one H100/H200, PyTorch + CUDA preinstalled,
 # no network, none of ../shared). Run from the repository root there, e.g. through the `device` tool:
 #   bash gpu/train_on_device.sh          (photos: data/shard-*.npz, made here by `heirloom pack-shard`)
-# Results come back through $OUT (at most 8 files): best/latest generators, the training state (for a
-# later GPU or CPU run to continue), evals, metrics, recipe and the two plots.
+# Results come back through $OUT (at most 8 files of 16 MiB): best/latest generators (in parts when bigger), the
+# training state (for a later GPU or CPU run to continue, when it fits), evals, metrics, recipe and the two plots.
 # Knobs (environment): HEIRLOOM_GPU_SHARDS (a shard, or a folder of shard-*.npz; default data/),
 # HEIRLOOM_GPU_RECIPE (a recipe name or file, default heirloom-v6), HEIRLOOM_GPU_MINUTES (training wall
 # minutes, default 7: one call may run 10), HEIRLOOM_GPU_INIT
 # (warm start; default the shipped generator when it is a hypercolumn one; "none" starts afresh), HEIRLOOM_GPU_SET
-# (space-separated recipe overrides, applied after the GPU defaults below), PYTHON.
+# (space-separated recipe overrides, applied after the GPU defaults below), HEIRLOOM_GPU_FILE_KB (the largest
+# file returned whole, and the size of the parts of a bigger generator; default 15 MiB), PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -49,9 +50,27 @@ status=0
 PYTHONPATH=. "$py" -m heirloom.cli train "$shards" --run "$run" --recipe "$recipe" --wall-minutes "$minutes" \
   "${sets[@]}" || status=$?
 
-# Whatever was saved comes back, even from a run cut short (checkpoints every 2 minutes).
-for f in best.safetensors latest.safetensors state.pt evals.jsonl metrics.csv recipe.json selection.png loss.png; do
-  [ -f "$run/$f" ] && cp "$run/$f" "$out/$f"
+# Whatever was saved comes back, even from a run cut short (checkpoints every 2 minutes), within what the device
+# returns: 8 files of at most 16 MiB, the most needed first. A generator too big for one file (one with a trained
+# conv5 block is ~17 MB) comes back in parts: `cat best.safetensors.part-* > best.safetensors`. A training state
+# that big cannot: continue from latest.safetensors instead.
+part=$(( ${HEIRLOOM_GPU_FILE_KB:-15360} * 1024 ))
+returned=0
+for f in best.safetensors evals.jsonl metrics.csv recipe.json latest.safetensors state.pt selection.png loss.png; do
+  [ -f "$run/$f" ] || continue
+  size=$(stat -c %s "$run/$f")
+  parts=$(( (size + part - 1) / part ))
+  if [ "$parts" -gt 1 ] && [ "${f##*.}" != safetensors ]; then
+    echo "not returned: $f ($(( size / 1024 )) KiB; a returned file holds at most $(( part / 1024 )) KiB)"; continue
+  fi
+  if [ $(( returned + parts )) -gt 8 ]; then echo "not returned: $f (the device returns 8 files)"; continue; fi
+  if [ "$parts" -gt 1 ]; then
+    split -b "$part" -d -a 1 "$run/$f" "$out/$f.part-"
+    echo "$f comes back in $parts parts: cat $f.part-* > $f"
+  else
+    cp "$run/$f" "$out/$f"
+  fi
+  returned=$(( returned + parts ))
 done
 rm -rf "$run"   # the encoder copy (29 MB) and temporaries must not count against the 8 returned files
 exit $status

@@ -290,3 +290,39 @@ def test_a_run_trains_on_the_shipped_encoder_file_itself(tmp_path: Path) -> None
     run = tmp_path / "run"
     GeneratorTrainer(Recipe(generator=TINY_DECODER, size=32), run, source=None, device="cpu", log=lambda *a: None)  # type: ignore[arg-type]
     assert sha256_of(run / shipped.name) == sha256_of(shipped)
+
+
+def test_gpu_script_returns_a_generator_too_big_for_one_file_in_parts(tmp_path: Path, encoder_file: Path) -> None:
+    """The device returns 8 files of at most 16 MiB; a generator with a trained conv5 block is ~17 MB."""
+    from model.training.onthefly import pack_shard
+
+    shard = pack_shard(_photo_folder(tmp_path / "photos", 10), tmp_path / "shard.npz", size=32, log=lambda *a: None)
+    out = tmp_path / "out"
+    (out / "run").mkdir(parents=True)
+    (out / "run" / encoder_file.name).write_bytes(encoder_file.read_bytes())
+    env = {
+        "HEIRLOOM_GPU_SHARDS": str(shard),
+        "OUT": str(out),
+        "HEIRLOOM_GPU_MINUTES": "0.01",
+        "HEIRLOOM_GPU_INIT": "none",
+        "HEIRLOOM_GPU_SET": "generator.width=16 generator.stem=8 size=32 batch_size=4 steps=1 min_colorfulness=0 "
+        "eval_photos=8 held_back_fraction=0.3",
+        "HEIRLOOM_GPU_FILE_KB": "300",  # the tiny generator (~0.8 MB with its context) stands in for a big one
+        "PYTHON": sys.executable,
+        "PATH": "/usr/bin:/bin",
+    }
+    r = subprocess.run(
+        ["bash", str(REPO / "gpu" / "train_on_device.sh")], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    files = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert len(files) <= 8 and all(p.stat().st_size <= 300 * 1024 for p in out.iterdir() if p.is_file())
+    parts = sorted(out.glob("best.safetensors.part-*"))
+    assert len(parts) > 1 and "best.safetensors comes back in" in r.stdout
+    assert "evals.jsonl" in files, "what is needed most comes back before the rest"
+    assert "not returned: state.pt" in r.stdout  # a training state over the limit is said, not silently lost
+    assert "not returned: latest.safetensors (the device returns 8 files)" in r.stdout
+    joined = tmp_path / "best.safetensors"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    (tmp_path / encoder_file.name).write_bytes(encoder_file.read_bytes())
+    assert read_generator(joined).config.width == 16  # the parts make the file again, strictly readable
