@@ -10,7 +10,9 @@ import torch
 from PIL import Image
 
 from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnGenerator
-from model.training.generator_file import save_generator
+from model.encoders import VGG16Encoder, encoder_filename
+from model.training.generator_file import save_encoder, save_generator
+from model.training.recipe import Recipe
 
 # The shipped architecture in miniature: its encoder trained from scratch (`none`, so no encoder file).
 TINY_G = HypercolumnConfig(encoder="none", encoder_width=2, width=8, stem=4, decode="regression")
@@ -72,3 +74,21 @@ def write_photos(folder: Path, n: int, size=(40, 48)) -> list[Path]:
         Image.fromarray(photo_array(*size, seed=i)).save(p)
         paths.append(p)
     return paths
+
+
+def tiny_training_recipe(tmp_path: Path, run: Path, **kw: object) -> Recipe:
+    """A two-step recipe of TINY_DECODER on 8 generated photos, its run folder holding a random VGG16 encoder
+    file (no ImageNet weights in tests); `kw` overrides any field."""
+    torch.manual_seed(0)
+    run.mkdir(parents=True, exist_ok=True)
+    save_encoder(run / encoder_filename("vgg16"), VGG16Encoder(), "random test weights")
+    base = dict(
+        photos=str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent),
+        generator=TINY_DECODER,
+        size=32,
+        batch_size=4,
+        min_colorfulness=0.0,
+        eval_photos=0,
+        steps=2,
+    )
+    return Recipe(**{**base, **kw})  # type: ignore[arg-type]

@@ -200,19 +200,17 @@ def test_feature_cache_trainer_resume_and_export(tmp_path: Path, encoder_file: P
     assert c.info["notes"] == "test" and c.info["selection"]["decode"] in ("regression", "classes")
 
 
-def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
-    """The GPU script's path (shard -> on-the-fly features -> train -> results in $OUT), one step on CPU."""
+def _gpu_env(tmp_path: Path, encoder_file: Path) -> dict[str, str]:
+    """The GPU script's environment for one step of a tiny decoder on a packed shard of 10 generated photos, its
+    $OUT/run holding the test encoder file (no ImageNet weights in tests)."""
     from model.training.onthefly import pack_shard
 
     photos = _photo_folder(tmp_path / "photos", 10)
     shard = pack_shard(photos, tmp_path / "data" / "shard.npz", size=32, max_mb=1, log=lambda *a: None)
-    out = tmp_path / "out"
-    run = out / "run"
-    run.mkdir(parents=True)
-    (run / encoder_file.name).write_bytes(encoder_file.read_bytes())
-    env = {
+    _stage_encoder(tmp_path / "out", encoder_file)
+    return {
         "HEIRLOOM_GPU_SHARDS": str(shard),
-        "OUT": str(out),
+        "OUT": str(tmp_path / "out"),
         "HEIRLOOM_GPU_MINUTES": "0.01",
         "HEIRLOOM_GPU_INIT": "none",  # the shipped decoder is wider than this tiny recipe
         "HEIRLOOM_GPU_SET": "generator.width=16 generator.stem=8 size=32 batch_size=4 steps=1 min_colorfulness=0 "
@@ -220,15 +218,25 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
         "PYTHON": sys.executable,
         "PATH": "/usr/bin:/bin",
     }
-    r = subprocess.run(
-        ["bash", str(REPO / "gpu" / "train_on_device.sh")],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+
+def _stage_encoder(out: Path, encoder_file: Path) -> None:
+    (out / "run").mkdir(parents=True)  # the script deletes it after each run
+    (out / "run" / encoder_file.name).write_bytes(encoder_file.read_bytes())
+
+
+def _gpu_script(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    script = ["bash", str(REPO / "gpu" / "train_on_device.sh")]
+    r = subprocess.run(script, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
+    """The GPU script's path (shard -> on-the-fly features -> train -> results in $OUT), one step on CPU."""
+    env = _gpu_env(tmp_path, encoder_file)
+    out = tmp_path / "out"
+    _gpu_script(env)
     assert (out / "best.safetensors").exists() and (out / "evals.jsonl").exists()
     assert len([p for p in out.iterdir() if p.is_file()]) <= 8, "the device returns at most 8 files"
 
@@ -236,22 +244,13 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
     # the script takes the init's shape, so no generator.width/stem need be given.
     init = tmp_path / "init.safetensors"
     (out / "best.safetensors").rename(init)
-    (out / "run").mkdir()
-    (out / "run" / encoder_file.name).write_bytes(encoder_file.read_bytes())
+    _stage_encoder(out, encoder_file)
     env["HEIRLOOM_GPU_INIT"] = str(init)
     env["HEIRLOOM_GPU_SET"] = "size=32 batch_size=4 steps=1 min_colorfulness=0 eval_photos=8 held_back_fraction=0.3"
     grows = tmp_path / "grows.json"  # a recipe that grows what the init lacks (as heirloom-v8 a conv5 block)
     grows.write_text(json.dumps({"generator": {"encoder": "vgg16", "blocks": 2, "context": 256, "tune_top": True}}))
     env["HEIRLOOM_GPU_RECIPE"] = str(grows)
-    r = subprocess.run(
-        ["bash", str(REPO / "gpu" / "train_on_device.sh")],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
+    r = _gpu_script(env)
     assert "warm start from" in r.stdout
     cfg = read_generator(out / "latest.safetensors").config
     assert (cfg.width, cfg.stem) == (16, 8)
@@ -294,27 +293,10 @@ def test_a_run_trains_on_the_shipped_encoder_file_itself(tmp_path: Path) -> None
 
 def test_gpu_script_returns_a_generator_too_big_for_one_file_in_parts(tmp_path: Path, encoder_file: Path) -> None:
     """The device returns 8 files of at most 16 MiB; a generator with a trained conv5 block is ~17 MB."""
-    from model.training.onthefly import pack_shard
-
-    shard = pack_shard(_photo_folder(tmp_path / "photos", 10), tmp_path / "shard.npz", size=32, log=lambda *a: None)
+    env = _gpu_env(tmp_path, encoder_file)
+    env["HEIRLOOM_GPU_FILE_KB"] = "300"  # the tiny generator (~0.8 MB with its context) stands in for a big one
+    r = _gpu_script(env)
     out = tmp_path / "out"
-    (out / "run").mkdir(parents=True)
-    (out / "run" / encoder_file.name).write_bytes(encoder_file.read_bytes())
-    env = {
-        "HEIRLOOM_GPU_SHARDS": str(shard),
-        "OUT": str(out),
-        "HEIRLOOM_GPU_MINUTES": "0.01",
-        "HEIRLOOM_GPU_INIT": "none",
-        "HEIRLOOM_GPU_SET": "generator.width=16 generator.stem=8 size=32 batch_size=4 steps=1 min_colorfulness=0 "
-        "eval_photos=8 held_back_fraction=0.3",
-        "HEIRLOOM_GPU_FILE_KB": "300",  # the tiny generator (~0.8 MB with its context) stands in for a big one
-        "PYTHON": sys.executable,
-        "PATH": "/usr/bin:/bin",
-    }
-    r = subprocess.run(
-        ["bash", str(REPO / "gpu" / "train_on_device.sh")], cwd=REPO, env=env, capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
     files = sorted(p.name for p in out.iterdir() if p.is_file())
     assert len(files) <= 8 and all(p.stat().st_size <= 300 * 1024 for p in out.iterdir() if p.is_file())
     parts = sorted(out.glob("best.safetensors.part-*"))

@@ -18,17 +18,15 @@ from model.aging import aged_gray, aged_lightness, film_lightness
 from model.architectures.hypercolumn import HypercolumnConfig, HypercolumnDecoder
 from model.checkpoint import read_generator
 from model.color import lightness, luminance
-from model.encoders import VGG16Encoder, encoder_filename
 from model.training.color_losses import regression_loss
 from model.training.discriminator import count_parameters
-from model.training.generator_file import save_encoder
 from model.training.generator_trainer import GeneratorTrainer
 from model.training.metrics import hint_spill, neutral_tint
 from model.training.onthefly import OnTheFlySource
 from model.training.recipe import Recipe
 from model.training.training_run import train
 
-from engine_helpers import TINY_DECODER, VGG16_CHANNELS, vgg_features, write_photos
+from engine_helpers import TINY_DECODER, VGG16_CHANNELS, tiny_training_recipe, vgg_features
 
 # ---- precision ----
 
@@ -155,32 +153,16 @@ def test_grown_decoder_starts_as_the_decoder_it_grew_from_and_has_room_to_learn(
     assert not torch.allclose(out1, grown(f2, l)[1].flip(0))
 
 
-def _recipe(tmp_path: Path, run: Path, **kw: object) -> Recipe:
-    torch.manual_seed(0)
-    run.mkdir(parents=True, exist_ok=True)
-    save_encoder(run / encoder_filename("vgg16"), VGG16Encoder(), "random test weights")
-    base = dict(
-        photos=str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent),
-        generator=TINY_DECODER,
-        size=32,
-        batch_size=4,
-        min_colorfulness=0.0,
-        eval_photos=0,
-        steps=2,
-    )
-    return Recipe(**{**base, **kw})  # type: ignore[arg-type]
-
-
 def _trainer(tmp_path: Path, run: Path, **kw: object) -> GeneratorTrainer:
-    """A trainer of `_recipe(**kw)` on the CPU, stepped by hand."""
-    r = _recipe(tmp_path, run, **kw)
+    """A trainer of `tiny_training_recipe(**kw)` on the CPU, stepped by hand."""
+    r = tiny_training_recipe(tmp_path, run, **kw)
     return GeneratorTrainer(r, run, OnTheFlySource(r, torch.device("cpu")), "cpu", log=lambda *a: None)
 
 
 def _v2_init(tmp_path: Path) -> str:
     """A tiny trained v2 decoder to warm-start from."""
     v2 = tmp_path / "v2"
-    train(_recipe(tmp_path, v2, precision="float32"), v2, log=lambda *a: None)
+    train(tiny_training_recipe(tmp_path, v2, precision="float32"), v2, log=lambda *a: None)
     return str(v2 / "latest.safetensors")
 
 
@@ -195,13 +177,17 @@ def test_warm_start_grows_a_v2_decoder_and_refuses_to_shrink(tmp_path: Path) -> 
     init = _v2_init(tmp_path)
     v3 = tmp_path / "v3"
     grown = replace(TINY_DECODER, blocks=1, context=16)
-    t = train(_recipe(tmp_path, v3, init=init, generator=grown, age=1.0, l1_rebalance=0.9, rebalance=0.5), v3, **quiet)
+    t = train(
+        tiny_training_recipe(tmp_path, v3, init=init, generator=grown, age=1.0, l1_rebalance=0.9, rebalance=0.5),
+        v3,
+        **quiet,
+    )
     assert t.step == 2
     gen = read_generator(v3 / "latest.safetensors")
     assert (gen.config.blocks, gen.config.context) == (1, 16)
     shrink = tmp_path / "shrink"
     with pytest.raises(ValueError, match="has another shape than this recipe"):
-        train(_recipe(tmp_path, shrink, init=str(v3 / "latest.safetensors")), shrink, **quiet)  # type: ignore[arg-type]
+        train(tiny_training_recipe(tmp_path, shrink, init=str(v3 / "latest.safetensors")), shrink, **quiet)  # type: ignore[arg-type]
 
 
 def test_bf16_training_step_runs_channels_last_and_tracks_float32(tmp_path: Path) -> None:
@@ -253,7 +239,7 @@ def test_float32_precision_keeps_float32_weights_and_a_forced_bf16_without_suppo
 
 def test_whole_photo_views_are_the_photos_or_their_mirrors(tmp_path: Path) -> None:
     """crop_area 1.0: on-the-fly views as the feature cache sees them (no zoomed, resampled crops)."""
-    r = _recipe(tmp_path, tmp_path / "run", crop_area=1.0)
+    r = tiny_training_recipe(tmp_path, tmp_path / "run", crop_area=1.0)
     source = OnTheFlySource(r, torch.device("cpu"))
     views = source.sample_photos(np.random.default_rng(0), 16)
     photos = [p.tobytes() for p in source.train_photos] + [p[:, ::-1].tobytes() for p in source.train_photos]

@@ -12,16 +12,15 @@ import torch
 
 from model.architectures.hypercolumn import HypercolumnGenerator
 from model.checkpoint import read_generator
-from model.encoders import VGG16Encoder, encoder_filename, load_encoder
+from model.encoders import encoder_filename, load_encoder
 from model.photo_io import Photo
 from model.pipeline import Colorizer
-from model.training.generator_file import save_encoder
 from model.training.generator_trainer import GeneratorTrainer
 from model.training.onthefly import OnTheFlySource
 from model.training.recipe import Recipe
 from model.training.training_run import train
 
-from engine_helpers import TINY_DECODER, write_photos
+from engine_helpers import TINY_DECODER, tiny_training_recipe
 
 TUNED = replace(TINY_DECODER, tune_top=True)
 QUIET = {"log": lambda *a: None}
@@ -47,20 +46,7 @@ def test_a_tuned_conv5_block_starts_as_the_frozen_encoder_and_needs_vgg16() -> N
 
 
 def _recipe(tmp_path: Path, run: Path, **kw: object) -> Recipe:
-    torch.manual_seed(0)
-    run.mkdir(parents=True, exist_ok=True)
-    save_encoder(run / encoder_filename("vgg16"), VGG16Encoder(), "random test weights")
-    base = dict(
-        photos=str(write_photos(tmp_path / "photos", 8, (40, 40))[0].parent),
-        generator=TINY_DECODER,
-        size=32,
-        batch_size=4,
-        min_colorfulness=0.0,
-        eval_photos=0,
-        steps=2,
-        precision="float32",
-    )
-    return Recipe(**{**base, **kw})  # type: ignore[arg-type]
+    return tiny_training_recipe(tmp_path, run, **{"precision": "float32", **kw})
 
 
 def test_warm_start_grows_the_block_from_imagenet_it_learns_at_its_own_rate_and_ships(tmp_path: Path) -> None:
