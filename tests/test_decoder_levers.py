@@ -79,21 +79,47 @@ def test_perceptual_loss_is_zero_at_the_photo_and_reaches_the_decoder_output() -
     assert not any(p.grad is not None for p in vgg.parameters()), "the encoder stays frozen"
 
 
+def _check_gan_step(gan: GanPhase, l: torch.Tensor, real: torch.Tensor) -> None:
+    """One discriminator update, then the decoder's adversarial loss: it reaches the decoder's output only."""
+    fake = torch.zeros_like(real, requires_grad=True)
+    before = [p.clone() for p in gan.D.parameters()]
+    adv, d = gan.losses(l, fake, real, train_d=True)
+    assert d is not None and d > 0
+    stepped = [not torch.equal(a, b) for a, b in zip(before, gan.D.parameters())]
+    trained = [p.requires_grad for p in gan.D.parameters()]
+    assert any(stepped) and all(s <= t for s, t in zip(stepped, trained)), "D's heads stepped, nothing frozen did"
+    d_grads = [p.grad.clone() for p in gan.D.parameters() if p.grad is not None]
+    adv.backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    after = [p.grad for p in gan.D.parameters() if p.grad is not None]
+    assert all(torch.equal(a, b) for a, b in zip(d_grads, after)), "the decoder's loss leaves D's gradients alone"
+    assert [p.requires_grad for p in gan.D.parameters()] == trained, "D's heads are trainable again afterwards"
+    _, none = gan.losses(l, fake.detach(), real, train_d=False)
+    assert none is None
+
+
 def test_gan_phase_trains_d_and_gives_the_decoder_a_gradient_but_not_d() -> None:
     torch.manual_seed(0)
     gan = GanPhase(Recipe(gan_weight=0.1), torch.device("cpu"))  # the shipped recipes' D: 8x8 grid at 128 px
     l = torch.rand(2, 1, 128, 128) * 2 - 1
-    real, fake = torch.rand(2, 2, 64, 64) - 0.5, torch.zeros(2, 2, 64, 64, requires_grad=True)
-    assert gan.judge(l, real).shape == (2, 1, 8, 8)
-    before = [p.clone() for p in gan.D.parameters()]
-    assert gan.d_step(l, fake, real) > 0
-    assert any(not torch.equal(a, b) for a, b in zip(before, gan.D.parameters())), "D stepped"
-    d_grads = [p.grad.clone() for p in gan.D.parameters() if p.grad is not None]
-    gan.g_loss(l, fake).backward()
-    assert fake.grad is not None and fake.grad.abs().sum() > 0
-    after = [p.grad for p in gan.D.parameters() if p.grad is not None]
-    assert all(torch.equal(a, b) for a, b in zip(d_grads, after)), "the decoder's loss leaves D's gradients alone"
-    assert all(p.requires_grad for p in gan.D.parameters()), "D is trainable again after the decoder's loss"
+    real = torch.rand(2, 2, 64, 64) - 0.5
+    assert [x.shape for x in gan.judge(l, real)] == [(2, 1, 8, 8)]
+    _check_gan_step(gan, l, real)
+
+
+def test_projected_gan_judges_through_frozen_imagenet_features_and_trains_only_its_heads() -> None:
+    pytest.importorskip("stlpips_pytorch")
+    torch.manual_seed(0)
+    gan = GanPhase(Recipe(gan_weight=0.1, d_kind="projected", d_norm="spectral"), torch.device("cpu"))
+    frozen = dict(gan.D.net.named_parameters())
+    assert frozen and not any(p.requires_grad for p in frozen.values())
+    l = torch.rand(2, 1, 64, 64) * 2 - 1
+    real = torch.rand(2, 2, 32, 32) - 0.5
+    logits = gan.judge(l, real)
+    assert len(logits) == 4 and all(x.shape[:2] == (2, 1) for x in logits)
+    alex = {k: v.clone() for k, v in frozen.items()}
+    _check_gan_step(gan, l, real)
+    assert all(torch.equal(alex[k], v) for k, v in gan.D.net.named_parameters()), "the ImageNet net never learns"
 
 
 def test_only_trained_heads_are_scored() -> None:

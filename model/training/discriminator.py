@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -17,7 +18,7 @@ class DiscriminatorConfig:
     norm: str = "instance"  # batch | instance | spectral
 
 
-def _norm2d(kind: str, ch: int) -> nn.Module:
+def norm2d(kind: str, ch: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(ch)
     if kind == "instance":
@@ -30,7 +31,7 @@ def _norm2d(kind: str, ch: int) -> nn.Module:
 class PatchDiscriminator(nn.Module):
     """PatchGAN: judges each cell of a (size / 2**downsamples)² grid of overlapping patches as real or fake.
 
-    Input is the pair (L, ab) as 3 channels; output is (B, 1, grid, grid) logits.
+    `view(L, ab)` is the pair at the chroma's scale as 3 channels; forward gives [(B, 1, grid, grid) logits].
     """
 
     def __init__(self, cfg: DiscriminatorConfig, in_channels: int = 3):
@@ -43,21 +44,25 @@ class PatchDiscriminator(nn.Module):
             cout = min(cfg.base_width * 2**i, cfg.max_width)
             layers += [
                 sn(nn.Conv2d(cin, cout, 4, 2, 1)),
-                nn.Identity() if i == 0 else _norm2d(cfg.norm, cout),
+                nn.Identity() if i == 0 else norm2d(cfg.norm, cout),
                 nn.LeakyReLU(0.2),
             ]
             cin = cout
         cout = min(cin * 2, cfg.max_width)
         layers += [
             sn(nn.Conv2d(cin, cout, 3, 1, 1)),
-            _norm2d(cfg.norm, cout),
+            norm2d(cfg.norm, cout),
             nn.LeakyReLU(0.2),
             sn(nn.Conv2d(cout, 1, 3, 1, 1)),
         ]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([l, ab], dim=1))
+    def view(self, l: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor]:
+        """Generator input L (B, 1, H, W) and ab / AB_SCALE (B, 2, h, w) -> (L brought to ab's scale, ab)."""
+        return (torch.cat([F.adaptive_avg_pool2d(l, (ab.shape[-2], ab.shape[-1])), ab], dim=1),)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [self.net(x)]
 
     def patch_grid(self, size: int) -> int:
         """Side of the N×N grid of patch verdicts for a square input of `size`."""

@@ -101,7 +101,7 @@ class GeneratorTrainer:
         self.vgg = self.G.encoder if isinstance(self.G.encoder, VGG16Encoder) else None
         if recipe.perceptual_weight and self.vgg is None:
             raise ConfigError("the perceptual loss compares VGG16 features: it needs generator.encoder=vgg16")
-        self.gan = GanPhase(recipe, self.device, self.dist) if recipe.gan_weight > 0 else None
+        self.gan = GanPhase(recipe, self.device, self.dist, self.dtype) if recipe.gan_weight > 0 else None
         self.step, self.cpu_seconds, self.wall_seconds, self.images_seen = 0, 0.0, 0.0, 0
         self.best: dict = {}
         self.weights: torch.Tensor | None = None
@@ -288,9 +288,9 @@ class GeneratorTrainer:
             loss = loss + r.perceptual_weight * perc
             terms["perceptual"] = perc.item()
         if self.gan is not None and self.progress() >= r.gan_from:
-            if self.step % self.gan.every == 0:
-                terms["d"] = self.gan.d_step(l, pred, ab / AB_SCALE)
-            adv = self.gan.g_loss(l, pred)
+            adv, d = self.gan.losses(l, pred, ab / AB_SCALE, train_d=self.step % self.gan.every == 0)
+            if d is not None:
+                terms["d"] = d
             loss = loss + r.gan_weight * adv
             terms["adv"] = adv.item()
         self.opt.zero_grad(set_to_none=True)

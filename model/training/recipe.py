@@ -14,6 +14,7 @@ from . import recipes
 
 GAN_LOSSES = ("hinge", "bce", "lsgan")
 D_NORMS = ("instance", "batch", "spectral")
+D_KINDS = ("patch", "projected")
 LR_SCHEDULES = ("constant", "linear")
 HOLD_WHERE = ("far", "untrusted")  # hint_hold_where: by the true colour, or by the propagation's trust
 
@@ -36,6 +37,8 @@ class Recipe:
     gan_from: float = 0.5  # the GAN starts at this fraction of the budget (0: from the first step, as pix2pix)
     gan_loss: str = "hinge"  # hinge | bce | lsgan
     gan_grid: int = 8  # side of the discriminator's N×N grid of patch verdicts over the chroma (size / 2)
+    d_kind: str = "patch"  # patch: the write-up's PatchGAN on (L, ab) | projected: heads on a frozen ImageNet
+    # AlexNet's features of the colorized photo (projected_discriminator.py; needs the stlpips-pytorch wheel)
     d_norm: str = "instance"  # instance | batch | spectral
     d_width: int = 32  # the discriminator's first level (doubled per level, up to 256)
     d_every: int = 1  # update D every k-th step: 2 = "D at half the rate of G"
@@ -121,6 +124,7 @@ class Recipe:
         for name, value, allowed in (
             ("gan_loss", self.gan_loss, GAN_LOSSES),
             ("d_norm", self.d_norm, D_NORMS),
+            ("d_kind", self.d_kind, D_KINDS),
             ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
             ("hint_hold_where", self.hint_hold_where, HOLD_WHERE),
         ):
@@ -128,7 +132,7 @@ class Recipe:
                 raise ConfigError(f"{name}={value!r}: choose one of {', '.join(allowed)}")
         if self.size % self.generator.multiple:
             raise ConfigError(f"size={self.size} must be a multiple of {self.generator.multiple}")
-        if self.gan_weight:
+        if self.gan_weight and self.d_kind == "patch":
             self.d_downsamples()
         if self.d_every < 1:
             raise ConfigError("d_every must be at least 1")
