@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..aging import aged_lightness
 from ..color import normalize_l
-from ..errors import NoImages
+from ..errors import ConfigError, NoImages
 from ..precision import channels_last_on
 from .data import decode_square, is_val, random_resized_crop
 from .feature_cache import rgb_to_input, shuffled_photos
@@ -95,6 +95,24 @@ def load_photos_any(source: str | Path, size: int, log=print) -> tuple[list[str]
     return names, np.stack(arrays)
 
 
+def drawing_weights(names: list[str], folder_weights: dict[str, float], log=print) -> np.ndarray | None:
+    """Training photos' relative names and a weight per top-level folder (others 1) -> the cumulative weights to
+    draw views by, None for uniform. A folder no photo is in is an error: a misspelt name would do nothing."""
+    if not folder_weights:
+        return None
+    folders = np.array([Path(n).parts[0] if len(Path(n).parts) > 1 else "" for n in names])
+    missing = sorted(set(folder_weights) - set(folders))
+    if missing:
+        known = ", ".join(sorted(set(folders)))
+        raise ConfigError(f"folder_weights: no training photos in {', '.join(missing)} (folders: {known})")
+    w = np.array([folder_weights.get(f, 1.0) for f in folders], np.float64)
+    if not w.sum():
+        raise ConfigError("folder_weights leave no photo to train on")
+    shares = ", ".join(f"{f or '.'} {w[folders == f].sum() / w.sum():.0%}" for f in sorted(set(folders)))
+    log(f"views drawn by folder weight: {shares}")
+    return np.cumsum(w)
+
+
 class OnTheFlySource:
     """Decoded photos in memory; a frozen encoder runs per batch on the training device (a trained one is
     the generator's own business: without `attach_encoder` the batches carry no features). A share
@@ -108,6 +126,8 @@ class OnTheFlySource:
         held = np.array([is_val(n, recipe.held_back_fraction) for n in names], bool)
         keep = cf >= recipe.min_colorfulness
         self.train_photos, self.held_photos = photos[keep & ~held], photos[keep & held]
+        train_names = [n for n, t in zip(names, keep & ~held) if t]
+        self.cumulative = drawing_weights(train_names, recipe.folder_weights, log)
         log(
             f"{len(photos)} photos: {len(self.train_photos)} to train on, {len(self.held_photos)} held back, "
             f"{int((~keep).sum())} near-gray left out"
@@ -144,9 +164,15 @@ class OnTheFlySource:
     def _features(self, rgb: np.ndarray) -> tuple[torch.Tensor, ...] | None:
         return self._encode(rgb_to_input(rgb))
 
+    def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n training photos' indices: uniform, or by the recipe's folder weights."""
+        if self.cumulative is None:
+            return rng.integers(0, len(self.train_photos), n)
+        return np.searchsorted(self.cumulative, rng.random(n) * self.cumulative[-1], side="right")
+
     def sample_photos(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n augmented training views, (n, S, S, 3) uint8, without features."""
-        idx = rng.integers(0, len(self.train_photos), n)
+        idx = self._draw(rng, n)
         if self.recipe.crop_area >= 1.0:  # whole photos: a flip is the only change
             flips = rng.random(n) < 0.5 if self.recipe.flip else np.zeros(n, bool)
             return np.stack([self.train_photos[i][:, ::-1] if f else self.train_photos[i] for i, f in zip(idx, flips)])

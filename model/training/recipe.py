@@ -54,6 +54,9 @@ class Recipe:
     flip: bool = True
     crop_area: float = 0.5  # on-the-fly views keep 50-100 % of a photo's area (then resampled to `size`); 1.0:
     # the whole photo, flips only, as the feature cache sees it (no zoomed, softened views: the held-back never is)
+    folder_weights: dict[str, float] = field(default_factory=dict)  # on-the-fly photos: a top-level folder's photos
+    # are drawn this many times as often (others 1; 0 leaves a folder out). The training set is half ten Imagenette
+    # classes and two fifths faces; the few photos of every other kind of scene are what unseen photos resemble
     age: float = 0.0  # share of training views whose gray input is aged (aging.py): old-print inputs, clean targets
     l1_rebalance: float = 1.0  # lambda of colour-rarity weights on the regression head's L1 (1 = none); milder
     # than the class loss's: strong weights pull uncertain neutral surfaces to rare colours (magenta walls)
@@ -134,6 +137,8 @@ class Recipe:
             raise ConfigError(f"size={self.size} must be a multiple of {self.generator.multiple}")
         if self.gan_weight and self.d_kind == "patch":
             self.d_downsamples()
+        if any(not isinstance(w, (int, float)) or w < 0 for w in self.folder_weights.values()):
+            raise ConfigError(f"folder_weights={self.folder_weights}: each weight is a number, 0 or more")
         if self.d_every < 1:
             raise ConfigError("d_every must be at least 1")
 

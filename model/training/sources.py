@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from .held_back import Features
 from .recipe import Recipe
 
@@ -33,6 +34,8 @@ class CachedSource:
     """Features from the memory-mapped cache; horizontal flips as the augmentation."""
 
     def __init__(self, cache, recipe: Recipe):
+        if recipe.folder_weights:
+            raise ConfigError("folder_weights draws photos by folder: give the photos (--photos), not a feature cache")
         self.cache, self.flip, self.size = cache, recipe.flip, cache.size
         self.train_idx = cache.indices(held_back=False, min_colorfulness=recipe.min_colorfulness)
         self.held_idx = cache.indices(held_back=True, min_colorfulness=recipe.min_colorfulness)
