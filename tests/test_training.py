@@ -60,9 +60,11 @@ def _train(photos: Path, run: Path, steps: int, *extra: str) -> None:
 def test_every_shipped_recipe_trains_exports_and_colorizes(name: str, photos: Path, tmp_path: Path) -> None:
     """Each recipe as it ships (its sizes, encoder, losses, patch grid), two small steps."""
     run, shipped = tmp_path / "run", tmp_path / "ship" / "g.safetensors"
+    recipe = load_recipe(name)
+    for folder in recipe.folder_weights:  # the training set's folders it draws by weight
+        write_photos(photos / folder, 2)
     small = ["batch_size=2", "held_back_fraction=0.25", "min_colorfulness=1", "threads=1", "compile=false"]
     assert main(["train", str(photos), "--recipe", name, "--run", str(run), "--steps", "2", *_sets(small)]) == 0
-    recipe = load_recipe(name)
     stored = Recipe.from_dict(json.loads((run / "recipe.json").read_text()))
     assert (stored.size, stored.generator, stored.gan_loss, stored.gan_grid) == (
         recipe.size,
