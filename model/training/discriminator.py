@@ -3,6 +3,7 @@ or fake (pix2pix). Training only: a generator file never holds one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,11 @@ class DiscriminatorConfig:
     base_width: int = 64
     max_width: int = 512
     norm: str = "instance"  # batch | instance | spectral
+
+
+def conv_wrap(kind: str) -> Callable[[nn.Conv2d], nn.Module]:
+    """A discriminator conv as it is built under norm `kind`: spectral-normalised, or as it is."""
+    return nn.utils.parametrizations.spectral_norm if kind == "spectral" else (lambda m: m)
 
 
 def norm2d(kind: str, ch: int) -> nn.Module:
@@ -37,7 +43,7 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, cfg: DiscriminatorConfig, in_channels: int = 3):
         super().__init__()
         self.cfg = cfg
-        sn = nn.utils.parametrizations.spectral_norm if cfg.norm == "spectral" else (lambda m: m)
+        sn = conv_wrap(cfg.norm)
         layers: list[nn.Module] = []
         cin = in_channels
         for i in range(cfg.downsamples):

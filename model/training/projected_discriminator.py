@@ -4,9 +4,9 @@ judge the colorized photo through a frozen ImageNet network's features, at four 
 The PatchGAN sees (L, ab) pixels and must learn from scratch what a plausible colour is; on a CPU budget
 it learned "more saturated" first and painted red water and blue walls. Here the critic starts from what
 an ImageNet network knows of objects and their colours, so a gray face, a green road or a red river reads
-as fake from the first step, and only the heads (~0.3M parameters) learn. The frozen network is AlexNet,
-not the generator's own VGG16: a second view, not the features the decoder already reads, and on this CPU
-half VGG16's cost to back-propagate through (the generator's gradient passes through it every step).
+as fake from the first step, and only the heads (0.59M parameters at width 64) learn. The frozen network is
+AlexNet, not the generator's own VGG16: a second view, not the features the decoder already reads, and on this
+CPU half VGG16's cost to back-propagate through (the generator's gradient passes through it every step).
 Training only: a generator file never holds one.
 """
 
@@ -17,7 +17,7 @@ from torch import nn
 
 from ..encoders import AlexNetEncoder
 from .color_losses import colorized_rgb
-from .discriminator import norm2d
+from .discriminator import conv_wrap, norm2d
 from .pretrained import load_pretrained
 
 # AlexNet's ReLUs after conv1, conv2, conv3 and conv5 (indices in its `features`): colour-opponent edges and
@@ -28,7 +28,7 @@ CHANNELS = (64, 192, 384, 256)
 
 def _head(cin: int, width: int, norm: str) -> nn.Sequential:
     """One depth's judge: a 1x1 projection, one stride-2 level, then a map of real/fake verdicts."""
-    sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
+    sn = conv_wrap(norm)
     return nn.Sequential(
         sn(nn.Conv2d(cin, width, 1)),
         nn.LeakyReLU(0.2),
