@@ -10,6 +10,9 @@
 # (warm start; default the shipped generator when it is a hypercolumn one; "none" starts afresh), HEIRLOOM_GPU_SET
 # (space-separated recipe overrides, applied after the GPU defaults below), HEIRLOOM_GPU_FILE_KB (the largest
 # file returned whole, and the size of the parts of a bigger generator; default 15 MiB), PYTHON.
+# A projected critic (d_kind=projected, e.g. heirloom-v9) reads its ImageNet AlexNet from the stlpips wheel, which
+# the GPU machine lacks: stage its float16 copy (4.9 MB) here first, in the ignored data/ folder that travels:
+#   PYTHONPATH=. .venv/bin/python -c "from model.training.projected_discriminator import imagenet_alexnet as a; a('data/alexnet-encoder.safetensors')"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -23,6 +26,7 @@ mkdir -p "$run"
 if [ ! -f "$run/vgg16-encoder.safetensors" ] && [ -f weights/vgg16-encoder.safetensors ]; then
   cp weights/vgg16-encoder.safetensors "$run/"
 fi
+if [ -f data/alexnet-encoder.safetensors ]; then cp data/alexnet-encoder.safetensors "$run/"; fi  # the critic's
 init=${HEIRLOOM_GPU_INIT:-}
 if [ -z "$init" ] && [ -f weights/heirloom-generator.safetensors ] &&
    PYTHONPATH=. "$py" -c "import sys; from model.checkpoint import read_generator as r; sys.exit(r('weights/heirloom-generator.safetensors').architecture != 'hypercolumn')"; then

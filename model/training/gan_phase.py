@@ -11,12 +11,14 @@ judges the colorized photo through a frozen ImageNet network (projected_discrimi
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .discriminator import DiscriminatorConfig, PatchDiscriminator
 from .distributed import Dist, wrap
 from .losses import d_loss, g_loss
-from .projected_discriminator import ProjectedDiscriminator
+from .projected_discriminator import ProjectedDiscriminator, imagenet_alexnet
 from .recipe import Recipe
 
 D_LR = 2e-4  # pix2pix's, with its betas; scaled by the recipe's schedule as G's
@@ -24,18 +26,30 @@ D_LR = 2e-4  # pix2pix's, with its betas; scaled by the recipe's schedule as G's
 
 class GanPhase:
     def __init__(
-        self, recipe: Recipe, device: torch.device, dist: Dist | None = None, dtype: torch.dtype = torch.float32
+        self,
+        recipe: Recipe,
+        device: torch.device,
+        dist: Dist | None = None,
+        dtype: torch.dtype = torch.float32,
+        critic_file: str | os.PathLike[str] | None = None,
     ):
-        torch.manual_seed(recipe.seed + 1)  # the same D on every rank
+        """`critic_file`: a projected D's ImageNet AlexNet, read from there, or written there from the wheel."""
+        dist = dist or Dist()
         D: PatchDiscriminator | ProjectedDiscriminator
         if recipe.d_kind == "projected":
-            D = ProjectedDiscriminator(2 * recipe.d_width, recipe.d_norm)
+            net = imagenet_alexnet(critic_file) if dist.main else None
+            dist.barrier()  # the other ranks read the file rank 0 wrote
+            if net is None:
+                net = imagenet_alexnet(critic_file, write=False)
+            torch.manual_seed(recipe.seed + 1)  # the same heads on every rank
+            D = ProjectedDiscriminator(net, 2 * recipe.d_width, recipe.d_norm)
         else:
+            torch.manual_seed(recipe.seed + 1)  # the same D on every rank
             D = PatchDiscriminator(
                 DiscriminatorConfig(recipe.d_downsamples(), recipe.d_width, 8 * recipe.d_width, recipe.d_norm)
             )
         self.D = D.to(device)
-        self.D_train = wrap(self.D, dist or Dist())  # D's own step syncs across ranks; G's use of it needs not
+        self.D_train = wrap(self.D, dist)  # D's own step syncs across ranks; G's use of it needs not
         self.trained = [p for p in self.D.parameters() if p.requires_grad]  # a projected D's ImageNet net: frozen
         self.loss, self.every = recipe.gan_loss, recipe.d_every
         self.opt = torch.optim.Adam(self.trained, lr=D_LR, betas=(0.5, 0.999))

@@ -46,6 +46,7 @@ from .gan_phase import D_LR, GanPhase
 from .generator_file import save_encoder, save_generator
 from .held_back import Features, HeldBackScorer, lab_targets, photo_lab, selection_key, targets_of
 from .hint_objective import HINT_PATHS, HintObjective
+from .projected_discriminator import CRITIC_FILE
 from .recipe import Recipe, trained_decodings
 from .run_plots import StepLog, plot_run
 from .sources import Source
@@ -101,7 +102,11 @@ class GeneratorTrainer:
         self.vgg = self.G.encoder if isinstance(self.G.encoder, VGG16Encoder) else None
         if recipe.perceptual_weight and self.vgg is None:
             raise ConfigError("the perceptual loss compares VGG16 features: it needs generator.encoder=vgg16")
-        self.gan = GanPhase(recipe, self.device, self.dist, self.dtype) if recipe.gan_weight > 0 else None
+        self.gan = (
+            GanPhase(recipe, self.device, self.dist, self.dtype, self.run / CRITIC_FILE)
+            if recipe.gan_weight > 0
+            else None
+        )
         self.step, self.cpu_seconds, self.wall_seconds, self.images_seen = 0, 0.0, 0.0, 0
         self.best: dict = {}
         self.weights: torch.Tensor | None = None

