@@ -30,7 +30,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_server import REPO, bench_weights, free_port, scan_bytes
+from bench_server import REPO, bench_weights, scan_bytes
+from local_process import free_port
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:

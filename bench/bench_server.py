@@ -17,7 +17,6 @@ import asyncio
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psutil
+from local_process import free_port, stop
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,12 +39,6 @@ def scan_bytes(w: int, h: int) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8), "L").save(buf, "JPEG", quality=90)
     return buf.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bench_weights(path: str | None) -> Path:
@@ -165,7 +159,7 @@ def start_server(args, tmp: Path, precision: str) -> tuple[subprocess.Popen, str
         if proc.poll() is not None:
             raise SystemExit("the server exited during start-up")
         time.sleep(0.1)
-    proc.terminate()
+    stop(proc)
     raise SystemExit("the server did not become healthy in 60 s")
 
 
@@ -242,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     results[precision] = measure(url, proc.pid, args, small, big)
                 finally:
-                    proc.terminate()
-                    proc.wait(15)
+                    stop(proc, 15)
     print(json.dumps({**common, **results}, indent=2))
     return 0 if all(r["errors"] == 0 for r in results.values()) else 1
 

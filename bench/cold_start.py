@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,11 +17,7 @@ import tempfile
 import time
 import urllib.request
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from local_process import free_port, stop
 
 
 def once(weights: str | None) -> float:
@@ -43,8 +38,7 @@ def once(weights: str | None) -> float:
                     time.sleep(0.05)
             raise TimeoutError("no /healthz 200 within 60 s")
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop(proc, 10)
 
 
 def main() -> None:

@@ -7,20 +7,15 @@ import collections
 import http.client
 import os
 import resource
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+from local_process import free_port, stop
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _tree(root: int) -> list[int]:
@@ -147,13 +142,7 @@ class LiveServer:
 
     def stop(self) -> None:
         self._stop.set()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc, 20)
         self._log.close()
 
     def __enter__(self) -> LiveServer:

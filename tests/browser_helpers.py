@@ -4,7 +4,6 @@ gray test scan. Imported only by the browser tests (they skip without /usr/bin/c
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from local_process import free_port, stop
 from PIL import Image, ImageDraw, ImageFilter
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,12 +39,6 @@ def axe_violations(page) -> list[str]:
         """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
             .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`)"""
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -82,8 +76,7 @@ def running_server(data_dir: Path, weights: Path, **env: str) -> Iterator[str]:
             pytest.fail("server did not start")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc, 10)
 
 
 def make_scan(path: Path, size=(360, 240)) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,9 @@ from typing import Any
 import pytest
 
 import model  # noqa: F401  (sets OMP_WAIT_POLICY before any test module imports torch)
+
+# bench/'s scripts are modules too: the fuzzers' cases and servers, local_process's free port and stop
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 from engine_helpers import tiny_weights as write_tiny_weights
 

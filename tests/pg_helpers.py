@@ -10,10 +10,11 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from local_process import free_port
 
 USER = "heirloom"  # the cluster's superuser, whatever system user runs it
 
@@ -25,12 +26,6 @@ def pg_bin() -> Path | None:
         return Path(found[-1]).parent
     on_path = shutil.which("initdb")
     return Path(on_path).parent if on_path else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Cluster:
@@ -64,7 +59,7 @@ class Cluster:
         if os.getuid() == 0:
             self.run_as = ["runuser", "-u", "postgres", "--"]
             shutil.chown(self.root, "postgres", "postgres")
-        data, self.port = self.root / "data", _free_port()
+        data, self.port = self.root / "data", free_port()
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True, "timeout": 120}
         subprocess.run(
             [*self.run_as, str(self.bin / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "--no-locale"]

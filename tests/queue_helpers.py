@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from local_process import free_port, stop
 
 from app.serving import broker as jq
 from app.serving.job_store import JobStore
@@ -30,12 +31,6 @@ needs_redis = pytest.mark.skipif(
     REDIS is None, reason="redis-server is not installed (Debian: apt-get install redis-server; .ci/run does)"
 )
 REDELIVERY_S = 2.0  # tests: a silent worker is dead after 2 s (its job is back within 2.5 s)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:
@@ -70,8 +65,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
+            stop(self.proc, 10)
             self.proc = None
 
 
@@ -162,13 +156,7 @@ class WorkerProc:
                 pass
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop(self.proc, 30)
 
     def log(self) -> str:
         return "".join(self.lines[-40:])
@@ -200,8 +188,7 @@ def queue_web_server(redis_url: str, data_dir: Path, **env: str) -> Iterator[str
                 time.sleep(0.2)
         yield url
     finally:
-        server.terminate()
-        server.wait(10)
+        stop(server, 10)
 
 
 # --- the tests' shared steps: settings, waiting, what the workers reported, a job run in-process -----

@@ -227,10 +227,7 @@ def test_a_sample_of_the_import_fuzzer_is_refused_cleanly_or_imported_whole(expo
     """One archive of each kind bench/fuzz_import.py makes (bombs, traversal, lying sizes, non-images,
     mutations), imported in-process: an ArchiveError with nothing written, or the whole album."""
     import random
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from fuzz_import import KINDS, make_case
 
     from app.album.archive import ArchiveError, import_album

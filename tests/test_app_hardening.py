@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from local_process import free_port
 
 import app.album.storage
 from app.limits import SECURITY_HEADERS
@@ -77,12 +78,6 @@ def test_read_only_data_dir_starts_read_only(tmp_path, tiny_weights, monkeypatch
 # --- a 500 keeps the connection; every response has the headers --------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_app(tmp_path):
     """The app under uvicorn in a thread (no model), with one route that fails unexpectedly."""
@@ -96,7 +91,7 @@ def live_app(tmp_path):
     def boom():
         raise RuntimeError("an unexpected bug")
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="critical"))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()

@@ -1,22 +1,16 @@
 """Two gloo processes on CPU train a few steps under DDP and end with identical weights; rank 0 alone writes."""
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from local_process import free_port
 from test_training import TINY
 
 from engine_helpers import write_photos
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _worker(rank: int, world: int, port: int, sets: list[str], run: str, out: str) -> None:
@@ -37,7 +31,7 @@ def test_two_gloo_ranks_agree(tmp_path: Path) -> None:
     write_photos(tmp_path / "photos", 8)
     sets = [*TINY, f"photos={tmp_path / 'photos'}", "steps=3", "d_every=1"]
     run = tmp_path / "run"
-    mp.spawn(_worker, args=(2, _free_port(), sets, str(run), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), sets, str(run), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for net in ("G", "D"):
         for k in r0[net]:

@@ -3,12 +3,7 @@ fails a test instead of taking pytest down: the 5000x1 strip, and a sample of be
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from fuzz_uploads import run
 from live_server import LiveServer
 from upload_cases import Case, make_cases, sample
