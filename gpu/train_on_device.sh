@@ -11,8 +11,7 @@
 # (space-separated recipe overrides, applied after the GPU defaults below), HEIRLOOM_GPU_FILE_KB (the largest
 # file returned whole, and the size of the parts of a bigger generator; default 15 MiB), PYTHON.
 # A projected critic (d_kind=projected, e.g. heirloom-v9) reads its ImageNet AlexNet from the stlpips wheel, which
-# the GPU machine lacks: stage its float16 copy (4.9 MB) here first, in the ignored data/ folder that travels:
-#   PYTHONPATH=. .venv/bin/python -c "from model.training.projected_discriminator import imagenet_alexnet as a; a('data/alexnet-encoder.safetensors')"
+# the GPU machine lacks: gpu/stage_here.sh puts its float16 copy (4.9 MB) in data/ beside the shard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
