@@ -11,12 +11,13 @@ cd "$(dirname "$0")/.."
 photos=${1:?usage: gpu/stage_here.sh PHOTOS [SKIP]}
 skip=${2:-0}
 py=${PYTHON:-.venv/bin/python}
-rm -f data/shard-*.npz   # the device trains on every shard in data/: only this call's travels
+rm -f data/shard-*   # the device trains on every shard in data/: only this call's travels
 mkdir -p data
 PYTHONPATH=. "$py" -c "from model.training.projected_discriminator import imagenet_alexnet as a; a('data/alexnet-encoder.safetensors')"
-tree=$(git ls-files -z -co --exclude-standard | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}')
-critic=$(stat -c %s data/alexnet-encoder.safetensors)
-room=$(( 64 * 1024 * 1024 - tree - critic - 1024 * 1024 ))
+# What travels besides the shard: the work tree (a tracked file deleted here counts nothing) and all of data/.
+tree=$( (git ls-files -z -co --exclude-standard | xargs -0r stat -c %s 2>/dev/null || true) | awk '{s += $1} END {print s + 0}')
+staged=$(du -sb data | cut -f1)
+room=$(( 64 * 1024 * 1024 - tree - staged - 1024 * 1024 ))
 mb=${HEIRLOOM_SHARD_MB:-$(awk -v b="$room" 'BEGIN {printf "%.1f", b / 1e6}')}
 if awk -v m="$mb" 'BEGIN {exit !(m < 1)}'; then
   echo "no room for a shard: the work tree is $(( tree / 1024 / 1024 )) MiB of the 64 that travel" >&2; exit 1

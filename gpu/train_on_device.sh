@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train a recipe (default: model v3's) on the lent GPU machine (one H100/H200, PyTorch + CUDA preinstalled,
 # no network, none of ../shared). Run from the repository root there, e.g. through the `device` tool:
-#   bash gpu/train_on_device.sh          (photos: data/shard-*.npz, made here by `heirloom pack-shard`)
+#   bash gpu/train_on_device.sh          (photos: data/shard-*.npz, made here by gpu/stage_here.sh)
 # Results come back through $OUT (at most 8 files of 16 MiB): best/latest generators (in parts when bigger), the
 # training state (for a later GPU or CPU run to continue, when it fits), evals, metrics, recipe and the two plots.
 # Knobs (environment): HEIRLOOM_GPU_SHARDS (a shard, or a folder of shard-*.npz; default data/),
@@ -11,7 +11,8 @@
 # (space-separated recipe overrides, applied after the GPU defaults below), HEIRLOOM_GPU_FILE_KB (the largest
 # file returned whole, and the size of the parts of a bigger generator; default 15 MiB), PYTHON.
 # A projected critic (d_kind=projected, e.g. heirloom-v9) reads its ImageNet AlexNet from the stlpips wheel, which
-# the GPU machine lacks: gpu/stage_here.sh puts its float16 copy (4.9 MB) in data/ beside the shard.
+# the GPU machine lacks: gpu/stage_here.sh puts its float16 copy (4.9 MB) in data/ beside the shard
+# (HEIRLOOM_GPU_CRITIC: another path); a recipe without that critic ignores it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -25,7 +26,8 @@ mkdir -p "$run"
 if [ ! -f "$run/vgg16-encoder.safetensors" ] && [ -f weights/vgg16-encoder.safetensors ]; then
   cp weights/vgg16-encoder.safetensors "$run/"
 fi
-if [ -f data/alexnet-encoder.safetensors ]; then cp data/alexnet-encoder.safetensors "$run/"; fi  # the critic's
+critic=${HEIRLOOM_GPU_CRITIC:-data/alexnet-encoder.safetensors}
+if [ -f "$critic" ]; then cp "$critic" "$run/alexnet-encoder.safetensors"; fi
 init=${HEIRLOOM_GPU_INIT:-}
 if [ -z "$init" ] && [ -f weights/heirloom-generator.safetensors ] &&
    PYTHONPATH=. "$py" -c "import sys; from model.checkpoint import read_generator as r; sys.exit(r('weights/heirloom-generator.safetensors').architecture != 'hypercolumn')"; then

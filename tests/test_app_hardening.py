@@ -301,9 +301,7 @@ def guarded_server(tmp_path, monkeypatch):
     monkeypatch.setattr(sc, "HEADERS_S", 0.5)
     monkeypatch.setattr(sc, "BODY_GRACE_S", 0.5)
     monkeypatch.setattr(sc, "BODY_MIN_RATE", 1 << 30)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     settings = Settings(data_dir=tmp_path / "d", load_model=False, port=port)
     config = uvicorn.Config(create_app(settings), port=port, log_level="warning", http=sc.GuardedH11Protocol)
     server = uvicorn.Server(config)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from model.checkpoint import read_generator
-from model.encoders import AlexNetEncoder, VGG16Encoder, encoder_filename
+from model.encoders import AlexNetEncoder, VGG16Encoder, encoder_filename, load_encoder
 from model.photo_io import Photo
 from model.pipeline import Colorizer
 from model.training.color_losses import perceptual_loss
@@ -149,6 +149,26 @@ def test_projected_gan_keeps_its_imagenet_net_as_a_file_that_trains_without_the_
         GanPhase(recipe, torch.device("cpu"), critic_file=tmp_path / "elsewhere" / CRITIC_FILE)
     with pytest.raises(CheckpointError, match=CRITIC_FILE):
         imagenet_alexnet(tmp_path / "missing" / CRITIC_FILE, write=False)
+
+
+def test_projected_gan_reads_a_staged_critic_file_with_no_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any AlexNet file staged in the run folder is the critic's network, the wheel never asked (it may be absent)."""
+    from model.errors import ConfigError
+    from model.training import pretrained
+    from model.training.projected_discriminator import CRITIC_FILE
+
+    def no_wheel(net: str) -> Path:
+        raise ConfigError("no stlpips-pytorch here")
+
+    monkeypatch.setattr(pretrained, "stlpips_weights_path", no_wheel)
+    torch.manual_seed(3)
+    staged = save_encoder(tmp_path / CRITIC_FILE, AlexNetEncoder(), "a random AlexNet")
+    gan = GanPhase(Recipe(gan_weight=0.1, d_kind="projected"), torch.device("cpu"), critic_file=staged)
+    want = load_encoder(staged, "alexnet", None).state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in gan.D.net.state_dict().items())
+    assert not any(p.requires_grad for p in gan.D.net.parameters())
 
 
 def test_only_trained_heads_are_scored() -> None:

@@ -247,11 +247,18 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
     _stage_encoder(out, encoder_file)
     env["HEIRLOOM_GPU_INIT"] = str(init)
     env["HEIRLOOM_GPU_SET"] = "size=32 batch_size=4 steps=1 min_colorfulness=0 eval_photos=8 held_back_fraction=0.3"
+    # ... with a projected critic, whose AlexNet the device has only as the file staged beside the shard
+    env["HEIRLOOM_GPU_SET"] += " gan_weight=0.1 d_kind=projected"
+    from model.encoders import AlexNetEncoder
+    from model.training.generator_file import save_encoder
+
+    env["HEIRLOOM_GPU_CRITIC"] = str(save_encoder(tmp_path / "data" / "critic.safetensors", AlexNetEncoder(), "test"))
     grows = tmp_path / "grows.json"  # a recipe that grows what the init lacks (as heirloom-v8 a conv5 block)
     grows.write_text(json.dumps({"generator": {"encoder": "vgg16", "blocks": 2, "context": 256, "tune_top": True}}))
     env["HEIRLOOM_GPU_RECIPE"] = str(grows)
     r = _gpu_script(env)
     assert "warm start from" in r.stdout
+    assert json.loads((out / "recipe.json").read_text())["d_kind"] == "projected"
     cfg = read_generator(out / "latest.safetensors").config
     assert (cfg.width, cfg.stem) == (16, 8)
     assert cfg.tune_top, "the init's shape does not undo what the recipe grows"
