@@ -2,7 +2,9 @@
 # Train a recipe (default: model v3's) on the lent GPU machine (one H100/H200, PyTorch + CUDA preinstalled,
 # no network, none of ../shared). Run from the repository root there, e.g. through the `device` tool:
 #   bash gpu/train_on_device.sh          (photos: data/shard-*.npz, made here by gpu/stage_here.sh)
-# Results come back through $OUT (at most 8 files of 16 MiB): best/latest generators (in parts when bigger), the
+# Results come back through $OUT (at most 8 files of 16 MiB): best/latest generators (in parts when bigger),
+# snapshots.tar (the EMA generator at every evaluation: this machine has no Inception weights, so its best is the
+# best by PSNR; score the snapshots' FID back home with `heirloom evaluate` or bench/score_held_back.py), the
 # training state (for a later GPU or CPU run to continue, when it fits), evals, metrics, recipe and the two plots.
 # Knobs (environment): HEIRLOOM_GPU_SHARDS (a shard, or a folder of shard-*.npz; default data/),
 # HEIRLOOM_GPU_RECIPE (a recipe name or file, default heirloom-v6), HEIRLOOM_GPU_MINUTES (training wall
@@ -39,7 +41,7 @@ fi
 # settings: large batches (the encoder runs per batch, in bf16), frequent checkpoints and evals.
 recipe=${HEIRLOOM_GPU_RECIPE:-heirloom-v6}
 sets=(--set batch_size=128 --set lr=0.001 --set checkpoint_minutes=2 --set eval_minutes=3 --set eval_photos=200
-      --set compile=false)
+      --set compile=false --set keep_snapshots=true)
 if [ -n "$init" ] && [ "$init" != none ]; then
   sets+=(--set "init=$init")
   # Continue the init's decoder in its own shape (the shipped one may be narrower than the defaults); what a
@@ -60,12 +62,16 @@ PYTHONPATH=. "$py" -m heirloom.cli train "$shards" --run "$run" --recipe "$recip
 # conv5 block is ~17 MB) comes back in parts: `cat best.safetensors.part-* > best.safetensors`. A training state
 # that big cannot: continue from latest.safetensors instead.
 part=$(( ${HEIRLOOM_GPU_FILE_KB:-15360} * 1024 ))
+snapshots=$(cd "$run" && ls snapshot-step-*.safetensors 2>/dev/null || true)
+if [ -n "$snapshots" ]; then  # with the encoder's name only: put vgg16-encoder.safetensors beside them to load them
+  (cd "$run" && tar -cf snapshots.tar $snapshots)
+fi
 returned=0
-for f in best.safetensors evals.jsonl metrics.csv recipe.json latest.safetensors state.pt selection.png loss.png; do
+for f in best.safetensors evals.jsonl metrics.csv recipe.json latest.safetensors snapshots.tar state.pt selection.png loss.png; do
   [ -f "$run/$f" ] || continue
   size=$(stat -c %s "$run/$f")
   parts=$(( (size + part - 1) / part ))
-  if [ "$parts" -gt 1 ] && [ "${f##*.}" != safetensors ]; then
+  if [ "$parts" -gt 1 ] && [ "${f##*.}" != safetensors ] && [ "${f##*.}" != tar ]; then
     echo "not returned: $f ($(( size / 1024 )) KiB; a returned file holds at most $(( part / 1024 )) KiB)"; continue
   fi
   if [ $(( returned + parts )) -gt 8 ]; then echo "not returned: $f (the device returns 8 files)"; continue; fi

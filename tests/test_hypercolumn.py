@@ -239,6 +239,18 @@ def test_gpu_recipe_smoke_on_cpu(tmp_path: Path, encoder_file: Path) -> None:
     _gpu_script(env)
     assert (out / "best.safetensors").exists() and (out / "evals.jsonl").exists()
     assert len([p for p in out.iterdir() if p.is_file()]) <= 8, "the device returns at most 8 files"
+    # Every evaluation's generator comes back too, to be scored with FID at home (the device has no Inception)
+    import tarfile
+
+    home = tmp_path / "home"
+    with tarfile.open(out / "snapshots.tar") as tar:
+        tar.extractall(home, filter="data")
+    evals = [json.loads(x) for x in (out / "evals.jsonl").read_text().splitlines()]
+    snaps = sorted(home.iterdir())
+    assert [p.name for p in snaps] == [f"snapshot-step-{s:07d}.safetensors" for s in sorted({e["step"] for e in evals})]
+    (home / encoder_file.name).write_bytes(encoder_file.read_bytes())
+    assert read_generator(snaps[-1]).info["step"] == evals[-1]["step"]
+    (out / "snapshots.tar").unlink()
 
     # The default warm start continues a decoder narrower than the GPU defaults (the shipped one is):
     # the script takes the init's shape, so no generator.width/stem need be given.

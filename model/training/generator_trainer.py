@@ -341,6 +341,8 @@ class GeneratorTrainer:
         with (self.run / "evals.jsonl").open("a") as fh:
             for row in rows:
                 fh.write(json.dumps(row) + "\n")
+        if self.recipe.keep_snapshots:  # flat beside the encoder file, which each one names by relative path
+            self.export(self.run / f"snapshot-step-{self.step:07d}.safetensors", cfgs[0])
         return rows
 
     # ---- loop ----

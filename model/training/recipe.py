@@ -91,6 +91,9 @@ class Recipe:
     threads: int = 0
     checkpoint_minutes: float = 3.0
     eval_minutes: float = 45.0
+    # every evaluation's EMA generator also kept, as snapshot-step-N.safetensors (its first decoding): where the
+    # run cannot score FID (the GPU machine has no Inception weights), the rule is applied to them elsewhere
+    keep_snapshots: bool = False
     eval_photos: int = 200  # Inception runs ~4 photos/s on 2 cores: FID is the costly part
     temperatures: tuple[float, ...] = (0.6, 0.38)
 
