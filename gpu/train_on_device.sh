@@ -13,7 +13,7 @@
 # (space-separated recipe overrides, applied after the GPU defaults below), HEIRLOOM_GPU_FILE_KB (the largest
 # file returned whole, and the size of the parts of a bigger generator; default 15 MiB), PYTHON.
 # A projected critic (d_kind=projected, e.g. heirloom-v9) reads its ImageNet AlexNet from the stlpips wheel, which
-# the GPU machine lacks: gpu/stage_here.sh puts its float16 copy (4.9 MB) in data/ beside the shard
+# the GPU machine lacks: HEIRLOOM_STAGE_CRITIC=1 gpu/stage_here.sh puts its float16 copy (4.9 MB) in data/
 # (HEIRLOOM_GPU_CRITIC: another path); a recipe without that critic ignores it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
