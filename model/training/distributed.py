@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,6 +30,21 @@ class Dist:
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()
+
+    def main_first(self, make: Callable[[], T]) -> T | None:
+        """Rank 0 runs `make` (it writes a file the other ranks then read), then every rank meets at the barrier.
+        Rank 0's error is raised after the barrier, not before: the other ranks would wait there for ever. Returns
+        `make`'s value on rank 0, None on the others."""
+        value, failed = None, None
+        if self.main:
+            try:
+                value = make()
+            except Exception as e:  # re-raised below, once the others are through
+                failed = e
+        self.barrier()
+        if failed is not None:
+            raise failed
+        return value
 
     def agree(self, go: bool) -> bool:
         """Whether every rank goes on: time budgets and signals differ per rank, and a rank that stopped

@@ -15,7 +15,6 @@ import os
 
 import torch
 
-from ..errors import CheckpointError, ConfigError
 from .discriminator import DiscriminatorConfig, PatchDiscriminator
 from .distributed import Dist, wrap
 from .losses import d_loss, g_loss
@@ -38,15 +37,7 @@ class GanPhase:
         dist = dist or Dist()
         D: PatchDiscriminator | ProjectedDiscriminator
         if recipe.d_kind == "projected":
-            net, failed = None, None
-            if dist.main:
-                try:
-                    net = imagenet_alexnet(critic_file)
-                except (ConfigError, CheckpointError) as e:  # raised after the barrier: no rank waits forever
-                    failed = e
-            dist.barrier()  # the other ranks read the file rank 0 wrote
-            if failed is not None:
-                raise failed
+            net = dist.main_first(lambda: imagenet_alexnet(critic_file))  # the others read the file it wrote
             if net is None:
                 net = imagenet_alexnet(critic_file, write=False)
             torch.manual_seed(recipe.seed + 1)  # the same heads on every rank

@@ -152,14 +152,17 @@ class GeneratorTrainer:
         That is the shipped file itself where there is one, so an export names the SHA-256 already in
         weights/ (a re-saved copy holds the same tensors but other bytes: another checksum)."""
         shipped = DEFAULT_WEIGHTS.parent / self.encoder_path.name
-        if self.dist.main and not self.encoder_path.exists() and shipped.is_file():
-            shutil.copyfile(shipped, self.encoder_path)
-        if self.dist.main and not self.encoder_path.exists():
-            from .pretrained import write_pretrained
 
-            assert isinstance(self.G.encoder, FrozenEncoder)
-            write_pretrained(self.encoder_path, self.G.encoder)
-        self.dist.barrier()  # the other ranks read the file rank 0 wrote
+        def write() -> None:
+            if not self.encoder_path.exists() and shipped.is_file():
+                shutil.copyfile(shipped, self.encoder_path)
+            if not self.encoder_path.exists():
+                from .pretrained import write_pretrained
+
+                assert isinstance(self.G.encoder, FrozenEncoder)
+                write_pretrained(self.encoder_path, self.G.encoder)
+
+        self.dist.main_first(write)  # the other ranks read the file rank 0 wrote
         self.G.encoder = load_encoder(self.encoder_path, self.recipe.generator.encoder, None)
 
     # ---- state ----
