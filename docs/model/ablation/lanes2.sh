@@ -2,10 +2,11 @@
 # The model issue's ablation rows (2026-12-05): one lever at a time against baselines re-run on the same code,
 # each row 20 CPU-minutes on one thread, two lanes side by side, from the code snapshot in $CODE.
 # Resumable: a finished row leaves DONE-row; an unfinished one continues from its state.pt.
-# usage: lanes2.sh ROW [ROW...]        (cache: lanes2.sh cache, before the cached rows)
+# usage: lanes2.sh ROW [ROW...]        (cache: lanes2.sh cache, before the cached rows; cacheall before call)
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 A=${A:-/var/tmp/heirloom-runs/abl2}
 CODE=${CODE:-/var/tmp/heirloom-runs/code}
+CACHE_PRECISION=${CACHE_PRECISION:-float32}  # auto: bf16 where the CPU has it (the 2026-12-05 "all photos" pair)
 HERE=$(cd "$(dirname "$0")" && pwd)  # row_loop.sh lies beside this script
 cd "$CODE"
 H() { PYTHONPATH=. /work/main/.venv/bin/python -c "import sys; from heirloom.cli import main; sys.exit(main())" "$@"; }
@@ -15,11 +16,14 @@ otf=(--photos $A/photos "${common[@]}")   # VGG16 run on every random crop (phot
 cached=(--cache $A/cache "${common[@]}")  # VGG16 features computed once (flips only): the CPU recipe
 row() {
   case $1 in
-    cache) OMP_NUM_THREADS=2 H cache-features $A/photos -o $A/cache --precision float32 &&
+    cache) OMP_NUM_THREADS=2 H cache-features $A/photos -o $A/cache --precision $CACHE_PRECISION &&
            # the first 6,400 of the cache's fixed shuffle, read in place: the same arrays, a shorter table
            mkdir -p $A/cache6k && for f in $A/cache/*.npy $A/cache/table.npz; do ln -sf $f $A/cache6k/; done &&
            /work/main/.venv/bin/python -c "import json,sys; m=json.load(open(sys.argv[1])); m['done']=6400; \
              m['files']=m['files'][:6400]; json.dump(m, open(sys.argv[2],'w'))" $A/cache/meta.json $A/cache6k/meta.json ;;
+    # all 18,004 photos (photo-set.py $A/all 18004): its own cache, the same held-back names left out
+    cacheall) OMP_NUM_THREADS=2 H cache-features $A/all/photos -o $A/cacheall --precision $CACHE_PRECISION ;;
+    call)  H train-hypercolumn $A/run-call --cache $A/cacheall "${common[@]}" ;;
     obase) H train-hypercolumn $A/run-obase "${otf[@]}" ;;
     oaged) H train-hypercolumn $A/run-oaged "${otf[@]}" --set age=0.5 ;;
     cbase) H train-hypercolumn $A/run-cbase "${cached[@]}" ;;

@@ -2,7 +2,9 @@
 same photos as GPU shards 0 and 1), centre squares at 224 px (every row resizes to its own render size),
 and the held-back 2 % (by file name, colourfulness >= 10) copied to their own folder for scoring.
 
-    PYTHONPATH=. python docs/model/ablation/photo-set.py ../shared/data/train /var/tmp/heirloom-runs/abl
+    PYTHONPATH=. python docs/model/ablation/photo-set.py ../shared/data/train /var/tmp/heirloom-runs/abl [COUNT]
+
+COUNT (default 9,270) photos of the shuffle; 18004 for the "all photos" row, whose held-back photos include these.
 """
 
 import shutil
@@ -35,4 +37,4 @@ def main(root: Path, dest: Path, count: int = 9270) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), *(int(n) for n in sys.argv[3:4]))
